@@ -1,0 +1,138 @@
+// The validated, normalised config: what the rest of cutover reads. Durations are milliseconds,
+// addresses are `host:port` strings, paths are absolute. The schema (schema.ts) produces exactly this.
+
+export type SlotName = 'blue' | 'green';
+export const SLOTS: readonly SlotName[] = ['blue', 'green'];
+
+export interface Config {
+  /** Absolute path of the config file, and its folder. */
+  file: string;
+  dir: string;
+  api: { listen: string };
+  /** Absolute; default `.cutover` beside the config file. */
+  stateDir: string;
+  services: Record<string, ServiceConfig>;
+}
+
+export interface StaticProvider {
+  kind: 'static';
+  blue: string[];
+  green: string[];
+  /** Optional hook commands run when a slot is (de)activated; later issues use them. */
+  hooks?: { start?: string; stop?: string };
+}
+
+export interface ProcessProvider {
+  kind: 'process';
+  command: string[];
+  replicas: number;
+  cwd?: string;
+  env: Record<string, string>;
+  /** SIGTERM, then SIGKILL after this. */
+  stopGrace: number;
+}
+
+export interface KubernetesProvider {
+  kind: 'kubernetes';
+  namespace: string;
+  deployment: string;
+  service?: string;
+}
+
+export type ProviderConfig = StaticProvider | ProcessProvider | KubernetesProvider;
+
+export interface HealthConfig {
+  path: string;
+  interval: number;
+  timeout: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+  /** Expected status; default any 2xx/3xx. */
+  expectStatus?: number;
+  headers: Record<string, string>;
+}
+
+export interface TimeoutsConfig {
+  /** Upstream TCP connect. */
+  connect: number;
+  /** Client must send a whole request head within this. */
+  headers: number;
+  /** Idle keep-alive client connection is closed after this. */
+  idle: number;
+  /** Upstream must start its response head within this after the request head is sent. */
+  response: number;
+  /** Idle pooled upstream connection is closed after this. */
+  upstreamIdle: number;
+}
+
+export interface LimitsConfig {
+  /** Largest request head in bytes; larger gets 431. */
+  maxHeaderBytes: number;
+  /** Most header lines; more gets 431. */
+  maxHeaders: number;
+}
+
+export interface HttpGateRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  expect: {
+    status?: number;
+    headers?: Record<string, string>;
+    body?: string;
+    bodyRegex?: string;
+    json?: Record<string, unknown>;
+    maxLatency?: number;
+  };
+}
+
+export type GateConfig =
+  | { http: { requests: HttpGateRequest[]; timeout: number } }
+  | { command: { run: string; timeout: number } }
+  | { load: { rate: number; duration: number; connections: number; maxErrorRate: number; maxP99?: number; timeout?: number } }
+  | { mirror: { share: number; duration: number; maxErrorRateDelta: number } };
+
+export type ShiftConfig = 'instant' | { steps: number[]; hold: number };
+
+export interface AnalysisRule {
+  metric: 'error_rate' | 'p50' | 'p90' | 'p99' | 'prometheus';
+  max?: number;
+  min?: number;
+  baseline?: number;
+  query?: string;
+}
+
+export interface AnalysisConfig {
+  interval: number;
+  window: number;
+  rules: AnalysisRule[];
+  minSamples: number;
+  failureLimit: number;
+  inconclusive: 'hold' | 'rollback' | 'pass';
+  prometheus?: { url: string };
+}
+
+export interface ServiceConfig {
+  name: string;
+  listen: string;
+  /** Router processes sharing the listener (reusePort). 1 = in the daemon's own process. */
+  workers: number;
+  drain: number;
+  timeouts: TimeoutsConfig;
+  limits: LimitsConfig;
+  /** Add a `Via` header to proxied messages (off by default). */
+  via: boolean;
+  provider: ProviderConfig;
+  health: HealthConfig;
+  gates: GateConfig[];
+  approval: 'auto' | 'manual';
+  approvalTimeout?: number;
+  onTimeout: 'abort' | 'promote';
+  shift: ShiftConfig;
+  analysis: AnalysisConfig;
+  standby: number;
+  preview: { header: string; cookie?: string; listen?: string };
+  sticky: { cookie: string; attributes: string };
+  migrations?: { expand?: string; contract?: string; lint?: string; database?: string };
+}
