@@ -1,0 +1,76 @@
+// Command-line options of `npm run bench -- ...`.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Kind } from './target.ts';
+
+export interface Options {
+  seconds: number;
+  rounds: number;
+  /** Proxies to compare; the upstream hit directly is always measured. */
+  only: Exclude<Kind, 'direct'>[];
+  /** Worker counts (HAProxy: threads) each proxy is measured with. */
+  workers: number[];
+  switchSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  threads: number;
+  keepTmp: boolean;
+}
+
+export const usage = `usage: npm run bench -- [options]
+
+  --duration S         seconds per wrk run (default 10)
+  --rounds N           interleaved rounds; medians are reported (default 3)
+  --only LIST          proxies to compare: cutover,nginx,haproxy (default all; direct always runs)
+  --workers LIST       worker counts per proxy (default 1,<cores>)
+  --switch-duration S  seconds of each switch-under-load round; 0 skips them (default 10)
+  --warmup S           unrecorded seconds of load per target before round 1 (default 2)
+  --connections N      wrk connections (default 50)
+  --threads N          wrk threads (default 1)
+  --keep               keep the temporary directory (configs, logs) and print where it is
+`;
+
+const KINDS = ['cutover', 'nginx', 'haproxy'] as const;
+
+function int(name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, not "${v}"`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      rounds: { type: 'string' },
+      only: { type: 'string' },
+      workers: { type: 'string' },
+      'switch-duration': { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      threads: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const only = (values.only ?? KINDS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const k of only) {
+    if (!(KINDS as readonly string[]).includes(k)) throw new Error(`--only takes ${KINDS.join(', ')}, not "${k}"`);
+  }
+  const cores = os.availableParallelism();
+  const workers = [...new Set((values.workers ?? `1,${cores}`).split(',').map((w) => int('workers', w.trim(), 1, 1, 64)))];
+  return {
+    seconds: int('duration', values.duration, 10, 1, 600),
+    rounds: int('rounds', values.rounds, 3, 1, 20),
+    only: only as Options['only'],
+    workers,
+    switchSeconds: int('switch-duration', values['switch-duration'], 10, 0, 600),
+    warmupSeconds: int('warmup', values.warmup, 2, 0, 60),
+    connections: int('connections', values.connections, 50, 1, 10_000),
+    threads: int('threads', values.threads, 1, 1, 64),
+    keepTmp: values.keep,
+  };
+}

@@ -1,0 +1,116 @@
+// Turns the raw runs into one row per target and mode (medians over rounds, failures summed),
+// with ratios to nginx (same worker count, same mode) and to the upstream hit directly; prints them.
+import type { SwitchStats } from './switching.ts';
+import type { Kind } from './target.ts';
+import type { WrkResult } from './wrk.ts';
+
+export type Mode = 'steady' | 'switching';
+
+export interface Run {
+  target: string;
+  kind: Kind;
+  workers: number;
+  mode: Mode;
+  round: number;
+  wrk: WrkResult;
+  /** CPU of the target's process tree per request (for `direct`: the upstream nginx's). */
+  cpuUsPerReq: number;
+  upstreamCpuUsPerReq: number;
+  /** Share of the machine's CPU (all cores) busy during the run: 100 means no headroom at all. */
+  machineBusyPct: number;
+  switching?: SwitchStats;
+}
+
+export interface Row {
+  target: string;
+  kind: Kind;
+  workers: number;
+  mode: Mode;
+  rounds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Summed over every round: one failure anywhere counts. */
+  failed: number;
+  requests: number;
+  cpuUsPerReq: number;
+  upstreamCpuUsPerReq: number;
+  machineBusyPct: number;
+  xNginx?: number;
+  xDirect?: number;
+  p99xNginx?: number;
+  switches?: number;
+  switchErrors?: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+export function summarise(runs: Run[]): Row[] {
+  const groups = new Map<string, Run[]>();
+  for (const r of runs) {
+    const key = `${r.target}/${r.mode}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const rows: Row[] = [...groups.values()].map((g) => {
+    const first = g[0] as Run;
+    const sw = g.filter((r) => r.switching).map((r) => r.switching as SwitchStats);
+    return {
+      target: first.target,
+      kind: first.kind,
+      workers: first.workers,
+      mode: first.mode,
+      rounds: g.length,
+      rps: median(g.map((r) => r.wrk.rps)),
+      p50Ms: median(g.map((r) => r.wrk.p50Ms)),
+      p99Ms: median(g.map((r) => r.wrk.p99Ms)),
+      failed: g.reduce((s, r) => s + r.wrk.failed, 0),
+      requests: g.reduce((s, r) => s + r.wrk.requests, 0),
+      cpuUsPerReq: median(g.map((r) => r.cpuUsPerReq)),
+      upstreamCpuUsPerReq: median(g.map((r) => r.upstreamCpuUsPerReq)),
+      machineBusyPct: median(g.map((r) => r.machineBusyPct)),
+      ...(sw.length > 0 && {
+        switches: sw.reduce((s, x) => s + x.switches, 0),
+        switchErrors: sw.reduce((s, x) => s + x.switchErrors, 0),
+      }),
+    };
+  });
+  const order: Record<Kind, number> = { direct: 0, cutover: 1, nginx: 2, haproxy: 3 };
+  rows.sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'steady' ? -1 : 1) || a.workers - b.workers || order[a.kind] - order[b.kind]);
+  const direct = rows.find((r) => r.kind === 'direct' && r.mode === 'steady');
+  for (const row of rows) {
+    const nginx = rows.find((r) => r.kind === 'nginx' && r.workers === row.workers && r.mode === row.mode);
+    if (nginx) {
+      row.xNginx = row.rps / nginx.rps;
+      row.p99xNginx = row.p99Ms / nginx.p99Ms;
+    }
+    if (direct) row.xDirect = row.rps / direct.rps;
+  }
+  return rows;
+}
+
+const ms = (v: number) => (v < 1 ? `${Math.round(v * 1000)}µs` : `${v.toFixed(2)}ms`);
+const x = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)}×`);
+
+export function formatTable(rows: Row[]): string {
+  const head = ['target', 'req/s', '×nginx', '×direct', 'p50', 'p99', 'p99 ×nginx', 'failed', 'CPU µs/req', 'switches'];
+  const body = rows.map((r) => [
+    r.mode === 'switching' ? `${r.target} switching` : r.target,
+    Math.round(r.rps).toString(),
+    x(r.xNginx),
+    x(r.xDirect),
+    ms(r.p50Ms),
+    ms(r.p99Ms),
+    x(r.p99xNginx),
+    r.failed.toString(),
+    r.cpuUsPerReq.toFixed(1),
+    r.switches === undefined ? '-' : `${r.switches}${r.switchErrors ? ` (${r.switchErrors} failed)` : ''}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
