@@ -27,7 +27,8 @@ const UNIT_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3
 function durationMs(text: string): number {
   const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
   if (!m) throw new Error(`wrk: cannot read the duration "${text}"`);
-  return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  // Rounded to nanoseconds so 472.00us reads as 0.472, not 0.47200000000000003.
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number) * 1e6) / 1e6;
 }
 
 function num(out: string, re: RegExp, what: string): string {
