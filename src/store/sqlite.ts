@@ -2,8 +2,8 @@
 // One daemon owns a state directory at a time; every write that records a transition is on disk
 // before the call resolves.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { conflict, CutoverError, notFound } from '../errors.ts';
 import {
@@ -20,6 +20,8 @@ import {
   releaseNotFound,
   staleRouteConflict,
 } from './rules.ts';
+import { conflictFrom, createPrivate, isSqliteError, makeStateDir, PID_FILE, takeOwnership, writePid } from './ownership.ts';
+import { TERMINAL_PHASES } from './phases.ts';
 import { migrate, schemaVersion } from './schema.ts';
 import type {
   EventInput,
@@ -42,15 +44,12 @@ import type {
 import type { SlotName } from '../config/types.ts';
 
 export const DB_FILE = 'cutover.db';
-/** Names the pid of the daemon that owns the state directory, for the message a second one gets. */
-export const PID_FILE = 'cutover.pid';
+export { PID_FILE };
 /** How long open() waits for a previous owner (a daemon shutting down) to let go. */
 export const DEFAULT_LOCK_TIMEOUT = 1000;
 /** Nobody else can hold the file once we own it; this only covers a checkpoint's own waits. */
 const BUSY_TIMEOUT = 5000;
 
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
 const SQLITE_CONSTRAINT = 19;
 
 export interface SqliteStoreOptions {
@@ -125,13 +124,21 @@ export class SqliteStore implements Store {
    * schema. Refuses with CUTOVER_E_CONFLICT while another process owns it.
    */
   static open(stateDir: string, options: SqliteStoreOptions = {}): SqliteStore {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const file = join(stateDir, DB_FILE);
-    const pidFile = join(stateDir, PID_FILE);
-    createPrivate(file, stateDir);
+    const dir = resolve(stateDir);
+    makeStateDir(dir);
+    const file = join(dir, DB_FILE);
+    const pidFile = join(dir, PID_FILE);
+    createPrivate(file, dir);
     const db = new DatabaseSync(file, { timeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT });
     try {
       takeOwnership(db, file, pidFile);
+      // FULL, not NORMAL. In WAL mode NORMAL fsyncs only at checkpoints, so a power cut can lose the
+      // last commits although COMMIT returned: a transition whose effect (a route-table switch, a
+      // stopped slot) was already visible would be missing from the record, and a restarted
+      // controller would act on a past that did not happen. FULL fsyncs the WAL at every commit (and
+      // SQLite fsyncs the directory when it creates the WAL). Our writes are a few per release step,
+      // so one fsync each costs nothing that matters.
+      db.exec('PRAGMA synchronous = FULL');
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT}`);
       db.exec('PRAGMA foreign_keys = ON');
       migrate(db, file);
@@ -149,7 +156,7 @@ export class SqliteStore implements Store {
     this.#pidFile = pidFile;
     this.#now = now;
     const p = (sql: string): StatementSync => db.prepare(sql);
-    const activeWhere = "phase NOT IN ('retired', 'failed', 'aborted', 'rolled-back')";
+    const activeWhere = `phase NOT IN (${TERMINAL_PHASES.map((t) => `'${t}'`).join(', ')})`;
     this.#insertRelease = p(
       `INSERT INTO releases (id, service, version, slot, from_slot, phase, created_at, updated_at, reason, data)
        VALUES ($id, $service, $version, $slot, $fromSlot, 'pending', $time, $time, $reason, $data) RETURNING *`,
@@ -429,90 +436,6 @@ export class SqliteStore implements Store {
   }
 }
 
-/**
- * Takes the state directory for this process, or refuses.
- *
- * Ownership is SQLite's own exclusive lock, held for as long as the connection is open
- * (`locking_mode = EXCLUSIVE`): the kernel drops it when the process dies however it dies, so there is
- * no stale lock to guess about and no pid-reuse to be fooled by. The pid file only lets the refusal
- * say who holds it. A side effect: while the daemon runs, a `sqlite3` shell cannot read the file.
- */
-function takeOwnership(db: DatabaseSync, file: string, pidFile: string): void {
-  try {
-    // EXCLUSIVE before the first WAL access also means no shared-memory index (-shm) is used.
-    db.exec('PRAGMA locking_mode = EXCLUSIVE');
-    const mode = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string } | undefined;
-    if (mode?.journal_mode !== 'wal') {
-      throw new CutoverError('CUTOVER_E_INTERNAL', `${file} could not be switched to WAL mode (${mode?.journal_mode}); is it on a network file system?`);
-    }
-    // The lock is taken at the first write and then kept: take it now, not at the first transition.
-    db.exec('BEGIN EXCLUSIVE');
-    db.exec('COMMIT');
-  } catch (err) {
-    if (isSqliteError(err, SQLITE_BUSY) || isSqliteError(err, SQLITE_LOCKED)) {
-      const pid = readPid(pidFile);
-      const who = pid === null ? 'another process' : `another cutover (pid ${pid})`;
-      const next = pid === null ? 'stop it' : `stop it (\`kill ${pid}\`)`;
-      throw conflictFrom(`${file} is in use by ${who}; ${next}, or give this one another stateDir`, err);
-    }
-    if (isSqliteError(err, 26 /* SQLITE_NOTADB */)) {
-      throw new CutoverError('CUTOVER_E_INTERNAL', `${file} is not a SQLite database; move it away or choose another stateDir`, 500, { cause: err });
-    }
-    throw err;
-  }
-  // FULL, not NORMAL. In WAL mode NORMAL fsyncs only at checkpoints, so a power cut can lose the last
-  // commits even though COMMIT returned; a transition whose effect (a route-table switch, a stopped
-  // slot) became visible would then be missing from the record, and a restarted controller would
-  // act on a past that did not happen. FULL fsyncs the WAL at every commit; our writes are a few per
-  // release step, so the cost (one fsync each) does not matter.
-  db.exec('PRAGMA synchronous = FULL');
-}
-
-/** The database file is created 0600 (tokens' hashes live in it); SQLite gives -wal the same mode. */
-function createPrivate(file: string, dir: string): void {
-  let fd: number;
-  try {
-    fd = openSync(file, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw err;
-  }
-  closeSync(fd);
-  fsyncDir(dir);
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writePid(pidFile: string): void {
-  const tmp = `${pidFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
-  renameSync(tmp, pidFile);
-}
-
-function readPid(pidFile: string): number | null {
-  try {
-    const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-function conflictFrom(message: string, cause: unknown): CutoverError {
-  return new CutoverError('CUTOVER_E_CONFLICT', message, 409, { cause });
-}
-
-function isSqliteError(err: unknown, primary: number): boolean {
-  const code = (err as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && (code & 0xff) === primary;
-}
 
 function parseObject(text: string): JsonObject {
   return JSON.parse(text) as JsonObject;
