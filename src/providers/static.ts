@@ -1,0 +1,52 @@
+// The static provider: the operator runs both slots; cutover only knows their addresses.
+// Provisioning returns the configured targets and records which version the slot now stands for;
+// stopping is a no-op (the hook commands of `StaticProvider.hooks` are run by later work).
+import type { SlotName, StaticProvider } from '../config/types.ts';
+import { abortedError, closedError } from './errors.ts';
+import type { Provider, ProvisionOptions, ReplicaListener, ReplicaStatus, SlotDeployment } from './types.ts';
+
+export class StaticProviderImpl implements Provider {
+  readonly kind = 'static' as const;
+  readonly service: string;
+  readonly #config: StaticProvider;
+  readonly #deployments = new Map<SlotName, SlotDeployment>();
+  #closed = false;
+
+  constructor(service: string, config: StaticProvider) {
+    this.service = service;
+    this.#config = config;
+  }
+
+  async provision(slot: SlotName, version: string, opts: ProvisionOptions = {}): Promise<SlotDeployment> {
+    if (this.#closed) throw closedError(this.service);
+    if (opts.signal?.aborted) {
+      throw abortedError(this.service, slot, opts.signal.reason);
+    }
+    const deployment: SlotDeployment = { slot, version, targets: [...this.#config[slot]] };
+    this.#deployments.set(slot, deployment);
+    return { ...deployment, targets: [...deployment.targets] };
+  }
+
+  async stop(slot: SlotName): Promise<void> {
+    this.#deployments.delete(slot);
+  }
+
+  deployment(slot: SlotName): SlotDeployment | null {
+    const d = this.#deployments.get(slot);
+    return d ? { ...d, targets: [...d.targets] } : null;
+  }
+
+  replicas(_slot: SlotName): ReplicaStatus[] {
+    return [];
+  }
+
+  onReplicaEvent(_listener: ReplicaListener): () => void {
+    return () => {};
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#deployments.clear();
+  }
+}
+

@@ -1,0 +1,94 @@
+// The one interface every provider implements: where a slot's version runs and at which targets.
+//
+// Providers hold no durable state. After a daemon restart the controller reads the live slot (and a
+// standby slot) from the store and calls `provision(slot, version)` again; a process provider starts
+// fresh replicas on new ports, a static provider returns the same addresses. The router serves a slot
+// only once its targets are healthy, so a re-provisioned slot is never served before it is ready.
+import type { SlotName } from '../config/types.ts';
+
+/** What a slot runs: a version plus its targets (`host:port`). */
+export interface SlotDeployment {
+  slot: SlotName;
+  version: string;
+  targets: string[];
+}
+
+export interface ProvisionOptions {
+  /** Aborting stops whatever this call started and rejects it. */
+  signal?: AbortSignal;
+  /**
+   * How long (ms) every replica must stay up before provisioning succeeds. A replica that exits
+   * inside this window fails the release at once, with its last output lines in the reason.
+   * Health is not awaited here: the router's health checker does that.
+   */
+  stableFor?: number;
+}
+
+export interface StopOptions {
+  /** SIGTERM, then SIGKILL after this many ms; default the provider's `stopGrace`. */
+  grace?: number;
+}
+
+export type ReplicaState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped';
+
+export interface ReplicaExit {
+  code: number | null;
+  signal: string | null;
+  /** ms the replica was up before it exited. */
+  uptime: number;
+  at: number;
+}
+
+/** One replica of a slot, as the API and dashboard show it. */
+export interface ReplicaStatus {
+  index: number;
+  target: string;
+  pid: number | null;
+  state: ReplicaState;
+  /** Times this replica was restarted after dying on its own. */
+  restarts: number;
+  lastExit: ReplicaExit | null;
+}
+
+interface ReplicaEventBase {
+  service: string;
+  slot: SlotName;
+  version: string;
+  replica: number;
+  target: string;
+  /** null when the program could not be started at all. */
+  pid: number | null;
+  /** Restarts of this replica so far, and of every replica of the slot. */
+  restarts: number;
+  slotRestarts: number;
+}
+
+export type ReplicaEvent =
+  | (ReplicaEventBase & { type: 'replica-start' })
+  | (ReplicaEventBase &
+      ReplicaExit & {
+        type: 'replica-exit';
+        /** ms until it is started again; null when it is not (stopped, or provisioning failed). */
+        restartIn: number | null;
+      });
+
+export type ReplicaListener = (event: ReplicaEvent) => void;
+
+export interface Provider {
+  readonly kind: 'process' | 'static' | 'kubernetes';
+  readonly service: string;
+  /**
+   * Make `slot` run `version` and return its targets. Idempotent: the same version already running
+   * is returned as it is; another version in the slot is stopped first. Rejects with a CutoverError
+   * when a replica cannot start or exits within `stableFor`, having stopped everything it started.
+   */
+  provision(slot: SlotName, version: string, opts?: ProvisionOptions): Promise<SlotDeployment>;
+  /** Stop the slot's replicas; a slot that runs nothing is left as it is. */
+  stop(slot: SlotName, opts?: StopOptions): Promise<void>;
+  deployment(slot: SlotName): SlotDeployment | null;
+  replicas(slot: SlotName): ReplicaStatus[];
+  /** Replica starts, exits and restarts; returns a function that unsubscribes. */
+  onReplicaEvent(listener: ReplicaListener): () => void;
+  /** Stop every slot and release what the provider holds. */
+  close(): Promise<void>;
+}
