@@ -59,7 +59,7 @@ export function reportError(err: unknown): number {
     return err.code === 'CUTOVER_E_USAGE' || err.code === 'CUTOVER_E_CONFIG_NOT_FOUND' ? 2 : 1;
   }
   if (err && typeof err === 'object' && 'code' in err && (err as { code: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    process.stderr.write(`cutover: CUTOVER_E_USAGE: ${(err as Error).message}; run \`cutover --help\`\n`);
+    process.stderr.write(`cutover: CUTOVER_E_USAGE: ${(err as unknown as Error).message}; run \`cutover --help\`\n`);
     return 2;
   }
   process.stderr.write(`cutover: CUTOVER_E_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,0 +1,38 @@
+// `cutover up -c FILE`: router, controller and API in the foreground until SIGINT/SIGTERM.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import { Daemon } from '../controller/daemon.ts';
+import { createLogger } from '../log.ts';
+import type { Command } from './main.ts';
+
+export const run: Command = async (ctx) => {
+  const { values } = parseArgs({ args: ctx.argv, options: { config: { type: 'string', short: 'c', default: 'cutover.yaml' } }, strict: true });
+  const file = resolve(values.config);
+  // The whole config is validated before anything listens or starts.
+  const config = await loadConfig(file);
+  const log = createLogger();
+  const daemon = new Daemon(config, log);
+  await daemon.start();
+  const lines = [`cutover is up (pid ${process.pid})`, `  API and dashboard: http://${daemon.apiAddress}/`];
+  for (const s of daemon.services()) lines.push(`  service ${s.cfg.name}: http://${s.cfg.listen}/  (live: ${s.routeState().live ?? 'none yet'})`);
+  if (daemon.adminTokenFile) lines.push(`  admin token: ${daemon.adminTokenFile}`);
+  ctx.stdout.write(lines.join('\n') + '\n');
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { signal });
+      // In-flight requests get a few seconds; long-lived connections are closed.
+      daemon.close(5000).then(resolveStop, (err) => {
+        log.error('stop failed', { err });
+        resolveStop();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+};

@@ -1,0 +1,186 @@
+// One service at run time: its router (in-process or workers), the health of its targets, and its
+// route state. Every change of the route state is written to the store before any router sees it.
+import type { ServiceConfig, SlotName } from '../config/types.ts';
+import { CutoverError, conflict } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { HealthChecker, type TargetHealth } from '../router/health.ts';
+import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
+import type { RouterMetrics, RouterOptions } from '../router/router.ts';
+import { switchedSpec, type RouteSpec } from '../router/table.ts';
+import type { RouteState, Store } from '../store/types.ts';
+
+export interface TargetStatus {
+  address: string;
+  healthy: boolean;
+  lastError: string | null;
+}
+
+export interface ServiceStatus {
+  service: string;
+  listen: string;
+  live: SlotName | null;
+  weights: { blue: number; green: number };
+  generation: number;
+  slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
+  release: null;
+}
+
+export function routerOptions(cfg: ServiceConfig): RouterOptions {
+  return {
+    service: cfg.name,
+    listen: cfg.listen,
+    reusePort: cfg.workers > 1,
+    drain: cfg.drain,
+    maxHeaderBytes: cfg.limits.maxHeaderBytes,
+    maxHeaders: cfg.limits.maxHeaders,
+    headersTimeout: cfg.timeouts.headers,
+    idleTimeout: cfg.timeouts.idle,
+    responseTimeout: cfg.timeouts.response,
+    connectTimeout: cfg.timeouts.connect,
+    upstreamIdle: cfg.timeouts.upstreamIdle,
+    via: cfg.via,
+    maxIdlePerTarget: 256,
+  };
+}
+
+/** The route state a service starts with when the store has none. */
+function initialState(cfg: ServiceConfig): RouteState {
+  if (cfg.provider.kind === 'static') {
+    // A static service's addresses already run: blue is live from the start.
+    return {
+      service: cfg.name,
+      live: 'blue',
+      weights: { blue: 100, green: 0 },
+      generation: 1,
+      slots: { blue: { version: null, targets: cfg.provider.blue }, green: { version: null, targets: cfg.provider.green } },
+    };
+  }
+  return {
+    service: cfg.name,
+    live: null,
+    weights: { blue: 0, green: 0 },
+    generation: 1,
+    slots: { blue: { version: null, targets: [] }, green: { version: null, targets: [] } },
+  };
+}
+
+export class ServiceRuntime {
+  readonly cfg: ServiceConfig;
+  private readonly store: Store;
+  private readonly log: Logger;
+  readonly host: RouterHost;
+  private readonly health: HealthChecker;
+  private state: RouteState | null = null;
+  /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(cfg: ServiceConfig, store: Store, log: Logger) {
+    this.cfg = cfg;
+    this.store = store;
+    this.log = log.child({ service: cfg.name });
+    const opts = routerOptions(cfg);
+    this.host = cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, this.log) : new LocalRouterHost(opts);
+    this.health = new HealthChecker(cfg.health, (address, healthy) => {
+      this.host.setHealth(address, healthy);
+      this.log.info(healthy ? 'target healthy' : 'target unhealthy', { address, error: this.health.get(address)?.lastError ?? undefined });
+    });
+  }
+
+  async start(): Promise<void> {
+    let state = await this.store.getRouteState(this.cfg.name);
+    if (state === null) {
+      state = initialState(this.cfg);
+      await this.store.putRouteState(state, {
+        expectGeneration: 0,
+        event: { service: this.cfg.name, type: 'switch', actor: 'controller', reason: 'first start', data: { live: state.live } },
+      });
+    } else if (this.cfg.provider.kind === 'static') {
+      // The config names a static service's addresses: a changed file takes effect at start.
+      const blue = this.cfg.provider.blue;
+      const green = this.cfg.provider.green;
+      if (!sameList(blue, state.slots.blue.targets) || !sameList(green, state.slots.green.targets)) {
+        const next: RouteState = { ...state, generation: state.generation + 1, slots: { blue: { ...state.slots.blue, targets: blue }, green: { ...state.slots.green, targets: green } } };
+        await this.store.putRouteState(next, {
+          expectGeneration: state.generation,
+          event: { service: this.cfg.name, type: 'switch', actor: 'controller', reason: 'static addresses changed in the config', data: {} },
+        });
+        state = next;
+      }
+    }
+    this.state = state;
+    await this.host.listen();
+    await this.host.apply(state as RouteSpec);
+    this.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
+  }
+
+  routeState(): RouteState {
+    if (this.state === null) throw new CutoverError('CUTOVER_E_INTERNAL', `service ${this.cfg.name} is not started`, 500);
+    return this.state;
+  }
+
+  /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
+  switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean } = {}): Promise<RouteState> {
+    const run = async (): Promise<RouteState> => {
+      const state = this.routeState();
+      const targets = state.slots[slot].targets;
+      if (targets.length === 0) throw conflict(`slot ${slot} of ${this.cfg.name} has no targets; deploy to it first`);
+      const healthy = targets.filter((a) => this.health.get(a)?.healthy);
+      if (healthy.length === 0 && !opts.force) {
+        throw new CutoverError(
+          'CUTOVER_E_SLOT_UNHEALTHY',
+          `slot ${slot} of ${this.cfg.name} has no healthy target (${targets.map((a) => `${a}: ${this.health.get(a)?.lastError ?? 'not checked yet'}`).join(', ')}); fix it, or pass --force to switch anyway`,
+          409,
+        );
+      }
+      const next = switchedSpec(state as RouteSpec, slot) as RouteState;
+      await this.store.putRouteState(next, {
+        expectGeneration: state.generation,
+        event: { service: this.cfg.name, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
+      });
+      this.state = next;
+      await this.host.apply(next as RouteSpec);
+      this.log.info('switched', { live: slot, generation: next.generation, actor });
+      return next;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  targetHealth(address: string): TargetHealth | undefined {
+    return this.health.get(address);
+  }
+
+  status(): ServiceStatus {
+    const s = this.routeState();
+    const slot = (name: SlotName) => ({
+      version: s.slots[name].version,
+      targets: s.slots[name].targets.map((address) => {
+        const h = this.health.get(address);
+        return { address, healthy: h?.healthy ?? false, lastError: h?.lastError ?? null };
+      }),
+    });
+    return {
+      service: this.cfg.name,
+      listen: this.cfg.listen,
+      live: s.live,
+      weights: { blue: s.weights.blue, green: s.weights.green },
+      generation: s.generation,
+      slots: { blue: slot('blue'), green: slot('green') },
+      release: null,
+    };
+  }
+
+  metrics(): Promise<RouterMetrics> {
+    return this.host.metrics();
+  }
+
+  async close(grace: number): Promise<void> {
+    this.health.close();
+    await this.host.close(grace);
+  }
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,660 @@
+// One client connection through the router: read a request head, pick the slot from the route table
+// as it is at that moment, stream the request to a pooled upstream connection and the response back,
+// then wait for the next request. Upgrades become tunnels. No await, no allocation beyond the strings
+// of the heads, no timers per request (the router's sweep enforces deadlines).
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  BODY_CHUNKED,
+  BODY_LENGTH,
+  BODY_NONE,
+  BODY_UNTIL_CLOSE,
+  CHUNKED_ERROR,
+  CHUNKED_MORE,
+  ChunkedTracker,
+  errorResponse,
+  isHeadError,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from './http1.ts';
+import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
+import type { RouteTable } from './table.ts';
+import { CLOSE_GOING_AWAY_TO_CLIENT, closeGoingAwayToServer, WsFrames } from './ws.ts';
+
+export interface ConnOptions {
+  maxHeaderBytes: number;
+  maxHeaders: number;
+  headersTimeout: number;
+  idleTimeout: number;
+  responseTimeout: number;
+  connectTimeout: number;
+  via: boolean;
+}
+
+/** What a connection needs from its router. */
+export interface ConnHost {
+  table: RouteTable;
+  readonly opts: ConnOptions;
+  readonly conns: Set<ClientConn>;
+}
+
+const ST_HEAD = 0;
+const ST_EXCHANGE = 1;
+const ST_TUNNEL = 2;
+const ST_CLOSED = 3;
+
+const DL_NONE = 0;
+const DL_HEADERS = 1;
+const DL_IDLE = 2;
+const DL_RESPONSE = 3;
+const DL_TUNNEL_CLOSE = 4;
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_RESPONSE_HEAD = 65536;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export class ClientConn implements UpstreamOwner, Drainable {
+  private readonly host: ConnHost;
+  private readonly socket: net.Socket;
+  private readonly remote: string;
+  private state = ST_HEAD;
+  /** Client bytes read but not yet used (a partial head, or the next pipelined request). */
+  private pending: Buffer | null = null;
+  deadline = 0;
+  private deadlineKind = DL_NONE;
+
+  // The exchange in progress.
+  private req: RequestHead | null = null;
+  private pool: SlotPool | null = null;
+  private target: Target | null = null;
+  private up: Upstream | null = null;
+  private upHead = '';
+  private start = 0;
+  private reqRemaining = 0;
+  private reqDone = false;
+  private readonly reqChunks = new ChunkedTracker();
+  private res: ResponseHead | null = null;
+  private resHeadBuf: Buffer | null = null;
+  private resRemaining = 0;
+  private readonly resChunks = new ChunkedTracker();
+  private resBytes = 0;
+  private attempts = 0;
+  private upstreamBroken = false;
+  private clientPausedForUpstream = false;
+
+  // A tunnel (after 101 Switching Protocols).
+  private wsFromClient: WsFrames | null = null;
+  private wsFromUpstream: WsFrames | null = null;
+  private closingTunnel = false;
+  private clientClosed = false;
+
+  constructor(host: ConnHost, socket: net.Socket) {
+    this.host = host;
+    this.socket = socket;
+    this.remote = socket.remoteAddress ?? '';
+    socket.setNoDelay(true);
+    host.conns.add(this);
+    this.setDeadline(DL_HEADERS, host.opts.headersTimeout);
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('drain', () => this.onClientDrain());
+    socket.on('end', () => this.onClientEnd());
+    socket.on('error', () => {});
+    socket.on('close', () => this.onClientClose());
+  }
+
+  private setDeadline(kind: number, ms: number): void {
+    this.deadlineKind = kind;
+    this.deadline = performance.now() + ms;
+  }
+
+  private clearDeadline(): void {
+    this.deadlineKind = DL_NONE;
+    this.deadline = 0;
+  }
+
+  /** Called by the router's sweep when `deadline` has passed. */
+  onDeadline(): void {
+    const kind = this.deadlineKind;
+    this.clearDeadline();
+    switch (kind) {
+      case DL_HEADERS:
+        if (this.pending !== null && this.pending.length > 0) this.respondAndClose(408, 'request head not received within the headers timeout');
+        else this.socket.destroy();
+        return;
+      case DL_IDLE:
+        this.socket.end();
+        return;
+      case DL_RESPONSE:
+        this.failUpstream(504, `upstream ${this.target?.address ?? ''} did not answer within the response timeout`);
+        return;
+      case DL_TUNNEL_CLOSE:
+        this.destroyAll();
+        return;
+    }
+  }
+
+  /** True while a request or a tunnel is running on this connection. */
+  busy(): boolean {
+    return this.state === ST_EXCHANGE || this.state === ST_TUNNEL;
+  }
+
+  destroy(): void {
+    this.destroyAll();
+  }
+
+  // ---- client side ----
+
+  private onClientData(chunk: Buffer): void {
+    switch (this.state) {
+      case ST_HEAD:
+        this.feedHead(chunk);
+        return;
+      case ST_EXCHANGE:
+        if (!this.reqDone && this.up !== null && this.up.connected) this.forwardBody(chunk);
+        else this.stash(chunk);
+        return;
+      case ST_TUNNEL:
+        this.tunnelFromClient(chunk);
+        return;
+    }
+  }
+
+  private stash(chunk: Buffer): void {
+    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.socket.pause();
+  }
+
+  private feedHead(chunk: Buffer): void {
+    let buf: Buffer;
+    let from = 0;
+    if (this.pending === null) {
+      buf = chunk;
+      if (this.deadlineKind === DL_IDLE) this.setDeadline(DL_HEADERS, this.host.opts.headersTimeout);
+    } else {
+      from = Math.max(0, this.pending.length - 3);
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
+    }
+    // Tolerate the empty lines some clients send between requests (RFC 9112 2.2).
+    let skip = 0;
+    while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
+    if (skip > 0) {
+      buf = buf.subarray(skip);
+      from = 0;
+    }
+    const end = buf.indexOf(CRLFCRLF, from);
+    const max = this.host.opts.maxHeaderBytes;
+    if (end < 0) {
+      if (buf.length > max) return this.respondAndClose(431, 'request head larger than the limit');
+      this.pending = buf;
+      return;
+    }
+    if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
+    const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
+    const head = parseRequestHead(buf.toString('latin1', 0, end), this.host.opts.maxHeaders, '');
+    if (isHeadError(head)) return this.respondAndClose(head.status, head.reason);
+    this.startExchange(head, rest);
+  }
+
+  private startExchange(req: RequestHead, rest: Buffer | null): void {
+    this.clearDeadline();
+    const table = this.host.table;
+    let pool = table.only;
+    if (pool === null && table.hasTraffic) pool = Math.random() < table.blueShare ? table.blue : table.green;
+    if (pool === null) {
+      this.pending = rest;
+      return this.respondLocal(req, 503, table.spec.live === null ? 'no release yet: this service has no live slot' : 'no live slot');
+    }
+    const target = pool.pick();
+    if (target === null) {
+      this.pending = rest;
+      return this.respondLocal(req, 503, `no healthy target in slot ${pool.slot}`);
+    }
+    this.state = ST_EXCHANGE;
+    this.req = req;
+    this.pool = pool;
+    this.target = target;
+    this.start = performance.now();
+    this.attempts = 0;
+    this.reqDone = req.bodyMode === BODY_NONE;
+    this.reqRemaining = req.bodyMode === BODY_LENGTH ? req.contentLength : 0;
+    this.reqChunks.reset();
+    this.res = null;
+    this.resHeadBuf = null;
+    this.resBytes = 0;
+    this.upstreamBroken = false;
+    this.clientPausedForUpstream = false;
+    this.pending = rest;
+    pool.metrics.inFlight++;
+    pool.active.add(this);
+    this.upHead = this.buildUpstreamHead(req);
+    this.socket.pause();
+    this.connect(target);
+  }
+
+  private buildUpstreamHead(req: RequestHead): string {
+    const xff = req.xForwardedFor === null ? this.remote : `${req.xForwardedFor}, ${this.remote}`;
+    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: http\r\n`;
+    if (req.host !== null) head += `x-forwarded-host: ${req.host}\r\n`;
+    if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
+    else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
+    if (req.upgrade !== null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
+    else if (req.minor === 0) head += 'connection: close\r\n';
+    if (this.host.opts.via) head += `via: 1.${req.minor} cutover\r\n`;
+    return head + '\r\n';
+  }
+
+  private connect(target: Target): void {
+    this.target = target;
+    this.attempts++;
+    const up = target.acquire(this, performance.now(), this.host.opts.connectTimeout);
+    this.up = up;
+    if (up.connected) this.onUpstreamConnect(up);
+  }
+
+  onUpstreamConnect(up: Upstream): void {
+    if (up !== this.up || this.state !== ST_EXCHANGE) return;
+    const sock = up.socket;
+    sock.cork();
+    sock.write(this.upHead, 'latin1');
+    const rest = this.pending;
+    this.pending = null;
+    // After the body, bytes are the next pipelined request: they wait for this response.
+    if (rest !== null && !this.reqDone) this.forwardBody(rest);
+    else this.pending = rest;
+    sock.uncork();
+    if (this.state !== ST_EXCHANGE) return;
+    if (this.reqDone) this.onRequestSent();
+    else if (!this.clientPausedForUpstream) this.socket.resume();
+  }
+
+  /** Forwards request body bytes; what follows the body is the next request, kept for later. */
+  private forwardBody(chunk: Buffer): void {
+    const up = this.up as Upstream;
+    let used = chunk.length;
+    const req = this.req as RequestHead;
+    if (req.bodyMode === BODY_LENGTH) {
+      if (chunk.length >= this.reqRemaining) {
+        used = this.reqRemaining;
+        this.reqRemaining = 0;
+        this.reqDone = true;
+      } else {
+        this.reqRemaining -= chunk.length;
+      }
+    } else {
+      const end = this.reqChunks.feed(chunk, 0);
+      if (end === CHUNKED_ERROR) return this.failUpstream(400, 'malformed chunked request body');
+      if (end !== CHUNKED_MORE) {
+        used = end;
+        this.reqDone = true;
+      }
+    }
+    const ok = up.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    if (used < chunk.length) this.pending = chunk.subarray(used);
+    if (this.reqDone) {
+      this.socket.pause();
+      this.onRequestSent();
+    } else if (!ok) {
+      this.clientPausedForUpstream = true;
+      this.socket.pause();
+    }
+  }
+
+  private onRequestSent(): void {
+    if (this.state === ST_EXCHANGE && this.res === null && this.deadlineKind !== DL_RESPONSE) {
+      this.setDeadline(DL_RESPONSE, this.host.opts.responseTimeout);
+    }
+  }
+
+  onUpstreamDrain(_up: Upstream): void {
+    if (this.state === ST_TUNNEL) {
+      this.socket.resume();
+      return;
+    }
+    if (this.clientPausedForUpstream) {
+      this.clientPausedForUpstream = false;
+      if (this.state === ST_EXCHANGE && !this.reqDone) this.socket.resume();
+    }
+  }
+
+  private onClientDrain(): void {
+    const up = this.up;
+    if (up !== null && !up.closed) up.socket.resume();
+  }
+
+  private onClientEnd(): void {
+    // A client that half-closes while waiting for its answer still gets it; otherwise we close too.
+    if (this.state === ST_EXCHANGE && this.reqDone) return;
+    if (this.state === ST_TUNNEL) {
+      if (this.up !== null) this.up.socket.end();
+      return;
+    }
+    this.socket.end();
+  }
+
+  private onClientClose(): void {
+    this.clientClosed = true;
+    const wasExchange = this.state === ST_EXCHANGE;
+    this.state = ST_CLOSED;
+    this.host.conns.delete(this);
+    if (this.pool !== null) {
+      this.pool.active.delete(this);
+      if (wasExchange) this.pool.metrics.inFlight--;
+    }
+    const up = this.up;
+    this.up = null;
+    if (up !== null) up.destroy();
+  }
+
+  // ---- upstream side ----
+
+  onUpstreamData(up: Upstream, chunk: Buffer): void {
+    if (up !== this.up) return;
+    if (this.state === ST_TUNNEL) return this.tunnelFromUpstream(chunk);
+    this.resBytes += chunk.length;
+    if (this.res === null) {
+      const buf = this.resHeadBuf === null ? chunk : Buffer.concat([this.resHeadBuf, chunk]);
+      this.resHeadBuf = null;
+      this.readResponseHead(buf);
+    } else {
+      this.forwardResponseBody(chunk);
+    }
+  }
+
+  private readResponseHead(buf: Buffer): void {
+    let offset = 0;
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF, offset);
+      if (end < 0) {
+        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.failUpstream(502, 'upstream response head too large');
+        this.resHeadBuf = offset === 0 ? buf : buf.subarray(offset);
+        return;
+      }
+      const req = this.req as RequestHead;
+      const res = parseResponseHead(buf.toString('latin1', offset, end), req.method, 200);
+      if (isHeadError(res)) return this.failUpstream(502, `upstream sent a malformed response: ${res.reason}`);
+      offset = end + 4;
+      if (res.status === 101) {
+        if (req.upgrade === null) return this.failUpstream(502, 'upstream switched protocols unasked');
+        return this.startTunnel(res, offset < buf.length ? buf.subarray(offset) : null);
+      }
+      if (res.status < 200) {
+        // Interim answers (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they are.
+        if (req.minor === 1) this.socket.write(`${res.statusLine}\r\n${res.forwardLines}\r\n`, 'latin1');
+        continue;
+      }
+      this.clearDeadline();
+      this.res = res;
+      const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE;
+      let head = `${res.statusLine}\r\n${res.forwardLines}`;
+      if (closeClient) head += 'connection: close\r\n';
+      if (this.host.opts.via) head += `via: 1.${res.minor} cutover\r\n`;
+      head += '\r\n';
+      this.resRemaining = res.bodyMode === BODY_LENGTH ? res.contentLength : 0;
+      this.resChunks.reset();
+      if (res.bodyMode === BODY_NONE) {
+        if (offset < buf.length) this.upstreamBroken = true; // bytes after a bodiless response
+        this.socket.write(head, 'latin1');
+        this.finishExchange();
+        return;
+      }
+      const sock = this.socket;
+      sock.cork();
+      sock.write(head, 'latin1');
+      if (offset < buf.length) this.forwardResponseBody(offset === 0 ? buf : buf.subarray(offset));
+      sock.uncork();
+      return;
+    }
+  }
+
+  private forwardResponseBody(chunk: Buffer): void {
+    const res = this.res as ResponseHead;
+    let used = chunk.length;
+    let done = false;
+    if (res.bodyMode === BODY_LENGTH) {
+      if (chunk.length >= this.resRemaining) {
+        if (chunk.length > this.resRemaining) this.upstreamBroken = true;
+        used = this.resRemaining;
+        this.resRemaining = 0;
+        done = true;
+      } else {
+        this.resRemaining -= chunk.length;
+      }
+    } else if (res.bodyMode === BODY_CHUNKED) {
+      const end = this.resChunks.feed(chunk, 0);
+      if (end === CHUNKED_ERROR) return this.abortMidResponse();
+      if (end !== CHUNKED_MORE) {
+        if (end < chunk.length) this.upstreamBroken = true;
+        used = end;
+        done = true;
+      }
+    }
+    const ok = this.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    if (done) {
+      // An answer that ends before its request did closes both connections (finishExchange sees !reqDone).
+      this.finishExchange();
+    } else if (!ok && this.up !== null) {
+      this.up.socket.pause();
+    }
+  }
+
+  onUpstreamEnd(up: Upstream): void {
+    if (up !== this.up) return;
+    if (this.state === ST_TUNNEL) {
+      this.socket.end();
+      return;
+    }
+    if (this.res !== null && this.res.bodyMode === BODY_UNTIL_CLOSE) this.finishExchange();
+    // Otherwise 'close' follows and decides.
+  }
+
+  onUpstreamClose(up: Upstream, err: Error | null): void {
+    if (up !== this.up) return;
+    this.up = null;
+    if (this.state === ST_TUNNEL) {
+      if (!this.clientClosed) this.socket.end();
+      return;
+    }
+    if (this.state !== ST_EXCHANGE) return;
+    const req = this.req as RequestHead;
+    if (this.res === null) {
+      const code = (err as (Error & { code?: string }) | null)?.code;
+      if (!up.connected) {
+        // Nothing was sent: another healthy target of the same slot may take it.
+        const next = (this.pool as SlotPool).pick(up.target);
+        if (next !== null && this.attempts < (this.pool as SlotPool).targets.length) return this.connect(next);
+        if (code === 'ETIMEDOUT') return this.failUpstream(504, `upstream ${up.target.address} connect timeout`);
+        return this.failUpstream(502, `upstream ${up.target.address} refused the connection${code ? ` (${code})` : ''}`);
+      }
+      if (up.reused && this.resBytes === 0 && req.bodyMode === BODY_NONE && IDEMPOTENT.has(req.method) && this.attempts < 3) {
+        // The keep-alive race: the upstream closed an idle connection as we reused it. Safe to send again.
+        return this.connect(up.target);
+      }
+      return this.failUpstream(502, `upstream ${up.target.address} closed the connection before answering${code ? ` (${code})` : ''}`);
+    }
+    // A complete response has already let go of its upstream; this one was cut short.
+    if (this.res.bodyMode === BODY_UNTIL_CLOSE) this.finishExchange();
+    else this.abortMidResponse();
+  }
+
+  /** The request could not be answered by the upstream: answer it ourselves, keep the counts honest. */
+  private failUpstream(status: number, reason: string): void {
+    const pool = this.pool;
+    if (pool !== null && status >= 500) pool.metrics.upstreamErrors++;
+    const up = this.up;
+    this.up = null;
+    if (up !== null) up.destroy();
+    if (this.res !== null) return this.abortMidResponse();
+    if (pool !== null) {
+      pool.metrics.record(status, performance.now() - this.start);
+      pool.metrics.inFlight--;
+      pool.active.delete(this);
+    }
+    this.state = ST_CLOSED;
+    this.socket.end(errorResponse(status, reason, true), 'latin1');
+  }
+
+  /** The response was cut after its head went out: the client can only learn it from a closed connection. */
+  private abortMidResponse(): void {
+    const pool = this.pool;
+    if (pool !== null && this.state === ST_EXCHANGE) {
+      pool.metrics.upstreamErrors++;
+      pool.metrics.record(502, performance.now() - this.start);
+      pool.metrics.inFlight--;
+      pool.active.delete(this);
+    }
+    this.state = ST_CLOSED;
+    this.destroyAll();
+  }
+
+  private finishExchange(): void {
+    const pool = this.pool as SlotPool;
+    const res = this.res as ResponseHead;
+    const req = this.req as RequestHead;
+    pool.metrics.record(res.status, performance.now() - this.start);
+    pool.metrics.inFlight--;
+    pool.active.delete(this);
+    const up = this.up;
+    this.up = null;
+    if (up !== null) {
+      if (res.keepAlive && !this.upstreamBroken && this.reqDone && req.minor === 1) up.target.release(up, performance.now());
+      else up.destroy();
+    }
+    this.req = null;
+    this.res = null;
+    if (!req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE) {
+      this.state = ST_CLOSED;
+      this.socket.end();
+      return;
+    }
+    this.state = ST_HEAD;
+    this.setDeadline(DL_IDLE, this.host.opts.idleTimeout);
+    const next = this.pending;
+    this.pending = null;
+    if (next !== null && next.length > 0) this.feedHead(next);
+    if (this.state === ST_HEAD && !this.clientClosed) this.socket.resume();
+  }
+
+  /** An answer of the router's own to a request that reached no upstream. */
+  private respondLocal(req: RequestHead, status: number, reason: string): void {
+    // Keep the connection only when no request body is left unread.
+    const keep = req.keepAlive && req.bodyMode === BODY_NONE;
+    this.socket.write(errorResponse(status, reason, !keep), 'latin1');
+    if (!keep) {
+      this.state = ST_CLOSED;
+      this.socket.end();
+      return;
+    }
+    this.state = ST_HEAD;
+    this.setDeadline(DL_IDLE, this.host.opts.idleTimeout);
+    const next = this.pending;
+    this.pending = null;
+    if (next !== null && next.length > 0) this.feedHead(next);
+  }
+
+  private respondAndClose(status: number, reason: string): void {
+    this.state = ST_CLOSED;
+    this.pending = null;
+    this.clearDeadline();
+    this.socket.end(errorResponse(status, reason, true), 'latin1');
+    // A client that keeps sending after the refusal is not worth waiting for.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private destroyAll(): void {
+    const up = this.up;
+    this.up = null;
+    if (up !== null) up.destroy();
+    this.socket.destroy();
+  }
+
+  // ---- tunnels (WebSocket and other upgrades) ----
+
+  private startTunnel(res: ResponseHead, rest: Buffer | null): void {
+    this.clearDeadline();
+    const req = this.req as RequestHead;
+    const pool = this.pool as SlotPool;
+    pool.metrics.record(101, performance.now() - this.start);
+    pool.metrics.inFlight--;
+    this.state = ST_TUNNEL;
+    if (req.upgrade !== null && req.upgrade.toLowerCase() === 'websocket') {
+      this.wsFromClient = new WsFrames();
+      this.wsFromUpstream = new WsFrames();
+    }
+    this.socket.write(`${res.statusLine}\r\n${res.forwardLines}connection: upgrade\r\n\r\n`, 'latin1');
+    if (rest !== null) this.tunnelFromUpstream(rest);
+    const early = this.pending;
+    this.pending = null;
+    if (early !== null) this.tunnelFromClient(early);
+    this.socket.resume();
+  }
+
+  private tunnelFromClient(chunk: Buffer): void {
+    const up = this.up;
+    if (up === null) return;
+    if (this.closingTunnel) {
+      // After our close frame went upstream, the client's bytes are its close reply: done.
+      this.destroyAll();
+      return;
+    }
+    this.wsFromClient?.feed(chunk, false);
+    if (!up.socket.write(chunk)) this.socket.pause();
+  }
+
+  private tunnelFromUpstream(chunk: Buffer): void {
+    const frames = this.wsFromUpstream;
+    if (this.closingTunnel) {
+      if (frames === null) return;
+      // Forward to the end of the frame in progress, then the close frame.
+      const at = frames.feed(chunk, true);
+      if (at < 0) {
+        this.socket.write(chunk);
+        return;
+      }
+      if (at > 0) this.socket.write(chunk.subarray(0, at));
+      this.sendCloseToClient();
+      return;
+    }
+    frames?.feed(chunk, false);
+    if (!this.socket.write(chunk) && this.up !== null) this.up.socket.pause();
+  }
+
+  private closeSentToClient = false;
+
+  private sendCloseToClient(): void {
+    if (this.closeSentToClient) return;
+    this.closeSentToClient = true;
+    this.socket.write(CLOSE_GOING_AWAY_TO_CLIENT);
+    this.setDeadline(DL_TUNNEL_CLOSE, 1000);
+  }
+
+  /** The drain ran out: end what is still running on the old slot, cleanly where the protocol allows. */
+  drainClose(): void {
+    if (this.state === ST_TUNNEL) {
+      if (this.wsFromClient === null || this.wsFromUpstream === null) return this.destroyAll();
+      this.closingTunnel = true;
+      if (this.wsFromClient.atBoundary() && this.up !== null) this.up.socket.write(closeGoingAwayToServer());
+      if (this.wsFromUpstream.atBoundary()) this.sendCloseToClient();
+      else this.setDeadline(DL_TUNNEL_CLOSE, 1000);
+      return;
+    }
+    if (this.state !== ST_EXCHANGE) return;
+    const res = this.res;
+    if (res !== null && res.bodyMode === BODY_CHUNKED && this.resChunks.atBoundary() && res.contentType?.startsWith('text/event-stream')) {
+      // An event stream ends cleanly between events; the browser reconnects to the live slot.
+      const pool = this.pool as SlotPool;
+      pool.metrics.record(res.status, performance.now() - this.start);
+      pool.metrics.inFlight--;
+      pool.active.delete(this);
+      this.state = ST_CLOSED;
+      this.socket.end('0\r\n\r\n');
+      const up = this.up;
+      this.up = null;
+      if (up !== null) up.destroy();
+      return;
+    }
+    this.abortMidResponse();
+  }
+}

@@ -1,0 +1,497 @@
+// HTTP/1.1 message heads, parsed by hand on the request path: node:http's object work costs
+// several times the throughput (see the router issue's measurements). Strict where leniency smuggles:
+// bare LF, obs-fold, Content-Length with Transfer-Encoding, a final coding other than chunked.
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible ASCII, space, tab and obs-text; no other control characters.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const BAD_TARGET = /[\x00-\x20\x7f]/;
+
+/** Hop-by-hop headers: never forwarded as received (RFC 9110 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export const BODY_NONE = 0;
+export const BODY_LENGTH = 1;
+export const BODY_CHUNKED = 2;
+export const BODY_UNTIL_CLOSE = 3;
+export type BodyMode = 0 | 1 | 2 | 3;
+
+export interface HeadError {
+  status: 400 | 431 | 501 | 505 | 502;
+  reason: string;
+}
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
+  minor: 0 | 1;
+  /** Header lines to forward as they came (hop-by-hop and X-Forwarded-* removed), each ending CRLF. */
+  forwardLines: string;
+  host: string | null;
+  xForwardedFor: string | null;
+  bodyMode: BodyMode;
+  contentLength: number;
+  /** The Transfer-Encoding value to forward when chunked (keeps e.g. "gzip, chunked"). */
+  transferEncoding: string | null;
+  keepAlive: boolean;
+  /** The Upgrade header's value when the client asked to switch protocols. */
+  upgrade: string | null;
+  expectContinue: boolean;
+  cookie: string | null;
+  /** Lower-cased header name -> value, for the few headers routing looks at (preview, sticky). */
+  routeHeader: string | null;
+}
+
+export interface ResponseHead {
+  status: number;
+  minor: 0 | 1;
+  /** First line and kept header lines, each ending CRLF, without the blank line. */
+  statusLine: string;
+  forwardLines: string;
+  bodyMode: BodyMode;
+  contentLength: number;
+  keepAlive: boolean;
+  contentType: string | null;
+}
+
+function connectionTokens(value: string, into: Set<string>): void {
+  for (const part of value.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t) into.add(t);
+  }
+}
+
+function parseContentLength(value: string, prev: number): number {
+  // Identical repeated values ("5, 5") are allowed by RFC 9110 8.6; anything else is refused.
+  let result = prev;
+  for (const part of value.split(',')) {
+    const v = part.trim();
+    if (!/^[0-9]{1,15}$/.test(v)) return -2;
+    const n = Number(v);
+    if (result !== -1 && result !== n) return -2;
+    result = n;
+  }
+  return result;
+}
+
+/**
+ * Parses a request head (request line and headers, `head` without the final blank line).
+ * `routeHeaderName` is a lower-case header the route table wants to see (preview), or ''.
+ */
+export function parseRequestHead(head: string, maxHeaders: number, routeHeaderName: string): RequestHead | HeadError {
+  const lines = head.split('\r\n');
+  const requestLine = lines[0] ?? '';
+  // A bare LF or CR left inside a line fails the token, target and value checks below.
+  const sp1 = requestLine.indexOf(' ');
+  const sp2 = requestLine.lastIndexOf(' ');
+  if (sp1 <= 0 || sp2 === sp1) return { status: 400, reason: 'malformed request line' };
+  const method = requestLine.slice(0, sp1);
+  const target = requestLine.slice(sp1 + 1, sp2);
+  const version = requestLine.slice(sp2 + 1);
+  if (!TOKEN.test(method)) return { status: 400, reason: 'malformed method' };
+  if (target.length === 0 || BAD_TARGET.test(target)) return { status: 400, reason: 'malformed request target' };
+  let minor: 0 | 1;
+  if (version === 'HTTP/1.1') minor = 1;
+  else if (version === 'HTTP/1.0') minor = 0;
+  else if (/^HTTP\/[0-9]\.[0-9]$/.test(version)) return { status: 505, reason: 'HTTP version not supported' };
+  else return { status: 400, reason: 'malformed HTTP version' };
+  if (lines.length - 1 > maxHeaders) return { status: 431, reason: 'too many header fields' };
+
+  let forwardLines = '';
+  let host: string | null = null;
+  let xff: string | null = null;
+  let contentLength = -1;
+  let te: string | null = null;
+  let connection: Set<string> | null = null;
+  let upgrade: string | null = null;
+  let expectContinue = false;
+  let cookie: string | null = null;
+  let routeHeader: string | null = null;
+  const kept: string[] = [];
+  const keptNames: string[] = [];
+
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      if (line.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9)) return { status: 400, reason: 'obsolete line folding' };
+      return { status: 400, reason: 'malformed header line' };
+    }
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return { status: 400, reason: 'malformed header name' };
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) return { status: 400, reason: 'invalid character in header value' };
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'host':
+        if (host !== null) return { status: 400, reason: 'more than one Host header' };
+        host = value;
+        break;
+      case 'content-length': {
+        contentLength = parseContentLength(value, contentLength);
+        if (contentLength === -2) return { status: 400, reason: 'invalid Content-Length' };
+        continue;
+      }
+      case 'transfer-encoding':
+        te = te === null ? value : `${te}, ${value}`;
+        continue;
+      case 'connection':
+        connection ??= new Set();
+        connectionTokens(value, connection);
+        continue;
+      case 'upgrade':
+        upgrade = value;
+        continue;
+      case 'keep-alive':
+      case 'proxy-connection':
+      case 'te':
+      case 'trailer':
+        continue;
+      case 'x-forwarded-for':
+        xff = xff === null ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+        // Set by us from what we saw; a client's own value is not trusted.
+        continue;
+      case 'expect':
+        if (value.toLowerCase() === '100-continue') expectContinue = true;
+        break;
+      case 'cookie':
+        cookie = cookie === null ? value : `${cookie}; ${value}`;
+        break;
+    }
+    if (routeHeaderName !== '' && lower === routeHeaderName) {
+      routeHeader = value;
+      continue; // the preview token never reaches the upstream
+    }
+    kept.push(line);
+    keptNames.push(lower);
+  }
+
+  if (minor === 1 && host === null) return { status: 400, reason: 'missing Host header' };
+
+  let bodyMode: BodyMode = BODY_NONE;
+  if (te !== null) {
+    if (contentLength !== -1) return { status: 400, reason: 'both Content-Length and Transfer-Encoding' };
+    if (minor === 0) return { status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };
+    const codings = te.split(',');
+    const last = (codings[codings.length - 1] ?? '').trim().toLowerCase();
+    if (last !== 'chunked') return { status: 400, reason: 'Transfer-Encoding must end with chunked' };
+    for (let i = 0; i < codings.length - 1; i++) {
+      const c = (codings[i] as string).trim().toLowerCase();
+      if (c === 'chunked') return { status: 400, reason: 'chunked applied more than once' };
+      if (!TOKEN.test(c)) return { status: 400, reason: 'malformed Transfer-Encoding' };
+    }
+    bodyMode = BODY_CHUNKED;
+  } else if (contentLength > 0) {
+    bodyMode = BODY_LENGTH;
+  }
+
+  let keepAlive = minor === 1;
+  if (connection !== null) {
+    if (connection.has('close')) keepAlive = false;
+    else if (minor === 0 && connection.has('keep-alive')) keepAlive = false; // HTTP/1.0 keep-alive is not offered
+  }
+  const wantsUpgrade = upgrade !== null && connection !== null && connection.has('upgrade') && minor === 1;
+
+  if (connection !== null && connection.size > 0) {
+    // Headers named in Connection are hop-by-hop too.
+    for (let i = 0; i < kept.length; i++) {
+      const n = keptNames[i] as string;
+      if (!connection.has(n) || HOP_BY_HOP.has(n)) forwardLines += kept[i] + '\r\n';
+    }
+  } else {
+    for (let i = 0; i < kept.length; i++) forwardLines += kept[i] + '\r\n';
+  }
+
+  return {
+    method,
+    target,
+    minor,
+    forwardLines,
+    host,
+    xForwardedFor: xff,
+    bodyMode,
+    contentLength: contentLength === -1 ? 0 : contentLength,
+    transferEncoding: bodyMode === BODY_CHUNKED ? te : null,
+    keepAlive,
+    upgrade: wantsUpgrade ? upgrade : null,
+    expectContinue,
+    cookie,
+    routeHeader,
+  };
+}
+
+export function isHeadError(x: RequestHead | ResponseHead | HeadError): x is HeadError {
+  return (x as HeadError).reason !== undefined;
+}
+
+/** Parses a response head; `method` is the request's (HEAD has no body). */
+export function parseResponseHead(head: string, method: string, maxHeaders: number): ResponseHead | HeadError {
+  const lines = head.split('\r\n');
+  const statusLine = lines[0] ?? '';
+  if (BAD_VALUE.test(statusLine)) return { status: 502, reason: 'control character in status line' };
+  if (!statusLine.startsWith('HTTP/1.') || statusLine.length < 12 || statusLine.charCodeAt(12) !== 32 && statusLine.length > 12) {
+    return { status: 502, reason: 'malformed status line' };
+  }
+  const minorChar = statusLine.charCodeAt(7);
+  if (statusLine.charCodeAt(8) !== 32 || (minorChar !== 48 && minorChar !== 49)) return { status: 502, reason: 'malformed status line' };
+  const minor = minorChar === 49 ? 1 : 0;
+  const statusText = statusLine.slice(9, 12);
+  if (!/^[1-5][0-9][0-9]$/.test(statusText)) return { status: 502, reason: 'malformed status code' };
+  const status = Number(statusText);
+  if (lines.length - 1 > maxHeaders) return { status: 502, reason: 'too many response header fields' };
+
+  let contentLength = -1;
+  let te: string | null = null;
+  let connection: Set<string> | null = null;
+  let contentType: string | null = null;
+  const kept: string[] = [];
+  const keptNames: string[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return { status: 502, reason: 'malformed response header line' };
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return { status: 502, reason: 'malformed response header name' };
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) return { status: 502, reason: 'invalid character in response header value' };
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'content-length':
+        contentLength = parseContentLength(value, contentLength);
+        if (contentLength === -2) return { status: 502, reason: 'invalid Content-Length in response' };
+        break;
+      case 'transfer-encoding':
+        te = te === null ? value : `${te}, ${value}`;
+        break;
+      case 'connection':
+        connection ??= new Set();
+        connectionTokens(value, connection);
+        continue;
+      case 'keep-alive':
+      case 'proxy-connection':
+      case 'trailer':
+      case 'te':
+        continue;
+      case 'upgrade':
+        if (status !== 101) continue;
+        break;
+      case 'content-type':
+        contentType = value;
+        break;
+    }
+    kept.push(line);
+    keptNames.push(lower);
+  }
+
+  let bodyMode: BodyMode;
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {
+    bodyMode = BODY_NONE;
+  } else if (te !== null) {
+    const codings = te.split(',');
+    const last = (codings[codings.length - 1] ?? '').trim().toLowerCase();
+    bodyMode = last === 'chunked' ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
+    if (bodyMode === BODY_CHUNKED) contentLength = -1;
+  } else if (contentLength >= 0) {
+    bodyMode = contentLength > 0 ? BODY_LENGTH : BODY_NONE;
+  } else {
+    bodyMode = BODY_UNTIL_CLOSE;
+  }
+  if (te !== null && bodyMode !== BODY_NONE) {
+    // A response with both: Transfer-Encoding wins (RFC 9112 6.3); drop the Content-Length we'd otherwise forward.
+    for (let i = kept.length - 1; i >= 0; i--) {
+      if (keptNames[i] === 'content-length') {
+        kept.splice(i, 1);
+        keptNames.splice(i, 1);
+      }
+    }
+  }
+
+  let keepAlive = minor === 1 && bodyMode !== BODY_UNTIL_CLOSE;
+  if (connection !== null && connection.has('close')) keepAlive = false;
+  let forwardLines = '';
+  for (let i = 0; i < kept.length; i++) {
+    const n = keptNames[i] as string;
+    if (connection === null || !connection.has(n) || n === 'upgrade') forwardLines += kept[i] + '\r\n';
+  }
+  return {
+    status,
+    minor,
+    statusLine: 'HTTP/1.1' + statusLine.slice(8),
+    forwardLines,
+    bodyMode,
+    contentLength: contentLength < 0 ? 0 : contentLength,
+    keepAlive,
+    contentType,
+  };
+}
+
+/**
+ * Follows a chunked body to find where it ends, without copying it: the bytes are forwarded as
+ * they are. States walk the size line, the data, its CRLF, and the trailer section.
+ */
+const S_SIZE = 0;
+const S_SIZE_EXT = 1;
+const S_SIZE_LF = 2;
+const S_DATA = 3;
+const S_DATA_CR = 4;
+const S_DATA_LF = 5;
+const S_TRAILER_START = 6;
+const S_TRAILER_LINE = 7;
+const S_TRAILER_LF = 8;
+const S_FINAL_LF = 9;
+
+export const CHUNKED_MORE = -1;
+export const CHUNKED_ERROR = -2;
+
+export class ChunkedTracker {
+  state = S_SIZE;
+  size = 0;
+  digits = 0;
+  remaining = 0;
+  lineBytes = 0;
+
+  reset(): void {
+    this.state = S_SIZE;
+    this.size = 0;
+    this.digits = 0;
+    this.remaining = 0;
+    this.lineBytes = 0;
+  }
+
+  /** True between chunks, where a terminating chunk could be written cleanly. */
+  atBoundary(): boolean {
+    return this.state === S_SIZE && this.digits === 0;
+  }
+
+  /**
+   * Reads `buf` from `start`. Returns the offset just past the end of the message, CHUNKED_MORE when
+   * all of `buf` belongs to the message and it has not ended, or CHUNKED_ERROR on malformed framing.
+   */
+  feed(buf: Buffer, start: number): number {
+    let i = start;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.state) {
+        case S_DATA: {
+          const take = Math.min(this.remaining, n - i);
+          this.remaining -= take;
+          i += take;
+          if (this.remaining === 0) this.state = S_DATA_CR;
+          break;
+        }
+        case S_SIZE: {
+          const c = buf[i] as number;
+          let d = -1;
+          if (c >= 48 && c <= 57) d = c - 48;
+          else if (c >= 97 && c <= 102) d = c - 87;
+          else if (c >= 65 && c <= 70) d = c - 55;
+          if (d >= 0) {
+            if (++this.digits > 12) return CHUNKED_ERROR; // over 2^48 bytes in one chunk: refuse
+            this.size = this.size * 16 + d;
+          } else if (this.digits === 0) {
+            return CHUNKED_ERROR;
+          } else if (c === 13) {
+            this.state = S_SIZE_LF;
+          } else if (c === 59 || c === 32 || c === 9) {
+            this.state = S_SIZE_EXT;
+            this.lineBytes = 0;
+          } else {
+            return CHUNKED_ERROR;
+          }
+          i++;
+          break;
+        }
+        case S_SIZE_EXT: {
+          const c = buf[i] as number;
+          if (c === 13) this.state = S_SIZE_LF;
+          else if (c === 10 || ++this.lineBytes > 4096) return CHUNKED_ERROR;
+          i++;
+          break;
+        }
+        case S_SIZE_LF: {
+          if (buf[i] !== 10) return CHUNKED_ERROR;
+          i++;
+          if (this.size === 0) {
+            this.state = S_TRAILER_START;
+          } else {
+            this.remaining = this.size;
+            this.state = S_DATA;
+          }
+          this.size = 0;
+          this.digits = 0;
+          break;
+        }
+        case S_DATA_CR:
+          if (buf[i] !== 13) return CHUNKED_ERROR;
+          this.state = S_DATA_LF;
+          i++;
+          break;
+        case S_DATA_LF:
+          if (buf[i] !== 10) return CHUNKED_ERROR;
+          this.state = S_SIZE;
+          i++;
+          break;
+        case S_TRAILER_START: {
+          const c = buf[i] as number;
+          i++;
+          if (c === 13) {
+            this.state = S_FINAL_LF;
+          } else if (c === 10) {
+            return CHUNKED_ERROR;
+          } else {
+            this.state = S_TRAILER_LINE;
+            this.lineBytes = 1;
+          }
+          break;
+        }
+        case S_TRAILER_LINE: {
+          const c = buf[i] as number;
+          i++;
+          if (c === 13) this.state = S_TRAILER_LF;
+          else if (c === 10 || ++this.lineBytes > 8192) return CHUNKED_ERROR;
+          break;
+        }
+        case S_TRAILER_LF:
+          if (buf[i] !== 10) return CHUNKED_ERROR;
+          i++;
+          this.state = S_TRAILER_START;
+          break;
+        case S_FINAL_LF:
+          if (buf[i] !== 10) return CHUNKED_ERROR;
+          this.reset();
+          return i + 1;
+      }
+    }
+    return CHUNKED_MORE;
+  }
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};
+
+/** A short plain-text answer of the router's own (never the upstream's), which closes the connection. */
+export function errorResponse(status: number, body: string, close: boolean): string {
+  const text = body + '\n';
+  return (
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
+    'content-type: text/plain; charset=utf-8\r\n' +
+    `content-length: ${Buffer.byteLength(text)}\r\n` +
+    'x-cutover-error: 1\r\n' +
+    (close ? 'connection: close\r\n' : '') +
+    '\r\n' +
+    text
+  );
+}

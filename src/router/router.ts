@@ -1,0 +1,167 @@
+// The embedded router of one service: a listener, the current route table, the targets' connection
+// pools, and the sweep that enforces every deadline. A switch is `apply(spec)`: one reference swap.
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { SlotName } from '../config/types.ts';
+import { CutoverError } from '../errors.ts';
+import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
+import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
+import { SlotPool, Target } from './pool.ts';
+import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
+
+export interface RouterOptions extends ConnOptions {
+  service: string;
+  listen: string;
+  /** Share the listening port with sibling worker processes (SO_REUSEPORT). */
+  reusePort: boolean;
+  drain: number;
+  upstreamIdle: number;
+  maxIdlePerTarget: number;
+}
+
+export interface RouterMetrics {
+  generation: number;
+  slots: Record<SlotName, SlotMetricsSnapshot>;
+  connections: number;
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
+}
+
+export class Router implements ConnHost {
+  table: RouteTable;
+  readonly opts: RouterOptions;
+  readonly conns = new Set<ClientConn>();
+  private readonly targets = new Map<string, Target>();
+  private readonly health = new Map<string, boolean>();
+  private readonly server: net.Server;
+  private readonly sweepTimer: NodeJS.Timeout;
+  /** Counters of pools a table no longer holds, so per-slot totals never go backwards. */
+  private readonly retired: Record<SlotName, SlotMetricsSnapshot> = { blue: emptySnapshot(), green: emptySnapshot() };
+
+  constructor(opts: RouterOptions) {
+    this.opts = opts;
+    const spec = emptySpec(opts.service);
+    this.table = buildTable(spec, new SlotPool('blue', []), new SlotPool('green', []));
+    this.server = net.createServer({ noDelay: true }, (socket) => {
+      new ClientConn(this, socket);
+    });
+    this.server.on('error', () => {});
+    const tick = Math.max(25, Math.min(1000, Math.min(opts.headersTimeout, opts.idleTimeout, opts.responseTimeout) / 4));
+    this.sweepTimer = setInterval(() => this.sweep(), tick);
+    this.sweepTimer.unref();
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = splitHostPort(this.opts.listen);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(new CutoverError('CUTOVER_E_LISTEN', `service ${this.opts.service} cannot listen on ${this.opts.listen}: ${err.message}; pick a free address in \`listen\``, 500, { cause: err }));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port, reusePort: this.opts.reusePort, backlog: 2048 }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const addr = this.server.address() as net.AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  /** Installs a new route table. Requests already running keep the slot they started on. */
+  apply(spec: RouteSpec): void {
+    const old = this.table;
+    if (spec.generation < old.generation) return; // never go back to an older table
+    const blue = this.poolFor('blue', spec.slots.blue.targets, old.blue);
+    const green = this.poolFor('green', spec.slots.green.targets, old.green);
+    const next = buildTable(spec, blue, green);
+    this.table = next;
+    for (const slot of ['blue', 'green'] as const) {
+      const before = old[slot];
+      const after = next[slot];
+      const hadTraffic = carries(old, slot);
+      const hasTraffic = carries(next, slot);
+      if (before !== after) {
+        if (hadTraffic || before.active.size > 0) before.startDrain(this.opts.drain);
+        const snap = before.metrics.snapshot();
+        snap.inFlight = 0;
+        this.retired[slot] = addSnapshot(this.retired[slot], snap);
+      }
+      if (hasTraffic) after.cancelDrain();
+      else if (hadTraffic) after.startDrain(this.opts.drain);
+    }
+    this.forgetUnusedTargets();
+  }
+
+  private poolFor(slot: SlotName, addresses: string[], current: SlotPool): SlotPool {
+    if (sameList(current.targets.map((t) => t.address), addresses)) return current;
+    return new SlotPool(slot, addresses.map((a) => this.target(a)));
+  }
+
+  private target(address: string): Target {
+    let t = this.targets.get(address);
+    if (t === undefined) {
+      t = new Target(address, { maxIdle: this.opts.maxIdlePerTarget, idleTimeout: this.opts.upstreamIdle });
+      t.healthy = this.health.get(address) ?? false;
+      this.targets.set(address, t);
+    }
+    return t;
+  }
+
+  private forgetUnusedTargets(): void {
+    const used = new Set<string>();
+    for (const t of this.table.blue.targets) used.add(t.address);
+    for (const t of this.table.green.targets) used.add(t.address);
+    for (const [address, t] of this.targets) {
+      if (!used.has(address)) {
+        t.closeIdle();
+        this.targets.delete(address);
+      }
+    }
+  }
+
+  /** Health comes from the one health checker of the daemon, so every worker agrees. */
+  setHealth(address: string, healthy: boolean): void {
+    this.health.set(address, healthy);
+    const t = this.targets.get(address);
+    if (t !== undefined) t.healthy = healthy;
+  }
+
+  metrics(): RouterMetrics {
+    return {
+      generation: this.table.generation,
+      slots: {
+        blue: addSnapshot(this.table.blue.metrics.snapshot(), this.retired.blue),
+        green: addSnapshot(this.table.green.metrics.snapshot(), this.retired.green),
+      },
+      connections: this.conns.size,
+    };
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const c of this.conns) if (c.deadline !== 0 && now >= c.deadline) c.onDeadline();
+    for (const t of this.targets.values()) t.sweep(now);
+  }
+
+  /** Stops accepting, lets running exchanges finish for up to `grace` ms, then closes the rest. */
+  async close(grace = 0): Promise<void> {
+    clearInterval(this.sweepTimer);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + grace;
+    while (Date.now() < deadline && [...this.conns].some((c) => c.busy())) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.conns) c.destroy();
+    for (const t of this.targets.values()) t.closeIdle();
+    await closed;
+  }
+}
+
+function carries(table: RouteTable, slot: SlotName): boolean {
+  return table.hasTraffic && (table.only === table[slot] || (table.only === null && table.spec.weights[slot] > 0));
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

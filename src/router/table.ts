@@ -1,0 +1,70 @@
+// The route table: an immutable object the request path reads with one property load. Every change
+// makes a new table with a higher generation; a switch is one reference swap in the router.
+import type { SlotName } from '../config/types.ts';
+import type { SlotPool } from './pool.ts';
+
+/** The serialisable description of a route table: what the controller decides and workers receive. */
+export interface RouteSpec {
+  service: string;
+  generation: number;
+  /** The slot that has (most of) the traffic, or null before the first release. */
+  live: SlotName | null;
+  /** Share of new requests per slot, 0..100; they add up to 100 when live is set. */
+  weights: { blue: number; green: number };
+  slots: { blue: SlotSpec; green: SlotSpec };
+}
+
+export interface SlotSpec {
+  version: string | null;
+  targets: string[];
+}
+
+export interface RouteTable {
+  readonly spec: RouteSpec;
+  readonly generation: number;
+  readonly blue: SlotPool;
+  readonly green: SlotPool;
+  /** Precomputed at build time: the pool that takes all new requests, or null when weights split them. */
+  readonly only: SlotPool | null;
+  /** Weighted split: the share (0..1) of new requests that go to blue. */
+  readonly blueShare: number;
+  readonly hasTraffic: boolean;
+}
+
+export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool): RouteTable {
+  const hasTraffic = spec.live !== null && spec.weights.blue + spec.weights.green > 0;
+  let only: SlotPool | null = null;
+  if (hasTraffic) {
+    if (spec.weights.green === 0) only = blue;
+    else if (spec.weights.blue === 0) only = green;
+  }
+  return Object.freeze({
+    spec,
+    generation: spec.generation,
+    blue,
+    green,
+    only,
+    blueShare: hasTraffic ? spec.weights.blue / (spec.weights.blue + spec.weights.green) : 0,
+    hasTraffic,
+  });
+}
+
+export function emptySpec(service: string): RouteSpec {
+  return {
+    service,
+    generation: 0,
+    live: null,
+    weights: { blue: 0, green: 0 },
+    slots: { blue: { version: null, targets: [] }, green: { version: null, targets: [] } },
+  };
+}
+
+/** The spec after moving all traffic to `slot`, one generation later. */
+export function switchedSpec(spec: RouteSpec, slot: SlotName): RouteSpec {
+  return {
+    ...spec,
+    generation: spec.generation + 1,
+    live: slot,
+    weights: slot === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
+  };
+}

@@ -1,0 +1,58 @@
+// A router worker process (`workers: N`): one Router on the shared listener, driven by the daemon
+// over IPC. It exits when the daemon goes away, so it can never outlive it.
+import { Router, type RouterMetrics, type RouterOptions } from './router.ts';
+import type { RouteSpec } from './table.ts';
+
+export type ParentMessage =
+  | { t: 'init'; opts: RouterOptions }
+  | { t: 'apply'; spec: RouteSpec }
+  | { t: 'health'; address: string; healthy: boolean }
+  | { t: 'metrics'; id: number }
+  | { t: 'close'; grace: number };
+
+export type WorkerMessage =
+  | { t: 'listening' }
+  | { t: 'error'; message: string }
+  | { t: 'applied'; generation: number }
+  | { t: 'metrics'; id: number; data: RouterMetrics };
+
+function run(): void {
+  let router: Router | null = null;
+  const send = (m: WorkerMessage): void => {
+    if (process.connected) process.send?.(m);
+  };
+  process.on('message', (m: ParentMessage) => {
+    switch (m.t) {
+      case 'init':
+        router = new Router(m.opts);
+        router.listen().then(
+          () => send({ t: 'listening' }),
+          (err: Error) => {
+            send({ t: 'error', message: err.message });
+            process.exit(1);
+          },
+        );
+        break;
+      case 'apply':
+        router?.apply(m.spec);
+        send({ t: 'applied', generation: router?.table.generation ?? -1 });
+        break;
+      case 'health':
+        router?.setHealth(m.address, m.healthy);
+        break;
+      case 'metrics':
+        if (router) send({ t: 'metrics', id: m.id, data: router.metrics() });
+        break;
+      case 'close':
+        void (router?.close(m.grace) ?? Promise.resolve()).then(() => process.exit(0));
+        break;
+    }
+  });
+  // The daemon died (or closed the channel): stop at once, so no worker is ever orphaned.
+  process.on('disconnect', () => process.exit(0));
+  // Ctrl-C reaches the whole process group: the daemon decides how the workers stop.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void (router?.close(0) ?? Promise.resolve()).then(() => process.exit(0)));
+}
+
+if (process.env.CUTOVER_WORKER !== undefined && process.send !== undefined) run();

@@ -1,0 +1,193 @@
+// Shared pieces of the integration tests: real upstream servers, the real daemon as a child process,
+// free ports, and bounded waits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const CLI = join(ROOT, 'src/cli/main.ts');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface Upstream {
+  slot: string;
+  port: number;
+  address: string;
+  server: http.Server;
+  /** TCP connections accepted so far, and those that carried a request other than a health check. */
+  connections: number;
+  userConnections: number;
+  close(): Promise<void>;
+}
+
+/** An HTTP server that answers with its slot name in `x-slot` and the body; `handler` can take over. */
+export async function startUpstream(slot: string, handler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | void): Promise<Upstream> {
+  const seen = new WeakSet<net.Socket>();
+  const up: Upstream = {
+    slot,
+    port: 0,
+    address: '',
+    server: http.createServer((req, res) => {
+      if (req.url !== '/healthz' && !seen.has(req.socket)) {
+        seen.add(req.socket);
+        up.userConnections++;
+      }
+      if (req.url === '/healthz') {
+        res.end('ok');
+        return;
+      }
+      res.setHeader('x-slot', slot);
+      if (handler && handler(req, res) !== false) return;
+      req.resume();
+      req.on('end', () => res.end(slot));
+    }),
+    connections: 0,
+    userConnections: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        up.server.closeAllConnections();
+        up.server.close(() => resolve());
+      }),
+  };
+  up.server.keepAliveTimeout = 30_000;
+  up.server.on('connection', () => up.connections++);
+  await new Promise<void>((resolve) => up.server.listen(0, '127.0.0.1', resolve));
+  up.port = (up.server.address() as net.AddressInfo).port;
+  up.address = `127.0.0.1:${up.port}`;
+  return up;
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  dir: string;
+  port: number;
+  apiPort: number;
+  token: string;
+  output: () => string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
+  switchTo(slot: 'blue' | 'green', service?: string): Promise<{ status: number; json: any }>;
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  service?: Record<string, unknown>;
+  services?: Record<string, Record<string, unknown>>;
+  waitHealthy?: boolean;
+}
+
+/** Starts `cutover up` as a child process with one static service `web` (blue and green given). */
+export async function startDaemon(blue: string[], green: string[], opts: DaemonOptions = {}): Promise<Daemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-test-'));
+  const port = await freePort();
+  const apiPort = await freePort();
+  const token = 'test-token-' + Math.random().toString(36).slice(2);
+  const config = {
+    api: { listen: `127.0.0.1:${apiPort}` },
+    stateDir: join(dir, 'state'),
+    services: opts.services ?? {
+      web: {
+        listen: `127.0.0.1:${port}`,
+        drain: '2s',
+        provider: { kind: 'static', blue, green },
+        health: { path: '/healthz', interval: '100ms' },
+        ...opts.service,
+      },
+    },
+  };
+  const file = join(dir, 'cutover.yaml');
+  writeFileSync(file, stringify(config));
+  let out = '';
+  const child = spawn(process.execPath, [CLI, 'up', '-c', file], { env: { ...process.env, CUTOVER_TOKEN: token, CUTOVER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: (await res.json()) as any };
+  };
+  const d: Daemon = {
+    child,
+    dir,
+    port,
+    apiPort,
+    token,
+    output: () => out,
+    api,
+    switchTo: (slot, service = 'web') => api('POST', `/api/v1/services/${service}/switch`, { slot }),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor('the daemon API', async () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
+      const r = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
+      return r.ok;
+    });
+    if (opts.waitHealthy !== false && !opts.services) {
+      await waitFor('healthy targets', async () => {
+        const r = await api('GET', '/api/v1/services/web');
+        const all = [...r.json.slots.blue.targets, ...r.json.slots.green.targets];
+        return all.every((t: { healthy: boolean }) => t.healthy);
+      });
+    }
+  } catch (err) {
+    await d.stop();
+    throw err;
+  }
+  return d;
+}
+
+/** One raw HTTP exchange on a fresh TCP connection: what was written back, until the server closes or `ms` pass. */
+export function rawExchange(port: number, payload: string | Buffer, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let out = '';
+    const t = setTimeout(() => s.destroy(), ms);
+    s.on('data', (d) => (out += d.toString('latin1')));
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(out);
+    });
+    s.on('error', () => {});
+    s.write(payload);
+  });
+}
