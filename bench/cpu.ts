@@ -61,3 +61,10 @@ export function machineCpuSeconds(): { busy: number; total: number } {
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
 }
+
+/** CPU seconds of this bench process itself, and of the children it has reaped (every finished wrk). */
+export function selfCpuSeconds(): { own: number; reaped: number } {
+  const stat = read('/proc/self/stat') ?? '';
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { own: ((f[11] ?? 0) + (f[12] ?? 0)) / TICKS_PER_SECOND, reaped: ((f[13] ?? 0) + (f[14] ?? 0)) / TICKS_PER_SECOND };
+}

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { machineCpuSeconds, treeCpuSeconds } from './cpu.ts';
+import { machineCpuSeconds, selfCpuSeconds, treeCpuSeconds } from './cpu.ts';
 import { cutoverMissing, repoRoot, startCutover } from './cutover.ts';
 import { startHaproxy } from './haproxy.ts';
 import { machineInfo } from './machine.ts';
@@ -67,6 +67,7 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
   const seconds = mode === 'switching' ? o.switchSeconds : o.seconds;
   const cpu0 = treeCpuSeconds(t.pid);
   const up0 = treeCpuSeconds(upstream.pid);
+  const self0 = selfCpuSeconds();
   const m0 = machineCpuSeconds();
   const load = runWrk({ url: t.url, seconds, connections: o.connections, threads: o.threads });
   // Switching starts once wrk has its connections open and ends just before wrk does.
@@ -74,6 +75,14 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
     mode === 'switching' ? sleep(200).then(() => switchUntil(t, Date.now() + seconds * 1000 - 500)) : undefined;
   const [wrk, sw] = await Promise.all([load, switching]);
   const m1 = machineCpuSeconds();
+  const self1 = selfCpuSeconds();
+  const proxyCpu = treeCpuSeconds(t.pid) - cpu0;
+  const upstreamCpu = treeCpuSeconds(upstream.pid) - up0;
+  // wrk is a reaped child of this process, so its CPU shows up in ours; the rest of the machine's busy
+  // time belongs to someone else (other tests on a shared box) and makes this run's numbers noisier.
+  const wrkCpu = self1.reaped - self0.reaped;
+  const ours = (t.pid === upstream.pid ? 0 : proxyCpu) + upstreamCpu + wrkCpu + (self1.own - self0.own);
+  const capacity = Math.max(1e-9, m1.total - m0.total);
   const perReq = (s: number) => (s * 1e6) / Math.max(1, wrk.requests);
   const run: Run = {
     target: t.name,
@@ -82,15 +91,17 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
     mode,
     round,
     wrk: { ...wrk, output: undefined } as Run['wrk'],
-    cpuUsPerReq: perReq(treeCpuSeconds(t.pid) - cpu0),
-    upstreamCpuUsPerReq: perReq(treeCpuSeconds(upstream.pid) - up0),
-    machineBusyPct: (100 * (m1.busy - m0.busy)) / Math.max(1e-9, m1.total - m0.total),
+    cpuUsPerReq: perReq(proxyCpu),
+    upstreamCpuUsPerReq: perReq(upstreamCpu),
+    wrkCpuUsPerReq: perReq(wrkCpu),
+    machineBusyPct: (100 * (m1.busy - m0.busy)) / capacity,
+    otherBusyPct: Math.max(0, (100 * (m1.busy - m0.busy - ours)) / capacity),
     ...(sw && { switching: sw }),
   };
   const extra = sw ? `, ${sw.switches} switches${sw.switchErrors ? ` (${sw.switchErrors} failed: ${sw.firstError})` : ''}` : '';
   log(
     `${mode} round ${round} ${t.name}: ${Math.round(wrk.rps)} req/s, p99 ${wrk.p99Ms.toFixed(2)} ms, ` +
-      `failed ${wrk.failed}, ${run.cpuUsPerReq.toFixed(1)} µs CPU/req, machine ${run.machineBusyPct.toFixed(0)}% busy${extra}`,
+      `failed ${wrk.failed}, ${run.cpuUsPerReq.toFixed(1)} µs CPU/req, machine ${run.machineBusyPct.toFixed(0)}% busy (others ${run.otherBusyPct.toFixed(0)}%)${extra}`,
   );
   return run;
 }
@@ -180,6 +191,10 @@ async function main(): Promise<number> {
         `CPU µs/req is the proxy's process tree (direct: the upstream nginx).\n`,
     );
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
+    const noisiest = Math.max(...runs.map((r) => r.otherBusyPct));
+    if (noisiest > 5) {
+      process.stdout.write(`noise: processes outside the bench used up to ${noisiest.toFixed(0)}% of the machine during a run; ratios are steadier on a quiet machine\n`);
+    }
     for (const r of rows.filter((r) => r.failed > 0)) process.stdout.write(`failures: ${failureNote(r, runs)}\n`);
     for (const s of skipped) process.stdout.write(`skipped ${s.target}: ${oneLine(s.reason)}\n`);
 

@@ -16,8 +16,11 @@ export interface Run {
   /** CPU of the target's process tree per request (for `direct`: the upstream nginx's). */
   cpuUsPerReq: number;
   upstreamCpuUsPerReq: number;
+  wrkCpuUsPerReq: number;
   /** Share of the machine's CPU (all cores) busy during the run: 100 means no headroom at all. */
   machineBusyPct: number;
+  /** Of that, what processes outside the bench used. */
+  otherBusyPct: number;
   switching?: SwitchStats;
 }
 
@@ -35,7 +38,9 @@ export interface Row {
   requests: number;
   cpuUsPerReq: number;
   upstreamCpuUsPerReq: number;
+  wrkCpuUsPerReq: number;
   machineBusyPct: number;
+  otherBusyPct: number;
   xNginx?: number;
   xDirect?: number;
   p99xNginx?: number;
@@ -71,7 +76,9 @@ export function summarise(runs: Run[]): Row[] {
       requests: g.reduce((s, r) => s + r.wrk.requests, 0),
       cpuUsPerReq: median(g.map((r) => r.cpuUsPerReq)),
       upstreamCpuUsPerReq: median(g.map((r) => r.upstreamCpuUsPerReq)),
+      wrkCpuUsPerReq: median(g.map((r) => r.wrkCpuUsPerReq)),
       machineBusyPct: median(g.map((r) => r.machineBusyPct)),
+      otherBusyPct: median(g.map((r) => r.otherBusyPct)),
       ...(sw.length > 0 && {
         switches: sw.reduce((s, x) => s + x.switches, 0),
         switchErrors: sw.reduce((s, x) => s + x.switchErrors, 0),
