@@ -15,12 +15,13 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-test('lines are prefixed with time, replica and stream', () =>
+test('lines are prefixed with time, replica and stream, and nothing is written after close', () =>
   withDir(async (dir) => {
     const log = new SlotLog(slotLogPath(dir, 'web', 'blue'));
     log.write(1, 'err', ['boom']);
     log.write(-1, 'cutover', ['stopping']);
     log.close();
+    log.write(0, 'out', ['stray output after the slot was stopped']);
     const text = await readFile(join(dir, 'logs', 'web', 'blue.log'), 'utf8');
     assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[1 err\] boom\n\S+ \[cutover\] stopping\n$/);
   }));

@@ -24,6 +24,7 @@ export class SlotLog {
   #fd: number | null = null;
   #size = 0;
   #failed = false;
+  #closed = false;
 
   constructor(path: string, opts: SlotLogOptions = {}) {
     this.path = path;
@@ -34,7 +35,7 @@ export class SlotLog {
 
   /** Append lines of one replica (`replica` -1 for lines about the whole slot). */
   write(replica: number, stream: LogStream, lines: readonly string[]): void {
-    if (lines.length === 0) return;
+    if (lines.length === 0 || this.#closed) return;
     const time = new Date().toISOString();
     const who = replica < 0 ? `[${stream}]` : `[${replica} ${stream}]`;
     let text = '';
@@ -51,7 +52,13 @@ export class SlotLog {
     }
   }
 
+  /** Later writes are dropped: a stopped slot's log is not reopened by stray output. */
   close(): void {
+    this.#closed = true;
+    this.#closeFile();
+  }
+
+  #closeFile(): void {
     if (this.#fd === null) return;
     try {
       closeSync(this.#fd);
@@ -68,7 +75,7 @@ export class SlotLog {
   }
 
   #rotate(): void {
-    this.close();
+    this.#closeFile();
     rmSync(rotatedPath(this.path, this.#files - 1), { force: true });
     for (let g = this.#files - 2; g >= 0; g--) {
       try {
