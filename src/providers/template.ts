@@ -1,0 +1,41 @@
+// What one replica is launched with: `{version}` replaced in the command, cwd and env values, and the
+// variables every replica gets (PORT, CUTOVER_SLOT, CUTOVER_VERSION, CUTOVER_SERVICE).
+import type { ProcessProvider, SlotName } from '../config/types.ts';
+
+export interface LaunchSpec {
+  file: string;
+  args: string[];
+  cwd: string | undefined;
+  env: Record<string, string>;
+}
+
+export interface LaunchContext {
+  service: string;
+  slot: SlotName;
+  version: string;
+  port: number;
+  /** The daemon's environment; replicas inherit it, minus what only the daemon may see. */
+  baseEnv: NodeJS.ProcessEnv;
+}
+
+/** Variables of the daemon that must not leak into the applications it runs. */
+const PRIVATE_ENV = ['CUTOVER_TOKEN'];
+
+export function substitute(value: string, version: string): string {
+  return value.replaceAll('{version}', version);
+}
+
+export function launchSpec(config: ProcessProvider, ctx: LaunchContext): LaunchSpec {
+  const [file, ...args] = config.command.map((part) => substitute(part, ctx.version));
+  if (file === undefined || file === '') throw new Error('provider.command is empty; name the program to run');
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.baseEnv)) {
+    if (v !== undefined && !PRIVATE_ENV.includes(k)) env[k] = v;
+  }
+  for (const [k, v] of Object.entries(config.env)) env[k] = substitute(v, ctx.version);
+  env.PORT = String(ctx.port);
+  env.CUTOVER_SLOT = ctx.slot;
+  env.CUTOVER_VERSION = ctx.version;
+  env.CUTOVER_SERVICE = ctx.service;
+  return { file, args, cwd: config.cwd === undefined ? undefined : substitute(config.cwd, ctx.version), env };
+}
