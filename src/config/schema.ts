@@ -1,0 +1,436 @@
+// The schema of cutover.yaml: what may be written (the input side, published as JSON Schema for
+// editors) and what the rest of cutover reads (the output side, exactly `Config`).
+import path from 'node:path';
+import { z } from 'zod';
+import { parseHostPort, sameListener, type HostPort } from './address.ts';
+import { formatDuration } from './duration.ts';
+import {
+  address,
+  always,
+  command,
+  cookieName,
+  duration,
+  headerMap,
+  headerName,
+  httpStatus,
+  messageOf,
+  nonEmpty,
+  positiveInt,
+  record,
+  share,
+  urlPath,
+} from './fields.ts';
+import type {
+  AnalysisConfig,
+  AnalysisRule,
+  Config,
+  GateConfig,
+  HealthConfig,
+  HttpGateRequest,
+  KubernetesProvider,
+  LimitsConfig,
+  ProcessProvider,
+  ServiceConfig,
+  ShiftConfig,
+  StaticProvider,
+  TimeoutsConfig,
+} from './types.ts';
+
+/** Defaults, as a user would write them. */
+export const DEFAULTS = {
+  apiListen: '127.0.0.1:9900',
+  stateDir: '.cutover',
+  workers: 1,
+  drain: '30s',
+  timeouts: { connect: '5s', headers: '10s', idle: '60s', response: '60s', upstreamIdle: '4s' },
+  limits: { maxHeaderBytes: 16384, maxHeaders: 100 },
+  via: false,
+  health: { path: '/', interval: '1s', timeout: '1s', healthyThreshold: 1, unhealthyThreshold: 2 },
+  approval: 'auto',
+  onTimeout: 'abort',
+  shift: 'instant',
+  shiftHold: '30s',
+  analysis: {
+    interval: '1s',
+    window: '5m',
+    rules: [{ metric: 'error_rate', max: 0.01 }],
+    minSamples: 20,
+    failureLimit: 2,
+    inconclusive: 'hold',
+  },
+  standby: '30m',
+  previewHeader: 'x-cutover-preview',
+  stickyCookie: 'cutover-slot',
+  stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
+  replicas: 1,
+  stopGrace: '10s',
+  kubernetesNamespace: 'default',
+  httpGateTimeout: '1m',
+  httpGateMethod: 'GET',
+  commandGateTimeout: '5m',
+  loadGateConnections: 10,
+  loadGateMaxErrorRate: 0.01,
+  mirrorMaxErrorRateDelta: 0.01,
+} as const;
+
+/** What to write when there is no service yet. */
+export const NO_SERVICES = 'describe at least one service, like services: { web: { listen: 127.0.0.1:8080, provider: { command: node app.js } } }';
+
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+// ---- router -------------------------------------------------------------------------------------
+
+const timeouts = z
+  .strictObject({
+    connect: duration(1).prefault(DEFAULTS.timeouts.connect),
+    headers: duration(1).prefault(DEFAULTS.timeouts.headers),
+    idle: duration(1).prefault(DEFAULTS.timeouts.idle),
+    response: duration(1).prefault(DEFAULTS.timeouts.response),
+    upstreamIdle: duration(1).prefault(DEFAULTS.timeouts.upstreamIdle),
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof timeouts>, TimeoutsConfig>;
+
+const limits = z
+  .strictObject({
+    maxHeaderBytes: z.int().min(1024).max(1_048_576).default(DEFAULTS.limits.maxHeaderBytes),
+    maxHeaders: positiveInt(10_000).default(DEFAULTS.limits.maxHeaders),
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof limits>, LimitsConfig>;
+
+// ---- providers ----------------------------------------------------------------------------------
+
+const processCommand = z
+  .union(
+    [
+      nonEmpty('a command, like node app.js'),
+      z.array(nonEmpty('a program or argument')).min(1, { error: 'the command list is empty; write the program and its arguments, like [node, app.js]' }),
+    ],
+    { error: (iss) => (iss.input === undefined ? undefined : 'expected a command: a string like node app.js, or a list like [node, app.js]') },
+  )
+  .transform((c) => (typeof c === 'string' ? c.trim().split(/\s+/) : c));
+
+function processProvider(dir: string) {
+  return z.strictObject({
+    kind: z.literal('process').default('process'),
+    command: processCommand,
+    replicas: positiveInt(1000).default(DEFAULTS.replicas),
+    cwd: nonEmpty('a folder').transform((p) => path.resolve(dir, p)).optional(),
+    env: z
+      .record(
+        z.string().regex(ENV_NAME, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment variable name; use letters, digits and _` }),
+        z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string (numbers and true/false are turned into strings)' }).transform(String),
+      )
+      .default({}),
+    stopGrace: duration().prefault(DEFAULTS.stopGrace),
+  });
+}
+true satisfies Same<z.output<ReturnType<typeof processProvider>>, ProcessProvider>;
+
+const staticProvider = z.strictObject({
+  kind: z.literal('static'),
+  blue: z.array(address).min(1, { error: 'blue needs at least one address, like [127.0.0.1:3001]' }),
+  green: z.array(address).default([]),
+  hooks: z.strictObject({ start: command.optional(), stop: command.optional() }).optional(),
+});
+true satisfies Same<z.output<typeof staticProvider>, StaticProvider>;
+
+const kubernetesProvider = z.strictObject({
+  kind: z.literal('kubernetes'),
+  namespace: z.string().regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' }).default(DEFAULTS.kubernetesNamespace),
+  deployment: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Deployment name: lowercase letters, digits, - and .' }),
+  service: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Service name: lowercase letters, digits, - and .' }).optional(),
+});
+true satisfies Same<z.output<typeof kubernetesProvider>, KubernetesProvider>;
+
+// ---- health and gates ---------------------------------------------------------------------------
+
+const health = z
+  .strictObject({
+    path: urlPath.default(DEFAULTS.health.path),
+    interval: duration(1).prefault(DEFAULTS.health.interval),
+    timeout: duration(1).prefault(DEFAULTS.health.timeout),
+    healthyThreshold: positiveInt(100).default(DEFAULTS.health.healthyThreshold),
+    unhealthyThreshold: positiveInt(100).default(DEFAULTS.health.unhealthyThreshold),
+    expectStatus: httpStatus.optional(),
+    headers: headerMap.default({}),
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof health>, HealthConfig>;
+
+const httpGateRequest = z.strictObject({
+  method: z
+    .string()
+    .regex(/^[A-Za-z]+$/, { error: 'expected an HTTP method, like GET or POST' })
+    .toUpperCase()
+    .default(DEFAULTS.httpGateMethod),
+  path: urlPath,
+  headers: headerMap.default({}),
+  body: z.string().optional(),
+  expect: z
+    .strictObject({
+      status: httpStatus.optional(),
+      headers: headerMap.optional(),
+      body: z.string().optional(),
+      bodyRegex: z.string().superRefine((source, ctx) => {
+        const message = messageOf(() => new RegExp(source));
+        if (message) ctx.addIssue({ code: 'custom', message: `not a valid regular expression (${message}); fix or quote it`, input: source });
+      }).optional(),
+      json: z.record(z.string(), z.unknown()).optional(),
+      maxLatency: duration(1).optional(),
+    })
+    .prefault({}),
+});
+true satisfies Same<z.output<typeof httpGateRequest>, HttpGateRequest>;
+
+const gateKinds = {
+  http: z.strictObject({
+    requests: z.array(httpGateRequest).min(1, { error: 'an http gate needs at least one request, like [{ path: /, expect: { status: 200 } }]' }),
+    timeout: duration(1).prefault(DEFAULTS.httpGateTimeout),
+  }),
+  command: z.strictObject({
+    run: command,
+    timeout: duration(1).prefault(DEFAULTS.commandGateTimeout),
+  }),
+  load: z.strictObject({
+    rate: z.number().positive({ error: 'rate is requests per second and must be above 0' }),
+    duration: duration(1),
+    connections: positiveInt(10_000).default(DEFAULTS.loadGateConnections),
+    maxErrorRate: share('maxErrorRate').default(DEFAULTS.loadGateMaxErrorRate),
+    maxP99: duration(1).optional(),
+    timeout: duration(1).optional(),
+  }),
+  mirror: z.strictObject({
+    share: z.number().gt(0, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' }).max(1, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' }),
+    duration: duration(1),
+    maxErrorRateDelta: share('maxErrorRateDelta').default(DEFAULTS.mirrorMaxErrorRateDelta),
+  }),
+};
+const GATE_KINDS = Object.keys(gateKinds).join(', ');
+
+const gate = z
+  .strictObject({
+    http: gateKinds.http.optional(),
+    command: gateKinds.command.optional(),
+    load: gateKinds.load.optional(),
+    mirror: gateKinds.mirror.optional(),
+  })
+  .meta({ minProperties: 1, maxProperties: 1, description: `One gate: exactly one of ${GATE_KINDS}.` })
+  .transform((g, ctx): GateConfig => {
+    const kinds = Object.keys(g).filter((k) => g[k as keyof typeof g] !== undefined);
+    if (kinds.length === 1) {
+      if (g.http) return { http: g.http };
+      if (g.command) return { command: g.command };
+      if (g.load) return { load: g.load };
+      if (g.mirror) return { mirror: g.mirror };
+    }
+    // An unknown key (`htpp`) already says what is wrong; zod runs this transform despite it.
+    if (ctx.issues.length === 0) {
+      const message = kinds.length === 0
+        ? `a gate needs one of ${GATE_KINDS}`
+        : `a gate has exactly one kind, this one has ${kinds.join(' and ')}; make each its own list item`;
+      ctx.addIssue({ code: 'custom', message, input: g });
+    }
+    return z.NEVER;
+  });
+
+// ---- shift and analysis -------------------------------------------------------------------------
+
+const steps = z
+  .array(z.int().min(1).max(100, { error: 'steps are percentages of traffic, at most 100' }))
+  .min(1, { error: 'write the steps as percentages ending with 100, like [10, 50, 100]' })
+  .superRefine((s, ctx) => {
+    for (let i = 1; i < s.length; i++) {
+      if ((s[i] as number) <= (s[i - 1] as number)) {
+        ctx.addIssue({ code: 'custom', message: `steps must go up: ${s[i]} comes after ${s[i - 1]}; write them like [10, 50, 100]`, path: [i], input: s[i] });
+      }
+    }
+    if (s.length > 0 && s[s.length - 1] !== 100) {
+      ctx.addIssue({ code: 'custom', message: 'the last step must be 100 (all traffic); add it, like [10, 50, 100]', input: s });
+    }
+  });
+
+const shift = z
+  .union([z.literal('instant'), z.strictObject({ steps, hold: duration().prefault(DEFAULTS.shiftHold) })], {
+    error: (iss) => (iss.input === undefined ? undefined : `expected instant, or steps like { steps: [10, 50, 100], hold: 30s }, got ${JSON.stringify(iss.input)}`),
+  })
+  .default(DEFAULTS.shift)
+  .meta({ description: 'instant (one swap), or { steps: [10, 50, 100], hold: 30s }.' });
+true satisfies Same<z.output<typeof shift>, ShiftConfig>;
+
+const baseline = z.number().positive({ error: 'baseline is a multiple of the old slot\'s value, like 1.5, and must be above 0' });
+const rule = z
+  .discriminatedUnion('metric', [
+    z.strictObject({ metric: z.literal('error_rate'), max: share('max').optional(), min: share('min').optional(), baseline: baseline.optional() }),
+    z.strictObject({ metric: z.enum(['p50', 'p90', 'p99']), max: duration().optional(), min: duration().optional(), baseline: baseline.optional() }),
+    z.strictObject({ metric: z.literal('prometheus'), query: nonEmpty('a PromQL query'), max: z.number().optional(), min: z.number().optional(), baseline: baseline.optional() }),
+  ])
+  .superRefine((r, ctx) => {
+    if (r.max === undefined && r.min === undefined && r.baseline === undefined) {
+      ctx.addIssue({ code: 'custom', message: `a rule needs a bound: max, min or baseline, like { metric: ${r.metric}, max: ${r.metric === 'error_rate' ? '0.01' : r.metric === 'prometheus' ? '1' : '500ms'} }`, input: r });
+    }
+    if (r.max !== undefined && r.min !== undefined && r.min > r.max) {
+      ctx.addIssue({ code: 'custom', message: 'min is above max, so no value can pass; swap them', path: ['min'], input: r.min });
+    }
+  })
+  .transform((r): AnalysisRule => r);
+
+const analysis = z
+  .strictObject({
+    interval: duration(1).prefault(DEFAULTS.analysis.interval),
+    window: duration(1).prefault(DEFAULTS.analysis.window),
+    rules: z.array(rule).prefault(() => DEFAULTS.analysis.rules.map((r) => ({ ...r }))),
+    minSamples: z.int().min(0).default(DEFAULTS.analysis.minSamples),
+    failureLimit: positiveInt(1000).default(DEFAULTS.analysis.failureLimit),
+    inconclusive: z.enum(['hold', 'rollback', 'pass']).default(DEFAULTS.analysis.inconclusive),
+    prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' }) }).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.window < a.interval) {
+      ctx.addIssue({ code: 'custom', message: `window (${formatDuration(a.window)}) is shorter than interval (${formatDuration(a.interval)}); make it at least one interval`, path: ['window'], input: a.window });
+    }
+    a.rules.forEach((r, i) => {
+      if (r.metric === 'prometheus' && !a.prometheus) {
+        ctx.addIssue({ code: 'custom', message: 'a prometheus rule needs analysis.prometheus.url, like { url: http://127.0.0.1:9090 }', path: ['rules', i, 'metric'], input: r.metric });
+      }
+    });
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;
+
+// ---- service and file ---------------------------------------------------------------------------
+
+function service(dir: string) {
+  return z
+    .strictObject({
+      listen: address.meta({ description: 'Where users\' traffic arrives: host:port.' }),
+      workers: positiveInt(256).default(DEFAULTS.workers),
+      drain: duration().prefault(DEFAULTS.drain),
+      timeouts,
+      limits,
+      via: z.boolean().default(DEFAULTS.via),
+      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider]),
+      health,
+      gates: z.array(gate).default([]),
+      approval: z.enum(['auto', 'manual']).default(DEFAULTS.approval),
+      approvalTimeout: duration(1).optional(),
+      onTimeout: z.enum(['abort', 'promote']).optional().meta({ description: 'What happens when approvalTimeout runs out (default abort).' }),
+      shift,
+      analysis,
+      standby: duration().prefault(DEFAULTS.standby),
+      preview: z
+        .strictObject({
+          header: headerName.default(DEFAULTS.previewHeader),
+          cookie: cookieName.optional(),
+          listen: address.optional(),
+        })
+        .prefault({}),
+      sticky: z
+        .strictObject({
+          cookie: cookieName.default(DEFAULTS.stickyCookie),
+          attributes: z.string().default(DEFAULTS.stickyAttributes),
+        })
+        .prefault({}),
+      migrations: z
+        .strictObject({
+          expand: command.optional(),
+          contract: command.optional(),
+          lint: nonEmpty('a file pattern, like db/expand/*.sql').transform((p) => path.resolve(dir, p)).optional(),
+          database: nonEmpty('a database').optional(),
+        })
+        .optional(),
+    })
+    .superRefine((s, ctx) => {
+      const v = record(s) ?? {};
+      if (v.approvalTimeout !== undefined && v.approval === 'auto') {
+        ctx.addIssue({ code: 'custom', message: 'approvalTimeout only applies with approval: manual; set that or remove approvalTimeout', path: ['approvalTimeout'], input: v.approvalTimeout });
+      }
+      if (v.onTimeout !== undefined && v.approvalTimeout === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'onTimeout says what happens when approvalTimeout runs out; set approvalTimeout (with approval: manual) or remove onTimeout', path: ['onTimeout'], input: v.onTimeout });
+      }
+    }, always)
+    .transform((s): Omit<ServiceConfig, 'name'> => ({ ...s, onTimeout: s.onTimeout ?? DEFAULTS.onTimeout }));
+}
+
+/** Every listener address in a (possibly partly parsed) config, with its path, in file order. */
+function listeners(value: unknown): { path: PropertyKey[]; text: string; address: HostPort }[] {
+  const out: { path: PropertyKey[]; text: string; address: HostPort }[] = [];
+  const add = (p: PropertyKey[], text: unknown): void => {
+    if (typeof text !== 'string') return;
+    try {
+      out.push({ path: p, text, address: parseHostPort(text) });
+    } catch {
+      // Reported by the field's own schema.
+    }
+  };
+  const root = record(value);
+  add(['api', 'listen'], record(root?.api)?.listen);
+  for (const [name, svc] of Object.entries(record(root?.services) ?? {})) {
+    add(['services', name, 'listen'], record(svc)?.listen);
+    add(['services', name, 'preview', 'listen'], record(record(svc)?.preview)?.listen);
+  }
+  return out;
+}
+
+const dotted = (p: PropertyKey[]): string => p.map(String).join('.');
+
+/** The whole file, for one config file (relative paths in it resolve against its folder). */
+export function configSchema(file: string) {
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  return z
+    .strictObject({
+      $schema: z.string().optional().meta({ description: 'Ignored; lets editors find this schema.' }),
+      api: z.strictObject({ listen: address.default(DEFAULTS.apiListen) }).prefault({}),
+      stateDir: nonEmpty('a folder').default(DEFAULTS.stateDir).meta({ description: 'Store, logs and tokens; relative to this file.' }),
+      services: z
+        .record(
+          // Names are checked in the file's own check below, so a misnamed service still gets its body checked.
+          z.string().meta({ pattern: SERVICE_NAME.source }),
+          service(dir),
+          { error: (iss) => (iss.input === null ? `no services are defined; ${NO_SERVICES}` : undefined) },
+        )
+        .refine((s) => Object.keys(s).length > 0, {
+          error: `no services are defined; ${NO_SERVICES}`,
+        }),
+    })
+    .superRefine((c, ctx) => {
+      for (const name of Object.keys(record(record(c)?.services) ?? {})) {
+        if (!SERVICE_NAME.test(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `service name ${JSON.stringify(name)} must start with a lowercase letter and hold only a-z, 0-9 and -, at most 63 characters; rename it`,
+            path: ['services', name],
+            input: name,
+          });
+        }
+      }
+      const seen = listeners(c);
+      seen.forEach((l, i) => {
+        const first = seen.slice(0, i).find((o) => sameListener(o.address, l.address));
+        if (first) {
+          const api = first.path[0] === 'api' ? ', where the API listens; move it with api.listen' : '';
+          ctx.addIssue({ code: 'custom', message: `${l.text} clashes with ${dotted(first.path)} (${first.text}${api}); give every listener its own address`, path: l.path, input: l.text });
+        }
+      });
+    }, always)
+    .transform(
+      (c): Config => ({
+        file: abs,
+        dir,
+        api: c.api,
+        stateDir: path.resolve(dir, c.stateDir),
+        services: Object.fromEntries(Object.entries(c.services).map(([name, s]) => [name, { name, ...s }])),
+      }),
+    )
+    .meta({ title: 'cutover.yaml', description: 'The config of cutover, blue-green releases for HTTP services.' });
+}
+
+// Compile-time proof that the schema produces the shapes the rest of cutover reads.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+true satisfies Same<z.output<ReturnType<typeof service>>, Omit<ServiceConfig, 'name'>>;
+true satisfies Same<z.output<ReturnType<typeof configSchema>>, Config>;
