@@ -52,6 +52,7 @@ const DL_RESPONSE = 3;
 const DL_TUNNEL_CLOSE = 4;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const STASH_LIMIT = 65536;
 const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -83,6 +84,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private attempts = 0;
   private upstreamBroken = false;
   private clientPausedForUpstream = false;
+  private clientPaused = false;
 
   // A tunnel (after 101 Switching Protocols).
   private wsFromClient: WsFrames | null = null;
@@ -161,9 +163,24 @@ export class ClientConn implements UpstreamOwner, Drainable {
     }
   }
 
+  /** Keeps bytes that arrived early (the next pipelined request); reading stops once a lot waits. */
   private stash(chunk: Buffer): void {
     this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.socket.pause();
+    if (this.pending.length > STASH_LIMIT) this.pauseClient();
+  }
+
+  private pauseClient(): void {
+    if (!this.clientPaused) {
+      this.clientPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resumeClient(): void {
+    if (this.clientPaused && !this.clientClosed) {
+      this.clientPaused = false;
+      this.socket.resume();
+    }
   }
 
   private feedHead(chunk: Buffer): void {
@@ -230,7 +247,6 @@ export class ClientConn implements UpstreamOwner, Drainable {
     pool.metrics.inFlight++;
     pool.active.add(this);
     this.upHead = this.buildUpstreamHead(req);
-    this.socket.pause();
     this.connect(target);
   }
 
@@ -267,7 +283,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     sock.uncork();
     if (this.state !== ST_EXCHANGE) return;
     if (this.reqDone) this.onRequestSent();
-    else if (!this.clientPausedForUpstream) this.socket.resume();
+    else if (!this.clientPausedForUpstream) this.resumeClient();
   }
 
   /** Forwards request body bytes; what follows the body is the next request, kept for later. */
@@ -292,13 +308,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
       }
     }
     const ok = up.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
-    if (used < chunk.length) this.pending = chunk.subarray(used);
+    if (used < chunk.length) this.stash(chunk.subarray(used));
     if (this.reqDone) {
-      this.socket.pause();
       this.onRequestSent();
     } else if (!ok) {
       this.clientPausedForUpstream = true;
-      this.socket.pause();
+      this.pauseClient();
     }
   }
 
@@ -310,12 +325,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   onUpstreamDrain(_up: Upstream): void {
     if (this.state === ST_TUNNEL) {
-      this.socket.resume();
+      this.resumeClient();
       return;
     }
     if (this.clientPausedForUpstream) {
       this.clientPausedForUpstream = false;
-      if (this.state === ST_EXCHANGE && !this.reqDone) this.socket.resume();
+      if (this.state === ST_EXCHANGE && !this.reqDone) this.resumeClient();
     }
   }
 
@@ -534,7 +549,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const next = this.pending;
     this.pending = null;
     if (next !== null && next.length > 0) this.feedHead(next);
-    if (this.state === ST_HEAD && !this.clientClosed) this.socket.resume();
+    if (this.state === ST_HEAD) this.resumeClient();
   }
 
   /** An answer of the router's own to a request that reached no upstream. */
@@ -552,6 +567,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const next = this.pending;
     this.pending = null;
     if (next !== null && next.length > 0) this.feedHead(next);
+    if (this.state === ST_HEAD) this.resumeClient();
   }
 
   private respondAndClose(status: number, reason: string): void {
@@ -588,7 +604,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const early = this.pending;
     this.pending = null;
     if (early !== null) this.tunnelFromClient(early);
-    this.socket.resume();
+    this.resumeClient();
   }
 
   private tunnelFromClient(chunk: Buffer): void {
@@ -600,7 +616,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
       return;
     }
     this.wsFromClient?.feed(chunk, false);
-    if (!up.socket.write(chunk)) this.socket.pause();
+    if (!up.socket.write(chunk)) this.pauseClient();
   }
 
   private tunnelFromUpstream(chunk: Buffer): void {

@@ -101,7 +101,7 @@ export class Target {
         continue;
       }
       up.owner = owner;
-      up.socket.resume();
+      if (up.socket.isPaused()) up.socket.resume();
       return up;
     }
     return new Upstream(this, owner, connectTimeout);
