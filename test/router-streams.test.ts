@@ -42,9 +42,10 @@ test('a WebSocket opened on blue stays open through a switch and is closed with 
     // New traffic goes to green; blue sees no new user connections.
     for (let i = 0; i < 5; i++) assert.equal(await (await fetch(`http://127.0.0.1:${d.port}/`)).text(), 'green');
     const ws2 = new WebSocket(`ws://127.0.0.1:${d.port}/chat`);
+    const reply = new Promise<string>((r) => ws2.once('message', (m) => r(m.toString())));
     await new Promise((r) => ws2.once('open', r));
     ws2.send('hi');
-    await waitFor('new socket on green', () => new Promise((r) => ws2.once('message', (m) => r(m.toString() === 'green:hi'))));
+    assert.equal(await reply, 'green:hi', 'a new WebSocket after the switch lands on green');
     ws2.close();
 
     const { code, at } = await closed;
