@@ -7,7 +7,7 @@ import { HealthChecker, type TargetHealth } from '../router/health.ts';
 import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import { switchedSpec, type RouteSpec } from '../router/table.ts';
-import type { RouteState, Store } from '../store/types.ts';
+import type { JsonObject, Phase, RouteState, Store, StoreEvent } from '../store/types.ts';
 
 export interface TargetStatus {
   address: string;
@@ -22,7 +22,21 @@ export interface ServiceStatus {
   weights: { blue: number; green: number };
   generation: number;
   slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
-  release: null;
+  /** The active release, or else the latest one; filled in by the daemon (see Daemon.status). */
+  release: ReleaseStatus | null;
+}
+
+export interface ReleaseStatus {
+  id: string;
+  version: string;
+  phase: Phase;
+  slot: SlotName;
+  fromSlot: SlotName | null;
+  reason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  data: JsonObject;
+  events: StoreEvent[];
 }
 
 export function routerOptions(cfg: ServiceConfig): RouterOptions {
@@ -40,6 +54,11 @@ export function routerOptions(cfg: ServiceConfig): RouterOptions {
     upstreamIdle: cfg.timeouts.upstreamIdle,
     via: cfg.via,
     maxIdlePerTarget: 256,
+    previewHeader: cfg.preview.header.toLowerCase(),
+    previewCookie: cfg.preview.cookie ?? 'cutover-preview',
+    stickyCookie: cfg.sticky.cookie,
+    stickyAttributes: cfg.sticky.attributes,
+    ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
   };
 }
 
@@ -119,7 +138,7 @@ export class ServiceRuntime {
   }
 
   /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
-  switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean } = {}): Promise<RouteState> {
+  switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean; releaseId?: string } = {}): Promise<RouteState> {
     const run = async (): Promise<RouteState> => {
       const state = this.routeState();
       const targets = state.slots[slot].targets;
@@ -135,7 +154,7 @@ export class ServiceRuntime {
       const next = switchedSpec(state as RouteSpec, slot) as RouteState;
       await this.store.putRouteState(next, {
         expectGeneration: state.generation,
-        event: { service: this.cfg.name, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
+        event: { service: this.cfg.name, releaseId: opts.releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
       });
       this.state = next;
       await this.host.apply(next as RouteSpec);
@@ -145,6 +164,64 @@ export class ServiceRuntime {
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => {});
     return p;
+  }
+
+  /**
+   * Records what `slot` runs (a version and its targets; null and [] for nothing) as a new generation,
+   * then applies it. Targets of a slot that is not live carry no user traffic; the health checker
+   * starts checking new targets at once, and the router serves a target only once it is healthy.
+   */
+  setSlot(slot: SlotName, deployment: { version: string | null; targets: string[] }, actor: string, reason: string, releaseId?: string): Promise<RouteState> {
+    const run = async (): Promise<RouteState> => {
+      const state = this.routeState();
+      const cur = state.slots[slot];
+      if (cur.version === deployment.version && sameList(cur.targets, deployment.targets)) return state;
+      const next: RouteState = {
+        ...state,
+        generation: state.generation + 1,
+        slots: { ...state.slots, [slot]: { version: deployment.version, targets: [...deployment.targets] } },
+      };
+      await this.store.putRouteState(next, {
+        expectGeneration: state.generation,
+        event: {
+          service: this.cfg.name,
+          releaseId: releaseId ?? null,
+          type: 'provider',
+          actor,
+          reason,
+          data: { slot, version: deployment.version, targets: deployment.targets, generation: next.generation },
+        },
+      });
+      this.state = next;
+      this.health.watch([...next.slots.blue.targets, ...next.slots.green.targets]);
+      await this.host.apply(next as RouteSpec);
+      this.log.info('slot set', { slot, version: deployment.version, targets: deployment.targets, generation: next.generation });
+      return next;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Resolves once every target is healthy; rejects at the timeout (or abort) naming those that are
+   * not, with their last health error.
+   */
+  async waitHealthy(targets: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const bad = targets.filter((a) => !this.health.get(a)?.healthy);
+      if (bad.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new CutoverError(
+          'CUTOVER_E_SLOT_UNHEALTHY',
+          `not healthy within ${timeoutMs} ms: ${bad.map((a) => `${a} (${this.health.get(a)?.lastError ?? 'not checked yet'})`).join(', ')}`,
+          409,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(50, this.cfg.health.interval)));
+    }
   }
 
   targetHealth(address: string): TargetHealth | undefined {

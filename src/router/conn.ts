@@ -10,6 +10,7 @@ import {
   BODY_NONE,
   BODY_UNTIL_CLOSE,
   CHUNKED_ERROR,
+  cookieValue,
   CHUNKED_MORE,
   ChunkedTracker,
   errorResponse,
@@ -31,6 +32,12 @@ export interface ConnOptions {
   responseTimeout: number;
   connectTimeout: number;
   via: boolean;
+  /** Lower-case name of the preview header; it is never forwarded. */
+  previewHeader: string;
+  previewCookie: string;
+  stickyCookie: string;
+  /** Attributes of the sticky cookie (`Path=/; HttpOnly; SameSite=Lax`). */
+  stickyAttributes: string;
 }
 
 /** What a connection needs from its router. */
@@ -38,6 +45,8 @@ export interface ConnHost {
   table: RouteTable;
   readonly opts: ConnOptions;
   readonly conns: Set<ClientConn>;
+  /** Sends a copy of a live request to the mirror slot (fire and forget). */
+  mirror(pool: SlotPool, head: string): void;
 }
 
 const ST_HEAD = 0;
@@ -60,6 +69,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private readonly host: ConnHost;
   private readonly socket: net.Socket;
   private readonly remote: string;
+  /** Accepted on the preview listener: every request goes to the slot in preview. */
+  private readonly previewListener: boolean;
   private state = ST_HEAD;
   /** Client bytes read but not yet used (a partial head, or the next pipelined request). */
   private pending: Buffer | null = null;
@@ -92,9 +103,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private closingTunnel = false;
   private clientClosed = false;
 
-  constructor(host: ConnHost, socket: net.Socket) {
+  private setCookie: string | null = null;
+
+  constructor(host: ConnHost, socket: net.Socket, previewListener = false) {
     this.host = host;
     this.socket = socket;
+    this.previewListener = previewListener;
     this.remote = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
     host.conns.add(this);
@@ -210,7 +224,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     }
     if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
-    const head = parseRequestHead(buf.toString('latin1', 0, end), this.host.opts.maxHeaders, '');
+    const head = parseRequestHead(buf.toString('latin1', 0, end), this.host.opts.maxHeaders, this.host.opts.previewHeader);
     if (isHeadError(head)) return this.respondAndClose(head.status, head.reason);
     this.startExchange(head, rest);
   }
@@ -218,11 +232,17 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private startExchange(req: RequestHead, rest: Buffer | null): void {
     this.clearDeadline();
     const table = this.host.table;
-    let pool = table.only;
-    if (pool === null && table.hasTraffic) pool = Math.random() < table.blueShare ? table.blue : table.green;
+    this.setCookie = null;
+    let pool: SlotPool | null;
+    if (table.previewPool !== null && (this.previewListener || this.hasPreviewToken(req, table))) pool = table.previewPool;
+    else if (this.previewListener) pool = null;
+    else if (table.only !== null) pool = table.only;
+    else if (table.hasTraffic) pool = this.weightedPick(req, table);
+    else pool = null;
     if (pool === null) {
       this.pending = rest;
-      return this.respondLocal(req, 503, table.spec.live === null ? 'no release yet: this service has no live slot' : 'no live slot');
+      const why = this.previewListener ? 'no release in preview: this listener shows the idle slot while a release is verified' : table.spec.live === null ? 'no release yet: this service has no live slot' : 'no live slot';
+      return this.respondLocal(req, 503, why);
     }
     const target = pool.pick();
     if (target === null) {
@@ -247,7 +267,32 @@ export class ClientConn implements UpstreamOwner, Drainable {
     pool.metrics.inFlight++;
     pool.active.add(this);
     this.upHead = this.buildUpstreamHead(req);
+    if (table.mirrorPool !== null && pool !== table.mirrorPool && req.bodyMode === BODY_NONE && req.upgrade === null && (req.method === 'GET' || req.method === 'HEAD') && Math.random() < table.mirrorShare) {
+      this.host.mirror(table.mirrorPool, this.upHead);
+    }
     this.connect(target);
+  }
+
+  /** The request carries the release's preview token, in the preview header or cookie. */
+  private hasPreviewToken(req: RequestHead, table: RouteTable): boolean {
+    if (req.routeHeader !== null) return req.routeHeader === table.previewToken;
+    return req.cookie !== null && cookieValue(req.cookie, this.host.opts.previewCookie) === table.previewToken;
+  }
+
+  /** A progressive shift: the pinned slot from the sticky cookie, or a weighted draw that gets pinned. */
+  private weightedPick(req: RequestHead, table: RouteTable): SlotPool {
+    const prefix = table.stickyPrefix;
+    if (prefix !== '' && req.cookie !== null) {
+      const v = cookieValue(req.cookie, this.host.opts.stickyCookie);
+      if (v !== null && v.startsWith(prefix)) {
+        const slot = v.slice(prefix.length);
+        if (slot === 'blue' && table.spec.weights.blue > 0) return table.blue;
+        if (slot === 'green' && table.spec.weights.green > 0) return table.green;
+      }
+    }
+    const pool = Math.random() < table.blueShare ? table.blue : table.green;
+    if (prefix !== '') this.setCookie = `set-cookie: ${this.host.opts.stickyCookie}=${prefix}${pool.slot}; ${this.host.opts.stickyAttributes}\r\n`;
+    return pool;
   }
 
   private buildUpstreamHead(req: RequestHead): string {
@@ -405,6 +450,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
       const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE;
       let head = `${res.statusLine}\r\n${res.forwardLines}`;
       if (closeClient) head += 'connection: close\r\n';
+      if (this.setCookie !== null) head += this.setCookie;
       if (this.host.opts.via) head += `via: 1.${res.minor} cutover\r\n`;
       head += '\r\n';
       this.resRemaining = res.bodyMode === BODY_LENGTH ? res.contentLength : 0;

@@ -495,3 +495,19 @@ export function errorResponse(status: number, body: string, close: boolean): str
     text
   );
 }
+
+/** The value of cookie `name` in a Cookie header, or null. */
+export function cookieValue(header: string, name: string): string | null {
+  let from = 0;
+  for (;;) {
+    const at = header.indexOf(name, from);
+    if (at < 0) return null;
+    const before = at === 0 ? 32 : header.charCodeAt(at - 1);
+    if ((before === 32 || before === 59 || before === 9) && header.charCodeAt(at + name.length) === 61) {
+      const start = at + name.length + 1;
+      const end = header.indexOf(';', start);
+      return (end < 0 ? header.slice(start) : header.slice(start, end)).trim();
+    }
+    from = at + name.length;
+  }
+}

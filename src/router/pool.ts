@@ -107,6 +107,11 @@ export class Target {
     return new Upstream(this, owner, connectTimeout);
   }
 
+  /** A new connection that never goes back to the pool (mirrored requests). */
+  connectFresh(owner: UpstreamOwner, connectTimeout: number): Upstream {
+    return new Upstream(this, owner, connectTimeout);
+  }
+
   /** Takes a connection back after a complete response on a keep-alive exchange. */
   release(up: Upstream, now: number): void {
     up.owner = null;

@@ -6,6 +6,7 @@ import type { SlotName } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
+import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
 import { SlotPool, Target } from './pool.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
 
@@ -17,6 +18,8 @@ export interface RouterOptions extends ConnOptions {
   drain: number;
   upstreamIdle: number;
   maxIdlePerTarget: number;
+  /** Optional second listener on which every request goes to the slot in preview. */
+  previewListen?: string;
 }
 
 export interface RouterMetrics {
@@ -37,7 +40,9 @@ export class Router implements ConnHost {
   private readonly targets = new Map<string, Target>();
   private readonly health = new Map<string, boolean>();
   private readonly server: net.Server;
+  private readonly previewServer: net.Server | null;
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly mirrors = new Set<MirrorRequest>();
   /** Counters of pools a table no longer holds, so per-slot totals never go backwards. */
   private readonly retired: Record<SlotName, SlotMetricsSnapshot> = { blue: emptySnapshot(), green: emptySnapshot() };
 
@@ -49,25 +54,45 @@ export class Router implements ConnHost {
       new ClientConn(this, socket);
     });
     this.server.on('error', () => {});
+    this.previewServer = opts.previewListen
+      ? net.createServer({ noDelay: true }, (socket) => {
+          new ClientConn(this, socket, true);
+        })
+      : null;
+    this.previewServer?.on('error', () => {});
     const tick = Math.max(25, Math.min(1000, Math.min(opts.headersTimeout, opts.idleTimeout, opts.responseTimeout) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), tick);
     this.sweepTimer.unref();
   }
 
   async listen(): Promise<{ host: string; port: number }> {
-    const { host, port } = splitHostPort(this.opts.listen);
-    await new Promise<void>((resolve, reject) => {
+    await this.listenOn(this.server, this.opts.listen, 'listen');
+    if (this.previewServer !== null && this.opts.previewListen) await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
+    const addr = this.server.address() as net.AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  private listenOn(server: net.Server, address: string, key: string): Promise<void> {
+    const { host, port } = splitHostPort(address);
+    return new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(new CutoverError('CUTOVER_E_LISTEN', `service ${this.opts.service} cannot listen on ${this.opts.listen}: ${err.message}; pick a free address in \`listen\``, 500, { cause: err }));
+        reject(new CutoverError('CUTOVER_E_LISTEN', `service ${this.opts.service} cannot listen on ${address}: ${err.message}; pick a free address in \`${key}\``, 500, { cause: err }));
       };
-      this.server.once('error', onError);
-      this.server.listen({ host, port, reusePort: this.opts.reusePort, backlog: 2048 }, () => {
-        this.server.off('error', onError);
+      server.once('error', onError);
+      server.listen({ host, port, reusePort: this.opts.reusePort, backlog: 2048 }, () => {
+        server.off('error', onError);
         resolve();
       });
     });
-    const addr = this.server.address() as net.AddressInfo;
-    return { host: addr.address, port: addr.port };
+  }
+
+  /** A copy of a live request for the mirror slot; skipped when too many copies are already running. */
+  mirror(pool: SlotPool, head: string): void {
+    if (this.mirrors.size >= MAX_MIRRORS_IN_FLIGHT) return;
+    const target = pool.pick();
+    if (target === null) return;
+    const m: MirrorRequest = new MirrorRequest(pool, target, head, this.opts.connectTimeout, this.opts.responseTimeout, () => this.mirrors.delete(m));
+    this.mirrors.add(m);
   }
 
   /** Installs a new route table. Requests already running keep the slot they started on. */
@@ -149,6 +174,7 @@ export class Router implements ConnHost {
   /** Stops accepting, lets running exchanges finish for up to `grace` ms, then closes the rest. */
   async close(grace = 0): Promise<void> {
     clearInterval(this.sweepTimer);
+    this.previewServer?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + grace;
     while (Date.now() < deadline && [...this.conns].some((c) => c.busy())) await new Promise((r) => setTimeout(r, 20));

@@ -12,6 +12,12 @@ export interface RouteSpec {
   /** Share of new requests per slot, 0..100; they add up to 100 when live is set. */
   weights: { blue: number; green: number };
   slots: { blue: SlotSpec; green: SlotSpec };
+  /** While a release is proven: requests carrying its secret token (header or cookie) reach this slot. */
+  preview?: { slot: SlotName; token: string } | null;
+  /** Copy this share (0..1) of live GET/HEAD requests to `slot`; the answers are discarded. */
+  mirror?: { slot: SlotName; share: number } | null;
+  /** During a progressive shift: a cookie keyed by the release pins a client to the slot it first got. */
+  sticky?: { key: string } | null;
 }
 
 export interface SlotSpec {
@@ -29,6 +35,12 @@ export interface RouteTable {
   /** Weighted split: the share (0..1) of new requests that go to blue. */
   readonly blueShare: number;
   readonly hasTraffic: boolean;
+  readonly previewPool: SlotPool | null;
+  readonly previewToken: string;
+  readonly mirrorPool: SlotPool | null;
+  readonly mirrorShare: number;
+  /** The sticky cookie's value prefix (`<key>.`), or '' when no shift is pinning clients. */
+  readonly stickyPrefix: string;
 }
 
 export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool): RouteTable {
@@ -46,6 +58,11 @@ export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool): Ro
     only,
     blueShare: hasTraffic ? spec.weights.blue / (spec.weights.blue + spec.weights.green) : 0,
     hasTraffic,
+    previewPool: spec.preview ? (spec.preview.slot === 'blue' ? blue : green) : null,
+    previewToken: spec.preview?.token ?? '',
+    mirrorPool: spec.mirror && spec.mirror.share > 0 ? (spec.mirror.slot === 'blue' ? blue : green) : null,
+    mirrorShare: spec.mirror?.share ?? 0,
+    stickyPrefix: only === null && hasTraffic && spec.sticky ? `${spec.sticky.key}.` : '',
   });
 }
 
