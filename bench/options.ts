@@ -14,6 +14,9 @@ export interface Options {
   warmupSeconds: number;
   connections: number;
   threads: number;
+  /** Percent of the machine used by other processes above which a run is measured again. */
+  maxNoise: number;
+  retries: number;
   keepTmp: boolean;
 }
 
@@ -27,6 +30,8 @@ export const usage = `usage: npm run bench -- [options]
   --warmup S           unrecorded seconds of load per target before round 1 (default 2)
   --connections N      wrk connections (default 50)
   --threads N          wrk threads (default 1)
+  --max-noise P        measure a run again when other processes used more than P% of the machine (default 10)
+  --retries N          at most this many extra runs per measurement for noise (default 2)
   --keep               keep the temporary directory (configs, logs) and print where it is
 `;
 
@@ -51,6 +56,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       threads: { type: 'string' },
+      'max-noise': { type: 'string' },
+      retries: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -71,6 +78,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     warmupSeconds: int('warmup', values.warmup, 2, 0, 60),
     connections: int('connections', values.connections, 50, 1, 10_000),
     threads: int('threads', values.threads, 1, 1, 64),
+    maxNoise: int('max-noise', values['max-noise'], 10, 0, 100),
+    retries: int('retries', values.retries, 2, 0, 10),
     keepTmp: values.keep,
   };
 }
