@@ -1,4 +1,5 @@
-// `npm test`: the type check, then every unit test (src/**/*.test.ts) and integration test (test/**/*.test.ts).
+// `npm test`: the type check, then every unit test (src/**/*.test.ts, bench/**/*.test.ts) and integration
+// test (test/**/*.test.ts). `npm test -- FILE...` runs only those.
 import { spawnSync } from 'node:child_process';
 
 const run = (cmd: string, args: string[]): number => {
@@ -12,6 +13,6 @@ if (tsc !== 0) {
   process.exit(tsc);
 }
 const extra = process.argv.slice(2);
-const files = extra.length > 0 ? extra : ['src/**/*.test.ts', 'test/**/*.test.ts'];
+const files = extra.length > 0 ? extra : ['src/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'];
 // Integration tests start real servers and load; two at a time keeps a 2-core machine honest.
 process.exit(run(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...files]));
