@@ -36,6 +36,15 @@ test('the log rotates at its size, keeps only its number of files, and tail read
     for (const f of ['green.log', 'green.log.1', 'green.log.2']) {
       assert.ok((await stat(join(dir, 'logs', 'web', f))).size <= 1000, `${f} is within maxBytes`);
     }
+    // A burst bigger than a file is spread over files too.
+    const burst = new SlotLog(slotLogPath(dir, 'web', 'blue'), { maxBytes: 1000, files: 2 });
+    burst.write(0, 'out', Array.from({ length: 100 }, (_, i) => `burst ${i + 1}`));
+    burst.close();
+    const older = (await stat(join(dir, 'logs', 'web', 'blue.log.1'))).size;
+    assert.ok(older <= 1000 && older > 900, `the older file was filled up to maxBytes: ${older}`);
+    assert.ok((await stat(join(dir, 'logs', 'web', 'blue.log'))).size <= 1000);
+    assert.match((await tailSlotLog(dir, 'web', 'blue', 1))[0] ?? '', / burst 100$/);
+
     const lines = await tailSlotLog(dir, 'web', 'green', 3);
     assert.deepEqual(lines.map((l) => l.split(' ').slice(3).join(' ')), ['line 198', 'line 199', 'line 200']);
     // More lines than the current file has: the older files supply the rest, in order.

@@ -36,15 +36,26 @@ export class SlotLog {
   /** Append lines of one replica (`replica` -1 for lines about the whole slot). */
   write(replica: number, stream: LogStream, lines: readonly string[]): void {
     if (lines.length === 0 || this.#closed) return;
-    const time = new Date().toISOString();
-    const who = replica < 0 ? `[${stream}]` : `[${replica} ${stream}]`;
-    let text = '';
-    for (const line of lines) text += `${time} ${who} ${line}\n`;
+    const prefix = `${new Date().toISOString()} ${replica < 0 ? `[${stream}]` : `[${replica} ${stream}]`} `;
     try {
-      const bytes = Buffer.byteLength(text);
       if (this.#fd === null) this.#open();
-      if (this.#size > 0 && this.#size + bytes > this.#maxBytes) this.#rotate();
-      this.#size += writeSync(this.#fd!, text);
+      // A burst of output is one write per file it fits in, rotating between lines, so no file
+      // grows past maxBytes (unless a single line is longer than that).
+      let text = '';
+      let bytes = 0;
+      for (const line of lines) {
+        const entry = `${prefix}${line}\n`;
+        const size = Buffer.byteLength(entry);
+        if (this.#size + bytes + size > this.#maxBytes && this.#size + bytes > 0) {
+          this.#append(text);
+          text = '';
+          bytes = 0;
+          this.#rotate();
+        }
+        text += entry;
+        bytes += size;
+      }
+      this.#append(text);
       this.#failed = false;
     } catch (err) {
       if (!this.#failed) this.#onError(err as Error);
@@ -66,6 +77,10 @@ export class SlotLog {
       // Already closed or the disk is gone: nothing left to flush, writes were synchronous.
     }
     this.#fd = null;
+  }
+
+  #append(text: string): void {
+    if (text !== '') this.#size += writeSync(this.#fd!, text);
   }
 
   #open(): void {
