@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ProcessProvider } from '../src/config/types.ts';
 import { isProviderError } from '../src/providers/errors.ts';
-import { ask, askWhenUp, connectResult, isGone, waitUntil } from '../src/providers/fixtures/probe.ts';
+import { ask, askWhenUp, isGone, servedByUs, waitUntil } from '../src/providers/fixtures/probe.ts';
 import { tailServiceLogs } from '../src/providers/logs.ts';
 import { ProcessProviderImpl, type ProcessProviderOptions } from '../src/providers/process.ts';
 import type { ReplicaEvent } from '../src/providers/types.ts';
@@ -163,7 +163,7 @@ test('stop sends SIGTERM, then SIGKILL to a replica that ignores it once the gra
   assert.equal(exit.type === 'replica-exit' && exit.restartIn, null, 'a stopped replica is not restarted');
   assert.ok(isGone(pid));
   assert.ok(await waitUntil(() => isGone(grandchild), 2000), 'the process it started went with it');
-  assert.equal(await connectResult(target), 'ECONNREFUSED');
+  assert.equal(await servedByUs(target, [pid]), null);
   const log = await readFile(join(stateDir, 'logs', 'web', 'blue.log'), 'utf8');
   assert.match(log, /\[0 out\] received SIGTERM; ignoring it/);
   assert.match(log, /did not stop within 800 ms; sent SIGKILL/);
@@ -171,31 +171,40 @@ test('stop sends SIGTERM, then SIGKILL to a replica that ignores it once the gra
 });
 
 test('stop of replicas that honour SIGTERM returns as soon as they exit', async (t) => {
-  const { provider, event, stateDir } = await setup(t, { stopGrace: 10_000 });
+  const { provider, event, stateDir, pids } = await setup(t, { stopGrace: 10_000 });
   const { targets } = await provider.provision('blue', 'v1');
   for (const target of targets) await askWhenUp(target);
   const started = Date.now();
   await provider.stop('blue');
   assert.ok(Date.now() - started < 3000, 'well before the 10 s grace');
-  for (const target of targets) assert.equal(await connectResult(target), 'ECONNREFUSED');
+  for (const target of targets) assert.equal(await servedByUs(target, [...pids]), null);
   const exit = await event((e) => e.type === 'replica-exit');
   assert.equal(exit.type === 'replica-exit' && exit.code, 0);
-  assert.match(await readFile(join(stateDir, 'logs', 'web', 'blue.log'), 'utf8'), /\[1 out\] received SIGTERM; shutting down/);
+  const log = await readFile(join(stateDir, 'logs', 'web', 'blue.log'), 'utf8');
+  assert.match(log, /\[1 out\] received SIGTERM; shutting down/);
+  assert.match(log, /\[cutover\] provisioned version v1 at 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+\n[^]*\[cutover\] stopped version v1\n$/, 'with what cutover did');
 });
 
 test("replicas' output lands in the slot log, and tail returns its last lines", async (t) => {
   const { provider, stateDir } = await setup(t, { replicas: 1, env: { FIXTURE_LINES: '500' } }, { log: { maxBytes: 8 * 1024, files: 2 } });
   const [target] = (await provider.provision('green', 'v9')).targets;
-  await askWhenUp(target!);
-  const tail = (await tailServiceLogs(stateDir, 'web', { slot: 'green', lines: 3 })).map((l) => l.slice(25));
-  assert.equal(tail.length, 3);
-  const printed = tail.indexOf('[0 out] line 500 of 500');
-  assert.ok(printed >= 0, `the app's last line is among the last three: ${tail.join(' / ')}`);
-  assert.ok(tail.slice(printed + 1).includes(`[0 out] listening on ${target!.split(':')[1]}`), 'followed by the next one');
-  assert.ok(tail.includes(`[cutover] provisioned version v9 at ${target}`), 'with what cutover did');
-  const all = await tailServiceLogs(stateDir, 'web', { lines: 10_000 });
-  assert.ok(all.length < 500, 'rotation dropped the oldest lines');
-  assert.ok(all.every((l) => l.startsWith('green ')));
+  const port = target!.split(':')[1];
+  const listening = async (): Promise<boolean> =>
+    (await tailServiceLogs(stateDir, 'web', { slot: 'green', lines: 3 })).some((l) => l.endsWith(`[0 out] listening on ${port}`));
+  assert.ok(await waitUntil(listening, 10_000), 'the app printed all it prints at start');
+  const read = (name: string): Promise<string[]> =>
+    readFile(join(stateDir, 'logs', 'web', name), 'utf8').then((text) => text.trimEnd().split('\n').filter(Boolean), () => []);
+  const files = [...(await read('green.log.1')), ...(await read('green.log'))];
+  assert.deepEqual(await tailServiceLogs(stateDir, 'web', { slot: 'green', lines: 3 }), files.slice(-3));
+
+  const both = await tailServiceLogs(stateDir, 'web', { lines: 10_000 });
+  assert.ok(both.every((l) => l.startsWith('green ')), 'only green ran, and each line says so');
+  const all = both.map((l) => l.replace(/^green \S+ /, ''));
+  const last = all.indexOf('[0 out] line 500 of 500');
+  assert.ok(last >= 0, "the app's last line is in the log");
+  assert.ok(all.indexOf(`[0 out] listening on ${port}`) > last, 'after it, the next one');
+  assert.ok(!all.includes('[0 out] line 1 of 500'), 'rotation dropped the oldest lines');
+  assert.ok(all.length < 500);
 });
 
 test('provisioning the version a slot runs keeps it; another version replaces it', async (t) => {
@@ -232,6 +241,6 @@ test('close stops every slot, and provisioning after it is refused', async (t) =
   assert.equal(pids.size, 2);
   await provider.close();
   assert.ok([...pids].every(isGone));
-  for (const target of [...blue.targets, ...green.targets]) assert.equal(await connectResult(target), 'ECONNREFUSED');
+  for (const target of [...blue.targets, ...green.targets]) assert.equal(await servedByUs(target, [...pids]), null);
   await assert.rejects(provider.provision('blue', 'v3'), (err) => isProviderError(err, 'CUTOVER_E_PROVIDER_CLOSED'));
 });
