@@ -18,13 +18,13 @@ function read(file: string): string | undefined {
   }
 }
 
-/** utime+stime of the process plus cutime+cstime (children it has reaped: nginx's old workers). */
-function ownTicks(pid: number): number {
+/** User and kernel ticks of the process, its reaped children (nginx's old workers) included. */
+function ownTicks(pid: number): { user: number; system: number } {
   const stat = read(`/proc/${pid}/stat`);
-  if (!stat) return 0;
+  if (!stat) return { user: 0, system: 0 };
   // Fields after the command name, which may hold spaces: state is field 3, utime 14 .. cstime 17.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0);
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { user: (f[11] ?? 0) + (f[13] ?? 0), system: (f[12] ?? 0) + (f[14] ?? 0) };
 }
 
 function children(pid: number): number[] {
@@ -47,9 +47,16 @@ export function processTree(pid: number, depth = 4): number[] {
   return [pid, ...children(pid).flatMap((c) => processTree(c, depth - 1))];
 }
 
-/** CPU seconds used so far by the tree rooted at `pid`, reaped children included. */
-export function treeCpuSeconds(pid: number): number {
-  return processTree(pid).reduce((sum, p) => sum + ownTicks(p), 0) / TICKS_PER_SECOND;
+/** CPU seconds used so far by the tree rooted at `pid`, reaped children included: in total, and in the kernel. */
+export function treeCpuSeconds(pid: number): { total: number; system: number } {
+  let user = 0;
+  let system = 0;
+  for (const p of processTree(pid)) {
+    const t = ownTicks(p);
+    user += t.user;
+    system += t.system;
+  }
+  return { total: (user + system) / TICKS_PER_SECOND, system: system / TICKS_PER_SECOND };
 }
 
 /** Busy and total CPU seconds of the whole machine, summed over its cores. */

@@ -76,8 +76,9 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
   const [wrk, sw] = await Promise.all([load, switching]);
   const m1 = machineCpuSeconds();
   const self1 = selfCpuSeconds();
-  const proxyCpu = treeCpuSeconds(t.pid) - cpu0;
-  const upstreamCpu = treeCpuSeconds(upstream.pid) - up0;
+  const proxy1 = treeCpuSeconds(t.pid);
+  const proxyCpu = proxy1.total - cpu0.total;
+  const upstreamCpu = treeCpuSeconds(upstream.pid).total - up0.total;
   // wrk is a reaped child of this process, so its CPU shows up in ours; the rest of the machine's busy
   // time belongs to someone else (other tests on a shared box) and makes this run's numbers noisier.
   const wrkCpu = self1.reaped - self0.reaped;
@@ -92,6 +93,7 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
     round,
     wrk: { ...wrk, output: undefined } as Run['wrk'],
     cpuUsPerReq: perReq(proxyCpu),
+    cpuSystemPct: (100 * (proxy1.system - cpu0.system)) / Math.max(1e-9, proxyCpu),
     upstreamCpuUsPerReq: perReq(upstreamCpu),
     wrkCpuUsPerReq: perReq(wrkCpu),
     machineBusyPct: (100 * (m1.busy - m0.busy)) / capacity,
@@ -101,7 +103,7 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
   const extra = sw ? `, ${sw.switches} switches${sw.switchErrors ? ` (${sw.switchErrors} failed: ${sw.firstError})` : ''}` : '';
   log(
     `${mode} round ${round} ${t.name}: ${Math.round(wrk.rps)} req/s, p99 ${wrk.p99Ms.toFixed(2)} ms, ` +
-      `failed ${wrk.failed}, ${run.cpuUsPerReq.toFixed(1)} µs CPU/req, machine ${run.machineBusyPct.toFixed(0)}% busy (others ${run.otherBusyPct.toFixed(0)}%)${extra}`,
+      `failed ${wrk.failed}, ${run.cpuUsPerReq.toFixed(1)} µs CPU/req (${run.cpuSystemPct.toFixed(0)}% kernel), machine ${run.machineBusyPct.toFixed(0)}% busy (others ${run.otherBusyPct.toFixed(0)}%)${extra}`,
   );
   return run;
 }
@@ -204,7 +206,7 @@ async function main(): Promise<number> {
     process.stdout.write(
       `medians of ${o.rounds} round(s) of ${o.seconds} s${o.switchSeconds > 0 ? ` (switching: one round of ${o.switchSeconds} s)` : ''}, wrk -t${o.threads} -c${o.connections}; ` +
         `×nginx compares with nginx at the same worker count and mode; failed is summed over rounds; ` +
-        `CPU µs/req is the proxy's process tree (direct: the upstream nginx).\n`,
+        `CPU µs/req is the proxy's process tree (direct: the upstream nginx), "in kernel" the share of it in system time.\n`,
     );
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
     const noisiest = Math.max(...runs.map((r) => r.otherBusyPct));

@@ -15,6 +15,8 @@ export interface Run {
   wrk: WrkResult;
   /** CPU of the target's process tree per request (for `direct`: the upstream nginx's). */
   cpuUsPerReq: number;
+  /** Share of that CPU spent in the kernel (syscalls, loopback TCP). */
+  cpuSystemPct: number;
   upstreamCpuUsPerReq: number;
   wrkCpuUsPerReq: number;
   /** Share of the machine's CPU (all cores) busy during the run: 100 means no headroom at all. */
@@ -37,6 +39,7 @@ export interface Row {
   failed: number;
   requests: number;
   cpuUsPerReq: number;
+  cpuSystemPct: number;
   upstreamCpuUsPerReq: number;
   wrkCpuUsPerReq: number;
   machineBusyPct: number;
@@ -75,6 +78,7 @@ export function summarise(runs: Run[]): Row[] {
       failed: g.reduce((s, r) => s + r.wrk.failed, 0),
       requests: g.reduce((s, r) => s + r.wrk.requests, 0),
       cpuUsPerReq: median(g.map((r) => r.cpuUsPerReq)),
+      cpuSystemPct: median(g.map((r) => r.cpuSystemPct)),
       upstreamCpuUsPerReq: median(g.map((r) => r.upstreamCpuUsPerReq)),
       wrkCpuUsPerReq: median(g.map((r) => r.wrkCpuUsPerReq)),
       machineBusyPct: median(g.map((r) => r.machineBusyPct)),
@@ -103,7 +107,7 @@ const ms = (v: number) => (v < 1 ? `${Math.round(v * 1000)}µs` : `${v.toFixed(2
 const x = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)}×`);
 
 export function formatTable(rows: Row[]): string {
-  const head = ['target', 'req/s', '×nginx', '×direct', 'p50', 'p99', 'p99 ×nginx', 'failed', 'CPU µs/req', 'switches'];
+  const head = ['target', 'req/s', '×nginx', '×direct', 'p50', 'p99', 'p99 ×nginx', 'failed', 'CPU µs/req', 'in kernel', 'switches'];
   const body = rows.map((r) => [
     r.mode === 'switching' ? `${r.target} switching` : r.target,
     Math.round(r.rps).toString(),
@@ -114,6 +118,7 @@ export function formatTable(rows: Row[]): string {
     x(r.p99xNginx),
     r.failed.toString(),
     r.cpuUsPerReq.toFixed(1),
+    `${r.cpuSystemPct.toFixed(0)}%`,
     r.switches === undefined ? '-' : `${r.switches}${r.switchErrors ? ` (${r.switchErrors} failed)` : ''}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
