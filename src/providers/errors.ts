@@ -1,10 +1,10 @@
-// Errors of providers. Their stable codes are not yet in src/errors.ts's ErrorCode, so they travel in
-// `providerCode` while `code` is CUTOVER_E_INTERNAL; once ErrorCode has them, pass `providerCode` to
-// super() and drop the field. Match on `providerCode`, never on the message.
-import { CutoverError } from '../errors.ts';
+// Errors of providers: a CutoverError whose code is one of the provider codes, plus what failed.
+// Match on `code` (or isProviderError(err, code)), never on the message.
+import { CutoverError, type ErrorCode } from '../errors.ts';
 import type { ReplicaExit } from './types.ts';
 
-export type ProviderErrorCode =
+export type ProviderErrorCode = Extract<
+  ErrorCode,
   /** A replica could not be started, or exited while its slot was being provisioned. */
   | 'CUTOVER_E_PROVISION_FAILED'
   /** Provisioning was aborted (the release was aborted, or the daemon is shutting down). */
@@ -12,7 +12,8 @@ export type ProviderErrorCode =
   /** The provider was closed; nothing more can be started with it. */
   | 'CUTOVER_E_PROVIDER_CLOSED'
   /** The provider kind named in the config is not built yet. */
-  | 'CUTOVER_E_PROVIDER_UNSUPPORTED';
+  | 'CUTOVER_E_PROVIDER_UNSUPPORTED'
+>;
 
 const statusOf: Record<ProviderErrorCode, number> = {
   CUTOVER_E_PROVISION_FAILED: 502,
@@ -29,18 +30,18 @@ export interface ReplicaFailure {
 }
 
 export class ProviderError extends CutoverError {
-  readonly providerCode: ProviderErrorCode;
+  declare readonly code: ProviderErrorCode;
+  /** Set when a replica failed: which one, how it ended, what it printed last. */
   readonly failure: ReplicaFailure | null;
   constructor(code: ProviderErrorCode, message: string, options?: ErrorOptions & { failure?: ReplicaFailure }) {
-    super('CUTOVER_E_INTERNAL', message, statusOf[code], options);
+    super(code, message, statusOf[code], options);
     this.name = 'ProviderError';
-    this.providerCode = code;
     this.failure = options?.failure ?? null;
   }
 }
 
 export function isProviderError(err: unknown, code?: ProviderErrorCode): err is ProviderError {
-  return err instanceof ProviderError && (code === undefined || err.providerCode === code);
+  return err instanceof ProviderError && (code === undefined || err.code === code);
 }
 
 export function closedError(service: string): ProviderError {
