@@ -9,6 +9,14 @@ import { Authenticator, type Caller, type Role } from './auth.ts';
 
 const MAX_BODY = 64 * 1024;
 
+/** A version names a build: it goes into commands, paths and log lines, so it stays plain. */
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ReleaseBody = z.strictObject({
+  version: z.string({ error: 'expected a version, like {"version": "v2"}' }).regex(VERSION_PATTERN, {
+    error: 'a version is 1-64 characters: letters, digits, dot, underscore and dash, starting with a letter or digit (like v2 or 1.4.0-rc.1)',
+  }),
+});
+const ActionBody = z.strictObject({ reason: z.string().max(500).optional() });
 const SwitchBody = z.strictObject({ slot: z.enum(['blue', 'green']), force: z.boolean().optional(), reason: z.string().max(500).optional() });
 
 interface Ctx {
@@ -24,6 +32,8 @@ interface Route {
   pattern: RegExp;
   role: Role;
   handler: Handler;
+  /** The status of a successful answer; default 200. */
+  status?: number;
 }
 
 export class ApiServer {
@@ -37,8 +47,49 @@ export class ApiServer {
     this.log = log;
     const service = (name: string) => daemon.service(name);
     this.routes = [
-      { method: 'GET', pattern: /^\/api\/v1\/services$/, role: 'viewer', handler: async () => daemon.services().map((s) => s.status()) },
-      { method: 'GET', pattern: /^\/api\/v1\/services\/([^/]+)$/, role: 'viewer', handler: async (c) => service(c.params[0]!).status() },
+      { method: 'GET', pattern: /^\/api\/v1\/services$/, role: 'viewer', handler: async () => Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name))) },
+      { method: 'GET', pattern: /^\/api\/v1\/services\/([^/]+)$/, role: 'viewer', handler: async (c) => daemon.status(c.params[0]!) },
+      {
+        method: 'POST',
+        pattern: /^\/api\/v1\/services\/([^/]+)\/releases$/,
+        role: 'deployer',
+        status: 202,
+        handler: async (c) => {
+          const releases = daemon.release(c.params[0]!);
+          const body = parseBody(ReleaseBody, await c.body());
+          return releases.statusOf(await releases.deploy(body.version, actorOf(c)));
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/api\/v1\/services\/([^/]+)\/releases$/,
+        role: 'viewer',
+        handler: async (c) => daemon.release(c.params[0]!).list(),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/api\/v1\/services\/([^/]+)\/releases\/([^/]+)$/,
+        role: 'viewer',
+        handler: async (c) => {
+          const releases = daemon.release(c.params[0]!);
+          return releases.statusOf(await releases.get(c.params[1]!));
+        },
+      },
+      ...(['promote', 'rollback', 'abort'] as const).map(
+        (action): Route => ({
+          method: 'POST',
+          pattern: new RegExp(`^/api/v1/services/([^/]+)/${action}$`),
+          role: 'deployer',
+          handler: async (c) => {
+            const releases = daemon.release(c.params[0]!);
+            const body = parseBody(ActionBody, await c.body());
+            const actor = actorOf(c);
+            const release =
+              action === 'promote' ? await releases.promote(actor) : action === 'rollback' ? await releases.rollback(actor, body.reason) : await releases.abort(actor, body.reason);
+            return releases.statusOf(release);
+          },
+        }),
+      ),
       {
         method: 'POST',
         pattern: /^\/api\/v1\/services\/([^/]+)\/switch$/,
@@ -46,7 +97,7 @@ export class ApiServer {
         handler: async (c) => {
           const svc = service(c.params[0]!);
           const body = parseBody(SwitchBody, await c.body());
-          const state = await svc.switchTo(body.slot, `api:${c.caller.name}@${c.remote}`, body.reason ?? 'operator switch', { force: body.force ?? false });
+          const state = await svc.switchTo(body.slot, actorOf(c), body.reason ?? 'operator switch', { force: body.force ?? false });
           return { service: svc.cfg.name, live: state.live, generation: state.generation };
         },
       },
@@ -71,7 +122,7 @@ export class ApiServer {
         Authenticator.require(caller, route.role);
         const params = m.slice(1).map((p) => decodeURIComponent(p));
         const result = await route.handler({ caller, params, body: () => readJson(req), remote: req.socket.remoteAddress ?? '' });
-        return send(res, 200, result);
+        return send(res, route.status ?? 200, result);
       }
       if (matchedPath) throw new CutoverError('CUTOVER_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname}`, 405);
       throw notFound(`no API path ${url.pathname}; see /api/v1/openapi.json`);
@@ -102,6 +153,10 @@ export class ApiServer {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function actorOf(c: Ctx): string {
+  return `api:${c.caller.name}@${c.remote}`;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

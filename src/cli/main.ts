@@ -16,6 +16,12 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   validate: () => import('./validate.ts'),
   switch: () => import('./switch.ts'),
   status: () => import('./status.ts'),
+  deploy: () => import('./deploy.ts'),
+  promote: () => import('./promote.ts'),
+  rollback: () => import('./rollback.ts'),
+  abort: () => import('./abort.ts'),
+  history: () => import('./history.ts'),
+  logs: () => import('./logs.ts'),
 };
 
 const usage = `usage: cutover <command> [options]
@@ -25,6 +31,15 @@ commands:
   validate -c FILE               check a config file; exit 2 with one line per problem
   switch <service> <blue|green>  move all traffic of a service to a slot (operator's escape hatch)
   status [service] [--json]      show live slot, generation and target health
+  deploy <service> <version> [--wait] [--json]
+                                 start a release of a version; --wait follows it to its end
+                                 (exit 0 promoted, 1 failed, aborted or rolled back)
+  promote <service>              approve a release that waits for manual approval
+  rollback <service>             put traffic back on the standby slot at once
+  abort <service>                end a release before traffic moves; live is not touched
+  history <service> [--json]     the service's releases, newest first
+  logs <service> [--slot blue|green] [-n N] [-c FILE]
+                                 the last lines the service's replicas wrote
 
 environment: CUTOVER_API (default http://127.0.0.1:9900), CUTOVER_TOKEN
 `;

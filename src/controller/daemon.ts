@@ -5,15 +5,19 @@ import { notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
+import { createProvider, type Provider } from '../providers/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/types.ts';
-import { ServiceRuntime } from './service.ts';
+import { ReleaseController } from './release.ts';
+import { ServiceRuntime, type ServiceStatus } from './service.ts';
 
 export class Daemon {
   readonly config: Config;
   private readonly log: Logger;
   private store: Store | null = null;
   private readonly runtimes = new Map<string, ServiceRuntime>();
+  private readonly providers = new Map<string, Provider>();
+  private readonly controllers = new Map<string, ReleaseController>();
   private api: ApiServer | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
@@ -33,10 +37,18 @@ export class Daemon {
         const rt = new ServiceRuntime(cfg, this.store, this.log);
         this.runtimes.set(name, rt);
         await rt.start();
+        const provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
+        this.providers.set(name, provider);
+        this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, log: this.log }));
       }
       this.api = new ApiServer(this, new Authenticator(admin.token), this.log);
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+      // Slots start again and releases continue in the background: the API answers meanwhile, and
+      // the router serves a slot only once its targets are healthy.
+      for (const [name, controller] of this.controllers) {
+        controller.resume().catch((err) => this.log.error('resume failed', { service: name, err }));
+      }
     } catch (err) {
       await this.close(0);
       throw err;
@@ -53,9 +65,22 @@ export class Daemon {
     return rt;
   }
 
+  release(name: string): ReleaseController {
+    this.service(name);
+    return this.controllers.get(name)!;
+  }
+
+  /** A service's route state and target health, with its active (or latest) release. */
+  async status(name: string): Promise<ServiceStatus> {
+    const status = this.service(name).status();
+    return { ...status, release: (await this.controllers.get(name)?.releaseStatus()) ?? null };
+  }
+
   async close(grace: number): Promise<void> {
     await this.api?.close();
+    await Promise.all([...this.controllers.values()].map((c) => c.close()));
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
+    await Promise.all([...this.providers.values()].map((p) => p.close()));
     await this.store?.close();
   }
 }

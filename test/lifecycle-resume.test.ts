@@ -1,0 +1,82 @@
+// A daemon killed with SIGKILL and started again on the same state: the live slot (and the standby
+// slot) run again from the store, traffic only reaches healthy targets, and the release continues.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from './helpers.ts';
+import { cleanup, deploy, listening, served, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
+
+test('after a SIGKILL with a promoted release, the restarted daemon serves the live slot again once healthy, and can still roll back', async () => {
+  const s = await writeSetup({ standby: '10m' });
+  let d = await startUp(s);
+  try {
+    await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);
+    const rel = await deploy(d, 'v2');
+    await waitPhase(d, rel.id, ['promoted']);
+    const before = (await d.api('GET', '/api/v1/services/web')).json;
+    const oldTargets = [...before.slots.blue.targets, ...before.slots.green.targets].map((t: any) => t.address);
+    assert.equal(oldTargets.length, 4);
+
+    await d.stop('SIGKILL');
+    for (const a of oldTargets) await waitFor(`replica ${a} of the killed daemon to be gone`, async () => !(await listening(a)), 10_000);
+
+    d = await startUp(s);
+    // Until the new replicas are healthy the listener answers 503; no answer ever comes from v1.
+    const seen = new Set<string>();
+    await waitFor(
+      'v2 to be served again',
+      async () => {
+        const r = await served(s.port).catch(() => ({ status: 0, version: undefined }));
+        seen.add(r.status === 200 ? `200 ${r.version}` : String(r.status));
+        return r.status === 200;
+      },
+      20_000,
+    );
+    assert.equal((await served(s.port)).version, 'v2');
+    assert.ok(!seen.has('200 v1'), `answers while starting again: ${[...seen].join(', ')}`);
+
+    const st = (await d.api('GET', '/api/v1/services/web')).json;
+    assert.equal(st.live, 'green');
+    assert.equal(st.release.id, rel.id);
+    assert.equal(st.release.phase, 'promoted');
+    await waitFor('v1 on standby to be healthy again', async () => {
+      const x = (await d.api('GET', '/api/v1/services/web')).json;
+      return x.slots.blue.version === 'v1' && x.slots.blue.targets.length === 2 && x.slots.blue.targets.every((t: any) => t.healthy);
+    });
+    const newTargets = [...st.slots.green.targets].map((t: any) => t.address);
+    assert.ok(newTargets.every((a: string) => !oldTargets.includes(a)), 'the live slot runs on new targets');
+
+    const rb = await d.api('POST', '/api/v1/services/web/rollback', {});
+    assert.equal(rb.status, 200, JSON.stringify(rb.json));
+    assert.equal((await served(s.port)).version, 'v1');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});
+
+test('after a SIGKILL during verifying, the restarted daemon provisions the release again while live keeps serving, and it can be aborted', async () => {
+  const s = await writeSetup();
+  let d = await startUp(s);
+  try {
+    await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);
+    const rel = await deploy(d, 'v3'); // never healthy: stays in verifying
+    await waitPhase(d, rel.id, ['verifying']);
+    await d.stop('SIGKILL');
+
+    d = await startUp(s);
+    await waitFor('v1 to be served again', async () => (await served(s.port)).version === 'v1', 20_000);
+    await waitFor('the release to have its slot running again', async () => {
+      const x = (await d.api('GET', '/api/v1/services/web')).json;
+      return x.release.phase === 'verifying' && x.slots.green.version === 'v3' && x.slots.green.targets.length === 2 && (await Promise.all(x.slots.green.targets.map((t: any) => listening(t.address)))).every(Boolean);
+    });
+    const green = (await d.api('GET', '/api/v1/services/web')).json.slots.green.targets.map((t: any) => t.address);
+    const ab = await d.api('POST', '/api/v1/services/web/abort', {});
+    assert.equal(ab.status, 200, JSON.stringify(ab.json));
+    assert.equal(ab.json.phase, 'aborted');
+    for (const a of green) assert.equal(await listening(a), false);
+    assert.equal((await served(s.port)).version, 'v1');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});
