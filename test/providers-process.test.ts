@@ -108,6 +108,20 @@ test('a replica killed with SIGKILL is restarted on the same port with growing b
   assert.equal(events.filter((e) => e.type === 'replica-exit').length, 2);
 });
 
+test('a replica that stayed up long enough is restarted after the shortest delay again', async (t) => {
+  const { provider, event } = await setup(t, { replicas: 1 }, { backoff: { initial: 50, max: 400, resetAfter: 2500 } });
+  const [target] = (await provider.provision('blue', 'v1')).targets;
+  const delays: (number | null)[] = [];
+  for (const upFor of [0, 0, 2700]) {
+    const { pid } = await askWhenUp(target!);
+    await new Promise((r) => setTimeout(r, upFor));
+    process.kill(pid, 'SIGKILL');
+    const exit = await event((e) => e.type === 'replica-exit' && e.pid === pid);
+    delays.push(exit.type === 'replica-exit' ? exit.restartIn : null);
+  }
+  assert.deepEqual(delays, [50, 100, 50]);
+});
+
 test('a command that exits at once fails provisioning fast, with its last output lines in the reason', async (t) => {
   const { provider, pids } = await setup(t, { env: { FIXTURE_MODE: 'crash' } });
   const started = Date.now();
