@@ -80,3 +80,34 @@ test('after a SIGKILL during verifying, the restarted daemon provisions the rele
     cleanup(s);
   }
 });
+
+test('after a SIGKILL while observing, the restarted daemon starts both slots again and the release goes on to promoted', async () => {
+  const s = await writeSetup({ analysis: { interval: '1s', window: '3s' } });
+  let d = await startUp(s);
+  try {
+    await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);
+    const rel = await deploy(d, 'v2');
+    await waitPhase(d, rel.id, ['observing']);
+    await d.stop('SIGKILL');
+
+    d = await startUp(s);
+    const seen = new Set<string>();
+    const done = waitPhase(d, rel.id, ['promoted'], 30_000);
+    let finished = false;
+    void done.then(() => (finished = true), () => (finished = true));
+    while (!finished) {
+      const r = await served(s.port).catch(() => ({ status: 0, version: undefined }));
+      seen.add(r.status === 200 ? `200 ${r.version}` : String(r.status));
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await done;
+    assert.ok(!seen.has('200 v1'), `traffic stayed on green: ${[...seen].join(', ')}`);
+    assert.equal((await served(s.port)).version, 'v2');
+    const st = (await d.api('GET', '/api/v1/services/web')).json;
+    assert.equal(st.live, 'green');
+    assert.equal(st.slots.blue.version, 'v1', 'v1 stands by again');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});

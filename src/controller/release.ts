@@ -17,6 +17,8 @@ export const VERIFY_TIMEOUT = 60_000;
 const LOG_LINES_IN_REASON = 20;
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
+/** How often a release awaiting approval looks at the store again. */
+const APPROVAL_POLL = 1000;
 
 const CONTROLLER = 'controller';
 const BEFORE_TRAFFIC: readonly Phase[] = ['pending', 'provisioning', 'verifying', 'awaiting-approval'];
@@ -190,7 +192,9 @@ export class ReleaseController {
       if (state.live !== null && state.slots[state.live].version !== null) keep.add(state.live);
       if (active !== null && hasTraffic(active.phase)) {
         keep.add(active.slot);
-        if (active.fromSlot !== null) keep.add(active.fromSlot);
+        // A standby slot whose time ran out while the daemon was down is only retired: not worth starting.
+        const expired = active.phase === 'promoted' && Date.parse(String(active.data?.standbyUntil)) <= Date.now();
+        if (active.fromSlot !== null && !expired) keep.add(active.fromSlot);
       }
       // The live slot first: it is what users wait for.
       const order = [...keep].sort((a, b) => (a === state.live ? -1 : b === state.live ? 1 : 0));
@@ -293,9 +297,14 @@ export class ReleaseController {
       case 'awaiting-approval':
         await this.provisioned(release, signal);
         // promote() records shifting and wakes this; abort() records aborted and aborts the signal.
+        // The poll covers an approval recorded before this started to wait.
         await new Promise<void>((resolve) => {
-          runner.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          const poll = setTimeout(resolve, APPROVAL_POLL);
+          runner.wake = () => {
+            clearTimeout(poll);
+            resolve();
+          };
+          signal.addEventListener('abort', () => runner.wake?.(), { once: true });
         });
         runner.wake = null;
         return;
@@ -406,7 +415,10 @@ export class ReleaseController {
     await this.store.transition(release.id, 'retired', { from: 'promoted', actor, reason });
     const standby = release.fromSlot;
     if (standby === null || this.rt.routeState().live === standby) return;
-    await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
+    // Recorded first; a static slot's addresses are the operator's and stay.
+    if (this.provider.kind !== 'static') {
+      await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
+    }
     await this.provider.stop(standby);
   }
 
@@ -414,9 +426,10 @@ export class ReleaseController {
   private async clearIdle(release: ReleaseRecord): Promise<void> {
     const slot = release.slot;
     if (this.rt.routeState().live === slot) return; // never touch the live slot
+    if (this.provider.kind !== 'static') {
+      await this.rt.setSlot(slot, { version: null, targets: [] }, CONTROLLER, `release ${release.id} ${release.phase}: ${slot} is stopped`, release.id);
+    }
     await this.provider.stop(slot);
-    if (this.provider.kind === 'static') return; // its addresses are the operator's
-    await this.rt.setSlot(slot, { version: null, targets: [] }, CONTROLLER, `release ${release.id} ${release.phase}: ${slot} is stopped`, release.id);
   }
 
   private async requireActive(what: string): Promise<ReleaseRecord> {
