@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   abort: () => import('./abort.ts'),
   history: () => import('./history.ts'),
   logs: () => import('./logs.ts'),
+  migrations: () => import('./migrations.ts'),
 };
 
 const usage = `usage: cutover <command> [options]
@@ -40,6 +41,7 @@ commands:
   history <service> [--json]     the service's releases, newest first
   logs <service> [--slot blue|green] [-n N] [-c FILE]
                                  the last lines the service's replicas wrote
+  migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
 
 environment: CUTOVER_API (default http://127.0.0.1:9900), CUTOVER_TOKEN
 `;

@@ -1,0 +1,88 @@
+// `cutover migrations lint -c FILE [--service NAME] [--json]`: lints every service's expand SQL
+// (migrations.lint) without starting anything. One line per finding, `file:line: rule: message`;
+// exit 2 when any would break the live version, 0 when there are only warnings or nothing.
+// `cutover migrations contract <service>` needs the running daemon and comes with its API.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.ts';
+import { usageError } from '../errors.ts';
+import { lintFiles, type FilesLintResult } from '../migrations/lint.ts';
+import type { Command } from './main.ts';
+
+const USAGE = 'usage: cutover migrations lint [-c FILE] [--service NAME] [--json]   (FILE defaults to cutover.yaml in this folder)';
+
+export const run: Command = async ({ argv, stdout, stderr }) => {
+  const [sub, ...rest] = argv;
+  if (sub === 'contract') {
+    stderr.write('cutover: CUTOVER_E_USAGE: `cutover migrations contract <service>` is not yet available: it needs the running daemon (contract migrations run when a release retires the old slot)\n');
+    return 2;
+  }
+  if (sub === '--help' || sub === '-h') {
+    stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (sub !== 'lint') throw usageError(`migrations takes lint${sub ? `, not "${sub}"` : ''}; ${USAGE}`);
+
+  let values: { config?: string; service?: string; json?: boolean; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c' },
+        service: { type: 'string', short: 's' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (err) {
+    throw usageError(`${(err as Error).message}; ${USAGE}`);
+  }
+  if (values.help) {
+    stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw usageError(`unexpected ${positionals.join(' ')}; ${USAGE}`);
+
+  const config = await loadConfig(values.config ?? 'cutover.yaml');
+  const names = values.service !== undefined ? [values.service] : Object.keys(config.services);
+  if (values.service !== undefined && !config.services[values.service]) {
+    throw usageError(`${config.file} has no service "${values.service}" (services: ${Object.keys(config.services).join(', ')})`);
+  }
+
+  const results: Record<string, FilesLintResult & { pattern: string }> = {};
+  for (const name of names) {
+    const pattern = config.services[name]?.migrations?.lint;
+    if (pattern === undefined) continue;
+    // The pattern is absolute (the config resolves it against its folder); name files from here.
+    results[name] = { pattern, ...(await lintFiles(pattern, process.cwd())) };
+  }
+
+  const all = Object.values(results);
+  const errors = all.reduce((n, r) => n + r.findings.filter((f) => f.severity === 'error').length, 0);
+  if (values.json) {
+    stdout.write(JSON.stringify({ ok: errors === 0, file: config.file, services: results }) + '\n');
+    return errors > 0 ? 2 : 0;
+  }
+  if (all.length === 0) {
+    stdout.write(`${config.file}: no service has migrations.lint; nothing to lint\n`);
+    return 0;
+  }
+  for (const [name, r] of Object.entries(results)) {
+    if (r.files.length === 0) stderr.write(`cutover: ${name}: no file matches ${path.relative(process.cwd(), r.pattern) || r.pattern}; check migrations.lint\n`);
+    for (const f of r.findings) stdout.write(`${f.file}:${f.line}: ${f.rule}: ${f.message}\n`);
+    for (const a of r.allowed) stdout.write(`${a.file}:${a.line}: ${a.rule}: allowed: ${a.reason}\n`);
+  }
+  const warnings = all.reduce((n, r) => n + r.findings.length, 0) - errors;
+  const allowed = all.reduce((n, r) => n + r.allowed.length, 0);
+  const files = all.reduce((n, r) => n + r.files.length, 0);
+  const summary = `${files} file${files === 1 ? '' : 's'}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}, ${allowed} allowed`;
+  if (errors > 0) {
+    stderr.write(`cutover: ${summary}; these statements would break the live version while both versions run: move them to the contract migration, or let one through with \`-- cutover:allow <rule> <reason>\` on the line before it\n`);
+    return 2;
+  }
+  stdout.write(`${summary}\n`);
+  return 0;
+};
