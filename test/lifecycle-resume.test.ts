@@ -111,3 +111,31 @@ test('after a SIGKILL while observing, the restarted daemon starts both slots ag
     cleanup(s);
   }
 });
+
+test('after a SIGKILL while awaiting approval, the restarted daemon runs the release slot again and still waits for `promote`', async () => {
+  const s = await writeSetup({ approval: 'manual' });
+  let d = await startUp(s);
+  try {
+    const v1 = await deploy(d, 'v1');
+    await waitPhase(d, v1.id, ['awaiting-approval']);
+    assert.equal((await d.api('POST', '/api/v1/services/web/promote', {})).status, 200);
+    await waitPhase(d, v1.id, ['retired']);
+    const rel = await deploy(d, 'v2');
+    await waitPhase(d, rel.id, ['awaiting-approval']);
+    await d.stop('SIGKILL');
+
+    d = await startUp(s);
+    await waitFor('v1 to be served again', async () => (await served(s.port)).version === 'v1', 20_000);
+    await waitFor('v2 to run again in green, healthy', async () => {
+      const x = (await d.api('GET', '/api/v1/services/web')).json;
+      return x.slots.green.version === 'v2' && x.slots.green.targets.length === 2 && x.slots.green.targets.every((t: any) => t.healthy);
+    });
+    assert.equal((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase, 'awaiting-approval');
+    assert.equal((await d.api('POST', '/api/v1/services/web/promote', {})).status, 200);
+    await waitPhase(d, rel.id, ['promoted']);
+    assert.equal((await served(s.port)).version, 'v2');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});

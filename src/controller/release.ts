@@ -53,6 +53,9 @@ export class ReleaseController {
   private readonly service: string;
   private runner: Runner | null = null;
   private closed = false;
+  /** Commands wait until resume() has put the slots back: they must not race its route-state writes. */
+  private resumed: Promise<void>;
+  private markResumed: () => void = () => {};
 
   constructor(opts: ReleaseControllerOptions) {
     this.rt = opts.runtime;
@@ -61,12 +64,14 @@ export class ReleaseController {
     this.stateDir = opts.stateDir;
     this.service = opts.runtime.cfg.name;
     this.log = opts.log.child({ service: this.service, component: 'release' });
+    this.resumed = new Promise((resolve) => (this.markResumed = resolve));
   }
 
   // ---- commands ---------------------------------------------------------------------------------
 
   /** Starts a release of `version` into the idle slot; the store refuses a second active release. */
   async deploy(version: string, actor: string): Promise<ReleaseRecord> {
+    await this.resumed;
     const active = await this.store.activeRelease(this.service);
     if (active?.phase === 'promoted') {
       // Its standby slot is the idle slot the new release needs: retire it now, on purpose.
@@ -87,6 +92,7 @@ export class ReleaseController {
 
   /** `cutover promote`: a release awaiting manual approval moves on to shifting. */
   async promote(actor: string): Promise<ReleaseRecord> {
+    await this.resumed;
     const active = await this.requireActive('promote');
     if (active.phase !== 'awaiting-approval') {
       throw conflict(`release ${active.id} of ${this.service} is ${active.phase}, not awaiting-approval; only a release that waits for approval can be promoted`);
@@ -99,6 +105,7 @@ export class ReleaseController {
 
   /** `cutover abort`: before traffic moves, stop the idle slot and end the release; live is untouched. */
   async abort(actor: string, reason = 'aborted by the operator'): Promise<ReleaseRecord> {
+    await this.resumed;
     const active = await this.requireActive('abort');
     if (!BEFORE_TRAFFIC.includes(active.phase)) {
       throw conflict(
@@ -113,6 +120,7 @@ export class ReleaseController {
 
   /** `cutover rollback`: while the old slot is on standby, one route-table swap back to it. */
   async rollback(actor: string, reason = 'rolled back by the operator'): Promise<ReleaseRecord> {
+    await this.resumed;
     const active = await this.store.activeRelease(this.service);
     if (active === null) {
       const [latest] = await this.store.listReleases(this.service, { limit: 1 });
@@ -185,6 +193,14 @@ export class ReleaseController {
    * The router serves a re-provisioned slot only once its targets are healthy.
    */
   async resume(): Promise<void> {
+    try {
+      await this.restartSlots();
+    } finally {
+      this.markResumed();
+    }
+  }
+
+  private async restartSlots(): Promise<void> {
     const active = await this.store.activeRelease(this.service);
     if (this.provider.kind === 'process') {
       const state = this.rt.routeState();
@@ -315,7 +331,8 @@ export class ReleaseController {
           await this.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
         }
         const observeUntil = new Date(Date.now() + cfg.analysis.window).toISOString();
-        await this.move(release, 'observing', `all traffic on ${slot}; observing for ${cfg.analysis.window} ms`, { observeUntil });
+        const switchedAt = new Date().toISOString();
+        await this.move(release, 'observing', `all traffic on ${slot}; observing for ${cfg.analysis.window} ms`, { observeUntil, switchedAt });
         return;
       }
       case 'observing': {
@@ -415,6 +432,9 @@ export class ReleaseController {
     await this.store.transition(release.id, 'retired', { from: 'promoted', actor, reason });
     const standby = release.fromSlot;
     if (standby === null || this.rt.routeState().live === standby) return;
+    // Long-lived connections still on the old slot get their drain time before it stops.
+    const drained = Date.parse(String(release.data?.switchedAt)) + this.rt.cfg.drain;
+    if (drained > Date.now()) await sleep(drained - Date.now());
     // Recorded first; a static slot's addresses are the operator's and stay.
     if (this.provider.kind !== 'static') {
       await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
