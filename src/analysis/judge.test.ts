@@ -59,9 +59,9 @@ describe('judging one measurement', () => {
     const none = judge(p99, m(p99, 100, 200), { minSamples: 20 });
     assert.equal(none.verdict, 'inconclusive');
     assert.match(none.reason, /cannot be compared with the old slot: no baseline was measured/);
-    const thin = judge(p99, m(p99, 100, 200), { minSamples: 20, baseline: m(p99, 90, 3, { slot: 'blue' }) });
+    const thin = judge(p99, m(p99, 100, 200), { minSamples: 20, baseline: m(p99, 90, 30, { slot: 'blue' }) });
     assert.equal(thin.verdict, 'inconclusive');
-    assert.match(thin.reason, /baseline is unusable \(3 requests on blue, fewer than minSamples 20/);
+    assert.match(thin.reason, /baseline is unusable \(30 requests on blue, fewer than the 100 a p99 needs/);
     const broken = judge(p99, m(p99, 100, 200), { minSamples: 20, baseline: m(p99, null, 0, { slot: 'blue', error: 'boom' }) });
     assert.equal(broken.verdict, 'inconclusive');
   });
@@ -75,6 +75,14 @@ describe('judging one measurement', () => {
     assert.equal(r.verdict, 'inconclusive');
     assert.equal(r.reason, 'error_rate 19 requests on green, fewer than minSamples 20: too little traffic to judge');
     assert.equal(judge(errorRate, m(errorRate, 0, 20), { minSamples: 20 }).verdict, 'pass');
+  });
+
+  test('a p99 of fewer than 100 requests is inconclusive: it would only be the slowest request', () => {
+    const r = judge(p99, m(p99, 900, 99), { minSamples: 20, baseline: m(p99, 300, 500, { slot: 'blue' }) });
+    assert.equal(r.verdict, 'inconclusive');
+    assert.match(r.reason, /99 requests on green, fewer than the 100 a p99 needs/);
+    assert.equal(requiredSamples({ metric: 'p50', max: 1 }, 20), 20);
+    assert.equal(requiredSamples({ metric: 'p90', max: 1 }, 5), 10);
   });
 
   test('no requests at all is inconclusive even with minSamples 0', () => {

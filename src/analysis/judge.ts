@@ -41,13 +41,30 @@ function round(v: number): number {
   return Number(v.toFixed(Math.min(digits, 6)));
 }
 
+/** Below this many requests a quantile is only the slowest request: p99 needs 100, p90 10. */
+const QUANTILE_SAMPLES = { p50: 2, p90: 10, p99: 100 } as const;
+
 /**
  * Samples a measurement needs before it can be judged. Router rules count requests against
- * minSamples; a Prometheus query yields one series, so it needs one: the query itself decides what
- * is too little traffic (an empty result is inconclusive).
+ * minSamples, and a quantile needs enough requests to be more than the slowest one. A Prometheus
+ * query yields one series, so it needs one: the query itself decides what is too little traffic
+ * (an empty result is inconclusive).
  */
 export function requiredSamples(rule: AnalysisRule, minSamples: number): number {
-  return rule.metric === 'prometheus' ? 1 : Math.max(1, minSamples);
+  switch (rule.metric) {
+    case 'prometheus':
+      return 1;
+    case 'error_rate':
+      return Math.max(1, minSamples);
+    case 'p50':
+    case 'p90':
+    case 'p99':
+      return Math.max(QUANTILE_SAMPLES[rule.metric], minSamples);
+    default: {
+      const never: never = rule.metric;
+      return never;
+    }
+  }
 }
 
 function whatSamples(rule: AnalysisRule): string {
@@ -60,7 +77,8 @@ function unusable(rule: AnalysisRule, m: Measurement, minSamples: number): strin
   const need = requiredSamples(rule, minSamples);
   if (m.value === null || m.samples < need) {
     if (rule.metric === 'prometheus') return `returned no data for ${m.slot}; nothing to judge`;
-    return `${m.samples} ${whatSamples(rule)} on ${m.slot}, fewer than minSamples ${need}: too little traffic to judge`;
+    const why = need > minSamples ? `the ${need} a ${rule.metric} needs` : `minSamples ${need}`;
+    return `${m.samples} ${whatSamples(rule)} on ${m.slot}, fewer than ${why}: too little traffic to judge`;
   }
   return null;
 }
