@@ -100,6 +100,24 @@ describe('the release lifecycle of a process service', () => {
     assert.equal((await served(s.port)).version, 'v1');
   });
 
+  it('shows the replicas\' output with `cutover logs`, and a replica that dies is restarted on its target', async () => {
+    const logs = cli(s, ['logs', 'web', '--slot', 'green', '-n', '50', '-c', s.file]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /cannot read config\/app\.json/, 'the broken version\'s output is in the green log');
+    const blue = cli(s, ['logs', 'web', '--slot', 'blue', '-c', s.file]);
+    assert.match(blue.stdout, /demo v1 \(blue\) listening/);
+
+    const before = (await status()).slots.blue.targets.map((t: any) => t.address);
+    const crash = await fetch(`http://127.0.0.1:${s.port}/crash`);
+    assert.equal(crash.status, 500);
+    assert.equal((await served(s.port)).version, 'v1', 'the other replica serves meanwhile');
+    await waitFor('the crashed replica to be back on its target', async () => {
+      const st = await status();
+      return st.slots.blue.targets.every((t: any) => t.healthy) && (await Promise.all(before.map(listening))).every(Boolean);
+    }, 15_000);
+    assert.deepEqual((await status()).slots.blue.targets.map((t: any) => t.address), before, 'restarted on the same target');
+  });
+
   it('rejects a version that is not a plain name with a 400', async () => {
     const r = await d.api('POST', '/api/v1/services/web/releases', { version: '../etc' });
     assert.equal(r.status, 400);

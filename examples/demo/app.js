@@ -1,7 +1,7 @@
 // The demo service cutover deploys in `npm start`: plain Node, no dependencies. Its page shows the
 // version it was started with, its colour (the slot, CUTOVER_SLOT) and how many requests it served.
 // Version `broken` exits at once and `v3` never passes its health check, so the tour can show a
-// failed release with the live slot untouched.
+// failed release with the live slot untouched; GET /crash makes a replica exit (the provider restarts it).
 import http from 'node:http';
 
 const version = process.argv[2] ?? process.env.CUTOVER_VERSION ?? 'dev';
@@ -22,6 +22,12 @@ const server = http.createServer((req, res) => {
       return;
     }
     res.end('ok\n');
+    return;
+  }
+  if (req.url === '/crash') {
+    // For the tour: the provider restarts a replica that dies, and `cutover history` shows it.
+    res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(`replica ${process.pid} is exiting\n`, () => process.exit(1));
     return;
   }
   served++;

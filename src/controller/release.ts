@@ -9,6 +9,7 @@ import { tailSlotLog } from '../providers/logs.ts';
 import type { Provider } from '../providers/types.ts';
 import { hasTraffic, isTerminal } from '../store/phases.ts';
 import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
+import { restartSlots } from './resume.ts';
 import type { ReleaseStatus, ServiceRuntime } from './service.ts';
 
 /** How long a new slot's targets have to become healthy before the release fails. */
@@ -56,6 +57,7 @@ export class ReleaseController {
   /** Commands wait until resume() has put the slots back: they must not race its route-state writes. */
   private resumed: Promise<void>;
   private markResumed: () => void = () => {};
+  private readonly unsubscribe: () => void;
 
   constructor(opts: ReleaseControllerOptions) {
     this.rt = opts.runtime;
@@ -65,6 +67,20 @@ export class ReleaseController {
     this.service = opts.runtime.cfg.name;
     this.log = opts.log.child({ service: this.service, component: 'release' });
     this.resumed = new Promise((resolve) => (this.markResumed = resolve));
+    // A replica that dies after provisioning is restarted by the provider; the event log says so.
+    this.unsubscribe = this.provider.onReplicaEvent((e) => {
+      if (e.type !== 'replica-exit' || e.restartIn === null) return;
+      const how = e.code !== null ? `exited with code ${e.code}` : `was killed by ${e.signal}`;
+      this.store
+        .appendEvent({
+          service: this.service,
+          type: 'provider',
+          actor: CONTROLLER,
+          reason: `replica ${e.replica} of ${e.slot} (version ${e.version}, ${e.target}) ${how} after ${e.uptime} ms; restarting it in ${e.restartIn} ms (restart ${e.restarts + 1})`,
+          data: { slot: e.slot, version: e.version, replica: e.replica, target: e.target, code: e.code, signal: e.signal, restarts: e.restarts },
+        })
+        .catch((err) => this.log.warn('cannot record a replica exit', { err }));
+    });
   }
 
   // ---- commands ---------------------------------------------------------------------------------
@@ -202,43 +218,7 @@ export class ReleaseController {
 
   private async restartSlots(): Promise<void> {
     const active = await this.store.activeRelease(this.service);
-    if (this.provider.kind === 'process') {
-      const state = this.rt.routeState();
-      const keep = new Set<SlotName>();
-      if (state.live !== null && state.slots[state.live].version !== null) keep.add(state.live);
-      if (active !== null && hasTraffic(active.phase)) {
-        keep.add(active.slot);
-        // A standby slot whose time ran out while the daemon was down is only retired: not worth starting.
-        const expired = active.phase === 'promoted' && Date.parse(String(active.data?.standbyUntil)) <= Date.now();
-        if (active.fromSlot !== null && !expired) keep.add(active.fromSlot);
-      }
-      // The live slot first: it is what users wait for.
-      const order = [...keep].sort((a, b) => (a === state.live ? -1 : b === state.live ? 1 : 0));
-      for (const slot of order) {
-        const version = state.slots[slot].version;
-        if (version === null) continue;
-        try {
-          const d = await this.provider.provision(slot, version);
-          await this.rt.setSlot(slot, { version, targets: d.targets }, CONTROLLER, `daemon restarted: ${slot} runs version ${version} again`);
-        } catch (err) {
-          this.log.error('cannot start a slot again after the restart', { slot, version, err });
-          await this.store.appendEvent({
-            service: this.service,
-            type: 'provider',
-            actor: CONTROLLER,
-            reason: `daemon restarted: ${slot} (version ${version}) could not be started again: ${(err as Error).message}`,
-            data: { slot, version },
-          });
-        }
-      }
-      for (const slot of ['blue', 'green'] as const) {
-        if (keep.has(slot)) continue;
-        // Its replicas died with the old daemon; a pre-traffic release provisions its slot again itself.
-        if (state.slots[slot].targets.length > 0 || state.slots[slot].version !== null) {
-          await this.rt.setSlot(slot, { version: null, targets: [] }, CONTROLLER, `daemon restarted: ${slot} runs nothing`);
-        }
-      }
-    }
+    if (this.provider.kind === 'process') await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active);
     if (active !== null && !this.closed) {
       this.log.info('resuming release', { release: active.id, phase: active.phase });
       this.run(active.id);
@@ -247,6 +227,7 @@ export class ReleaseController {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unsubscribe();
     if (this.runner) await this.stopRunner(this.runner.id);
   }
 

@@ -1,0 +1,64 @@
+// What a restarted daemon does before it continues a release: the process provider's replicas died
+// with the old daemon (its watchdog saw to that), so the live slot, and the standby slot of a release
+// that has moved traffic, are started again from the route state, on new ports, and their new targets
+// recorded. The router serves them only once their targets are healthy. Slots nothing needs are
+// forgotten; a release that has not moved traffic yet provisions its own slot again when it continues.
+import type { SlotName } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { Provider } from '../providers/types.ts';
+import { hasTraffic } from '../store/phases.ts';
+import type { ReleaseRecord, Store } from '../store/types.ts';
+import type { ServiceRuntime } from './service.ts';
+
+const ACTOR = 'controller';
+
+export interface ResumeContext {
+  runtime: ServiceRuntime;
+  provider: Provider;
+  store: Store;
+  log: Logger;
+}
+
+/** The slots that must run again: the live one, and both slots of a release with traffic. */
+export function slotsToRestart(live: SlotName | null, liveVersion: string | null, active: ReleaseRecord | null, now = Date.now()): SlotName[] {
+  const keep = new Set<SlotName>();
+  if (live !== null && liveVersion !== null) keep.add(live);
+  if (active !== null && hasTraffic(active.phase)) {
+    keep.add(active.slot);
+    // A standby slot whose time ran out while the daemon was down is only retired: not worth starting.
+    const expired = active.phase === 'promoted' && Date.parse(String(active.data?.standbyUntil)) <= now;
+    if (active.fromSlot !== null && !expired) keep.add(active.fromSlot);
+  }
+  // The live slot first: it is what users wait for.
+  return [...keep].sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
+}
+
+export async function restartSlots(ctx: ResumeContext, active: ReleaseRecord | null): Promise<void> {
+  const { runtime: rt, provider, store, log } = ctx;
+  const service = rt.cfg.name;
+  const state = rt.routeState();
+  const keep = slotsToRestart(state.live, state.live === null ? null : state.slots[state.live].version, active);
+  for (const slot of keep) {
+    const version = state.slots[slot].version;
+    if (version === null) continue;
+    try {
+      const d = await provider.provision(slot, version);
+      await rt.setSlot(slot, { version, targets: d.targets }, ACTOR, `daemon restarted: ${slot} runs version ${version} again`);
+    } catch (err) {
+      log.error('cannot start a slot again after the restart', { slot, version, err });
+      await store.appendEvent({
+        service,
+        type: 'provider',
+        actor: ACTOR,
+        reason: `daemon restarted: ${slot} (version ${version}) could not be started again: ${(err as Error).message}; see \`cutover logs ${service} --slot ${slot}\``,
+        data: { slot, version },
+      });
+    }
+  }
+  for (const slot of ['blue', 'green'] as const) {
+    if (keep.includes(slot)) continue;
+    if (state.slots[slot].targets.length > 0 || state.slots[slot].version !== null) {
+      await rt.setSlot(slot, { version: null, targets: [] }, ACTOR, `daemon restarted: ${slot} runs nothing`);
+    }
+  }
+}
