@@ -49,7 +49,7 @@ describe('an analysis run', () => {
     assert.equal(out.reason, 'observing failed 2 times in a row: error_rate 30% on green is above the max 1% (over 500 requests)');
     assert.equal(out.results[0]?.value, 0.3);
     assert.equal(out.results[0]?.threshold, 0.01);
-    assert.ok(Date.now() - t0 < 10 * INTERVAL, 'it does not wait for the window to end');
+    assert.ok(Date.now() - t0 < 2000, 'it does not wait for the 10s window to end');
     const rec = r.record();
     assert.equal(rec.ticks.length, 2);
     assert.deepEqual(rec.ticks.map((t) => t.consecutiveFailures), [1, 2]);
@@ -76,9 +76,13 @@ describe('an analysis run', () => {
     await r.result();
     const last = src.calls.at(-1)!;
     assert.equal(last.sinceMs, startedAt, 'the whole window');
-    const spans = src.calls.slice(0, -1).map((w, i) => ({ w, tick: r.record().ticks[i]! }));
-    for (const { w, tick } of spans) assert.ok(Date.parse(tick.at) - w.sinceMs <= 3 * INTERVAL + 15, 'a tick sees only its lookback');
-    assert.ok(src.calls.length >= 5, `${src.calls.length} measurements in 200ms at a 20ms interval`);
+    const ticks = r.record().ticks.slice(0, -1);
+    for (const tick of ticks) {
+      const m = tick.measurements[0]!;
+      assert.ok(Date.parse(m.from) >= startedAt, 'never before the run started');
+      assert.ok(Date.parse(m.at) - Date.parse(m.from) <= 3 * INTERVAL + 50, 'a tick sees only its lookback');
+    }
+    assert.ok(ticks.length >= 3, `${ticks.length} interval ticks in 200ms at a 20ms interval`);
   });
 
   test('a source that errors every time never passes, whatever the policy does with it', async () => {
