@@ -4,14 +4,26 @@
 /** What stands in for the preview token wherever a gate would otherwise show it. */
 export const REDACTED = '[preview token]';
 
-/** `value` with every occurrence of `secret` replaced, in strings and keys, however deep. */
+/**
+ * Tokens shorter than this are not searched for: replacing a few common letters everywhere would
+ * garble every result, and such a token is guessable anyway. The controller makes long random ones.
+ */
+export const MIN_REDACTED_LENGTH = 8;
+
+/** `value` with every occurrence of `secret` in its strings replaced, however deep (keys are ours, left as they are). */
 export function redact<T>(value: T, secret: string): T {
-  if (secret === '') return value;
-  const text = JSON.stringify(value);
-  if (text === undefined) return value;
-  const escaped = JSON.stringify(secret).slice(1, -1);
-  if (!text.includes(escaped)) return value;
-  return JSON.parse(text.split(escaped).join(REDACTED)) as T;
+  if (secret.length < MIN_REDACTED_LENGTH) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.includes(secret) ? v.split(secret).join(REDACTED) : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
+      return out;
+    }
+    return v;
+  };
+  return walk(value) as T;
 }
 
 export interface Deadline {
