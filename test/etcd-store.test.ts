@@ -204,6 +204,22 @@ describe('etcd store in a fleet', () => {
     }
   });
 
+  test('more active releases than etcd takes operations in one transaction are all resumed, oldest first', async () => {
+    const store = await connect();
+    const ids: string[] = [];
+    for (let batch = 0; batch < 14; batch++) {
+      const made = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.createRelease({ service: `svc-${batch * 10 + i}`, version: '1', slot: 'blue', fromSlot: null }, by)),
+      );
+      ids.push(...made.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => r.id));
+    }
+    const resumed = await store.activeReleases();
+    assert.equal(resumed.length, 140);
+    assert.deepEqual(new Set(resumed.map((r) => r.id)), new Set(ids));
+    // Batches were created one after another, so the first ten resumed are the first batch.
+    assert.deepEqual(new Set(resumed.slice(0, 10).map((r) => r.id)), new Set(ids.slice(0, 10)));
+  });
+
   test('events written at once by two clients get distinct seqs with no gaps', async () => {
     const prefix = `/cutover-test/${randomUUID()}`;
     const a = await connect(prefix);

@@ -33,6 +33,8 @@ const HOST_REST_MS = 1000;
 const RETRIES = 30;
 const RETRY_DELAY_MS = 100;
 
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 type CallOptions = Exclude<NonNullable<IOptions['defaultCallOptions']>, (...args: never[]) => unknown>;
 type Interceptor = NonNullable<CallOptions['interceptors']>[number];
 
@@ -53,6 +55,8 @@ const requireLeader: Interceptor = (options, nextCall) =>
 export function createClient(endpoints: string[], requestTimeoutMs: number): Etcd3 {
   return new Etcd3({
     hosts: endpoints,
+    // A thousand events with their data can pass gRPC's default 4 MiB for one answer.
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES },
     defaultCallOptions: (ctx) =>
       ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs, interceptors: [requireLeader] },
     faultHandling: {

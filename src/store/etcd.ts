@@ -50,6 +50,8 @@ import type {
 export const DEFAULT_DIAL_TIMEOUT = 5000;
 /** Tries of a write whose reads another writer made stale; then it is refused as a conflict. */
 const WRITE_ATTEMPTS = 20;
+/** Operations per read transaction: below etcd's default --max-txn-ops (128). */
+const TXN_OPS = 100;
 
 export interface EtcdStoreOptions {
   /** Client URLs: `http://host:2379`. */
@@ -418,11 +420,18 @@ export class EtcdStore implements Store {
     return kv === null ? null : parse<T>(kv);
   }
 
-  /** Several keys as of one revision, in one round trip. */
+  /**
+   * Several keys in one round trip, as of one revision when they fit in one transaction (etcd takes
+   * at most 128 operations in one; only long release lists need more).
+   */
   async #getMany(keys: string[]): Promise<(IKeyValue | null)[]> {
-    if (keys.length === 0) return [];
-    const res = await readAgain(() => this.#client.kv.txn({ success: keys.map(get) }));
-    return res.responses.map((r) => r.response_range.kvs[0] ?? null);
+    const found: (IKeyValue | null)[] = [];
+    for (let i = 0; i < keys.length; i += TXN_OPS) {
+      const chunk = keys.slice(i, i + TXN_OPS);
+      const res = await readAgain(() => this.#client.kv.txn({ success: chunk.map(get) }));
+      for (const r of res.responses) found.push(r.response_range.kvs[0] ?? null);
+    }
+    return found;
   }
 
   async #range(dir: string, options: { from?: string | undefined; limit?: number; desc?: boolean } = {}): Promise<IKeyValue[]> {
