@@ -86,6 +86,7 @@ describe('runMigration', () => {
     const r = await runMigration('expand', 'sleep 30', { cwd: dir, timeoutMs: 30_000, signal: ac.signal });
     assert.equal(r.aborted, true);
     assert.equal(r.ok, false);
+    assert.equal(r.output, '[cutover: stopped: the release was aborted]\n');
     const marker = path.join(dir, 'aborted-ran');
     const early = await runMigration('expand', `touch ${marker}`, { cwd: dir, timeoutMs: 10_000, signal: AbortSignal.abort() });
     assert.equal(early.aborted, true);

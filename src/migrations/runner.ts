@@ -107,7 +107,8 @@ export async function runMigration(kind: MigrationKind, command: string, opts: R
     });
     await closed(child.stdout, child.stderr, child.pid!);
     const ok = exit.code === 0 && !timedOut && !aborted;
-    return result({ ok, exitCode: exit.code, signal: exit.signal, timedOut, aborted, ...(timedOut ? { output: timeoutNote(output, opts.timeoutMs) } : {}) });
+    const why = timedOut ? `stopped after ${opts.timeoutMs} ms; raise the timeout or make the migration faster` : aborted ? 'stopped: the release was aborted' : undefined;
+    return result({ ok, exitCode: exit.code, signal: exit.signal, timedOut, aborted, ...(why ? { output: withNote(output.text(), why) } : {}) });
   } finally {
     clearTimeout(timer);
     clearTimeout(killTimer);
@@ -142,8 +143,8 @@ async function closed(out: NodeJS.ReadableStream, err: NodeJS.ReadableStream, pg
   clearTimeout(timer);
 }
 
-function timeoutNote(output: OutputTail, timeoutMs: number): string {
-  return `${output.text()}${output.text().endsWith('\n') || output.text() === '' ? '' : '\n'}[cutover: stopped after ${timeoutMs} ms; raise the timeout or make the migration faster]\n`;
+function withNote(text: string, note: string): string {
+  return `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}[cutover: ${note}]\n`;
 }
 
 /** The last `max` bytes of a stream of chunks. */
