@@ -97,7 +97,8 @@ describe('etcd store in a fleet', () => {
       assert.equal(stale.code, 'CUTOVER_E_CONFLICT');
       assert.match(stale.message, /generation 2, expected 1/);
       assert.equal((await store.getRouteState('web'))?.live, 'green');
-      assert.deepEqual((await store.events({ releaseId: r.id })).map((e) => e.phase ?? e.type), ['pending', 'provisioning', 'verifying', 'shifting', 'switch']);
+      const history = (await store.events({ releaseId: r.id })).map((e) => e.phase ?? e.type);
+      assert.deepEqual(history, ['pending', 'provisioning', 'verifying', 'shifting', 'switch']);
     } finally {
       await cluster.start(leader);
       await cluster.healthy();

@@ -10,7 +10,18 @@
 // cannot be in the key) and it jumps with every other installation's writes. The cost is that an
 // installation's writes with events are serialised: a few per release step, far below what etcd takes.
 
-import { CompareResult, CompareTarget, SortOrder, SortTarget, type Etcd3, type ICompare, type IKeyValue, type IRequestOp, type ITxnRequest, type ITxnResponse } from 'etcd3';
+import {
+  CompareResult,
+  CompareTarget,
+  SortOrder,
+  SortTarget,
+  type Etcd3,
+  type ICompare,
+  type IKeyValue,
+  type IRequestOp,
+  type ITxnRequest,
+  type ITxnResponse,
+} from 'etcd3';
 import { conflict, CutoverError, notFound } from '../errors.ts';
 import { callEtcd, createClient, DEFAULT_REQUEST_TIMEOUT, readAgain, type Stage } from './etcd-client.ts';
 import { keysFor, padSeq, prefixRange, SCHEMA_VERSION, type Keys } from './etcd-keys.ts';
@@ -271,8 +282,7 @@ export class EtcdStore implements Store {
     const k = this.#k;
     const expect = options.expectGeneration;
     const genKey = k.routeGeneration(state.service);
-    const sameGeneration: ICompare =
-      expect === 0 ? absent(genKey) : { key: Buffer.from(genKey), target: CompareTarget.Value, result: CompareResult.Equal, value: Buffer.from(String(expect)) };
+    const sameGeneration = expect === 0 ? absent(genKey) : valueIs(genKey, String(expect));
     const text = JSON.stringify(state);
     const writes = [put(k.route(state.service), text), put(genKey, String(state.generation))];
     const stale = (res: ITxnResponse): CutoverError =>
@@ -509,6 +519,10 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: Buffer.
 /** The key is as it was read (its mod revision; 0 when it did not exist). */
 function modIs(key: string, read: IKeyValue | null): ICompare {
   return { key: Buffer.from(key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: read?.mod_revision ?? 0 };
+}
+
+function valueIs(key: string, value: string): ICompare {
+  return { key: Buffer.from(key), target: CompareTarget.Value, result: CompareResult.Equal, value: Buffer.from(value) };
 }
 
 function absent(key: string): ICompare {
