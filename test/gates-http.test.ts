@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import type { HttpGateRequest } from '../src/config/types.ts';
 import { runHttpGate } from '../src/gates/http.ts';
 import type { GateContext } from '../src/gates/types.ts';
@@ -138,6 +139,54 @@ describe('http gate', () => {
       assert.equal((r.details.requests as unknown[]).length, 3, 'the fourth request never ran');
     } finally {
       await slow.close();
+    }
+  });
+
+  test('a response that stops halfway through its body is cut off at the gate timeout too', async () => {
+    const stuck = await startUpstream('green', (_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      return true;
+    });
+    try {
+      const started = Date.now();
+      const r = await runHttpGate({ requests: [req('/', { status: 200 })], timeout: 500 }, ctx(`http://${stuck.address}`));
+      assert.equal(r.outcome, 'timeout');
+      assert.ok(Date.now() - started < 1500);
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  test('an aborted release stops the suite at once and is not a pass', async () => {
+    const slow = await startUpstream('green', (_req, res) => {
+      setTimeout(() => res.end('late'), 2000);
+      return true;
+    });
+    try {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      const r = await runHttpGate({ requests: [req('/', {})], timeout: 10_000 }, ctx(`http://${slow.address}`, { signal: ac.signal }));
+      assert.equal(r.outcome, 'error');
+      assert.equal(r.summary, 'GET /: the release was aborted');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test('a compressed body is checked as the browser shows it', async () => {
+    const zipped = await startUpstream('green', (req, res) => {
+      const json = JSON.stringify({ ok: true, accept: req.headers['accept-encoding'] });
+      res.setHeader('content-encoding', 'gzip');
+      res.setHeader('content-type', 'application/json');
+      res.end(gzipSync(json));
+      return true;
+    });
+    try {
+      const r = await runHttpGate({ requests: [req('/', { json: { ok: true, accept: 'gzip' } }, { headers: { 'accept-encoding': 'gzip' } })], timeout: 5000 }, ctx(`http://${zipped.address}`));
+      assert.equal(r.outcome, 'passed', r.summary);
+    } finally {
+      await zipped.close();
     }
   });
 

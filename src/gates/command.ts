@@ -25,7 +25,7 @@ export const OUTPUT_MAX_CHARS = 8 * 1024;
 /** Once the shell has exited, how long its pipes may stay open (held by something that escaped the group). */
 const PIPE_CLOSE_WAIT_MS = 500;
 
-export async function runCommandGate(gate: CommandGate, ctx: GateContext, killGraceMs = KILL_GRACE_MS): Promise<GateResult> {
+export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promise<GateResult> {
   const started = performance.now();
   const name = `command: ${clip(gate.run, 120)}`;
   const env: NodeJS.ProcessEnv = {
@@ -77,7 +77,7 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext, killGr
   const stop = (why: 'timeout' | 'aborted'): void => {
     if (stoppedBy !== null) return;
     stoppedBy = why;
-    killing = killGroup(pgid, killGraceMs);
+    killing = killGroup(pgid, KILL_GRACE_MS);
   };
   const timer = setTimeout(() => stop('timeout'), gate.timeout);
   const onAbort = (): void => stop('aborted');
@@ -87,7 +87,7 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext, killGr
   clearTimeout(timer);
   ctx.signal?.removeEventListener('abort', onAbort);
   // The shell is gone; whatever it left running in its group (a server started with `&`) goes too.
-  const leftovers = killing !== null ? await killing : groupAlive(pgid) ? await killGroup(pgid, killGraceMs) : false;
+  const leftovers = killing !== null ? await killing : groupAlive(pgid) ? await killGroup(pgid, KILL_GRACE_MS) : false;
   await Promise.race([pipesClosed, new Promise((r) => setTimeout(r, PIPE_CLOSE_WAIT_MS))]);
   child.stdout.destroy();
   child.stderr.destroy();

@@ -18,7 +18,7 @@ export interface GateRunners {
 
 export const defaultRunners: GateRunners = {
   http: runHttpGate,
-  command: (gate, ctx) => runCommandGate(gate, ctx),
+  command: runCommandGate,
   load: runLoadGate,
   mirror: async (gate) => ({
     kind: 'mirror',
