@@ -3,11 +3,8 @@
 
 import { CutoverError, type ErrorCode } from '../errors.ts';
 
-/**
- * Not in errors.ts yet (this file may not change it): add `'CUTOVER_E_STORE_UNAVAILABLE'` to
- * ErrorCode there, then drop the cast. 503: the request was fine, the store could not take it now.
- */
-export const STORE_UNAVAILABLE = 'CUTOVER_E_STORE_UNAVAILABLE' as ErrorCode;
+/** 503: the request was fine; the store could not take it now. */
+export const STORE_UNAVAILABLE: ErrorCode = 'CUTOVER_E_STORE_UNAVAILABLE';
 
 /** What a probe of every member found, for the message. */
 export interface Reachability {
