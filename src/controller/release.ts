@@ -384,9 +384,10 @@ export class ReleaseController {
         await this.rollBackTo(release, CONTROLLER, `${release.phase} failed: ${reason}`, false);
         return;
       }
-      // A first release has nothing to go back to; try this step again a little later.
-      await sleep(1000);
-      if (!this.closed && this.runner?.id === release.id) this.run(release.id);
+      // A first release has no old slot: back to where it started, no live slot ("no release yet"),
+      // which loses nothing (its targets are not healthy) and lets a fixed version be deployed.
+      await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor: CONTROLLER, reason: `${release.phase} failed: ${reason}` });
+      await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
       return;
     }
     try {

@@ -224,6 +224,26 @@ export class ServiceRuntime {
     }
   }
 
+  /** No slot takes traffic any more: the listener answers 503 "no release yet" (a failed first release). */
+  clearLive(actor: string, reason: string, releaseId?: string): Promise<RouteState> {
+    const run = async (): Promise<RouteState> => {
+      const state = this.routeState();
+      if (state.live === null) return state;
+      const next: RouteState = { ...state, generation: state.generation + 1, live: null, weights: { blue: 0, green: 0 } };
+      await this.store.putRouteState(next, {
+        expectGeneration: state.generation,
+        event: { service: this.cfg.name, releaseId: releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: null, generation: next.generation } },
+      });
+      this.state = next;
+      await this.host.apply(next as RouteSpec);
+      this.log.info('no live slot', { generation: next.generation, actor });
+      return next;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
   targetHealth(address: string): TargetHealth | undefined {
     return this.health.get(address);
   }
