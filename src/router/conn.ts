@@ -62,6 +62,8 @@ const DL_TUNNEL_CLOSE = 4;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const STASH_LIMIT = 65536;
+/** Up to this many body bytes are copied behind a response head so both go out in one write. */
+const COALESCE_LIMIT = 16384;
 const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -318,14 +320,17 @@ export class ClientConn implements UpstreamOwner, Drainable {
   onUpstreamConnect(up: Upstream): void {
     if (up !== this.up || this.state !== ST_EXCHANGE) return;
     const sock = up.socket;
-    sock.cork();
-    sock.write(this.upHead, 'latin1');
     const rest = this.pending;
-    this.pending = null;
-    // After the body, bytes are the next pipelined request: they wait for this response.
-    if (rest !== null && !this.reqDone) this.forwardBody(rest);
-    else this.pending = rest;
-    sock.uncork();
+    if (rest !== null && !this.reqDone) {
+      this.pending = null;
+      sock.cork();
+      sock.write(this.upHead, 'latin1');
+      this.forwardBody(rest);
+      sock.uncork();
+    } else {
+      // No body, or the bytes after it are the next pipelined request: they wait for this response.
+      sock.write(this.upHead, 'latin1');
+    }
     if (this.state !== ST_EXCHANGE) return;
     if (this.reqDone) this.onRequestSent();
     else if (!this.clientPausedForUpstream) this.resumeClient();
@@ -461,16 +466,14 @@ export class ClientConn implements UpstreamOwner, Drainable {
         this.finishExchange();
         return;
       }
-      const sock = this.socket;
-      sock.cork();
-      sock.write(head, 'latin1');
-      if (offset < buf.length) this.forwardResponseBody(offset === 0 ? buf : buf.subarray(offset));
-      sock.uncork();
+      if (offset < buf.length) this.forwardResponseBody(offset === 0 ? buf : buf.subarray(offset), head);
+      else this.socket.write(head, 'latin1');
       return;
     }
   }
 
-  private forwardResponseBody(chunk: Buffer): void {
+  /** Passes response body bytes on; `head`, when given, goes out first in the same write. */
+  private forwardResponseBody(chunk: Buffer, head: string | null = null): void {
     const res = this.res as ResponseHead;
     let used = chunk.length;
     let done = false;
@@ -492,7 +495,22 @@ export class ClientConn implements UpstreamOwner, Drainable {
         done = true;
       }
     }
-    const ok = this.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    const body = used === chunk.length ? chunk : chunk.subarray(0, used);
+    let ok: boolean;
+    if (head === null) {
+      ok = this.socket.write(body);
+    } else if (body.length <= COALESCE_LIMIT) {
+      // One buffer, one write: cheaper than a corked writev of head and body.
+      const out = Buffer.allocUnsafe(head.length + body.length);
+      out.write(head, 0, 'latin1');
+      body.copy(out, head.length);
+      ok = this.socket.write(out);
+    } else {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      ok = this.socket.write(body);
+      this.socket.uncork();
+    }
     if (done) {
       // An answer that ends before its request did closes both connections (finishExchange sees !reqDone).
       this.finishExchange();
