@@ -205,7 +205,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatTable(rows)}\n\n`);
     process.stdout.write(
       `medians of ${o.rounds} round(s) of ${o.seconds} s${o.switchSeconds > 0 ? ` (switching: one round of ${o.switchSeconds} s)` : ''}, wrk -t${o.threads} -c${o.connections}; ` +
-        `×nginx compares with nginx at the same worker count and mode; failed is summed over rounds; ` +
+        `×nginx compares with nginx at the same worker count and mode; failed is summed over rounds; switches: how many, and the median time one took; ` +
         `CPU µs/req is the proxy's process tree (direct: the upstream nginx), "in kernel" the share of it in system time.\n`,
     );
     for (const n of notes) process.stdout.write(`note: ${n}\n`);

@@ -49,6 +49,8 @@ export interface Row {
   p99xNginx?: number;
   switches?: number;
   switchErrors?: number;
+  /** Median time one switch took to be acknowledged (cutover: by every worker). */
+  switchP50Ms?: number;
 }
 
 function median(xs: number[]): number {
@@ -86,6 +88,7 @@ export function summarise(runs: Run[]): Row[] {
       ...(sw.length > 0 && {
         switches: sw.reduce((s, x) => s + x.switches, 0),
         switchErrors: sw.reduce((s, x) => s + x.switchErrors, 0),
+        switchP50Ms: median(sw.map((x) => x.p50Ms)),
       }),
     };
   });
@@ -119,7 +122,9 @@ export function formatTable(rows: Row[]): string {
     r.failed.toString(),
     r.cpuUsPerReq.toFixed(1),
     `${r.cpuSystemPct.toFixed(0)}%`,
-    r.switches === undefined ? '-' : `${r.switches}${r.switchErrors ? ` (${r.switchErrors} failed)` : ''}`,
+    r.switches === undefined
+      ? '-'
+      : `${r.switches} in ${ms(r.switchP50Ms ?? 0)}${r.switchErrors ? `, ${r.switchErrors} failed` : ''}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]) =>
