@@ -3,6 +3,7 @@
 // two members down refuse a switch clearly and change nothing, and racing clients get one winner.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { GRPCDeadlineExceededError } from 'etcd3';
 import { after, describe, test } from 'node:test';
 import { CutoverError } from '../src/errors.ts';
 import { storeContract } from '../src/store/contract.ts';
@@ -219,6 +220,48 @@ describe('etcd store in a fleet', () => {
     assert.deepEqual(new Set(resumed.map((r) => r.id)), new Set(ids));
     // Batches were created one after another, so the first ten resumed are the first batch.
     assert.deepEqual(new Set(resumed.slice(0, 10).map((r) => r.id)), new Set(ids.slice(0, 10)));
+  });
+
+  test('a write whose answer was lost is found to have happened, or made certain not to happen', async () => {
+    const store = await connect();
+    const r = await store.createRelease({ service: 'web', version: '2.0.0', slot: 'green', fromSlot: 'blue' }, by);
+    await store.putRouteState(route('web', 1, 'blue'), { expectGeneration: 0 });
+    // The next write transaction (one with puts behind a compare) is sent and its answer dropped, or
+    // dropped before it is sent: what a deadline or a crashed leader does, at a moment we choose.
+    const kv = store.client.kv;
+    const send = kv.txn.bind(kv);
+    let fault: 'lose-answer' | 'never-send' | null = null;
+    kv.txn = async (req, options) => {
+      const isWrite = (req.compare?.length ?? 0) > 0 && (req.success ?? []).some((op) => op.request_put !== undefined);
+      const now = isWrite ? fault : null;
+      if (now !== null) fault = null;
+      if (now === 'never-send') throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: dropped by the test');
+      const res = await send(req, options);
+      if (now === 'lose-answer') throw new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: answer dropped by the test');
+      return res;
+    };
+    const phases = async () => (await store.events({ releaseId: r.id })).map((e) => e.phase);
+
+    fault = 'lose-answer';
+    const { release } = await store.transition(r.id, 'provisioning', by);
+    assert.equal(release.phase, 'provisioning');
+    assert.deepEqual(await phases(), ['pending', 'provisioning']);
+
+    fault = 'never-send';
+    const lost = await codeOf(store.transition(r.id, 'verifying', by));
+    assert.equal(lost.code, STORE_UNAVAILABLE);
+    assert.match(lost.message, /^etcd did not answer in time \(3 of 3 members reachable, with a leader\): the change was not made\. Retry/);
+    assert.deepEqual(await phases(), ['pending', 'provisioning']);
+    await store.transition(r.id, 'verifying', by);
+    assert.deepEqual((await store.events()).map((e) => e.seq), [1, 2, 3]);
+
+    // A switch without an event has no counter to fence: found written, or not confirmed.
+    fault = 'lose-answer';
+    assert.equal((await store.putRouteState(route('web', 2, 'green'), { expectGeneration: 1 })).generation, 2);
+    fault = 'never-send';
+    const unsure = await codeOf(store.putRouteState(route('web', 3, 'blue'), { expectGeneration: 2 }));
+    assert.match(unsure.message, /the change was not confirmed and may still take effect, so read the state again/);
+    assert.equal((await store.getRouteState('web'))?.generation, 2);
   });
 
   test('events written at once by two clients get distinct seqs with no gaps', async () => {

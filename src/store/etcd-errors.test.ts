@@ -19,7 +19,7 @@ describe('etcd store errors', () => {
     );
     const unsure = new StoreUnavailableError({ reachable: 2, members: 5, leader: false }, 'unknown');
     assert.match(unsure.message, /^etcd has no quorum \(2 of 5 members reachable\): the change was not confirmed/);
-    assert.match(unsure.message, /may still be applied .* read the state again before retrying.*\(3 of 5 must be up\)/);
+    assert.match(unsure.message, /may still take effect, so read the state again before retrying\. .*\(3 of 5 must be up\)$/);
     // Enough members up but no leader yet (an election) is still no quorum.
     const electing = new StoreUnavailableError({ reachable: 3, members: 3, leader: false }, 'read');
     assert.match(electing.message, /^etcd has no quorum .*nothing could be read/);

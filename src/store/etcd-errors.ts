@@ -16,8 +16,8 @@ export interface Reachability {
 
 /**
  * - `not-made`: etcd refused before proposing (no leader, no connection): the change did not happen.
- * - `unknown`: the deadline passed after etcd may have accepted it; if a quorum returns it may still
- *   be applied, so read the state again before retrying.
+ * - `unknown`: the answer was lost after etcd may have accepted it, and the store could not find out
+ *   whether it did; it may still take effect, so read the state again before retrying.
  * - `read`: a read, nothing to undo.
  */
 export type Outcome = 'not-made' | 'unknown' | 'read';
@@ -40,13 +40,15 @@ function unavailableMessage(reach: Reachability, outcome: Outcome): string {
     outcome === 'not-made'
       ? 'the change was not made'
       : outcome === 'unknown'
-        ? 'the change was not confirmed and may still be applied if the cluster recovers; read the state again before retrying'
+        ? 'the change was not confirmed and may still take effect, so read the state again before retrying'
         : 'nothing could be read';
   if (reach.reachable < quorum || !reach.leader) {
+    const then = outcome === 'unknown' ? '' : ', then retry';
     return (
       `etcd has no quorum (${count}): ${what}. ` +
-      `Start the stopped members or repair the network between them (${quorum} of ${reach.members} must be up), then retry`
+      `Start the stopped members or repair the network between them (${quorum} of ${reach.members} must be up)${then}`
     );
   }
-  return `etcd did not answer in time (${count}, with a leader): ${what}. Retry; if it keeps failing, check \`etcdctl endpoint status\``;
+  const next = outcome === 'unknown' ? 'If it keeps happening' : 'Retry; if it keeps happening';
+  return `etcd did not answer in time (${count}, with a leader): ${what}. ${next}, check \`etcdctl endpoint status\``;
 }

@@ -23,7 +23,7 @@ import {
   type ITxnResponse,
 } from 'etcd3';
 import { conflict, CutoverError, notFound } from '../errors.ts';
-import { callEtcd, createClient, DEFAULT_REQUEST_TIMEOUT, readAgain, type Stage } from './etcd-client.ts';
+import { callEtcd, classify, createClient, DEFAULT_REQUEST_TIMEOUT, readAgain, type Stage } from './etcd-client.ts';
 import { keysFor, padSeq, prefixRange, SCHEMA_VERSION, type Keys } from './etcd-keys.ts';
 import { isTerminal } from './phases.ts';
 import {
@@ -76,7 +76,12 @@ export interface EtcdStoreOptions {
   now?: () => Date;
 }
 
-type Commit = (req: ITxnRequest) => Promise<ITxnResponse>;
+/** How to find out whether a transaction happened after its answer was lost (see #write). */
+interface CommitCheck {
+  witness: { key: string; value: string };
+  fence?: { compare: ICompare; write: IRequestOp };
+}
+type Commit = (req: ITxnRequest, check: CommitCheck) => Promise<ITxnResponse>;
 
 export class EtcdStore implements Store {
   readonly prefix: string;
@@ -113,6 +118,11 @@ export class EtcdStore implements Store {
     this.#now = options.now ?? (() => new Date());
   }
 
+  /** The client, for what builds on the store in a fleet (routers watching routes/, a leader's lease). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
   async createRelease(input: NewRelease, event: EventInput): Promise<ReleaseRecord> {
     const k = this.#k;
     const id = input.id ?? newId('rel');
@@ -147,7 +157,7 @@ export class EtcdStore implements Store {
             put(k.active(input.service), id),
             ...this.#eventOps(first),
           ],
-        });
+        }, this.#seqCheck(seqKv, first));
         if (res.succeeded) return release;
         await contended(attempt, `creating a release of ${input.service}`);
       }
@@ -188,7 +198,7 @@ export class EtcdStore implements Store {
             ...this.#eventOps(event),
             ...(isTerminal(phase) ? [del(k.active(release.service))] : []),
           ],
-        });
+        }, this.#seqCheck(seqKv, event));
         if (res.succeeded) return { release, event };
         await contended(attempt, `moving release ${releaseId} to ${phase}`);
       }
@@ -202,7 +212,10 @@ export class EtcdStore implements Store {
         const [seqKv, releaseKv] = await this.#readForEvent(input);
         checkEventRelease(input, releaseKv === null ? null : parse<ReleaseRecord>(releaseKv));
         const event = toEvent(seqOf(seqKv) + 1, this.#time(), input, input.type);
-        const res = await commit({ compare: [modIs(this.#k.seq, seqKv)], success: this.#eventOps(event) });
+        const res = await commit(
+          { compare: [modIs(this.#k.seq, seqKv)], success: this.#eventOps(event) },
+          this.#seqCheck(seqKv, event),
+        );
         if (res.succeeded) return event;
         await contended(attempt, `recording a ${input.type} event of ${input.service}`);
       }
@@ -290,7 +303,11 @@ export class EtcdStore implements Store {
     return this.#write(async (commit) => {
       const event = options.event;
       if (event === undefined) {
-        const res = await commit({ compare: [sameGeneration], success: writes, failure: [get(genKey)] });
+        // No counter to fence here: a lost answer is settled only when the route state is found written.
+        const res = await commit(
+          { compare: [sameGeneration], success: writes, failure: [get(genKey)] },
+          { witness: { key: k.route(state.service), value: text } },
+        );
         if (!res.succeeded) throw stale(res);
         return JSON.parse(text) as RouteState;
       }
@@ -311,7 +328,7 @@ export class EtcdStore implements Store {
           compare: [sameGeneration, modIs(k.seq, seqKv)],
           success: [...writes, ...this.#eventOps(recorded)],
           failure: [get(genKey)],
-        });
+        }, this.#seqCheck(seqKv, recorded));
         if (res.succeeded) return JSON.parse(text) as RouteState;
         if (generationOf(res.responses[0]?.response_range.kvs[0] ?? null) !== expect) throw stale(res);
         await contended(attempt, `switching ${state.service}`);
@@ -328,7 +345,7 @@ export class EtcdStore implements Store {
         compare: [absent(k.token(id)), absent(k.tokenHash(input.hash))],
         success: [put(k.token(id), JSON.stringify(token)), put(k.tokenHash(input.hash), id)],
         failure: [get(k.token(id))],
-      });
+      }, { witness: { key: k.token(id), value: JSON.stringify(token) } });
       if (res.succeeded) return token;
       if ((res.responses[0]?.response_range.kvs.length ?? 0) > 0) throw conflict(`a token ${id} exists already; choose another id`);
       throw conflict('a token with this secret exists already; create the token again');
@@ -361,7 +378,8 @@ export class EtcdStore implements Store {
         const token = parse<TokenRecord>(kv);
         if (token.revokedAt !== null) return token;
         const revoked: TokenRecord = { ...token, revokedAt: this.#time() };
-        const res = await commit({ compare: [modIs(key, kv)], success: [put(key, JSON.stringify(revoked))] });
+        const text = JSON.stringify(revoked);
+        const res = await commit({ compare: [modIs(key, kv)], success: [put(key, text)] }, { witness: { key, value: text } });
         if (res.succeeded) return revoked;
         await contended(attempt, `revoking token ${id}`);
       }
@@ -407,17 +425,60 @@ export class EtcdStore implements Store {
     return callEtcd(this.#endpoints, () => 'read', fn);
   }
 
-  /** Runs a write; `commit` sends its transaction, and tells a failure before it from one during it. */
+  /**
+   * Runs a write; `commit` sends its transaction, and tells a failure before it from one during it.
+   *
+   * When the answer to a sent transaction is lost (a deadline, a leader that changed under it), the
+   * commit may or may not have happened. `commit` then finds out, when the cluster answers again:
+   * the transaction's `witness` (a key it writes with a value nobody else writes) shows it happened.
+   * Otherwise a `fence` (a write that changes the key the transaction compares: the event counter)
+   * makes sure it never will, so the caller hears "not made" for certain. Without a fence a missing
+   * witness stays "not confirmed".
+   */
   #write<T>(fn: (commit: Commit) => Promise<T>): Promise<T> {
     this.#check();
     let stage: Stage = 'before-write';
-    const commit: Commit = async (req) => {
+    const commit: Commit = async (req, check) => {
       stage = 'write';
-      const res = await this.#client.kv.txn(req);
+      let res: ITxnResponse;
+      try {
+        res = await this.#client.kv.txn(req);
+      } catch (err) {
+        if (classify(err) !== 'timed-out') throw err;
+        const made = await this.#wasMade(check).catch(() => null);
+        if (made === null) throw err;
+        if (!made) {
+          stage = 'before-write';
+          throw err;
+        }
+        return { header: {} as ITxnResponse['header'], succeeded: true, responses: [] };
+      }
       stage = 'before-write';
       return res;
     };
     return callEtcd(this.#endpoints, () => stage, () => fn(commit));
+  }
+
+  /** Whether a transaction whose answer was lost happened: true, false, or null when it cannot tell. */
+  async #wasMade(check: CommitCheck): Promise<boolean | null> {
+    const { witness, fence } = check;
+    const found = (kv: IKeyValue | undefined): boolean => kv !== undefined && kv.value.toString() === witness.value;
+    if (fence === undefined) {
+      const res = await readAgain(() => this.#client.kv.range({ key: Buffer.from(witness.key) }));
+      return found(res.kvs[0]) || null;
+    }
+    const res = await this.#client.kv.txn({ compare: [fence.compare], success: [fence.write], failure: [get(witness.key)] });
+    // The fence went in over the same counter value: the transaction did not happen before it, and
+    // cannot after it. Else the counter moved: by this transaction (its witness is there) or another.
+    return res.succeeded ? false : found(res.responses[0]?.response_range.kvs[0]);
+  }
+
+  /** What `commit` needs to find out whether a seq-guarded write happened: its event, and the counter. */
+  #seqCheck(seqKv: IKeyValue | null, event: StoreEvent): CommitCheck {
+    return {
+      witness: { key: this.#k.event(event.seq), value: JSON.stringify(event) },
+      fence: { compare: modIs(this.#k.seq, seqKv), write: put(this.#k.seq, String(seqOf(seqKv))) },
+    };
   }
 
   async #get(key: string): Promise<IKeyValue | null> {
