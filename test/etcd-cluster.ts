@@ -1,7 +1,7 @@
 // A real 3-member etcd cluster for the etcd store's tests: Debian's etcd-server (/usr/bin/etcd) on
 // free loopback ports, data in a temporary directory, members stopped and started one by one.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, ROOT, waitFor } from './helpers.ts';
@@ -166,8 +166,18 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     for (const m of members) launch(m);
     await cluster.healthy();
   } catch (err) {
+    // The logs go with the directory: keep their ends in the error.
+    const tails = members.map((m) => `${m.name}: ${tail(join(dir, `${m.name}.log`))}`).join('\n');
     await cluster.close();
-    throw err;
+    throw new Error(`the etcd cluster did not start: ${String(err)}\n${tails}`, { cause: err });
   }
   return cluster;
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-5).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
