@@ -15,11 +15,10 @@ import {
   ChunkedTracker,
   errorResponse,
   isHeadError,
-  parseRequestHead,
-  parseResponseHead,
   type RequestHead,
   type ResponseHead,
 } from './http1.ts';
+import { parseRequestHead, parseResponseHead } from './heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
 import type { RouteTable } from './table.ts';
 import { CLOSE_GOING_AWAY_TO_CLIENT, closeGoingAwayToServer, WsFrames } from './ws.ts';
@@ -226,7 +225,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     }
     if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
-    const head = parseRequestHead(buf.toString('latin1', 0, end), this.host.opts.maxHeaders, this.host.opts.previewHeader);
+    const head = parseRequestHead(buf.toString('latin1', 0, end + 2), this.host.opts.maxHeaders, this.host.opts.previewHeader);
     if (isHeadError(head)) return this.respondAndClose(head.status, head.reason);
     this.startExchange(head, rest);
   }
@@ -438,7 +437,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
         return;
       }
       const req = this.req as RequestHead;
-      const res = parseResponseHead(buf.toString('latin1', offset, end), req.method, 200);
+      const res = parseResponseHead(buf.toString('latin1', offset, end + 2), req.method, 200);
       if (isHeadError(res)) return this.failUpstream(502, `upstream sent a malformed response: ${res.reason}`);
       offset = end + 4;
       if (res.status === 101) {

@@ -31,6 +31,7 @@ export interface RequestHead {
   host: string | null;
   xForwardedFor: string | null;
   bodyMode: BodyMode;
+  /** -1 when the request has no Content-Length. */
   contentLength: number;
   /** The Transfer-Encoding value to forward when chunked (keeps e.g. "gzip, chunked"). */
   transferEncoding: string | null;
@@ -55,9 +56,18 @@ export interface ResponseHead {
   contentType: string | null;
 }
 
+/** Trims optional whitespace (space and tab only: RFC 9110 5.6.3), never other characters. */
+export function ows(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
 function connectionTokens(value: string, into: Set<string>): void {
   for (const part of value.split(',')) {
-    const t = part.trim().toLowerCase();
+    const t = ows(part).toLowerCase();
     if (t) into.add(t);
   }
 }
@@ -66,7 +76,7 @@ function parseContentLength(value: string, prev: number): number {
   // Identical repeated values ("5, 5") are allowed by RFC 9110 8.6; anything else is refused.
   let result = prev;
   for (const part of value.split(',')) {
-    const v = part.trim();
+    const v = ows(part);
     if (!/^[0-9]{1,15}$/.test(v)) return -2;
     const n = Number(v);
     if (result !== -1 && result !== n) return -2;
@@ -79,7 +89,7 @@ function parseContentLength(value: string, prev: number): number {
  * Parses a request head (request line and headers, `head` without the final blank line).
  * `routeHeaderName` is a lower-case header the route table wants to see (preview), or ''.
  */
-export function parseRequestHead(head: string, maxHeaders: number, routeHeaderName: string): RequestHead | HeadError {
+export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHeaderName: string): RequestHead | HeadError {
   const lines = head.split('\r\n');
   const requestLine = lines[0] ?? '';
   // A bare LF or CR left inside a line fails the token, target and value checks below.
@@ -120,7 +130,7 @@ export function parseRequestHead(head: string, maxHeaders: number, routeHeaderNa
     }
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return { status: 400, reason: 'malformed header name' };
-    const value = line.slice(colon + 1).trim();
+    const value = ows(line.slice(colon + 1));
     if (BAD_VALUE.test(value)) return { status: 400, reason: 'invalid character in header value' };
     const lower = name.toLowerCase();
     switch (lower) {
@@ -177,10 +187,10 @@ export function parseRequestHead(head: string, maxHeaders: number, routeHeaderNa
     if (contentLength !== -1) return { status: 400, reason: 'both Content-Length and Transfer-Encoding' };
     if (minor === 0) return { status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };
     const codings = te.split(',');
-    const last = (codings[codings.length - 1] ?? '').trim().toLowerCase();
+    const last = ows(codings[codings.length - 1] ?? '').toLowerCase();
     if (last !== 'chunked') return { status: 400, reason: 'Transfer-Encoding must end with chunked' };
     for (let i = 0; i < codings.length - 1; i++) {
-      const c = (codings[i] as string).trim().toLowerCase();
+      const c = ows(codings[i] as string).toLowerCase();
       if (c === 'chunked') return { status: 400, reason: 'chunked applied more than once' };
       if (!TOKEN.test(c)) return { status: 400, reason: 'malformed Transfer-Encoding' };
     }
@@ -214,7 +224,7 @@ export function parseRequestHead(head: string, maxHeaders: number, routeHeaderNa
     host,
     xForwardedFor: xff,
     bodyMode,
-    contentLength: contentLength === -1 ? 0 : contentLength,
+    contentLength,
     transferEncoding: bodyMode === BODY_CHUNKED ? te : null,
     keepAlive,
     upgrade: wantsUpgrade ? upgrade : null,
@@ -229,7 +239,7 @@ export function isHeadError(x: RequestHead | ResponseHead | HeadError): x is Hea
 }
 
 /** Parses a response head; `method` is the request's (HEAD has no body). */
-export function parseResponseHead(head: string, method: string, maxHeaders: number): ResponseHead | HeadError {
+export function parseResponseHeadStrict(head: string, method: string, maxHeaders: number): ResponseHead | HeadError {
   const lines = head.split('\r\n');
   const statusLine = lines[0] ?? '';
   if (BAD_VALUE.test(statusLine)) return { status: 502, reason: 'control character in status line' };
@@ -256,7 +266,7 @@ export function parseResponseHead(head: string, method: string, maxHeaders: numb
     if (colon <= 0) return { status: 502, reason: 'malformed response header line' };
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return { status: 502, reason: 'malformed response header name' };
-    const value = line.slice(colon + 1).trim();
+    const value = ows(line.slice(colon + 1));
     if (BAD_VALUE.test(value)) return { status: 502, reason: 'invalid character in response header value' };
     const lower = name.toLowerCase();
     switch (lower) {
@@ -292,7 +302,7 @@ export function parseResponseHead(head: string, method: string, maxHeaders: numb
     bodyMode = BODY_NONE;
   } else if (te !== null) {
     const codings = te.split(',');
-    const last = (codings[codings.length - 1] ?? '').trim().toLowerCase();
+    const last = ows(codings[codings.length - 1] ?? '').toLowerCase();
     bodyMode = last === 'chunked' ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
     if (bodyMode === BODY_CHUNKED) contentLength = -1;
   } else if (contentLength >= 0) {
@@ -506,7 +516,7 @@ export function cookieValue(header: string, name: string): string | null {
     if ((before === 32 || before === 59 || before === 9) && header.charCodeAt(at + name.length) === 61) {
       const start = at + name.length + 1;
       const end = header.indexOf(';', start);
-      return (end < 0 ? header.slice(start) : header.slice(start, end)).trim();
+      return ows(end < 0 ? header.slice(start) : header.slice(start, end));
     }
     from = at + name.length;
   }
