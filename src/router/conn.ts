@@ -560,11 +560,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
   /** The request could not be answered by the upstream: answer it ourselves, keep the counts honest. */
   private failUpstream(status: number, reason: string): void {
     const pool = this.pool;
-    if (pool !== null && status >= 500) pool.metrics.upstreamErrors++;
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();
+    // Once the head went out the only honest signal left is a cut connection (counted there, once).
     if (this.res !== null) return this.abortMidResponse();
+    if (pool !== null && status >= 500) pool.metrics.upstreamErrors++;
     if (pool !== null) {
       pool.metrics.record(status, performance.now() - this.start);
       pool.metrics.inFlight--;
