@@ -1,136 +1,263 @@
-// The HTTP API of the daemon (/api/v1) and /healthz. Bodies are validated here, at the edge;
-// every error is JSON { error: { code, message } }.
+// The HTTP API of the daemon (/api/v1), /metrics, /healthz and the dashboard. Each route names the
+// least role that may call it; bodies are validated here, at the edge, with the zod schemas the
+// OpenAPI document is made from; every error is JSON { error: { code, message } }; every mutating
+// call is written to the audit log.
 import http from 'node:http';
-import { z } from 'zod';
-import { CutoverError, badRequest, notFound } from '../errors.ts';
+import type { z } from 'zod';
+import { CutoverError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Daemon } from '../controller/daemon.ts';
-import { Authenticator, type Caller, type Role } from './auth.ts';
+import { Authenticator, hashToken, newToken, type Caller, type Role } from './auth.ts';
+import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
+import { parseBody, readJson, send, sendError } from './http.ts';
+import { ActionBody, ReleaseBody, SwitchBody, TokenBody } from './schemas.ts';
 
-const MAX_BODY = 64 * 1024;
+export { VERSION_PATTERN } from './schemas.ts';
 
-/** A version names a build: it goes into commands, paths and log lines, so it stays plain. */
-export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ReleaseBody = z.strictObject({
-  version: z.string({ error: 'expected a version, like {"version": "v2"}' }).regex(VERSION_PATTERN, {
-    error: 'a version is 1-64 characters: letters, digits, dot, underscore and dash, starting with a letter or digit (like v2 or 1.4.0-rc.1)',
-  }),
-});
-const ActionBody = z.strictObject({ reason: z.string().max(500).optional() });
-const SwitchBody = z.strictObject({ slot: z.enum(['blue', 'green']), force: z.boolean().optional(), reason: z.string().max(500).optional() });
-
-interface Ctx {
+export interface Ctx<B = unknown> {
   caller: Caller;
-  params: string[];
-  body: () => Promise<unknown>;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: B;
   remote: string;
 }
 
-type Handler = (ctx: Ctx) => Promise<unknown>;
-interface Route {
-  method: string;
-  pattern: RegExp;
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** An OpenAPI path template: `/api/v1/services/{service}`. */
+  path: string;
   role: Role;
-  handler: Handler;
+  summary: string;
+  body?: z.ZodType;
   /** The status of a successful answer; default 200. */
   status?: number;
+  handler: (ctx: Ctx<any>) => Promise<unknown>;
+  /** Answers on its own (a stream); `handler` is not called. */
+  stream?: (req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx) => void;
+}
+
+interface Compiled extends Route {
+  pattern: RegExp;
+  names: string[];
+}
+
+/** A route whose handler sees the body its schema parsed. */
+function route<S extends z.ZodType>(r: Omit<Route, 'body' | 'handler'> & { body: S; handler: (c: Ctx<z.infer<S>>) => Promise<unknown> }): Route;
+function route(r: Omit<Route, 'body'> & { body?: undefined }): Route;
+function route(r: Route): Route {
+  return r;
+}
+
+function compile(r: Route): Compiled {
+  const names: string[] = [];
+  const source = r.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { ...r, pattern: new RegExp(`^${source}$`), names };
+}
+
+export interface ApiExtras {
+  /** More routes (events, metrics, dashboard) from the pieces the daemon makes. */
+  routes?: Route[];
+  /** Paths outside /api/v1 answered without a token (/metrics, the dashboard's files). */
+  open?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean | Promise<boolean>;
+}
+
+export function apiRoutes(daemon: Daemon): Route[] {
+  const store = () => daemon.getStore();
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/services',
+      role: 'viewer',
+      summary: 'every service: live slot, weights, generation, slots with target health, current release',
+      handler: async () => Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name))),
+    }),
+    route({ method: 'GET', path: '/api/v1/services/{service}', role: 'viewer', summary: "one service's status", handler: async (c) => daemon.status(c.params.service!) }),
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/releases',
+      role: 'deployer',
+      summary: 'start a release of a version into the idle slot',
+      body: ReleaseBody,
+      status: 202,
+      handler: async (c) => {
+        const releases = daemon.release(c.params.service!);
+        return releases.statusOf(await releases.deploy(c.body.version, actorOf(c)));
+      },
+    }),
+    route({ method: 'GET', path: '/api/v1/services/{service}/releases', role: 'viewer', summary: 'releases, newest first', handler: async (c) => daemon.release(c.params.service!).list() }),
+    route({
+      method: 'GET',
+      path: '/api/v1/services/{service}/releases/{release}',
+      role: 'viewer',
+      summary: 'one release with its events',
+      handler: async (c) => {
+        const releases = daemon.release(c.params.service!);
+        return releases.statusOf(await releases.get(c.params.release!));
+      },
+    }),
+    ...(['promote', 'rollback', 'abort'] as const).map((action) =>
+      route({
+        method: 'POST',
+        path: `/api/v1/services/{service}/${action}`,
+        role: 'deployer',
+        summary:
+          action === 'promote'
+            ? 'approve a release that waits for manual approval'
+            : action === 'rollback'
+              ? 'put all traffic back on the standby slot (one route-table swap)'
+              : 'end a release before traffic moves; the live slot is not touched',
+        body: ActionBody,
+        handler: async (c) => {
+          const releases = daemon.release(c.params.service!);
+          const actor = actorOf(c);
+          const release =
+            action === 'promote' ? await releases.promote(actor) : action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
+          return releases.statusOf(release);
+        },
+      }),
+    ),
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/switch',
+      role: 'admin',
+      summary: "move all traffic to a slot: the operator's escape hatch",
+      body: SwitchBody,
+      handler: async (c) => {
+        const svc = daemon.service(c.params.service!);
+        const state = await svc.switchTo(c.body.slot, actorOf(c), c.body.reason ?? 'operator switch', { force: c.body.force ?? false });
+        return { service: svc.cfg.name, live: state.live, generation: state.generation };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/services/{service}/audit',
+      role: 'viewer',
+      summary: "the audit log of a service: who changed what, when, from where; newest first (?limit=)",
+      handler: async (c) => auditEntries(store(), daemon.service(c.params.service!).cfg.name, limitOf(c.query)),
+    }),
+    route({ method: 'GET', path: '/api/v1/audit', role: 'viewer', summary: 'the whole audit log, newest first (?limit=)', handler: async (c) => auditEntries(store(), null, limitOf(c.query)) }),
+    route({
+      method: 'GET',
+      path: '/api/v1/whoami',
+      role: 'viewer',
+      summary: "the caller's token name and role (what the dashboard shows and which buttons it offers)",
+      handler: async (c) => ({ name: c.caller.name, role: c.caller.role }),
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/tokens',
+      role: 'admin',
+      summary: 'make a token with a role; the secret is in this answer only',
+      body: TokenBody,
+      status: 201,
+      handler: async (c) => {
+        const token = newToken();
+        const name = c.body.name ?? `${c.body.role}-${new Date().toISOString().slice(0, 10)}`;
+        const record = await store().createToken({ name, role: c.body.role, hash: hashToken(token) });
+        return { ...publicToken(record), token };
+      },
+    }),
+    route({ method: 'GET', path: '/api/v1/tokens', role: 'admin', summary: 'every token (never its secret), revoked ones included', handler: async () => (await store().listTokens()).map(publicToken) }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/tokens/{id}',
+      role: 'admin',
+      summary: 'revoke a token: it stops working at once',
+      handler: async (c) => publicToken(await store().revokeToken(c.params.id!)),
+    }),
+  ];
 }
 
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly routes: Route[];
+  private readonly routes: Compiled[];
   private readonly auth: Authenticator;
   private readonly log: Logger;
+  private readonly daemon: Daemon;
+  private readonly extras: ApiExtras;
 
-  constructor(daemon: Daemon, auth: Authenticator, log: Logger) {
+  constructor(daemon: Daemon, auth: Authenticator, log: Logger, extras: ApiExtras = {}) {
+    this.daemon = daemon;
     this.auth = auth;
     this.log = log;
-    const service = (name: string) => daemon.service(name);
-    this.routes = [
-      { method: 'GET', pattern: /^\/api\/v1\/services$/, role: 'viewer', handler: async () => Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name))) },
-      { method: 'GET', pattern: /^\/api\/v1\/services\/([^/]+)$/, role: 'viewer', handler: async (c) => daemon.status(c.params[0]!) },
-      {
-        method: 'POST',
-        pattern: /^\/api\/v1\/services\/([^/]+)\/releases$/,
-        role: 'deployer',
-        status: 202,
-        handler: async (c) => {
-          const releases = daemon.release(c.params[0]!);
-          const body = parseBody(ReleaseBody, await c.body());
-          return releases.statusOf(await releases.deploy(body.version, actorOf(c)));
-        },
-      },
-      {
-        method: 'GET',
-        pattern: /^\/api\/v1\/services\/([^/]+)\/releases$/,
-        role: 'viewer',
-        handler: async (c) => daemon.release(c.params[0]!).list(),
-      },
-      {
-        method: 'GET',
-        pattern: /^\/api\/v1\/services\/([^/]+)\/releases\/([^/]+)$/,
-        role: 'viewer',
-        handler: async (c) => {
-          const releases = daemon.release(c.params[0]!);
-          return releases.statusOf(await releases.get(c.params[1]!));
-        },
-      },
-      ...(['promote', 'rollback', 'abort'] as const).map(
-        (action): Route => ({
-          method: 'POST',
-          pattern: new RegExp(`^/api/v1/services/([^/]+)/${action}$`),
-          role: 'deployer',
-          handler: async (c) => {
-            const releases = daemon.release(c.params[0]!);
-            const body = parseBody(ActionBody, await c.body());
-            const actor = actorOf(c);
-            const release =
-              action === 'promote' ? await releases.promote(actor) : action === 'rollback' ? await releases.rollback(actor, body.reason) : await releases.abort(actor, body.reason);
-            return releases.statusOf(release);
-          },
-        }),
-      ),
-      {
-        method: 'POST',
-        pattern: /^\/api\/v1\/services\/([^/]+)\/switch$/,
-        role: 'admin',
-        handler: async (c) => {
-          const svc = service(c.params[0]!);
-          const body = parseBody(SwitchBody, await c.body());
-          const state = await svc.switchTo(body.slot, actorOf(c), body.reason ?? 'operator switch', { force: body.force ?? false });
-          return { service: svc.cfg.name, live: state.live, generation: state.generation };
-        },
-      },
-    ];
+    this.extras = extras;
+    this.routes = [...apiRoutes(daemon), ...(extras.routes ?? [])].map(compile);
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
     this.server.headersTimeout = 10000;
     this.server.requestTimeout = 60000;
   }
 
+  /** Every route, for the OpenAPI document. */
+  routeList(): readonly Route[] {
+    return this.routes;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://api');
       if (url.pathname === '/healthz') return send(res, 200, { ok: true });
-      let matchedPath = false;
-      for (const route of this.routes) {
-        const m = route.pattern.exec(url.pathname);
+      if (!url.pathname.startsWith('/api/') && this.extras.open && (await this.extras.open(req, res, url.pathname))) return;
+      let allowed: string[] = [];
+      for (const r of this.routes) {
+        const m = r.pattern.exec(url.pathname);
         if (!m) continue;
-        matchedPath = true;
-        if (route.method !== req.method) continue;
-        const caller = this.auth.authenticate(req.headers.authorization);
-        Authenticator.require(caller, route.role);
-        const params = m.slice(1).map((p) => decodeURIComponent(p));
-        const result = await route.handler({ caller, params, body: () => readJson(req), remote: req.socket.remoteAddress ?? '' });
-        return send(res, route.status ?? 200, result);
+        allowed.push(r.method);
+        if (r.method !== req.method) continue;
+        return await this.dispatch(r, m, url, req, res);
       }
-      if (matchedPath) throw new CutoverError('CUTOVER_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname}`, 405);
+      if (allowed.length > 0) {
+        res.setHeader('allow', allowed.join(', '));
+        throw new CutoverError('CUTOVER_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname}; use ${allowed.join(' or ')}`, 405);
+      }
       throw notFound(`no API path ${url.pathname}; see /api/v1/openapi.json`);
     } catch (err) {
-      if (err instanceof CutoverError) return send(res, err.status, err.toJSON());
+      if (err instanceof CutoverError) return sendError(res, err);
       this.log.error('API request failed', { err, path: req.url });
-      send(res, 500, { error: { code: 'CUTOVER_E_INTERNAL', message: 'internal error; see the daemon log' } });
+      if (res.headersSent) res.destroy();
+      else send(res, 500, { error: { code: 'CUTOVER_E_INTERNAL', message: 'internal error; see the daemon log' } });
     }
+  }
+
+  private async dispatch(r: Compiled, m: RegExpExecArray, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const caller = await this.auth.authenticate(req.headers.authorization);
+    Authenticator.require(caller, r.role);
+    const params: Record<string, string> = {};
+    r.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+    const remote = req.socket.remoteAddress ?? '';
+    const ctx: Ctx = { caller, params, query: url.searchParams, body: undefined, remote };
+    if (r.stream) return r.stream(req, res, ctx);
+    if (req.method === 'GET') return send(res, r.status ?? 200, await r.handler(ctx));
+    // Mutating: the body is read and validated before anything happens (a bad one changes nothing),
+    // then the call is written to the audit log whatever its outcome.
+    const raw = await readJson(req);
+    ctx.body = r.body ? parseBody(r.body, raw) : raw;
+    let status = r.status ?? 200;
+    let result: unknown;
+    let failure: CutoverError | null = null;
+    try {
+      result = await r.handler(ctx);
+    } catch (err) {
+      failure = err instanceof CutoverError ? err : new CutoverError('CUTOVER_E_INTERNAL', 'internal error; see the daemon log', 500, { cause: err });
+      status = failure.status;
+      if (!(err instanceof CutoverError)) this.log.error('API request failed', { err, path: req.url });
+    }
+    await writeAudit(this.daemon.getStore(), this.log, {
+      service: params.service !== undefined && this.daemon.hasService(params.service) ? params.service : AUDIT_ALL,
+      caller,
+      method: req.method!,
+      path: url.pathname,
+      status,
+      remote,
+      body: ctx.body,
+      result,
+      error: failure?.code ?? null,
+    });
+    if (failure) throw failure;
+    send(res, status, result);
   }
 
   listen(address: string): Promise<{ host: string; port: number }> {
@@ -159,32 +286,11 @@ function actorOf(c: Ctx): string {
   return `api:${c.caller.name}@${c.remote}`;
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
+function limitOf(q: URLSearchParams): number {
+  const n = Number(q.get('limit') ?? 100);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1000) : 100;
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new CutoverError('CUTOVER_E_BODY_TOO_LARGE', `request body over ${MAX_BODY} bytes`, 413);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badRequest('request body is not valid JSON');
-  }
-}
-
-function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const msg = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-  throw badRequest(`invalid request body: ${msg}`);
+function publicToken(t: { id: string; name: string; role: Role; createdAt: string; revokedAt: string | null }) {
+  return { id: t.id, name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt };
 }

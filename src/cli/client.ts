@@ -1,7 +1,10 @@
 // The CLI is a thin client of the daemon's API: CUTOVER_API (default http://127.0.0.1:9900) and
-// CUTOVER_TOKEN (default: the admin token the local daemon keeps in .cutover/admin.token).
+// CUTOVER_TOKEN (default: the admin token the local daemon keeps in its stateDir, found through
+// ./cutover.yaml, else in ./.cutover/admin.token).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { ADMIN_TOKEN_FILE } from '../api/auth.ts';
 import { CutoverError } from '../errors.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:9900';
@@ -9,8 +12,20 @@ export const DEFAULT_API = 'http://127.0.0.1:9900';
 function token(): string | undefined {
   const env = process.env.CUTOVER_TOKEN;
   if (env) return env;
-  const file = join(process.cwd(), '.cutover', 'admin.token');
+  const file = join(localStateDir(), ADMIN_TOKEN_FILE);
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** The stateDir of ./cutover.yaml when there is one (as `up` resolves it), else ./.cutover. */
+function localStateDir(): string {
+  const config = resolve('cutover.yaml');
+  try {
+    const stateDir = (parse(readFileSync(config, 'utf8')) as { stateDir?: unknown } | null)?.stateDir;
+    if (typeof stateDir === 'string' && stateDir !== '') return resolve(dirname(config), stateDir);
+  } catch {
+    // No config here, or not one we can read: the default place.
+  }
+  return resolve('.cutover');
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   history: () => import('./history.ts'),
   logs: () => import('./logs.ts'),
   migrations: () => import('./migrations.ts'),
+  token: () => import('./token.ts'),
 };
 
 const usage = `usage: cutover <command> [options]
@@ -42,6 +43,10 @@ commands:
   logs <service> [--slot blue|green] [-n N] [-c FILE]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
+  token create --role viewer|deployer|admin [--name N]
+                                 make an API token; its secret is printed once
+  token list | token revoke <id|name>
+                                 the API tokens (never their secrets); revoke one at once
 
 environment: CUTOVER_API (default http://127.0.0.1:9900), CUTOVER_TOKEN
 `;

@@ -41,7 +41,7 @@ export class Daemon {
         this.providers.set(name, provider);
         this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, log: this.log }));
       }
-      this.api = new ApiServer(this, new Authenticator(admin.token), this.log);
+      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log);
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
       // Slots start again and releases continue in the background: the API answers meanwhile, and
@@ -53,6 +53,16 @@ export class Daemon {
       await this.close(0);
       throw err;
     }
+  }
+
+  /** The store, once started. */
+  getStore(): Store {
+    if (this.store === null) throw new Error('the daemon is not started');
+    return this.store;
+  }
+
+  hasService(name: string): boolean {
+    return this.runtimes.has(name);
   }
 
   services(): ServiceRuntime[] {

@@ -1,0 +1,46 @@
+// Request bodies of the API, validated at the edge. The OpenAPI document is generated from these.
+import { z } from 'zod';
+import { ROLES } from './auth.ts';
+
+/** A version names a build: it goes into commands, paths and log lines, so it stays plain. */
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const reason = z.string().max(500).describe('why, for the event log and the audit log');
+
+export const ReleaseBody = z.strictObject({
+  version: z.string({ error: 'expected a version, like {"version": "v2"}' }).regex(VERSION_PATTERN, {
+    error: 'a version is 1-64 characters: letters, digits, dot, underscore and dash, starting with a letter or digit (like v2 or 1.4.0-rc.1)',
+  }),
+});
+export const ActionBody = z.strictObject({ reason: reason.optional() });
+export const SwitchBody = z.strictObject({
+  slot: z.enum(['blue', 'green']),
+  force: z.boolean().optional().describe('switch even when the slot has no healthy target'),
+  reason: reason.optional(),
+});
+export const TokenBody = z.strictObject({
+  role: z.enum(ROLES as [string, ...string[]] as ['viewer', 'deployer', 'admin'], { error: 'role is one of viewer, deployer, admin' }),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { error: 'a token name is 1-64 letters, digits, dot, underscore, @ or dash, like ci-deployer' })
+    .optional()
+    .describe('who or what uses the token; shown in the audit log'),
+});
+
+/** Answers worth describing in the OpenAPI document. */
+export const ErrorAnswer = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const TokenAnswer = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(['viewer', 'deployer', 'admin']),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export const NewTokenAnswer = TokenAnswer.extend({ token: z.string().describe('the secret: shown once, stored only as a hash') });
+export const AuditEntry = z.object({
+  seq: z.number(),
+  time: z.string(),
+  service: z.string().describe('the service, or * for the daemon (tokens)'),
+  actor: z.string(),
+  reason: z.string(),
+  data: z.object({ method: z.string(), path: z.string(), status: z.number(), role: z.string(), remote: z.string() }).loose(),
+});
