@@ -10,6 +10,7 @@ import type { Daemon } from '../controller/daemon.ts';
 import { Authenticator, hashToken, newToken, type Caller, type Role } from './auth.ts';
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
+import type { MetricsExporter } from './metrics.ts';
 import { ActionBody, ReleaseBody, SwitchBody, TokenBody } from './schemas.ts';
 
 export { VERSION_PATTERN } from './schemas.ts';
@@ -58,9 +59,11 @@ function compile(r: Route): Compiled {
 }
 
 export interface ApiExtras {
-  /** More routes (events, metrics, dashboard) from the pieces the daemon makes. */
+  /** More routes (the event stream) from the pieces the daemon makes. */
   routes?: Route[];
-  /** Paths outside /api/v1 answered without a token (/metrics, the dashboard's files). */
+  /** Answers /metrics, without a token: the API listens on loopback unless configured otherwise. */
+  metrics?: MetricsExporter;
+  /** Paths outside /api/ answered without a token (the dashboard's files; it signs in by itself). */
   open?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean | Promise<boolean>;
 }
 
@@ -200,6 +203,13 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'http://api');
       if (url.pathname === '/healthz') return send(res, 200, { ok: true });
+      if (url.pathname === '/metrics' && this.extras.metrics) {
+        if (req.method !== 'GET') throw new CutoverError('CUTOVER_E_BAD_REQUEST', 'only GET /metrics', 405);
+        const text = await this.extras.metrics.scrape();
+        res.writeHead(200, { 'content-type': this.extras.metrics.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+        return;
+      }
       if (!url.pathname.startsWith('/api/') && this.extras.open && (await this.extras.open(req, res, url.pathname))) return;
       let allowed: string[] = [];
       for (const r of this.routes) {

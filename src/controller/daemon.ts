@@ -5,6 +5,7 @@ import { notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
+import { MetricsExporter } from '../api/metrics.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/types.ts';
@@ -41,7 +42,7 @@ export class Daemon {
         this.providers.set(name, provider);
         this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, log: this.log }));
       }
-      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log);
+      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this) });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
       // Slots start again and releases continue in the background: the API answers meanwhile, and
