@@ -36,6 +36,7 @@ export const TokenAnswer = z.object({
   revokedAt: z.string().nullable(),
 });
 export const NewTokenAnswer = TokenAnswer.extend({ token: z.string().describe('the secret: shown once, stored only as a hash') });
+export const WhoAmI = z.object({ name: z.string(), role: z.enum(['viewer', 'deployer', 'admin']) });
 export const AuditEntry = z.object({
   seq: z.number(),
   time: z.string(),

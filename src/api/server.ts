@@ -2,8 +2,9 @@
 // least role that may call it; bodies are validated here, at the edge, with the zod schemas the
 // OpenAPI document is made from; every error is JSON { error: { code, message } }; every mutating
 // call is written to the audit log.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { CutoverError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Daemon } from '../controller/daemon.ts';
@@ -11,9 +12,12 @@ import { Authenticator, hashToken, newToken, type Caller, type Role } from './au
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
 import type { MetricsExporter } from './metrics.ts';
-import { ActionBody, ReleaseBody, SwitchBody, TokenBody } from './schemas.ts';
+import { openApiDocument } from './openapi.ts';
+import { ActionBody, AuditEntry, NewTokenAnswer, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
 
 export { VERSION_PATTERN } from './schemas.ts';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Ctx<B = unknown> {
   caller: Caller;
@@ -30,6 +34,8 @@ export interface Route {
   role: Role;
   summary: string;
   body?: z.ZodType;
+  /** What a successful answer holds, for the OpenAPI document (where it is worth describing). */
+  answer?: z.ZodType;
   /** The status of a successful answer; default 200. */
   status?: number;
   handler: (ctx: Ctx<any>) => Promise<unknown>;
@@ -139,14 +145,16 @@ export function apiRoutes(daemon: Daemon): Route[] {
       path: '/api/v1/services/{service}/audit',
       role: 'viewer',
       summary: "the audit log of a service: who changed what, when, from where; newest first (?limit=)",
+      answer: z.array(AuditEntry),
       handler: async (c) => auditEntries(store(), daemon.service(c.params.service!).cfg.name, limitOf(c.query)),
     }),
-    route({ method: 'GET', path: '/api/v1/audit', role: 'viewer', summary: 'the whole audit log, newest first (?limit=)', handler: async (c) => auditEntries(store(), null, limitOf(c.query)) }),
+    route({ method: 'GET', path: '/api/v1/audit', role: 'viewer', summary: 'the whole audit log, newest first (?limit=)', answer: z.array(AuditEntry), handler: async (c) => auditEntries(store(), null, limitOf(c.query)) }),
     route({
       method: 'GET',
       path: '/api/v1/whoami',
       role: 'viewer',
       summary: "the caller's token name and role (what the dashboard shows and which buttons it offers)",
+      answer: WhoAmI,
       handler: async (c) => ({ name: c.caller.name, role: c.caller.role }),
     }),
     route({
@@ -154,6 +162,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       path: '/api/v1/tokens',
       role: 'admin',
       summary: 'make a token with a role; the secret is in this answer only',
+      answer: NewTokenAnswer,
       body: TokenBody,
       status: 201,
       handler: async (c) => {
@@ -163,12 +172,13 @@ export function apiRoutes(daemon: Daemon): Route[] {
         return { ...publicToken(record), token };
       },
     }),
-    route({ method: 'GET', path: '/api/v1/tokens', role: 'admin', summary: 'every token (never its secret), revoked ones included', handler: async () => (await store().listTokens()).map(publicToken) }),
+    route({ method: 'GET', path: '/api/v1/tokens', role: 'admin', summary: 'every token (never its secret), revoked ones included', answer: z.array(TokenAnswer), handler: async () => (await store().listTokens()).map(publicToken) }),
     route({
       method: 'DELETE',
       path: '/api/v1/tokens/{id}',
       role: 'admin',
       summary: 'revoke a token: it stops working at once',
+      answer: TokenAnswer,
       handler: async (c) => publicToken(await store().revokeToken(c.params.id!)),
     }),
   ];
@@ -181,6 +191,7 @@ export class ApiServer {
   private readonly log: Logger;
   private readonly daemon: Daemon;
   private readonly extras: ApiExtras;
+  private openapi: unknown = null;
 
   constructor(daemon: Daemon, auth: Authenticator, log: Logger, extras: ApiExtras = {}) {
     this.daemon = daemon;
@@ -203,6 +214,7 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'http://api');
       if (url.pathname === '/healthz') return send(res, 200, { ok: true });
+      if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') return send(res, 200, (this.openapi ??= openApiDocument(this.routes, PACKAGE_VERSION)));
       if (url.pathname === '/metrics' && this.extras.metrics) {
         if (req.method !== 'GET') throw new CutoverError('CUTOVER_E_BAD_REQUEST', 'only GET /metrics', 405);
         const text = await this.extras.metrics.scrape();

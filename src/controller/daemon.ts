@@ -5,6 +5,7 @@ import { notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
+import { EventFeed, eventsRoute } from '../api/events.ts';
 import { MetricsExporter } from '../api/metrics.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -20,6 +21,8 @@ export class Daemon {
   private readonly providers = new Map<string, Provider>();
   private readonly controllers = new Map<string, ReleaseController>();
   private api: ApiServer | null = null;
+  /** The store's new events, for the SSE stream, the webhooks and the dashboard. */
+  private feed: EventFeed | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
 
@@ -42,7 +45,8 @@ export class Daemon {
         this.providers.set(name, provider);
         this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, log: this.log }));
       }
-      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this) });
+      this.feed = new EventFeed(this.store, this.log);
+      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this), routes: [eventsRoute(this.feed, this.store)] });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
       // Slots start again and releases continue in the background: the API answers meanwhile, and
@@ -88,6 +92,7 @@ export class Daemon {
   }
 
   async close(grace: number): Promise<void> {
+    this.feed?.close();
     await this.api?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
