@@ -7,32 +7,12 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { AnalysisRunner, type AnalysisRunnerOptions } from '../src/analysis/run.ts';
 import { RouterSource } from '../src/analysis/router-source.ts';
 import type { AnalysisRule } from '../src/config/types.ts';
-import { Router, type RouterOptions } from '../src/router/router.ts';
-import { freePort, startUpstream, type Upstream } from './helpers.ts';
+import { Router } from '../src/router/router.ts';
+import { freePort, startUpstream, testRouterOptions, type Upstream } from './helpers.ts';
 
 const INTERVAL = 100;
 
-function options(port: number): RouterOptions {
-  return {
-    service: 'web',
-    listen: `127.0.0.1:${port}`,
-    reusePort: false,
-    drain: 1000,
-    maxHeaderBytes: 16384,
-    maxHeaders: 100,
-    headersTimeout: 5000,
-    idleTimeout: 10000,
-    responseTimeout: 3000,
-    connectTimeout: 1000,
-    upstreamIdle: 4000,
-    via: false,
-    maxIdlePerTarget: 64,
-    previewHeader: 'x-cutover-preview',
-    previewCookie: 'cutover-preview',
-    stickyCookie: 'cutover-slot',
-    stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
-  };
-}
+const options = (port: number) => testRouterOptions(port);
 
 type Mode = { status: number; delay: number; cutEvery: number };
 

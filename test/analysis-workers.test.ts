@@ -7,8 +7,7 @@ import { RouterSource } from '../src/analysis/router-source.ts';
 import { AnalysisRunner } from '../src/analysis/run.ts';
 import { createLogger } from '../src/log.ts';
 import { WorkerRouterHost } from '../src/router/host.ts';
-import type { RouterOptions } from '../src/router/router.ts';
-import { freePort, startUpstream, type Upstream } from './helpers.ts';
+import { freePort, startUpstream, testRouterOptions, type Upstream } from './helpers.ts';
 
 const INTERVAL = 100;
 
@@ -26,25 +25,7 @@ before(async () => {
     res.end('green');
   });
   port = await freePort();
-  const opts: RouterOptions = {
-    service: 'web',
-    listen: `127.0.0.1:${port}`,
-    reusePort: true,
-    drain: 1000,
-    maxHeaderBytes: 16384,
-    maxHeaders: 100,
-    headersTimeout: 5000,
-    idleTimeout: 10000,
-    responseTimeout: 3000,
-    connectTimeout: 1000,
-    upstreamIdle: 4000,
-    via: false,
-    maxIdlePerTarget: 64,
-    previewHeader: 'x-cutover-preview',
-    previewCookie: 'cutover-preview',
-    stickyCookie: 'cutover-slot',
-    stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
-  };
+  const opts = testRouterOptions(port, { reusePort: true });
   host = new WorkerRouterHost(opts, 2, createLogger({ level: 'error' }));
   await host.listen();
   host.setHealth(blue.address, true);

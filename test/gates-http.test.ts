@@ -7,8 +7,8 @@ import { gzipSync } from 'node:zlib';
 import type { HttpGateRequest } from '../src/config/types.ts';
 import { runHttpGate } from '../src/gates/http.ts';
 import type { GateContext } from '../src/gates/types.ts';
-import { Router, type RouterOptions } from '../src/router/router.ts';
-import { freePort, startUpstream, type Upstream } from './helpers.ts';
+import { Router } from '../src/router/router.ts';
+import { freePort, startUpstream, testRouterOptions, type Upstream } from './helpers.ts';
 
 const TOKEN = 'preview-secret-4f1c9a';
 
@@ -222,25 +222,7 @@ describe('http gate through the real router', () => {
       return false;
     });
     port = await freePort();
-    const opts: RouterOptions = {
-      service: 'web',
-      listen: `127.0.0.1:${port}`,
-      reusePort: false,
-      drain: 1000,
-      maxHeaderBytes: 16384,
-      maxHeaders: 100,
-      headersTimeout: 5000,
-      idleTimeout: 10000,
-      responseTimeout: 3000,
-      connectTimeout: 1000,
-      upstreamIdle: 4000,
-      via: false,
-      maxIdlePerTarget: 64,
-      previewHeader: 'x-cutover-preview',
-      previewCookie: 'cutover-preview',
-      stickyCookie: 'cutover-slot',
-      stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
-    };
+    const opts = testRouterOptions(port);
     router = new Router(opts);
     await router.listen();
     router.setHealth(blue.address, true);

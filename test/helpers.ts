@@ -7,6 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { RouterOptions } from '../src/router/router.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'src/cli/main.ts');
@@ -190,4 +191,28 @@ export function rawExchange(port: number, payload: string | Buffer, ms = 2000): 
     s.on('error', () => {});
     s.write(payload);
   });
+}
+
+/** Options for a Router started in-process by a test, on 127.0.0.1:port, with short timeouts. */
+export function testRouterOptions(port: number, extra: Partial<RouterOptions> = {}): RouterOptions {
+  return {
+    service: 'web',
+    listen: `127.0.0.1:${port}`,
+    reusePort: false,
+    drain: 1000,
+    maxHeaderBytes: 16384,
+    maxHeaders: 100,
+    headersTimeout: 5000,
+    idleTimeout: 10000,
+    responseTimeout: 3000,
+    connectTimeout: 1000,
+    upstreamIdle: 4000,
+    via: false,
+    maxIdlePerTarget: 64,
+    previewHeader: 'x-cutover-preview',
+    previewCookie: 'cutover-preview',
+    stickyCookie: 'cutover-slot',
+    stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
+    ...extra,
+  };
 }

@@ -3,32 +3,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { Router, type RouterOptions } from '../src/router/router.ts';
+import { Router } from '../src/router/router.ts';
 import type { RouteSpec } from '../src/router/table.ts';
-import { freePort, rawExchange, startUpstream, waitFor, type Upstream } from './helpers.ts';
+import { freePort, rawExchange, startUpstream, testRouterOptions, waitFor, type Upstream } from './helpers.ts';
 
-function options(port: number, extra: Partial<RouterOptions> = {}): RouterOptions {
-  return {
-    service: 'web',
-    listen: `127.0.0.1:${port}`,
-    reusePort: false,
-    drain: 1000,
-    maxHeaderBytes: 16384,
-    maxHeaders: 100,
-    headersTimeout: 5000,
-    idleTimeout: 10000,
-    responseTimeout: 3000,
-    connectTimeout: 1000,
-    upstreamIdle: 4000,
-    via: false,
-    maxIdlePerTarget: 64,
-    previewHeader: 'x-cutover-preview',
-    previewCookie: 'cutover-preview',
-    stickyCookie: 'cutover-slot',
-    stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
-    ...extra,
-  };
-}
 
 function get(port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }> {
   const start = performance.now();
@@ -77,7 +55,7 @@ describe('routing by preview token, sticky cookie and mirror', () => {
     });
     port = await freePort();
     previewPort = await freePort();
-    router = new Router(options(port, { previewListen: `127.0.0.1:${previewPort}` }));
+    router = new Router(testRouterOptions(port, { previewListen: `127.0.0.1:${previewPort}` }));
     await router.listen();
     router.setHealth(blue.address, true);
     router.setHealth(green.address, true);

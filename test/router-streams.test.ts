@@ -108,25 +108,36 @@ function rssKb(pid: number): number {
   return Number(m?.[1] ?? 0);
 }
 
-test('a 100 MB upload streams through to a slow upstream while the router stays under 64 MB of extra memory', async () => {
+test('a 100 MB upload streams through a router that holds back while the upstream stalls, with its memory bounded', async () => {
   const total = 100 * 1024 * 1024;
+  const stall = 2000;
+  let readingFrom = 0;
   const blue = await startUpstream('blue', (req, res) => {
     if (req.url !== '/upload') return false;
     let got = 0;
-    // A slow reader: without backpressure the router would have to hold most of the upload.
-    req.on('data', (c: Buffer) => {
-      got += c.length;
-      req.pause();
-      setTimeout(() => req.resume(), 1);
-    });
+    // The upstream reads nothing for 2 s: a router without backpressure would take the whole upload
+    // from the fast client meanwhile and hold it; one with backpressure stops reading the client.
+    req.pause();
+    setTimeout(() => {
+      readingFrom = Date.now();
+      req.resume();
+    }, stall);
+    req.on('data', (c: Buffer) => (got += c.length));
     req.on('end', () => res.end(String(got)));
   });
   const d = await startDaemon([blue.address], []);
   try {
     const pid = d.child.pid!;
     const before = rssKb(pid);
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 20);
+    let stalledPeak = before;
+    let sent = 0;
+    let sentDuringStall = 0;
+    const sampler = setInterval(() => {
+      if (readingFrom === 0) {
+        stalledPeak = Math.max(stalledPeak, rssKb(pid));
+        sentDuringStall = sent;
+      }
+    }, 20);
     const answer = await new Promise<string>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: d.port, path: '/upload', method: 'POST', headers: { 'content-length': total } }, (res) => {
         let body = '';
@@ -135,7 +146,6 @@ test('a 100 MB upload streams through to a slow upstream while the router stays 
       });
       req.on('error', reject);
       const chunk = Buffer.alloc(256 * 1024, 7);
-      let sent = 0;
       const pump = (): void => {
         while (sent < total) {
           sent += chunk.length;
@@ -147,8 +157,9 @@ test('a 100 MB upload streams through to a slow upstream while the router stays 
     });
     clearInterval(sampler);
     assert.equal(answer, String(total), 'every byte arrived');
-    const extraMb = (peak - before) / 1024;
-    assert.ok(extraMb < 64, `router memory grew by ${extraMb.toFixed(1)} MB during a 100 MB upload`);
+    const stalledMb = (stalledPeak - before) / 1024;
+    assert.ok(sentDuringStall < total / 2, `the client was held back while the upstream stalled (${(sentDuringStall / 2 ** 20).toFixed(1)} MB accepted)`);
+    assert.ok(stalledMb < 16, `router memory grew by ${stalledMb.toFixed(1)} MB while the upstream stalled`);
   } finally {
     await d.stop();
     await blue.close();

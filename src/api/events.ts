@@ -34,6 +34,12 @@ export class EventFeed {
     this.interval = interval;
   }
 
+  /** Starts following from the newest event now: whatever is written after this is handed out. */
+  async start(): Promise<void> {
+    await this.position();
+    this.schedule();
+  }
+
   /** Calls `fn` with every event written from now on, in seq order; returns the unsubscribe. */
   subscribe(fn: Listener): () => void {
     this.listeners.add(fn);

@@ -24,6 +24,7 @@ import type {
   AnalysisConfig,
   AnalysisRule,
   Config,
+  NotificationsConfig,
   GateConfig,
   HealthConfig,
   HttpGateRequest,
@@ -35,6 +36,7 @@ import type {
   StaticProvider,
   TimeoutsConfig,
 } from './types.ts';
+import { WEBHOOK_EVENTS } from './types.ts';
 
 /** Defaults, as a user would write them. */
 export const DEFAULTS = {
@@ -302,6 +304,28 @@ const analysis = z
   .prefault({});
 true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;
 
+// ---- notifications ------------------------------------------------------------------------------
+
+const webhook = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, like https://hooks.slack.com/services/..., got ${JSON.stringify(iss.input)}` })
+    .meta({ description: 'Where the JSON body is POSTed (Slack-compatible: it has a `text`).' }),
+  events: z
+    .array(z.enum(WEBHOOK_EVENTS, { error: `an event is one of ${WEBHOOK_EVENTS.join(', ')}` }))
+    .min(1, { error: `name at least one event: ${WEBHOOK_EVENTS.join(', ')}` })
+    .meta({ description: 'Which release events are sent to this URL.' }),
+  secret: z
+    .string()
+    .regex(ENV_NAME, { error: 'secret names an environment variable that holds the secret (like CUTOVER_WEBHOOK_SECRET), not the secret itself' })
+    .optional()
+    .meta({ description: 'Name of an environment variable holding the HMAC-SHA256 key; the body is signed in X-Cutover-Signature.' }),
+});
+const notifications = z
+  .strictObject({ webhooks: z.array(webhook).default([]) })
+  .prefault({})
+  .meta({ description: 'Webhooks told about release events; a slow or failing receiver never holds up a release.' });
+true satisfies Same<z.output<typeof notifications>, NotificationsConfig>;
+
 // ---- service and file ---------------------------------------------------------------------------
 
 function service(dir: string) {
@@ -385,6 +409,7 @@ export function configSchema(file: string) {
   return z
     .strictObject({
       $schema: z.string().optional().meta({ description: 'Ignored; lets editors find this schema.' }),
+      notifications,
       api: z.strictObject({ listen: address.default(DEFAULTS.apiListen) }).prefault({}),
       stateDir: nonEmpty('a folder').default(DEFAULTS.stateDir).meta({ description: 'Store, logs and tokens; relative to this file.' }),
       services: z
@@ -424,6 +449,7 @@ export function configSchema(file: string) {
         dir,
         api: c.api,
         stateDir: path.resolve(dir, c.stateDir),
+        notifications: c.notifications,
         services: Object.fromEntries(Object.entries(c.services).map(([name, s]) => [name, { name, ...s }])),
       }),
     )

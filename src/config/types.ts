@@ -12,6 +12,23 @@ export interface Config {
   /** Absolute; default `.cutover` beside the config file. */
   stateDir: string;
   services: Record<string, ServiceConfig>;
+  /** Webhooks told about release events. */
+  notifications: NotificationsConfig;
+}
+
+/** The release events a webhook can ask for. */
+export const WEBHOOK_EVENTS = ['release-started', 'gate-failed', 'analysis-failed', 'promoted', 'rolled-back', 'retired', 'failed', 'aborted'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export interface WebhookConfig {
+  url: string;
+  events: WebhookEvent[];
+  /** Name of the environment variable that holds the HMAC-SHA256 key (never the key itself). */
+  secret?: string;
+}
+
+export interface NotificationsConfig {
+  webhooks: WebhookConfig[];
 }
 
 export interface StaticProvider {

@@ -603,7 +603,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
     }
     this.req = null;
     this.res = null;
-    if (!req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE) {
+    this.nextRequest(req.keepAlive && this.reqDone && res.bodyMode !== BODY_UNTIL_CLOSE);
+  }
+
+  /** After an answer: close, or wait for the next request (which may already be here, pipelined). */
+  private nextRequest(keep: boolean): void {
+    if (!keep) {
       this.state = ST_CLOSED;
       this.socket.end();
       return;
@@ -621,17 +626,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     // Keep the connection only when no request body is left unread.
     const keep = req.keepAlive && req.bodyMode === BODY_NONE;
     this.socket.write(errorResponse(status, reason, !keep), 'latin1');
-    if (!keep) {
-      this.state = ST_CLOSED;
-      this.socket.end();
-      return;
-    }
-    this.state = ST_HEAD;
-    this.setDeadline(DL_IDLE, this.host.opts.idleTimeout);
-    const next = this.pending;
-    this.pending = null;
-    if (next !== null && next.length > 0) this.feedHead(next);
-    if (this.state === ST_HEAD) this.resumeClient();
+    this.nextRequest(keep);
   }
 
   private respondAndClose(status: number, reason: string): void {

@@ -33,6 +33,25 @@ export function parseResponseHead(head: string, method: string, maxHeaders: numb
   return fastResponse(head, method, maxHeaders) ?? parseResponseHeadStrict(head.slice(0, -2), method, maxHeaders);
 }
 
+/** A Content-Length value, agreeing with an earlier one (-1: none yet); -2 when malformed or different. */
+function sameLength(raw: string, prev: number): number {
+  const v = ows(raw);
+  if (!DIGITS.test(v)) return -2;
+  const n = Number(v);
+  return prev !== -1 && prev !== n ? -2 : n;
+}
+
+/** Whether a Connection value says close; null when it names anything but close and keep-alive. */
+function closeToken(raw: string): boolean | null {
+  let close = false;
+  for (const part of raw.split(',')) {
+    const t = ows(part).toLowerCase();
+    if (t === 'close') close = true;
+    else if (t !== 'keep-alive' && t !== '') return null;
+  }
+  return close;
+}
+
 export function fastRequest(head: string, maxHeaders: number, route: string): RequestHead | null {
   const eol = head.indexOf('\r\n');
   if (eol < 0) return null;
@@ -74,21 +93,16 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
           host = ows(block.slice(colon + 1, end));
           drop = false;
           break;
-        case 'content-length': {
-          const v = ows(block.slice(colon + 1, end));
-          if (!DIGITS.test(v)) return null;
-          const n = Number(v);
-          if (contentLength !== -1 && contentLength !== n) return null;
-          contentLength = n;
+        case 'content-length':
+          contentLength = sameLength(block.slice(colon + 1, end), contentLength);
+          if (contentLength === -2) return null;
+          break;
+        case 'connection': {
+          const k = closeToken(block.slice(colon + 1, end));
+          if (k === null) return null; // upgrade, or names other headers
+          close ||= k;
           break;
         }
-        case 'connection':
-          for (const part of block.slice(colon + 1, end).split(',')) {
-            const t = ows(part).toLowerCase();
-            if (t === 'close') close = true;
-            else if (t !== 'keep-alive' && t !== '') return null; // upgrade, or names other headers
-          }
-          break;
         case 'transfer-encoding':
         case 'upgrade':
           return null;
@@ -175,27 +189,22 @@ export function fastResponse(head: string, method: string, maxHeaders: number): 
       const name = block.slice(i, colon).toLowerCase();
       let drop = false;
       switch (name) {
-        case 'content-length': {
-          const v = ows(block.slice(colon + 1, end));
-          if (!DIGITS.test(v)) return null;
-          const n = Number(v);
-          if (contentLength !== -1 && contentLength !== n) return null;
-          contentLength = n;
+        case 'content-length':
+          contentLength = sameLength(block.slice(colon + 1, end), contentLength);
+          if (contentLength === -2) return null;
           break;
-        }
         case 'transfer-encoding': {
           const v = ows(block.slice(colon + 1, end));
           te = te === null ? v : `${te}, ${v}`;
           break;
         }
-        case 'connection':
-          for (const part of block.slice(colon + 1, end).split(',')) {
-            const t = ows(part).toLowerCase();
-            if (t === 'close') close = true;
-            else if (t !== 'keep-alive' && t !== '') return null;
-          }
+        case 'connection': {
+          const k = closeToken(block.slice(colon + 1, end));
+          if (k === null) return null;
+          close ||= k;
           drop = true;
           break;
+        }
         case 'keep-alive':
         case 'proxy-connection':
         case 'trailer':
