@@ -8,7 +8,6 @@ import { Authenticator, daemonAdminToken } from '../api/auth.ts';
 import { EventFeed, eventsRoute } from '../api/events.ts';
 import { MetricsExporter } from '../api/metrics.ts';
 import { WebhookNotifier } from '../notify/webhooks.ts';
-import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/types.ts';
@@ -25,7 +24,6 @@ export class Daemon {
   private api: ApiServer | null = null;
   /** The store's new events, for the SSE stream, the webhooks and the dashboard. */
   private feed: EventFeed | null = null;
-  private notifier: WebhookNotifier | null = null;
   private notifier: WebhookNotifier | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
@@ -50,9 +48,6 @@ export class Daemon {
         this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, log: this.log }));
       }
       this.feed = new EventFeed(this.store, this.log);
-      this.notifier = new WebhookNotifier(this.config.notifications.webhooks, { log: this.log, release: (id) => this.getStore().getRelease(id) });
-      if (this.notifier.size > 0) this.feed.subscribe((e) => this.notifier?.handle(e));
-      await this.feed.start();
       this.notifier = new WebhookNotifier(this.config.notifications.webhooks, { log: this.log, release: (id) => this.getStore().getRelease(id) });
       if (this.notifier.size > 0) this.feed.subscribe((e) => this.notifier?.handle(e));
       await this.feed.start();
@@ -103,7 +98,6 @@ export class Daemon {
 
   async close(grace: number): Promise<void> {
     this.feed?.close();
-    await this.notifier?.close();
     await this.notifier?.close();
     await this.api?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
