@@ -82,7 +82,7 @@ test('after a SIGKILL during verifying, the restarted daemon provisions the rele
 });
 
 test('after a SIGKILL while observing, the restarted daemon starts both slots again and the release goes on to promoted', async () => {
-  const s = await writeSetup({ analysis: { interval: '1s', window: '3s' } });
+  const s = await writeSetup({ analysis: { interval: '1s', window: '3s', inconclusive: 'pass' } });
   let d = await startUp(s);
   try {
     await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);

@@ -12,6 +12,9 @@ export const ReleaseBody = z.strictObject({
   }),
 });
 export const ActionBody = z.strictObject({ reason: reason.optional() });
+export const PromoteBody = z.strictObject({
+  full: z.boolean().optional().describe('during a progressive shift: all traffic to the new version now, skipping the remaining steps'),
+});
 export const SwitchBody = z.strictObject({
   slot: z.enum(['blue', 'green']),
   force: z.boolean().optional().describe('switch even when the slot has no healthy target'),

@@ -13,7 +13,8 @@ import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
 import type { MetricsExporter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { ActionBody, AuditEntry, NewTokenAnswer, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
+import { ActionBody, PromoteBody, AuditEntry, NewTokenAnswer, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
+import { forRole } from '../controller/service.ts';
 
 export { VERSION_PATTERN } from './schemas.ts';
 
@@ -81,9 +82,9 @@ export function apiRoutes(daemon: Daemon): Route[] {
       path: '/api/v1/services',
       role: 'viewer',
       summary: 'every service: live slot, weights, generation, slots with target health, current release',
-      handler: async () => Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name))),
+      handler: async (c) => (await Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name)))).map((s) => forRole(s, c.caller.role)),
     }),
-    route({ method: 'GET', path: '/api/v1/services/{service}', role: 'viewer', summary: "one service's status", handler: async (c) => daemon.status(c.params.service!) }),
+    route({ method: 'GET', path: '/api/v1/services/{service}', role: 'viewer', summary: "one service's status", handler: async (c) => forRole(await daemon.status(c.params.service!), c.caller.role) }),
     route({
       method: 'POST',
       path: '/api/v1/services/{service}/releases',
@@ -104,26 +105,31 @@ export function apiRoutes(daemon: Daemon): Route[] {
       summary: 'one release with its events',
       handler: async (c) => {
         const releases = daemon.release(c.params.service!);
-        return releases.statusOf(await releases.get(c.params.release!));
+        return forRole(await releases.statusOf(await releases.get(c.params.release!)), c.caller.role);
       },
     }),
-    ...(['promote', 'rollback', 'abort'] as const).map((action) =>
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/promote',
+      role: 'deployer',
+      summary: 'approve a release that waits for manual approval; during a shift, go on to the next step now (full: to 100% now); while observing, promote now',
+      body: PromoteBody,
+      handler: async (c) => {
+        const releases = daemon.release(c.params.service!);
+        return releases.statusOf(await releases.promote(actorOf(c), { full: c.body.full ?? false }));
+      },
+    }),
+    ...(['rollback', 'abort'] as const).map((action) =>
       route({
         method: 'POST',
         path: `/api/v1/services/{service}/${action}`,
         role: 'deployer',
-        summary:
-          action === 'promote'
-            ? 'approve a release that waits for manual approval'
-            : action === 'rollback'
-              ? 'put all traffic back on the standby slot (one route-table swap)'
-              : 'end a release before traffic moves; the live slot is not touched',
+        summary: action === 'rollback' ? 'put all traffic back on the standby slot (one route-table swap)' : 'end a release before traffic moves; the live slot is not touched',
         body: ActionBody,
         handler: async (c) => {
           const releases = daemon.release(c.params.service!);
           const actor = actorOf(c);
-          const release =
-            action === 'promote' ? await releases.promote(actor) : action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
+          const release = action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
           return releases.statusOf(release);
         },
       }),

@@ -1,6 +1,7 @@
-// `cutover status [service] [--json]`: live slot, weights, generation and the health of every target.
+// `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
+// then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
 import { parseArgs } from 'node:util';
-import type { ServiceStatus } from '../controller/service.ts';
+import type { ReleaseStatus, ServiceStatus } from '../controller/service.ts';
 import { api } from './client.ts';
 import type { Command } from './main.ts';
 
@@ -12,7 +13,30 @@ export function formatStatus(s: ServiceStatus): string {
     lines.push(` ${mark} ${slot.padEnd(5)} ${d.version ?? '-'}`);
     for (const t of d.targets) lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
+  if (s.release) lines.push(...formatRelease(s.release));
   return lines.join('\n');
+}
+
+const OUTCOME_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', error: 'ERR ', timeout: 'TIME' };
+
+/** The release part of status: phase and reason, gates, analysis runs, and the preview token line. */
+export function formatRelease(r: ReleaseStatus): string[] {
+  const lines = [`  release ${r.id}  version ${r.version}  ${r.fromSlot ?? '-'} -> ${r.slot}  ${r.phase}`];
+  const reason = (r.reason ?? '').split('\n');
+  if (reason[0]) lines.push(`    ${reason[0]}`, ...reason.slice(1).map((l) => `    ${l}`));
+  if (r.preview) {
+    const how = r.preview.token !== undefined ? `${r.preview.header}: ${r.preview.token}  (or cookie ${r.preview.cookie})` : `header ${r.preview.header} or cookie ${r.preview.cookie} (the token is shown to deployers)`;
+    lines.push(`  preview  ${how}${r.preview.listen ? `; every request on ${r.preview.listen}` : ''}`);
+  }
+  for (const [i, g] of (r.gates ?? []).entries()) {
+    lines.push(`  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${(g.durationMs / 1000).toFixed(1)}s  ${g.summary}`);
+  }
+  for (const a of r.analysis ?? []) {
+    lines.push(`  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}`);
+    for (const rule of a.rules) lines.push(`    ${rule.rule}  ${rule.value ?? '-'}  ${rule.threshold ?? ''}  ${rule.verdict}`);
+    if (a.warning) lines.push(`    warning: ${a.warning}`);
+  }
+  return lines;
 }
 
 export const run: Command = async (ctx) => {

@@ -12,7 +12,20 @@ import { ReleaseController } from './release.ts';
 import type { ServiceRuntime } from './service.ts';
 
 class FakeRuntime {
-  cfg = { name: 'web', approval: 'auto', analysis: { window: 300 }, standby: 60_000, drain: 0, health: { interval: 10 } } as unknown as ServiceConfig;
+  cfg = {
+    name: 'web',
+    listen: '127.0.0.1:1',
+    approval: 'auto',
+    gates: [],
+    shift: 'instant',
+    preview: { header: 'x-cutover-preview' },
+    analysis: { window: 300, interval: 50, rules: [], minSamples: 0, failureLimit: 2, inconclusive: 'hold' },
+    standby: 60_000,
+    drain: 0,
+    health: { interval: 10 },
+  } as unknown as ServiceConfig;
+  // No rules: every analysis run passes; what these tests watch is health.
+  sources = { router: { measure: async () => Promise.reject(new Error('no rules, nothing to measure')) } };
   state: RouteState = {
     service: 'web',
     live: null,
@@ -30,6 +43,10 @@ class FakeRuntime {
   }
   async switchTo(slot: SlotName): Promise<RouteState> {
     this.state = { ...this.state, generation: this.state.generation + 1, live: slot, weights: slot === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 } };
+    return this.state;
+  }
+  async setRoutes(patch: Partial<RouteState>): Promise<RouteState> {
+    this.state = { ...this.state, ...patch, generation: this.state.generation + 1 };
     return this.state;
   }
   async clearLive(): Promise<RouteState> {
@@ -71,7 +88,7 @@ async function setup() {
   const rt = new FakeRuntime();
   const provider = fakeProvider();
   const log = createLogger({ write: () => {} });
-  const c = new ReleaseController({ runtime: rt as unknown as ServiceRuntime, provider, store, stateDir: '/nonexistent', log });
+  const c = new ReleaseController({ runtime: rt as unknown as ServiceRuntime, provider, store, stateDir: '/nonexistent', configDir: '/nonexistent', log });
   await c.resume();
   const phaseOf = async (id: string) => (await store.getRelease(id))!.phase;
   const until = async (id: string, phase: Phase) => {

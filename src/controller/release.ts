@@ -2,15 +2,23 @@
 // release record, the route state, the provider's deployments), in the manner of argo-rollouts'
 // reconcile steps. Each step records its transition in the store before its effect becomes visible,
 // so a daemon that dies anywhere continues from the store when it starts again (see resume()).
+import type { AnalysisRunner } from '../analysis/run.ts';
 import type { SlotName } from '../config/types.ts';
 import { CutoverError, conflict, notFound } from '../errors.ts';
+import { formatMs } from '../gates/common.ts';
+import type { GateResult } from '../gates/types.ts';
 import type { Logger } from '../log.ts';
 import { tailSlotLog } from '../providers/logs.ts';
 import type { Provider } from '../providers/types.ts';
 import { hasTraffic, isTerminal } from '../store/phases.ts';
-import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
+import type { JsonObject, Phase, ReleaseRecord, Store, StoreEvent } from '../store/types.ts';
+import { analysisSummaries } from './analysis.ts';
+import { CONTROLLER, type StepContext } from './context.ts';
 import { restartSlots } from './resume.ts';
 import type { ReleaseStatus, ServiceRuntime } from './service.ts';
+import { observe, shift, type TrafficHost } from './shift.ts';
+import { closePreview, gateFailure, newPreviewToken, openPreview, runReleaseGates } from './verify.ts';
+import { type Runner, msUntil, sleep, sleepUntil, wake, woken } from './wait.ts';
 
 /** How long a new slot's targets have to become healthy before the release fails. */
 export const VERIFY_TIMEOUT = 60_000;
@@ -21,20 +29,11 @@ const STEP_STOP_TIMEOUT = 15_000;
 /** How often a release awaiting approval looks at the store again. */
 const APPROVAL_POLL = 1000;
 
-const CONTROLLER = 'controller';
 const BEFORE_TRAFFIC: readonly Phase[] = ['pending', 'provisioning', 'verifying', 'awaiting-approval'];
 const WITH_TRAFFIC: readonly Phase[] = ['shifting', 'observing', 'promoted'];
 
 export function otherSlot(slot: SlotName): SlotName {
   return slot === 'blue' ? 'green' : 'blue';
-}
-
-interface Runner {
-  id: string;
-  abort: AbortController;
-  done: Promise<void>;
-  /** Wakes a step that waits (for approval); set while it waits. */
-  wake: (() => void) | null;
 }
 
 export interface ReleaseControllerOptions {
@@ -43,9 +42,11 @@ export interface ReleaseControllerOptions {
   store: Store;
   stateDir: string;
   log: Logger;
+  /** The config file's folder: command gates run there (default: the daemon's working folder). */
+  configDir?: string;
 }
 
-export class ReleaseController {
+export class ReleaseController implements TrafficHost {
   private readonly rt: ServiceRuntime;
   private readonly provider: Provider;
   private readonly store: Store;
@@ -58,6 +59,9 @@ export class ReleaseController {
   private resumed: Promise<void>;
   private markResumed: () => void = () => {};
   private readonly unsubscribe: () => void;
+  readonly ctx: StepContext;
+  /** The analysis run going on now, for status. */
+  private running: { releaseId: string; run: AnalysisRunner } | null = null;
 
   constructor(opts: ReleaseControllerOptions) {
     this.rt = opts.runtime;
@@ -67,6 +71,7 @@ export class ReleaseController {
     this.service = opts.runtime.cfg.name;
     this.log = opts.log.child({ service: this.service, component: 'release' });
     this.resumed = new Promise((resolve) => (this.markResumed = resolve));
+    this.ctx = { rt: this.rt, store: this.store, provider: this.provider, log: this.log, service: this.service, configDir: opts.configDir ?? process.cwd() };
     // A replica that dies after provisioning is restarted by the provider; the event log says so.
     this.unsubscribe = this.provider.onReplicaEvent((e) => {
       if (e.type !== 'replica-exit' || e.restartIn === null) return;
@@ -106,17 +111,41 @@ export class ReleaseController {
     return release;
   }
 
-  /** `cutover promote`: a release awaiting manual approval moves on to shifting. */
-  async promote(actor: string): Promise<ReleaseRecord> {
+  /**
+   * `cutover promote`: a release awaiting manual approval moves on to shifting; during a progressive
+   * shift the current step ends now (`full`: straight to 100%); while observing (or held by an
+   * inconclusive analysis) the release is promoted now, on the operator's word.
+   */
+  async promote(actor: string, opts: { full?: boolean } = {}): Promise<ReleaseRecord> {
     await this.resumed;
     const active = await this.requireActive('promote');
-    if (active.phase !== 'awaiting-approval') {
-      throw conflict(`release ${active.id} of ${this.service} is ${active.phase}, not awaiting-approval; only a release that waits for approval can be promoted`);
+    const full = opts.full === true;
+    if (active.phase === 'awaiting-approval') {
+      const { release } = await this.store.transition(active.id, 'shifting', { from: 'awaiting-approval', actor, reason: full ? 'approved, with all traffic at once (--full)' : 'approved' });
+      if (this.runner?.id === active.id) {
+        if (full) this.runner.promoted = { full, actor };
+        wake(this.runner);
+      } else this.run(active.id);
+      return release;
     }
-    const { release } = await this.store.transition(active.id, 'shifting', { from: 'awaiting-approval', actor, reason: 'approved' });
-    if (this.runner?.id === active.id) this.runner.wake?.();
-    else this.run(active.id);
-    return release;
+    if (active.phase !== 'shifting' && active.phase !== 'observing') {
+      throw conflict(`release ${active.id} of ${this.service} is ${active.phase}, not awaiting-approval, shifting or observing: there is nothing to promote; see \`cutover status ${this.service}\``);
+    }
+    await this.store.appendEvent({
+      service: this.service,
+      releaseId: active.id,
+      type: 'approval',
+      actor,
+      reason: active.phase === 'observing' ? 'promoted by the operator: observation ends now' : full ? 'promoted by the operator: all traffic to the new version now (--full)' : 'promoted by the operator: on to the next step now',
+      data: { full, phase: active.phase },
+    });
+    if (this.runner?.id !== active.id) this.run(active.id);
+    const runner = this.runner;
+    if (runner?.id === active.id) {
+      runner.promoted = { full, actor };
+      wake(runner);
+    }
+    return active;
   }
 
   /** `cutover abort`: before traffic moves, stop the idle slot and end the release; live is untouched. */
@@ -186,7 +215,10 @@ export class ReleaseController {
   }
 
   async statusOf(release: ReleaseRecord): Promise<ReleaseStatus> {
-    const events = await this.store.events({ releaseId: release.id });
+    const events = await this.store.events({ releaseId: release.id, limit: 100_000 });
+    const route = this.rt.routeState().preview;
+    const previewing = BEFORE_TRAFFIC.includes(release.phase) && route?.slot === release.slot;
+    const cfg = this.rt.cfg;
     return {
       id: release.id,
       version: release.version,
@@ -198,6 +230,9 @@ export class ReleaseController {
       updatedAt: release.updatedAt,
       data: release.data ?? {},
       events,
+      preview: previewing ? { header: cfg.preview.header, cookie: cfg.preview.cookie ?? 'cutover-preview', listen: cfg.preview.listen ?? null, token: route.token } : null,
+      gates: gateResults(events),
+      analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
     };
   }
 
@@ -236,7 +271,7 @@ export class ReleaseController {
   private run(id: string): void {
     if (this.closed) return;
     const abort = new AbortController();
-    const runner: Runner = { id, abort, done: Promise.resolve(), wake: null };
+    const runner: Runner = { id, abort, done: Promise.resolve(), promoted: null, wakers: new Set() };
     runner.done = this.drive(runner).catch((err) => this.log.error('release runner failed', { release: id, err }));
     this.runner = runner;
     void runner.done.then(() => {
@@ -248,7 +283,7 @@ export class ReleaseController {
     const runner = this.runner;
     if (runner?.id !== id) return;
     runner.abort.abort(new Error('release taken over'));
-    runner.wake?.();
+    wake(runner);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([runner.done, new Promise((r) => (timer = setTimeout(r, STEP_STOP_TIMEOUT)))]);
     clearTimeout(timer);
@@ -284,51 +319,18 @@ export class ReleaseController {
         await this.provisioned(release, signal);
         await this.move(release, 'verifying', `${slot} runs version ${release.version}; waiting until its targets are healthy`);
         return;
-      case 'verifying': {
-        const targets = await this.provisioned(release, signal);
-        await this.healthy(release, targets, signal);
-        const next = cfg.approval === 'manual' ? 'awaiting-approval' : 'shifting';
-        await this.move(release, next, next === 'shifting' ? `every target of ${slot} is healthy` : `every target of ${slot} is healthy; waiting for \`cutover promote ${this.service}\``);
+      case 'verifying':
+        await this.verify(release, signal);
         return;
-      }
       case 'awaiting-approval':
-        await this.provisioned(release, signal);
-        // promote() records shifting and wakes this; abort() records aborted and aborts the signal.
-        // The poll covers an approval recorded before this started to wait.
-        await new Promise<void>((resolve) => {
-          const poll = setTimeout(resolve, APPROVAL_POLL);
-          runner.wake = () => {
-            clearTimeout(poll);
-            resolve();
-          };
-          signal.addEventListener('abort', () => runner.wake?.(), { once: true });
-        });
-        runner.wake = null;
+        await this.awaitApproval(release, runner);
         return;
-      case 'shifting': {
-        const targets = await this.provisioned(release, signal);
-        await this.healthy(release, targets, signal);
-        if (this.rt.routeState().live !== slot) {
-          await this.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
-        }
-        const observeUntil = new Date(Date.now() + cfg.analysis.window).toISOString();
-        const switchedAt = new Date().toISOString();
-        await this.move(release, 'observing', `all traffic on ${slot}; observing for ${cfg.analysis.window} ms`, { observeUntil, switchedAt });
+      case 'shifting':
+        await shift(this, release, runner);
         return;
-      }
-      case 'observing': {
-        await sleepUntil(release.data?.observeUntil, signal);
-        const targets = this.rt.routeState().slots[slot].targets;
-        await this.healthy(release, targets, signal);
-        const standbyUntil = release.fromSlot === null ? null : new Date(Date.now() + cfg.standby).toISOString();
-        await this.move(
-          release,
-          'promoted',
-          release.fromSlot === null ? `version ${release.version} is live on ${slot}` : `version ${release.version} is live on ${slot}; ${release.fromSlot} stays on standby until ${standbyUntil}`,
-          { standbyUntil },
-        );
+      case 'observing':
+        await observe(this, release, runner);
         return;
-      }
       case 'promoted':
         if (release.fromSlot !== null) await sleepUntil(release.data?.standbyUntil, signal);
         await this.retire(release, CONTROLLER, release.fromSlot === null ? 'first release: nothing on standby' : 'standby time is over');
@@ -345,13 +347,80 @@ export class ReleaseController {
     }
   }
 
-  private async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
+  /** The idle slot healthy, open to preview, then every gate; a gate that does not pass fails the release. */
+  private async verify(release: ReleaseRecord, signal: AbortSignal): Promise<void> {
+    const cfg = this.rt.cfg;
+    const slot = release.slot;
+    const targets = await this.provisioned(release, signal);
+    await this.healthy(release, targets, signal);
+    const current = this.rt.routeState().preview;
+    const token = current?.slot === slot ? current.token : newPreviewToken();
+    await openPreview(this.ctx, release, token);
+    const results = await runReleaseGates(this.ctx, release, targets, token, signal);
+    signal.throwIfAborted();
+    const gates = results as unknown as JsonObject[];
+    const bad = results.findIndex((r) => r.outcome !== 'passed');
+    if (bad >= 0) {
+      const reason = gateFailure(results[bad] as GateResult, bad, cfg.gates.length);
+      const { release: ended } = await this.store.transition(release.id, 'failed', { from: 'verifying', actor: CONTROLLER, reason, releaseData: { gates } });
+      this.log.info('release phase', { release: release.id, phase: 'failed', reason: `gate ${bad + 1} did not pass` });
+      await this.clearIdle(ended);
+      return;
+    }
+    const passed = results.length === 0 ? '' : `; ${results.length === 1 ? 'its gate passed' : `all ${results.length} gates passed`}`;
+    if (cfg.approval === 'manual') {
+      const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();
+      const until = approvalDeadline === null ? '' : ` (until ${approvalDeadline}, then ${cfg.onTimeout})`;
+      await this.move(release, 'awaiting-approval', `every target of ${slot} is healthy${passed}; waiting for \`cutover promote ${this.service}\`${until}`, { gates, approvalDeadline });
+      return;
+    }
+    await this.move(release, 'shifting', `every target of ${slot} is healthy${passed}`, { gates });
+  }
+
+  /** Waits for promote() (which records shifting and wakes this) or abort(); the approval timeout decides otherwise. */
+  private async awaitApproval(release: ReleaseRecord, runner: Runner): Promise<void> {
+    const signal = runner.abort.signal;
+    const cfg = this.rt.cfg;
+    await this.provisioned(release, signal);
+    const deadline = release.data?.approvalDeadline;
+    if (typeof deadline === 'string' && msUntil(deadline) === 0) {
+      const waited = cfg.approvalTimeout === undefined ? '' : ` within ${formatMs(cfg.approvalTimeout)}`;
+      if (cfg.onTimeout === 'promote') {
+        await this.move(release, 'shifting', `no approval${waited}; onTimeout is promote, so the release goes on`);
+        return;
+      }
+      const { release: ended } = await this.store.transition(release.id, 'aborted', { from: 'awaiting-approval', actor: CONTROLLER, reason: `no approval${waited}; onTimeout is abort` });
+      this.log.info('release phase', { release: release.id, phase: 'aborted', reason: 'approval timed out' });
+      await this.clearIdle(ended);
+      return;
+    }
+    // The poll covers an approval recorded before this started to wait.
+    await woken(runner, typeof deadline === 'string' ? Math.min(APPROVAL_POLL, msUntil(deadline)) : APPROVAL_POLL);
+  }
+
+  track(releaseId: string, run: AnalysisRunner | null): void {
+    if (run !== null) this.running = { releaseId, run };
+    else if (this.running?.releaseId === releaseId) this.running = null;
+  }
+
+  /** A failed analysis: the release ends rolled back, traffic on the old slot (or, for a first release, on none). */
+  async analysisRollback(release: ReleaseRecord, reason: string): Promise<void> {
+    this.log.warn('analysis failed: rolling back', { release: release.id, reason });
+    if (release.fromSlot !== null) {
+      await this.rollBackTo(release, CONTROLLER, `analysis failed: ${reason}`, false);
+      return;
+    }
+    await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor: CONTROLLER, reason: `analysis failed: ${reason}` });
+    await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
+  }
+
+  async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
     await this.store.transition(release.id, phase, { from: release.phase, actor: CONTROLLER, reason, ...(releaseData ? { releaseData } : {}) });
     this.log.info('release phase', { release: release.id, phase, reason });
   }
 
   /** The release's slot runs its version (started now if it does not, e.g. after a restart), recorded in the route state. */
-  private async provisioned(release: ReleaseRecord, signal: AbortSignal): Promise<string[]> {
+  async provisioned(release: ReleaseRecord, signal: AbortSignal): Promise<string[]> {
     const running = this.provider.deployment(release.slot);
     const d = running?.version === release.version ? running : await this.provider.provision(release.slot, release.version, { signal });
     signal.throwIfAborted();
@@ -359,7 +428,7 @@ export class ReleaseController {
     return d.targets;
   }
 
-  private async healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
+  async healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
     try {
       await this.rt.waitHealthy(targets, VERIFY_TIMEOUT, signal);
     } catch (err) {
@@ -402,7 +471,8 @@ export class ReleaseController {
     const from = release.fromSlot!;
     const { release: ended } = await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor, reason });
     if (stopRunner) await this.stopRunner(release.id);
-    if (this.rt.routeState().live !== from) {
+    const state = this.rt.routeState();
+    if (state.live !== from || state.weights[from] !== 100) {
       await this.rt.switchTo(from, actor, `release ${release.id} rolled back: all traffic to ${from}`, { force: true, releaseId: release.id });
     }
     this.log.info('release rolled back', { release: release.id, live: from });
@@ -427,6 +497,7 @@ export class ReleaseController {
   /** After a release ended before traffic moved: its slot runs nothing any more. */
   private async clearIdle(release: ReleaseRecord): Promise<void> {
     const slot = release.slot;
+    await closePreview(this.ctx, release);
     if (this.rt.routeState().live === slot) return; // never touch the live slot
     if (this.provider.kind !== 'static') {
       await this.rt.setSlot(slot, { version: null, targets: [] }, CONTROLLER, `release ${release.id} ${release.phase}: ${slot} is stopped`, release.id);
@@ -441,24 +512,11 @@ export class ReleaseController {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+/** The gate results of the latest verification (a restarted daemon runs the gates again). */
+function gateResults(events: StoreEvent[]): GateResult[] {
+  let from = 0;
+  events.forEach((e, i) => {
+    if (e.type === 'phase' && e.phase === 'verifying') from = i;
   });
-}
-
-/** Sleeps until an ISO time kept in release data (a restarted daemon waits only what is left). */
-function sleepUntil(iso: unknown, signal: AbortSignal): Promise<void> {
-  const at = typeof iso === 'string' ? Date.parse(iso) : NaN;
-  const ms = Number.isFinite(at) ? at - Date.now() : 0;
-  return ms > 0 ? sleep(ms, signal) : Promise.resolve();
+  return events.slice(from).filter((e) => e.type === 'gate').map((e) => e.data.result as GateResult);
 }

@@ -1,5 +1,8 @@
 // One service at run time: its router (in-process or workers), the health of its targets, and its
 // route state. Every change of the route state is written to the store before any router sees it.
+import { PrometheusSource } from '../analysis/prometheus-source.ts';
+import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
+import type { Sources } from '../analysis/types.ts';
 import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { CutoverError, conflict } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -7,6 +10,8 @@ import { HealthChecker, type TargetHealth } from '../router/health.ts';
 import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import { switchedSpec, type RouteSpec } from '../router/table.ts';
+import type { AnalysisSummary } from '../analysis/summary.ts';
+import type { GateResult } from '../gates/types.ts';
 import type { JsonObject, Phase, RouteState, Store, StoreEvent } from '../store/types.ts';
 
 export interface TargetStatus {
@@ -26,6 +31,12 @@ export interface ServiceStatus {
   release: ReleaseStatus | null;
 }
 
+/** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
+export type RouteExtras = Pick<RouteSpec, 'preview' | 'mirror' | 'sticky'>;
+/** The route state as the controller keeps it: the store's fields and the routes a release adds. */
+export type FullRouteState = RouteState & RouteExtras;
+export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
+
 export interface ReleaseStatus {
   id: string;
   version: string;
@@ -37,6 +48,20 @@ export interface ReleaseStatus {
   updatedAt: string;
   data: JsonObject;
   events: StoreEvent[];
+  /** How to reach the idle slot while the release is proven; `token` is for deployers only. */
+  preview: { header: string; cookie: string; listen: string | null; token?: string } | null;
+  /** Every gate result so far, in order. */
+  gates: GateResult[];
+  /** One summary per analysis run (each shift step, then observing), in order. */
+  analysis: AnalysisSummary[];
+}
+
+/** The preview token is for deployers and admins; a viewer sees how to preview, not the secret. */
+export function forRole<T extends ServiceStatus | ReleaseStatus>(status: T, role: 'viewer' | 'deployer' | 'admin'): T {
+  if (role !== 'viewer') return status;
+  const hide = (r: ReleaseStatus): ReleaseStatus => (r.preview?.token === undefined ? r : { ...r, preview: { header: r.preview.header, cookie: r.preview.cookie, listen: r.preview.listen } });
+  if ('service' in status) return { ...status, release: status.release === null ? null : hide(status.release) };
+  return hide(status) as T;
 }
 
 export function routerOptions(cfg: ServiceConfig): RouterOptions {
@@ -89,7 +114,10 @@ export class ServiceRuntime {
   private readonly log: Logger;
   readonly host: RouterHost;
   private readonly health: HealthChecker;
-  private state: RouteState | null = null;
+  private state: FullRouteState | null = null;
+  /** The router's counters (and Prometheus, when configured) as analysis reads them; one per service. */
+  readonly sources: Sources;
+  private readonly routerSource: RouterSource;
   /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -103,6 +131,11 @@ export class ServiceRuntime {
       this.host.setHealth(address, healthy);
       this.log.info(healthy ? 'target healthy' : 'target unhealthy', { address, error: this.health.get(address)?.lastError ?? undefined });
     });
+    // The ring must reach back over a whole observation plus the old slot's baseline before it.
+    const retain = Math.max(DEFAULT_RETAIN_MS, cfg.analysis.window + 2 * 60_000);
+    this.routerSource = new RouterSource(() => this.host.metrics(), { interval: cfg.analysis.interval, retain });
+    const prom = cfg.analysis.prometheus;
+    this.sources = prom ? { router: this.routerSource, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) } : { router: this.routerSource };
   }
 
   async start(): Promise<void> {
@@ -130,9 +163,10 @@ export class ServiceRuntime {
     await this.host.listen();
     await this.host.apply(state as RouteSpec);
     this.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
+    await this.routerSource.start();
   }
 
-  routeState(): RouteState {
+  routeState(): FullRouteState {
     if (this.state === null) throw new CutoverError('CUTOVER_E_INTERNAL', `service ${this.cfg.name} is not started`, 500);
     return this.state;
   }
@@ -151,7 +185,8 @@ export class ServiceRuntime {
           409,
         );
       }
-      const next = switchedSpec(state as RouteSpec, slot) as RouteState;
+      // All traffic on one slot: nothing left to pin clients to.
+      const next = { ...(switchedSpec(state as RouteSpec, slot) as FullRouteState), sticky: null };
       await this.store.putRouteState(next, {
         expectGeneration: state.generation,
         event: { service: this.cfg.name, releaseId: opts.releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
@@ -196,6 +231,45 @@ export class ServiceRuntime {
       this.health.watch([...next.slots.blue.targets, ...next.slots.green.targets]);
       await this.host.apply(next as RouteSpec);
       this.log.info('slot set', { slot, version: deployment.version, targets: deployment.targets, generation: next.generation });
+      return next;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Changes what a release sets beside the live slot: weights of a progressive shift with their sticky
+   * key, the preview route (its token stays out of events and logs) and the mirror. Recorded as a new
+   * generation, then applied, like switchTo.
+   */
+  setRoutes(patch: RoutePatch, actor: string, reason: string, releaseId?: string): Promise<FullRouteState> {
+    const run = async (): Promise<FullRouteState> => {
+      const state = this.routeState();
+      const next: FullRouteState = { ...state, ...patch, generation: state.generation + 1 };
+      if (patch.weights) next.weights = { blue: patch.weights.blue, green: patch.weights.green };
+      if (sameRoutes(state, next)) return state;
+      await this.store.putRouteState(next, {
+        expectGeneration: state.generation,
+        event: {
+          service: this.cfg.name,
+          releaseId: releaseId ?? null,
+          type: 'switch',
+          actor,
+          reason,
+          data: {
+            live: next.live,
+            weights: next.weights,
+            preview: next.preview ? next.preview.slot : null,
+            mirror: next.mirror ?? null,
+            sticky: next.sticky ? true : false,
+            generation: next.generation,
+          },
+        },
+      });
+      this.state = next;
+      await this.host.apply(next as RouteSpec);
+      this.log.info('routes set', { weights: next.weights, preview: next.preview?.slot ?? null, mirror: next.mirror?.share ?? null, generation: next.generation });
       return next;
     };
     const p = this.queue.then(run, run);
@@ -273,9 +347,15 @@ export class ServiceRuntime {
   }
 
   async close(grace: number): Promise<void> {
+    this.routerSource.close();
     this.health.close();
     await this.host.close(grace);
   }
+}
+
+function sameRoutes(a: FullRouteState, b: FullRouteState): boolean {
+  const extras = (s: FullRouteState): string => JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
+  return extras(a) === extras(b);
 }
 
 function sameList(a: string[], b: string[]): boolean {

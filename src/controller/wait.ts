@@ -1,0 +1,63 @@
+// How a release's steps wait: for time (that an abort cuts short), and for an operator's word
+// (`cutover promote`, which wakes the running step).
+
+/** The step loop of one release, as the controller runs it. */
+export interface Runner {
+  id: string;
+  abort: AbortController;
+  done: Promise<void>;
+  /** What an operator asked of a shift or observation in progress (promote, with --full or not). */
+  promoted: { full: boolean; actor: string } | null;
+  /** Called by a command that has news for the step (an approval, a promote, an abort). */
+  wakers: Set<() => void>;
+}
+
+export function wake(runner: Runner): void {
+  const all = [...runner.wakers];
+  runner.wakers.clear();
+  for (const w of all) w();
+}
+
+/** Resolves at the next wake(), after `ms` when given, or at an abort (resolves: the caller looks at the signal). */
+export function woken(runner: Runner, ms?: number): Promise<void> {
+  return new Promise((resolve) => {
+    const signal = runner.abort.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      clearTimeout(timer);
+      runner.wakers.delete(done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    if (signal.aborted) return resolve();
+    if (ms !== undefined) timer = setTimeout(done, Math.max(0, ms));
+    runner.wakers.add(done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Milliseconds until an ISO time kept in release data (a restarted daemon waits only what is left); 0 when past or unset. */
+export function msUntil(iso: unknown): number {
+  const at = typeof iso === 'string' ? Date.parse(iso) : NaN;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : 0;
+}
+
+export function sleepUntil(iso: unknown, signal: AbortSignal): Promise<void> {
+  const ms = msUntil(iso);
+  return ms > 0 ? sleep(ms, signal) : Promise.resolve();
+}

@@ -1,0 +1,39 @@
+// Analysis while observing, with real processes: a version that starts failing after traffic moved
+// is rolled back by itself, and a run with too little traffic to judge holds for the operator.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { waitFor } from './helpers.ts';
+import { cleanup, cli, deploy, served, startUp, steadyLoad, waitPhase } from './lifecycle-helpers.ts';
+import { release, releaseSetup, settled } from './release-helpers.ts';
+
+test('observing holds for `cutover promote` when there is too little traffic to judge, and rolls back by itself a version that starts failing', async () => {
+  const s = await releaseSetup({ analysis: { interval: '250ms', window: '3s', minSamples: 10, failureLimit: 2, inconclusive: 'hold' } });
+  const d = await startUp(s);
+  try {
+    const v1 = await deploy(d, 'v1');
+    await waitFor('observing to hold', async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'), 20_000);
+    assert.equal((await release(d, v1.id)).phase, 'observing', 'an inconclusive run waits for the operator');
+    const p = cli(s, ['promote', 'web']);
+    assert.equal(p.code, 0, p.stdout + p.stderr);
+    await waitPhase(d, v1.id, ['promoted', 'retired']);
+
+    const load = steadyLoad(s.port, 6);
+    const bad = await deploy(d, 'late500');
+    const end = await settled(d, bad.id);
+    await load.stop();
+    assert.equal(end.phase, 'rolled-back', end.reason);
+    assert.match(end.reason, /^analysis failed: observing failed .*error_rate [\d.]+% on green is above the max 1%/);
+    const observing = end.analysis.find((a: any) => a.label === 'observing');
+    assert.equal(observing.state, 'fail');
+    assert.equal(observing.rules[0].threshold, '<= 1%');
+    for (let i = 0; i < 20; i++) assert.equal((await served(s.port)).version, 'v1', 'users are back on the old slot');
+    const st = cli(s, ['status', 'web']);
+    assert.match(st.stdout, /rolled-back/);
+    assert.match(st.stdout, /analysis observing: fail \(rollback\)/);
+    const hist = cli(s, ['history', 'web']);
+    assert.match(hist.stdout, /late500 .*rolled-back +analysis failed: observing failed/);
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});
