@@ -1,6 +1,6 @@
 // The demo service cutover deploys in `npm start`: plain Node, no dependencies. Its page shows the
 // version it was started with, its colour (the slot, CUTOVER_SLOT) and how many requests it served.
-// Version `broken` exits at once and `v3` never passes its health check, so the tour can show a
+// Version `broken` (or any `*-broken`) exits at once and `v3` never passes its health check, so the tour can show a
 // failed release with the live slot untouched; GET /crash makes a replica exit (the provider restarts it).
 import http from 'node:http';
 
@@ -8,7 +8,7 @@ const version = process.argv[2] ?? process.env.CUTOVER_VERSION ?? 'dev';
 const slot = process.env.CUTOVER_SLOT ?? 'blue';
 const port = Number(process.env.PORT ?? 3000);
 
-if (version === 'broken') {
+if (version === 'broken' || version.endsWith('-broken')) {
   console.error(`version ${version}: cannot read config/app.json: no such file`);
   process.exit(1);
 }
