@@ -7,6 +7,7 @@ import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
 import { EventFeed, eventsRoute } from '../api/events.ts';
 import { MetricsExporter } from '../api/metrics.ts';
+import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/types.ts';
@@ -23,6 +24,7 @@ export class Daemon {
   private api: ApiServer | null = null;
   /** The store's new events, for the SSE stream, the webhooks and the dashboard. */
   private feed: EventFeed | null = null;
+  private notifier: WebhookNotifier | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
 
@@ -46,6 +48,9 @@ export class Daemon {
         this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }));
       }
       this.feed = new EventFeed(this.store, this.log);
+      this.notifier = new WebhookNotifier(this.config.notifications.webhooks, { log: this.log, release: (id) => this.getStore().getRelease(id) });
+      if (this.notifier.size > 0) this.feed.subscribe((e) => this.notifier?.handle(e));
+      await this.feed.start();
       this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this), routes: [eventsRoute(this.feed, this.store)] });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
@@ -93,6 +98,7 @@ export class Daemon {
 
   async close(grace: number): Promise<void> {
     this.feed?.close();
+    await this.notifier?.close();
     await this.api?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
