@@ -13,6 +13,7 @@ export type Command = (ctx: CommandContext) => Promise<number>;
 
 const commands: Record<string, () => Promise<{ run: Command }>> = {
   up: () => import('./up.ts'),
+  router: () => import('./router.ts'),
   validate: () => import('./validate.ts'),
   switch: () => import('./switch.ts'),
   status: () => import('./status.ts'),
@@ -23,7 +24,6 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   history: () => import('./history.ts'),
   logs: () => import('./logs.ts'),
   migrations: () => import('./migrations.ts'),
-  demo: () => import('./demo.ts'),
   token: () => import('./token.ts'),
 };
 
@@ -31,6 +31,9 @@ const usage = `usage: cutover <command> [options]
 
 commands:
   up -c FILE                     run the router, controller, API and dashboard (foreground)
+  router -c FILE [--id ID] [--status HOST:PORT]
+                                 a router only (an edge machine of a fleet): serves FILE's services
+                                 with the route tables in FILE's etcd store, and says which it serves
   validate -c FILE               check a config file; exit 2 with one line per problem
   switch <service> <blue|green>  move all traffic of a service to a slot (operator's escape hatch)
   status [service] [--json]      show live slot, generation and target health
@@ -44,7 +47,6 @@ commands:
   logs <service> [--slot blue|green] [-n N] [-c FILE]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
-  demo                           a guided tour: deploy, roll back and a failed release under a steady load
   token create --role viewer|deployer|admin [--name N]
                                  make an API token; its secret is printed once
   token list | token revoke <id|name>

@@ -2,6 +2,8 @@
 // write instead when the value is wrong.
 import { z } from 'zod';
 import { ADDRESS_PATTERN, parseHostPort } from './address.ts';
+import type { StoreConfig } from './types.ts';
+import { parseEtcdUrl } from '../store/etcd-keys.ts';
 import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -69,3 +71,17 @@ export const share = (what: string) => {
 export const positiveInt = (max: number) => z.int().min(1).max(max);
 export const httpStatus = z.int().min(100).max(599);
 export const command = nonEmpty('a command, like npm run e2e');
+
+/** `etcd://host:2379,host:2379[/prefix]`, or `sqlite` (the default). */
+export const storeUrl = z
+  .string({ error: (iss) => (iss.input === undefined ? undefined : 'expected sqlite, or etcd://host:2379,host:2379[/prefix]') })
+  .meta({ description: 'sqlite (default: in stateDir), or etcd://host:2379,host:2379[/prefix] for a fleet.' })
+  .transform((text, ctx): StoreConfig => {
+    if (text.trim() === 'sqlite') return { kind: 'sqlite' };
+    try {
+      return { kind: 'etcd', ...parseEtcdUrl(text) };
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: text });
+      return z.NEVER;
+    }
+  });

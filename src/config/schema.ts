@@ -18,6 +18,7 @@ import {
   positiveInt,
   record,
   share,
+  storeUrl,
   urlPath,
 } from './fields.ts';
 import type {
@@ -25,6 +26,7 @@ import type {
   AnalysisRule,
   Config,
   NotificationsConfig,
+  FleetConfig,
   GateConfig,
   HealthConfig,
   HttpGateRequest,
@@ -73,6 +75,8 @@ export const DEFAULTS = {
   loadGateConnections: 10,
   loadGateMaxErrorRate: 0.01,
   mirrorMaxErrorRateDelta: 0.01,
+  store: 'sqlite',
+  fleet: { router: true, ackTimeout: '5s', onLaggingRouters: 'fail' },
 } as const;
 
 /** What to write when there is no service yet. */
@@ -304,6 +308,17 @@ const analysis = z
   .prefault({});
 true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;
 
+// ---- fleet --------------------------------------------------------------------------------------
+
+const fleet = z
+  .strictObject({
+    router: z.boolean().default(DEFAULTS.fleet.router).meta({ description: 'With an etcd store: whether `cutover up` also routes traffic (false: a controller only).' }),
+    ackTimeout: duration(1).prefault(DEFAULTS.fleet.ackTimeout).meta({ description: 'How long a switch waits for every live router to serve it.' }),
+    onLaggingRouters: z.enum(['fail', 'proceed']).default(DEFAULTS.fleet.onLaggingRouters).meta({ description: 'After ackTimeout: fail the switch, or proceed without the lagging routers.' }),
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof fleet>, FleetConfig>;
+
 // ---- notifications ------------------------------------------------------------------------------
 
 const webhook = z.strictObject({
@@ -410,6 +425,8 @@ export function configSchema(file: string) {
     .strictObject({
       $schema: z.string().optional().meta({ description: 'Ignored; lets editors find this schema.' }),
       notifications,
+      store: storeUrl.prefault(DEFAULTS.store),
+      fleet,
       api: z.strictObject({ listen: address.default(DEFAULTS.apiListen) }).prefault({}),
       stateDir: nonEmpty('a folder').default(DEFAULTS.stateDir).meta({ description: 'Store, logs and tokens; relative to this file.' }),
       services: z
@@ -450,6 +467,8 @@ export function configSchema(file: string) {
         api: c.api,
         stateDir: path.resolve(dir, c.stateDir),
         notifications: c.notifications,
+        store: c.store,
+        fleet: c.fleet,
         services: Object.fromEntries(Object.entries(c.services).map(([name, s]) => [name, { name, ...s }])),
       }),
     )

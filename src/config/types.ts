@@ -11,6 +11,10 @@ export interface Config {
   api: { listen: string };
   /** Absolute; default `.cutover` beside the config file. */
   stateDir: string;
+  /** Where releases, events, tokens and route tables live: SQLite in stateDir, or an etcd cluster (a fleet). */
+  store: StoreConfig;
+  /** How a controller with an etcd store works with the routers of its fleet. */
+  fleet: FleetConfig;
   services: Record<string, ServiceConfig>;
   /** Webhooks told about release events. */
   notifications: NotificationsConfig;
@@ -29,6 +33,17 @@ export interface WebhookConfig {
 
 export interface NotificationsConfig {
   webhooks: WebhookConfig[];
+}
+
+export type StoreConfig = { kind: 'sqlite' } | { kind: 'etcd'; endpoints: string[]; prefix: string };
+
+export interface FleetConfig {
+  /** Whether `cutover up` also routes users' traffic (as a fleet router in its own process). */
+  router: boolean;
+  /** How long a switch waits for every live router to serve the new generation. */
+  ackTimeout: number;
+  /** After ackTimeout: `fail` the switch (it is recorded; the release step fails), or `proceed`. */
+  onLaggingRouters: 'fail' | 'proceed';
 }
 
 export interface StaticProvider {

@@ -1,0 +1,56 @@
+// `cutover router -c FILE [--id ID] [--status HOST:PORT]`: a router-only process for an edge machine.
+// It serves the services of FILE on their `listen` addresses with the route tables a controller
+// records in etcd (FILE's `store`), and never writes a release, an event or a route table.
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.ts';
+import { CutoverError } from '../errors.ts';
+import { FleetRouter } from '../fleet/router-node.ts';
+import { serveRouterStatus } from '../fleet/router-status.ts';
+import { createLogger } from '../log.ts';
+import type { Command } from './main.ts';
+
+export const run: Command = async (ctx) => {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: {
+      config: { type: 'string', short: 'c', default: 'cutover.yaml' },
+      id: { type: 'string' },
+      status: { type: 'string' },
+    },
+    strict: true,
+  });
+  const file = resolve(values.config);
+  const config = await loadConfig(file);
+  if (config.store.kind !== 'etcd') {
+    throw new CutoverError('CUTOVER_E_USAGE', `${file} has no etcd store; add store: etcd://host:2379,host:2379[/prefix] to run a fleet router`, 400);
+  }
+  const log = createLogger();
+  // Default id: the machine and the first listener, so a restarted router takes its place again.
+  const first = Object.values(config.services)[0]?.listen ?? '';
+  const id = values.id ?? `${hostname()}/${first}`;
+  const router = await FleetRouter.start({ id, config, log });
+  const status = values.status === undefined ? null : await serveRouterStatus(router, values.status);
+  const lines = [`cutover router ${id} is up (pid ${process.pid}), route tables from ${config.store.endpoints.join(',')}${config.store.prefix}`];
+  for (const [name, s] of Object.entries(router.status().services)) lines.push(`  service ${name}: http://${s.listen}/  (generation ${s.generation})`);
+  if (status !== null) lines.push(`  status: http://${values.status?.replace(/:\d+$/, '')}:${status.port}/status`);
+  ctx.stdout.write(lines.join('\n') + '\n');
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { signal });
+      status?.server.close();
+      router.close(5000).then(resolveStop, (err) => {
+        log.error('stop failed', { err });
+        resolveStop();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+};
