@@ -24,6 +24,7 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   history: () => import('./history.ts'),
   logs: () => import('./logs.ts'),
   migrations: () => import('./migrations.ts'),
+  demo: () => import('./demo.ts'),
   token: () => import('./token.ts'),
 };
 
@@ -47,6 +48,7 @@ commands:
   logs <service> [--slot blue|green] [-n N] [-c FILE]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
+  demo                           a guided tour: deploy, roll back and a failed release under a steady load
   token create --role viewer|deployer|admin [--name N]
                                  make an API token; its secret is printed once
   token list | token revoke <id|name>
