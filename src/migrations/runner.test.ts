@@ -124,7 +124,7 @@ describe('lintBeforeExpand', () => {
     writeFileSync(path.join(d, '001.sql'), 'ALTER TABLE users ADD COLUMN bio text;\nALTER TABLE users RENAME COLUMN name TO full_name;\n');
     await assert.rejects(lintBeforeExpand('*.sql', d), (err: unknown) => {
       assert.ok(err instanceof MigrationUnsafeError);
-      assert.equal(err.code, 'CUTOVER_E_CONFLICT');
+      assert.equal(err.code, 'CUTOVER_E_MIGRATION_UNSAFE');
       assert.equal(err.kind, 'migration-unsafe');
       assert.match(err.message, /first: 001\.sql:2: rename-column/);
       assert.deepEqual(err.findings.map((f) => f.rule), ['rename-column']);
