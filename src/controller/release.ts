@@ -5,29 +5,21 @@
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { SlotName } from '../config/types.ts';
 import { CutoverError, conflict, notFound } from '../errors.ts';
-import { formatMs } from '../gates/common.ts';
-import type { GateResult } from '../gates/types.ts';
 import type { Logger } from '../log.ts';
-import { tailSlotLog } from '../providers/logs.ts';
 import type { Provider } from '../providers/types.ts';
 import { hasTraffic, isTerminal } from '../store/phases.ts';
-import type { JsonObject, Phase, ReleaseRecord, Store, StoreEvent } from '../store/types.ts';
+import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
 import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { restartSlots } from './resume.ts';
+import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
 import type { ReleaseStatus, ServiceRuntime } from './service.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
-import { closePreview, gateFailure, newPreviewToken, openPreview, runReleaseGates } from './verify.ts';
-import { type Runner, msUntil, sleep, sleepUntil, wake, woken } from './wait.ts';
+import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } from './verify.ts';
+import { type Runner, sleep, sleepUntil, wake } from './wait.ts';
 
-/** How long a new slot's targets have to become healthy before the release fails. */
-export const VERIFY_TIMEOUT = 60_000;
-/** Lines of the slot's log quoted when its targets never become healthy. */
-const LOG_LINES_IN_REASON = 20;
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
-/** How often a release awaiting approval looks at the store again. */
-const APPROVAL_POLL = 1000;
 
 const BEFORE_TRAFFIC: readonly Phase[] = ['pending', 'provisioning', 'verifying', 'awaiting-approval'];
 const WITH_TRAFFIC: readonly Phase[] = ['shifting', 'observing', 'promoted'];
@@ -46,7 +38,7 @@ export interface ReleaseControllerOptions {
   configDir?: string;
 }
 
-export class ReleaseController implements TrafficHost {
+export class ReleaseController implements TrafficHost, VerifyHost {
   private readonly rt: ServiceRuntime;
   private readonly provider: Provider;
   private readonly store: Store;
@@ -72,20 +64,7 @@ export class ReleaseController implements TrafficHost {
     this.log = opts.log.child({ service: this.service, component: 'release' });
     this.resumed = new Promise((resolve) => (this.markResumed = resolve));
     this.ctx = { rt: this.rt, store: this.store, provider: this.provider, log: this.log, service: this.service, configDir: opts.configDir ?? process.cwd() };
-    // A replica that dies after provisioning is restarted by the provider; the event log says so.
-    this.unsubscribe = this.provider.onReplicaEvent((e) => {
-      if (e.type !== 'replica-exit' || e.restartIn === null) return;
-      const how = e.code !== null ? `exited with code ${e.code}` : `was killed by ${e.signal}`;
-      this.store
-        .appendEvent({
-          service: this.service,
-          type: 'provider',
-          actor: CONTROLLER,
-          reason: `replica ${e.replica} of ${e.slot} (version ${e.version}, ${e.target}) ${how} after ${e.uptime} ms; restarting it in ${e.restartIn} ms (restart ${e.restarts + 1})`,
-          data: { slot: e.slot, version: e.version, replica: e.replica, target: e.target, code: e.code, signal: e.signal, restarts: e.restarts },
-        })
-        .catch((err) => this.log.warn('cannot record a replica exit', { err }));
-    });
+    this.unsubscribe = recordReplicaExits(this.ctx);
   }
 
   // ---- commands ---------------------------------------------------------------------------------
@@ -320,10 +299,10 @@ export class ReleaseController implements TrafficHost {
         await this.move(release, 'verifying', `${slot} runs version ${release.version}; waiting until its targets are healthy`);
         return;
       case 'verifying':
-        await this.verify(release, signal);
+        await verify(this, release, signal);
         return;
       case 'awaiting-approval':
-        await this.awaitApproval(release, runner);
+        await awaitApproval(this, release, runner);
         return;
       case 'shifting':
         await shift(this, release, runner);
@@ -345,57 +324,6 @@ export class ReleaseController implements TrafficHost {
         throw new Error(`unknown phase ${String(never)}`);
       }
     }
-  }
-
-  /** The idle slot healthy, open to preview, then every gate; a gate that does not pass fails the release. */
-  private async verify(release: ReleaseRecord, signal: AbortSignal): Promise<void> {
-    const cfg = this.rt.cfg;
-    const slot = release.slot;
-    const targets = await this.provisioned(release, signal);
-    await this.healthy(release, targets, signal);
-    const current = this.rt.routeState().preview;
-    const token = current?.slot === slot ? current.token : newPreviewToken();
-    await openPreview(this.ctx, release, token);
-    const results = await runReleaseGates(this.ctx, release, targets, token, signal);
-    signal.throwIfAborted();
-    const gates = results as unknown as JsonObject[];
-    const bad = results.findIndex((r) => r.outcome !== 'passed');
-    if (bad >= 0) {
-      const reason = gateFailure(results[bad] as GateResult, bad, cfg.gates.length);
-      const { release: ended } = await this.store.transition(release.id, 'failed', { from: 'verifying', actor: CONTROLLER, reason, releaseData: { gates } });
-      this.log.info('release phase', { release: release.id, phase: 'failed', reason: `gate ${bad + 1} did not pass` });
-      await this.clearIdle(ended);
-      return;
-    }
-    const passed = results.length === 0 ? '' : `; ${results.length === 1 ? 'its gate passed' : `all ${results.length} gates passed`}`;
-    if (cfg.approval === 'manual') {
-      const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();
-      const until = approvalDeadline === null ? '' : ` (until ${approvalDeadline}, then ${cfg.onTimeout})`;
-      await this.move(release, 'awaiting-approval', `every target of ${slot} is healthy${passed}; waiting for \`cutover promote ${this.service}\`${until}`, { gates, approvalDeadline });
-      return;
-    }
-    await this.move(release, 'shifting', `every target of ${slot} is healthy${passed}`, { gates });
-  }
-
-  /** Waits for promote() (which records shifting and wakes this) or abort(); the approval timeout decides otherwise. */
-  private async awaitApproval(release: ReleaseRecord, runner: Runner): Promise<void> {
-    const signal = runner.abort.signal;
-    const cfg = this.rt.cfg;
-    await this.provisioned(release, signal);
-    const deadline = release.data?.approvalDeadline;
-    if (typeof deadline === 'string' && msUntil(deadline) === 0) {
-      const waited = cfg.approvalTimeout === undefined ? '' : ` within ${formatMs(cfg.approvalTimeout)}`;
-      if (cfg.onTimeout === 'promote') {
-        await this.move(release, 'shifting', `no approval${waited}; onTimeout is promote, so the release goes on`);
-        return;
-      }
-      const { release: ended } = await this.store.transition(release.id, 'aborted', { from: 'awaiting-approval', actor: CONTROLLER, reason: `no approval${waited}; onTimeout is abort` });
-      this.log.info('release phase', { release: release.id, phase: 'aborted', reason: 'approval timed out' });
-      await this.clearIdle(ended);
-      return;
-    }
-    // The poll covers an approval recorded before this started to wait.
-    await woken(runner, typeof deadline === 'string' ? Math.min(APPROVAL_POLL, msUntil(deadline)) : APPROVAL_POLL);
   }
 
   track(releaseId: string, run: AnalysisRunner | null): void {
@@ -420,28 +348,12 @@ export class ReleaseController implements TrafficHost {
   }
 
   /** The release's slot runs its version (started now if it does not, e.g. after a restart), recorded in the route state. */
-  async provisioned(release: ReleaseRecord, signal: AbortSignal): Promise<string[]> {
-    const running = this.provider.deployment(release.slot);
-    const d = running?.version === release.version ? running : await this.provider.provision(release.slot, release.version, { signal });
-    signal.throwIfAborted();
-    await this.rt.setSlot(release.slot, { version: release.version, targets: d.targets }, CONTROLLER, `${release.slot} runs version ${release.version}`, release.id);
-    return d.targets;
+  provisioned(release: ReleaseRecord, signal: AbortSignal): Promise<string[]> {
+    return provisionSlot(this.ctx, release, signal);
   }
 
-  async healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
-    try {
-      await this.rt.waitHealthy(targets, VERIFY_TIMEOUT, signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      const lines = this.provider.kind === 'process' ? await tailSlotLog(this.stateDir, this.service, release.slot, LOG_LINES_IN_REASON).catch(() => []) : [];
-      const output = lines.length > 0 ? `; the slot's last output:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
-      throw new CutoverError(
-        'CUTOVER_E_SLOT_UNHEALTHY',
-        `${this.service}/${release.slot} (version ${release.version}): ${(err as Error).message}${output}\nFix the application or health.path, then deploy again (\`cutover logs ${this.service} --slot ${release.slot}\`)`,
-        409,
-        { cause: err },
-      );
-    }
+  healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
+    return waitSlotHealthy(this.ctx, this.stateDir, release, targets, signal);
   }
 
   /** A step failed: before traffic moved the release fails and its slot is stopped; after, it rolls back. */
@@ -495,7 +407,7 @@ export class ReleaseController implements TrafficHost {
   }
 
   /** After a release ended before traffic moved: its slot runs nothing any more. */
-  private async clearIdle(release: ReleaseRecord): Promise<void> {
+  async clearIdle(release: ReleaseRecord): Promise<void> {
     const slot = release.slot;
     await closePreview(this.ctx, release);
     if (this.rt.routeState().live === slot) return; // never touch the live slot
@@ -510,13 +422,4 @@ export class ReleaseController implements TrafficHost {
     if (active === null) throw conflict(`${this.service} has no release in progress to ${what}; see \`cutover history ${this.service}\``);
     return active;
   }
-}
-
-/** The gate results of the latest verification (a restarted daemon runs the gates again). */
-function gateResults(events: StoreEvent[]): GateResult[] {
-  let from = 0;
-  events.forEach((e, i) => {
-    if (e.type === 'phase' && e.phase === 'verifying') from = i;
-  });
-  return events.slice(from).filter((e) => e.type === 'gate').map((e) => e.data.result as GateResult);
 }

@@ -9,9 +9,24 @@ import { formatMs, percent } from '../gates/common.ts';
 import { runGates } from '../gates/run.ts';
 import type { GateContext, GateResult, GateRunner, MirrorGate } from '../gates/types.ts';
 import { diffSnapshot } from '../router/metrics.ts';
-import type { ReleaseRecord } from '../store/types.ts';
+import type { JsonObject, Phase, ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
-import { sleep } from './wait.ts';
+import { type Runner, msUntil, sleep, woken } from './wait.ts';
+
+/** How often a release awaiting approval looks at the store again. */
+const APPROVAL_POLL = 1000;
+
+/** What verifying and awaiting approval need from the controller. */
+export interface VerifyHost {
+  ctx: StepContext;
+  provisioned(release: ReleaseRecord, signal: AbortSignal): Promise<string[]>;
+  healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void>;
+  move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void>;
+  /** After a release ended before traffic moved: its slot runs nothing any more. */
+  clearIdle(release: ReleaseRecord): Promise<void>;
+}
+
+
 
 /** Random bytes in a preview token (base64url): not guessable, short enough for a header or cookie. */
 const PREVIEW_TOKEN_BYTES = 24;
@@ -26,6 +41,69 @@ export function listenUrl(listen: string): string {
   let host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
   if (host === '' || host === '0.0.0.0' || host === '::') host = '127.0.0.1';
   return `http://${host.includes(':') ? `[${host}]` : host}:${listen.slice(colon + 1)}`;
+}
+
+/** The idle slot healthy, open to preview, then every gate; a gate that does not pass fails the release. */
+export async function verify(host: VerifyHost, release: ReleaseRecord, signal: AbortSignal): Promise<void> {
+const ctx = host.ctx;
+  const cfg = ctx.rt.cfg;
+  const slot = release.slot;
+  const targets = await host.provisioned(release, signal);
+  await host.healthy(release, targets, signal);
+  const current = ctx.rt.routeState().preview;
+  const token = current?.slot === slot ? current.token : newPreviewToken();
+  await openPreview(ctx, release, token);
+  const results = await runReleaseGates(ctx, release, targets, token, signal);
+  signal.throwIfAborted();
+  const gates = results as unknown as JsonObject[];
+  const bad = results.findIndex((r) => r.outcome !== 'passed');
+  if (bad >= 0) {
+    const reason = gateFailure(results[bad] as GateResult, bad, cfg.gates.length);
+    const { release: ended } = await ctx.store.transition(release.id, 'failed', { from: 'verifying', actor: CONTROLLER, reason, releaseData: { gates } });
+    ctx.log.info('release phase', { release: release.id, phase: 'failed', reason: `gate ${bad + 1} did not pass` });
+    await host.clearIdle(ended);
+    return;
+  }
+  const passed = results.length === 0 ? '' : `; ${results.length === 1 ? 'its gate passed' : `all ${results.length} gates passed`}`;
+  if (cfg.approval === 'manual') {
+    const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();
+    const until = approvalDeadline === null ? '' : ` (until ${approvalDeadline}, then ${cfg.onTimeout})`;
+    await host.move(release, 'awaiting-approval', `every target of ${slot} is healthy${passed}; waiting for \`cutover promote ${ctx.service}\`${until}`, { gates, approvalDeadline });
+    return;
+  }
+  await host.move(release, 'shifting', `every target of ${slot} is healthy${passed}`, { gates });
+}
+
+/** Waits for promote() (which records shifting and wakes this) or abort(); the approval timeout decides otherwise. */
+export async function awaitApproval(host: VerifyHost, release: ReleaseRecord, runner: Runner): Promise<void> {
+const ctx = host.ctx;
+  const signal = runner.abort.signal;
+  const cfg = ctx.rt.cfg;
+  await host.provisioned(release, signal);
+  const deadline = release.data?.approvalDeadline;
+  if (typeof deadline === 'string' && msUntil(deadline) === 0) {
+    const waited = cfg.approvalTimeout === undefined ? '' : ` within ${formatMs(cfg.approvalTimeout)}`;
+    if (cfg.onTimeout === 'promote') {
+      await host.move(release, 'shifting', `no approval${waited}; onTimeout is promote, so the release goes on`);
+      return;
+    }
+    const { release: ended } = await ctx.store.transition(release.id, 'aborted', { from: 'awaiting-approval', actor: CONTROLLER, reason: `no approval${waited}; onTimeout is abort` });
+    ctx.log.info('release phase', { release: release.id, phase: 'aborted', reason: 'approval timed out' });
+    await host.clearIdle(ended);
+    return;
+  }
+  // The poll covers an approval recorded before this started to wait.
+  await woken(runner, typeof deadline === 'string' ? Math.min(APPROVAL_POLL, msUntil(deadline)) : APPROVAL_POLL);
+}
+
+
+/** The gate results of the latest verification (a restarted daemon runs the gates again). */
+export function gateResults(events: StoreEvent[]): GateResult[] {
+  let from = 0;
+  events.forEach((e, i) => {
+    if (e.type === 'phase' && e.phase === 'verifying') from = i;
+  });
+  return events.slice(from).filter((e) => e.type === 'gate').map((e) => e.data.result as GateResult);
 }
 
 /** Requests to the slot in preview route by the token; the token itself stays out of the event. */
