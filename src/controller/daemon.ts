@@ -1,4 +1,7 @@
 // The daemon `cutover up` runs: the store, a runtime per service (router + health), and the API.
+// With an etcd store (a fleet) it also campaigns for leadership: only the leader runs the services'
+// runtimes and releases (a follower's API refuses changes, naming the leader), and its switches wait
+// for the fleet's routers (see src/fleet/).
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { notFound } from '../errors.ts';
@@ -9,6 +12,8 @@ import { EventFeed, eventsRoute } from '../api/events.ts';
 import { MetricsExporter } from '../api/metrics.ts';
 import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
+import { FleetControl, type FleetStatus } from '../fleet/control.ts';
+import { EtcdStore } from '../store/etcd.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/types.ts';
 import { ReleaseController } from './release.ts';
@@ -22,6 +27,8 @@ export class Daemon {
   private readonly providers = new Map<string, Provider>();
   private readonly controllers = new Map<string, ReleaseController>();
   private api: ApiServer | null = null;
+  /** With an etcd store: the routers, the election, this process's own fleet router. */
+  private fleet: FleetControl | null = null;
   /** The store's new events, for the SSE stream, the webhooks and the dashboard. */
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
@@ -35,34 +42,71 @@ export class Daemon {
 
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
-    this.store = SqliteStore.open(this.config.stateDir);
+    const sc = this.config.store;
+    this.store = sc.kind === 'etcd' ? await EtcdStore.connect({ endpoints: sc.endpoints, prefix: sc.prefix }) : SqliteStore.open(this.config.stateDir);
     const admin = daemonAdminToken(this.config.stateDir);
     this.adminTokenFile = admin.file;
     try {
-      for (const [name, cfg] of Object.entries(this.config.services)) {
-        const rt = new ServiceRuntime(cfg, this.store, this.log);
-        this.runtimes.set(name, rt);
-        await rt.start();
-        const provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
-        this.providers.set(name, provider);
-        this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store: this.store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }));
-      }
+      if (this.store instanceof EtcdStore) this.fleet = await FleetControl.start(this.config, this.store, this.log);
+      else await this.startServices();
       this.feed = new EventFeed(this.store, this.log);
       this.notifier = new WebhookNotifier(this.config.notifications.webhooks, { log: this.log, release: (id) => this.getStore().getRelease(id) });
-      if (this.notifier.size > 0) this.feed.subscribe((e) => this.notifier?.handle(e));
+      // In a fleet only the leader notifies, so a webhook is not sent once per controller.
+      if (this.notifier.size > 0) this.feed.subscribe((e) => (this.fleet === null || this.fleet.leading) && this.notifier?.handle(e));
       await this.feed.start();
       this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this), routes: [eventsRoute(this.feed, this.store)] });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
-      // Slots start again and releases continue in the background: the API answers meanwhile, and
-      // the router serves a slot only once its targets are healthy.
-      for (const [name, controller] of this.controllers) {
-        controller.resume().catch((err) => this.log.error('resume failed', { service: name, err }));
+      if (this.fleet !== null) {
+        // The leader resumes the releases where the last leader left them in the store.
+        this.fleet.campaign(this.apiAddress, {
+          elected: async () => {
+            await this.startServices();
+            this.resumeAll();
+          },
+          lost: () => this.stopServices(),
+        });
+      } else {
+        this.resumeAll();
       }
     } catch (err) {
       await this.close(0);
       throw err;
     }
+  }
+
+  /** Starts a runtime (routes and health) and a release controller per service. */
+  private async startServices(): Promise<void> {
+    const store = this.getStore();
+    for (const [name, cfg] of Object.entries(this.config.services)) {
+      const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name));
+      this.runtimes.set(name, rt);
+      await rt.start();
+      let provider = this.providers.get(name);
+      if (provider === undefined) {
+        provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
+        this.providers.set(name, provider);
+      }
+      this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }));
+    }
+  }
+
+  /**
+   * Slots start again and releases continue in the background: the API answers meanwhile, and the
+   * router serves a slot only once its targets are healthy.
+   */
+  private resumeAll(): void {
+    for (const [name, controller] of this.controllers) {
+      controller.resume().catch((err) => this.log.error('resume failed', { service: name, err }));
+    }
+  }
+
+  /** A leader that lost its lease stops its releases and runtimes; the providers' slots keep running. */
+  private async stopServices(): Promise<void> {
+    await Promise.all([...this.controllers.values()].map((c) => c.close()));
+    await Promise.all([...this.runtimes.values()].map((rt) => rt.close(0)));
+    this.controllers.clear();
+    this.runtimes.clear();
   }
 
   /** The store, once started. */
@@ -80,6 +124,7 @@ export class Daemon {
   }
 
   service(name: string): ServiceRuntime {
+    if (this.fleet !== null && !this.fleet.leading) throw this.fleet.notLeaderError();
     const rt = this.runtimes.get(name);
     if (!rt) throw notFound(`no service "${name}"; services: ${[...this.runtimes.keys()].join(', ') || '(none)'}`);
     return rt;
@@ -91,9 +136,10 @@ export class Daemon {
   }
 
   /** A service's route state and target health, with its active (or latest) release. */
-  async status(name: string): Promise<ServiceStatus> {
+  async status(name: string): Promise<ServiceStatus & { fleet?: FleetStatus }> {
     const status = this.service(name).status();
-    return { ...status, release: (await this.controllers.get(name)?.releaseStatus()) ?? null };
+    const release = (await this.controllers.get(name)?.releaseStatus()) ?? null;
+    return { ...status, release, ...(this.fleet === null ? {} : { fleet: this.fleet.status(name) }) };
   }
 
   async close(grace: number): Promise<void> {
@@ -101,6 +147,8 @@ export class Daemon {
     await this.notifier?.close();
     await this.api?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
+    // Resigns once its releases are stopped, so a follower takes over at once.
+    await this.fleet?.close(grace);
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
     await Promise.all([...this.providers.values()].map((p) => p.close()));
     await this.store?.close();

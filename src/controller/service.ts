@@ -121,12 +121,17 @@ export class ServiceRuntime {
   /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(cfg: ServiceConfig, store: Store, log: Logger) {
+  /**
+   * `host`: where route states are applied instead of an embedded router. In a fleet it is the
+   * fleet's (see src/fleet/ack-host.ts): applying a state recorded in etcd waits until every live
+   * router serves it.
+   */
+  constructor(cfg: ServiceConfig, store: Store, log: Logger, host?: RouterHost) {
     this.cfg = cfg;
     this.store = store;
     this.log = log.child({ service: cfg.name });
     const opts = routerOptions(cfg);
-    this.host = cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, this.log) : new LocalRouterHost(opts);
+    this.host = host ?? (cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, this.log) : new LocalRouterHost(opts));
     this.health = new HealthChecker(cfg.health, (address, healthy) => {
       this.host.setHealth(address, healthy);
       this.log.info(healthy ? 'target healthy' : 'target unhealthy', { address, error: this.health.get(address)?.lastError ?? undefined });
