@@ -142,6 +142,8 @@ async function measureQuietly(o: Options, t: Target, upstream: Upstream, mode: M
 }
 
 async function main(): Promise<number> {
+  // The fleet round is its own measurement (etcd, routers, a controller): see bench/fleet.ts.
+  if (process.argv.includes('--fleet')) return (await import('./fleet.ts')).main(process.argv.slice(2).filter((a) => a !== '--fleet'));
   let o: Options;
   try {
     const parsed = parseOptions(process.argv.slice(2));
