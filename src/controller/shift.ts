@@ -65,6 +65,8 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
       if (d.next === 'full') break;
     }
   }
+  // A promote given while shifting was about the shift: observing starts without it.
+  runner.promoted = null;
   const now = ctx.rt.routeState();
   if (now.live !== slot || now.weights[slot] !== 100) {
     await ctx.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
