@@ -13,7 +13,7 @@ import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
 import type { MetricsExporter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { ActionBody, PromoteBody, AuditEntry, NewTokenAnswer, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
+import { ActionBody, AuditEntry, NewTokenAnswer, PromoteBody, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
 import { forRole } from '../controller/service.ts';
 
 export { VERSION_PATTERN } from './schemas.ts';

@@ -10,6 +10,8 @@ import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
 import { EventFeed, eventsRoute } from '../api/events.ts';
 import { MetricsExporter } from '../api/metrics.ts';
+import { TrafficSampler, trafficRoute } from '../api/traffic.ts';
+import { dashboardFiles } from '../api/ui.ts';
 import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import { FleetControl, type FleetStatus } from '../fleet/control.ts';
@@ -32,6 +34,7 @@ export class Daemon {
   /** The store's new events, for the SSE stream, the webhooks and the dashboard. */
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
+  private traffic: TrafficSampler | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
 
@@ -54,7 +57,11 @@ export class Daemon {
       // In a fleet only the leader notifies, so a webhook is not sent once per controller.
       if (this.notifier.size > 0) this.feed.subscribe((e) => (this.fleet === null || this.fleet.leading) && this.notifier?.handle(e));
       await this.feed.start();
-      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, { metrics: new MetricsExporter(this), routes: [eventsRoute(this.feed, this.store)] });
+      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, {
+        metrics: new MetricsExporter(this),
+        routes: [eventsRoute(this.feed, this.store), trafficRoute(this, (this.traffic = new TrafficSampler(this)))],
+        open: dashboardFiles(),
+      });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
       if (this.fleet !== null) {
@@ -144,6 +151,7 @@ export class Daemon {
 
   async close(grace: number): Promise<void> {
     this.feed?.close();
+    this.traffic?.close();
     await this.notifier?.close();
     await this.api?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));

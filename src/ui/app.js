@@ -1,0 +1,399 @@
+// The cutover dashboard: signs in with an API token (kept in this tab's sessionStorage only), shows
+// every service's live slot, weights, target health, current release as a timeline, per-slot
+// traffic charts and history, and offers promote/rollback/abort to the roles allowed to use them.
+// Live updates come from the API's server-sent events; nothing is loaded from anywhere else.
+import { lineChart } from './charts.js';
+
+const TOKEN_KEY = 'cutover.token';
+const RANK = { viewer: 1, deployer: 2, admin: 3 };
+const HAPPY = ['pending', 'provisioning', 'verifying', 'awaiting-approval', 'shifting', 'observing', 'promoted', 'retired'];
+const BAD = ['failed', 'aborted', 'rolled-back'];
+const BEFORE_TRAFFIC = ['pending', 'provisioning', 'verifying', 'awaiting-approval'];
+/** The charts show the last minute at first, growing to five as samples come in. */
+const CHART_SPAN = { min: 60_000, max: 5 * 60_000 };
+const POLL = 5000;
+const TRAFFIC_POLL = 1000;
+
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem(TOKEN_KEY);
+let me = null;
+let stream = null;
+const cards = new Map();
+const refreshing = new Map();
+
+/** One element: h('div', { class: 'x', onclick: fn }, child, 'text', ...). */
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(`/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    if (res.status === 401) signOut('Your token is not accepted any more (revoked?). Sign in again.');
+    throw new ApiError(res.status, json.error?.code ?? 'HTTP', json.error?.message ?? `HTTP ${res.status}`);
+  }
+  return json;
+}
+
+// ---- sign-in ------------------------------------------------------------------------------------
+
+async function signIn(candidate) {
+  token = candidate;
+  try {
+    me = await api('GET', '/whoami');
+  } catch (err) {
+    token = null;
+    me = null;
+    throw err;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('sign-in').hidden = true;
+  $('who').hidden = false;
+  $('who-name').textContent = me.name;
+  $('who-role').textContent = me.role;
+  await loadServices();
+  follow();
+}
+
+function signOut(message = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  token = null;
+  me = null;
+  stream?.abort();
+  stream = null;
+  cards.clear();
+  $('services').replaceChildren();
+  $('who').hidden = true;
+  $('sign-in').hidden = false;
+  $('sign-in-error').textContent = message;
+  $('token').value = '';
+}
+
+$('sign-in-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('sign-in-error').textContent = '';
+  try {
+    await signIn($('token').value.trim());
+  } catch (err) {
+    $('sign-in-error').textContent = err.status === 401 ? 'That token is not accepted: check it, or ask an admin for one.' : err.message;
+  }
+});
+$('sign-out').addEventListener('click', () => signOut());
+
+function banner(message) {
+  $('banner').textContent = message;
+  $('banner').hidden = !message;
+}
+
+// ---- services -----------------------------------------------------------------------------------
+
+async function loadServices() {
+  const list = await api('GET', '/services');
+  const root = $('services');
+  for (const s of list) {
+    if (!cards.has(s.service)) {
+      const card = { name: s.service, el: h('article', { class: 'service', 'data-service': s.service }), status: null, releases: [], audit: [], traffic: [] };
+      cards.set(s.service, card);
+      root.append(card.el);
+    }
+    const card = cards.get(s.service);
+    card.status = s;
+    await loadHistory(card);
+    render(card);
+  }
+  for (const card of cards.values()) void loadTraffic(card);
+}
+
+async function refresh(name, withHistory) {
+  const card = cards.get(name);
+  if (!card || refreshing.get(name)) return;
+  refreshing.set(name, true);
+  try {
+    card.status = await api('GET', `/services/${encodeURIComponent(name)}`);
+    if (withHistory) await loadHistory(card);
+    render(card);
+  } catch (err) {
+    if (token) banner(err.message);
+  } finally {
+    refreshing.set(name, false);
+  }
+}
+
+async function loadHistory(card) {
+  const n = encodeURIComponent(card.name);
+  [card.releases, card.audit] = await Promise.all([api('GET', `/services/${n}/releases`), api('GET', `/services/${n}/audit?limit=10`)]);
+}
+
+async function loadTraffic(card) {
+  try {
+    card.traffic = (await api('GET', `/services/${encodeURIComponent(card.name)}/traffic`)).points;
+    renderCharts(card);
+  } catch {
+    // The next poll tries again.
+  }
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+const time = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '');
+const pct = (v) => `${Math.round(v * 10) / 10}%`;
+
+function render(card) {
+  const s = card.status;
+  const release = s.release;
+  const live = s.live ?? 'none';
+  card.el.replaceChildren(
+    h(
+      'header',
+      {},
+      h('h2', {}, s.service),
+      h('span', { class: 'listen' }, s.listen),
+      h('span', { class: `live-slot slot-${live}`, 'data-testid': 'live-slot', 'data-slot': live }, s.live ? `live: ${s.live}` : 'no live slot yet'),
+      h('span', { class: 'muted' }, `generation ${s.generation}`),
+    ),
+    h('div', { class: 'slots' }, slotBox(s, 'blue'), slotBox(s, 'green')),
+    release ? releaseBox(card, release) : h('p', { class: 'muted' }, `No release yet: cutover deploy ${s.service} <version>`),
+    h('div', { class: 'charts', 'data-charts': '' }),
+    historyBox(card),
+  );
+  renderCharts(card);
+}
+
+function slotBox(s, slot) {
+  const d = s.slots[slot];
+  const role = s.live === slot ? 'live' : s.release && s.release.fromSlot === slot && ['promoted', 'observing', 'shifting'].includes(s.release.phase) ? 'standby' : 'idle';
+  return h(
+    'section',
+    { class: `slot slot-${slot} ${role}`, 'data-slot': slot },
+    h('h3', {}, slot, ' ', h('span', { class: 'tag' }, role)),
+    h('div', { class: 'weight' }, h('meter', { min: 0, max: 100, value: s.weights[slot] }), ` ${s.weights[slot]}%`),
+    h('p', {}, 'version ', h('strong', {}, d.version ?? '-')),
+    d.targets.length === 0
+      ? h('p', { class: 'muted' }, 'no targets')
+      : h(
+          'ul',
+          { class: 'targets' },
+          d.targets.map((t) =>
+            h('li', { 'data-healthy': String(t.healthy) }, h('span', { class: `dot ${t.healthy ? 'ok' : 'bad'}`, title: t.healthy ? 'healthy' : (t.lastError ?? 'unhealthy') }), t.address, t.healthy ? '' : h('span', { class: 'muted' }, ` ${t.lastError ?? 'not healthy yet'}`)),
+          ),
+        ),
+  );
+}
+
+function releaseBox(card, r) {
+  const entered = new Map();
+  for (const e of r.events) if (e.type === 'phase') entered.set(e.phase, e);
+  const ended = BAD.includes(r.phase) ? r.phase : null;
+  const path = HAPPY.filter((p) => p !== 'awaiting-approval' || entered.has('awaiting-approval') || r.phase === 'awaiting-approval');
+  const steps = ended ? [...path.filter((p) => entered.has(p)), ended] : path;
+  const gates = r.events.filter((e) => e.type === 'gate' && e.data.result);
+  const analysis = r.events.filter((e) => e.type === 'analysis' && (e.data.kind === 'outcome' || e.data.kind === 'hold' || e.data.kind === 'warning'));
+  const detailsOf = (phase) => {
+    if (phase === 'verifying') return gates.map((g) => h('li', { class: `gate ${g.data.result.outcome}` }, h('strong', {}, g.data.result.outcome), ` ${g.data.result.name}: ${g.data.result.summary}`));
+    if (phase === 'shifting' || phase === 'observing')
+      return analysis
+        .filter((a) => (phase === 'observing') === /observ/i.test(String(a.data.label ?? a.reason)))
+        .map((a) => h('li', { class: `analysis ${a.data.outcome?.verdict ?? a.data.kind}` }, h('strong', {}, a.data.outcome?.verdict ?? a.data.kind), ` ${a.reason}`));
+    return [];
+  };
+  return h(
+    'section',
+    { class: 'release', 'data-release': r.id, 'data-phase': r.phase },
+    h('h3', {}, `Release ${r.version} `, h('span', { class: 'muted' }, `${r.id} · ${r.fromSlot ?? 'none'} → ${r.slot}`), ' ', h('span', { class: `phase phase-${r.phase}`, 'data-testid': 'phase' }, r.phase)),
+    h(
+      'ol',
+      { class: 'timeline' },
+      steps.map((p) => {
+        const e = entered.get(p);
+        const state = p === ended ? 'bad' : p === r.phase ? 'current' : e ? 'done' : 'todo';
+        const more = detailsOf(p);
+        return h('li', { class: state, 'data-step': p }, h('span', { class: 'step' }, p), e ? h('time', {}, time(e.time).slice(11)) : null, e && e.reason ? h('div', { class: 'reason' }, e.reason.split('\n')[0]) : null, more.length ? h('ul', { class: 'results' }, more) : null);
+      }),
+    ),
+    actions(card, r),
+  );
+}
+
+function actions(card, r) {
+  if (!me || RANK[me.role] < RANK.deployer) return null;
+  const buttons = [];
+  if (['awaiting-approval', 'shifting', 'observing'].includes(r.phase)) buttons.push(button(card, 'promote', 'Promote', `Promote release ${r.version} of ${card.name}?`, r.phase === 'awaiting-approval' ? `Traffic moves to ${r.slot}.` : `${r.slot} takes all traffic now.`));
+  if (['shifting', 'observing', 'promoted'].includes(r.phase) && r.fromSlot) buttons.push(button(card, 'rollback', 'Roll back', `Roll ${card.name} back to ${r.fromSlot}?`, `All traffic goes back to ${r.fromSlot}${r.data?.fromVersion ? ` (version ${r.data.fromVersion})` : ''} at once; release ${r.version} ends rolled back.`));
+  if (BEFORE_TRAFFIC.includes(r.phase)) buttons.push(button(card, 'abort', 'Abort', `Abort release ${r.version} of ${card.name}?`, `${r.slot} is stopped; the live slot is not touched.`));
+  return buttons.length ? h('div', { class: 'actions' }, buttons) : null;
+}
+
+function button(card, action, label, title, text) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: action === 'promote' ? '' : 'danger',
+      'data-action': action,
+      onclick: async () => {
+        const reason = await confirmDialog(title, text, action !== 'promote');
+        if (reason === null) return;
+        banner('');
+        try {
+          await api('POST', `/services/${encodeURIComponent(card.name)}/${action}`, action === 'promote' ? {} : reason ? { reason } : {});
+        } catch (err) {
+          banner(`${label} failed: ${err.message}`);
+        }
+        await refresh(card.name, true);
+      },
+    },
+    label,
+  );
+}
+
+/** Resolves with the reason typed (maybe '') on confirm, null on cancel. */
+function confirmDialog(title, text, withReason) {
+  const d = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-reason').value = '';
+  $('confirm-reason').hidden = !withReason;
+  d.querySelector('label').hidden = !withReason;
+  d.returnValue = '';
+  d.showModal();
+  $('confirm-cancel').focus();
+  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok' ? $('confirm-reason').value.trim() : null), { once: true }));
+}
+
+function historyBox(card) {
+  return h(
+    'details',
+    { class: 'history', open: cards.size <= 2 },
+    h('summary', {}, 'History'),
+    card.releases.length === 0
+      ? h('p', { class: 'muted' }, 'No releases yet.')
+      : h(
+          'table',
+          { 'data-testid': 'releases' },
+          h('thead', {}, h('tr', {}, ['started (UTC)', 'version', 'slots', 'phase', 'reason'].map((c) => h('th', {}, c)))),
+          h('tbody', {}, card.releases.slice(0, 10).map((r) => h('tr', {}, h('td', {}, time(r.createdAt)), h('td', {}, r.version), h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`), h('td', {}, h('span', { class: `phase phase-${r.phase}` }, r.phase)), h('td', { class: 'reason' }, (r.reason ?? '').split('\n')[0])))),
+        ),
+    card.audit.length === 0
+      ? null
+      : h(
+          'table',
+          { class: 'audit' },
+          h('thead', {}, h('tr', {}, ['time (UTC)', 'who', 'what', 'status', 'from'].map((c) => h('th', {}, c)))),
+          h('tbody', {}, card.audit.map((e) => h('tr', {}, h('td', {}, time(e.time)), h('td', {}, e.actor), h('td', {}, `${e.data.method} ${e.data.path}`), h('td', {}, e.data.status), h('td', {}, e.data.remote)))),
+        ),
+  );
+}
+
+function renderCharts(card) {
+  const box = card.el.querySelector('[data-charts]');
+  if (!box) return;
+  const pts = card.traffic;
+  const series = (pick) => ['blue', 'green'].map((slot) => ({ name: slot, className: `slot-${slot}`, values: pts.map((p) => [p.t, pick(p[slot])]) }));
+  const last = (pick, fmt) => ['blue', 'green'].map((slot) => {
+    const v = pts.length ? pick(pts[pts.length - 1][slot]) : null;
+    return h('span', { class: `legend slot-${slot}` }, `${slot} ${v === null || v === undefined || !Number.isFinite(v) ? '-' : fmt(v)}`);
+  });
+  const now = Date.now();
+  const spanMs = Math.min(CHART_SPAN.max, Math.max(CHART_SPAN.min, pts.length ? now - pts[0].t : 0));
+  const chart = (title, pick, fmt, floor) =>
+    h('figure', { class: 'chart-box' }, h('figcaption', {}, title, ' ', last(pick, fmt)), lineChart({ title, series: series(pick), spanMs, now, format: fmt, floor }));
+  box.replaceChildren(
+    chart('requests/s', (p) => p.rate, (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)), 1),
+    chart('error rate', (p) => p.errorRate, (v) => pct(v * 100), 0.01),
+    chart('p99 latency', (p) => p.p99, (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ms`), 1),
+  );
+}
+
+// ---- live updates -------------------------------------------------------------------------------
+
+/** Follows /api/v1/events with fetch (EventSource cannot send the token), reconnecting with Last-Event-ID. */
+async function follow() {
+  stream?.abort();
+  const ac = new AbortController();
+  stream = ac;
+  let lastId = null;
+  while (!ac.signal.aborted && token) {
+    try {
+      const res = await fetch('/api/v1/events', { headers: { authorization: `Bearer ${token}`, ...(lastId !== null ? { 'last-event-id': lastId } : {}) }, signal: ac.signal });
+      if (res.status === 401) return signOut('Your token is not accepted any more (revoked?). Sign in again.');
+      if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}`);
+      $('live-dot').classList.add('ok');
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          let data = null;
+          for (const line of block.split('\n')) {
+            if (line.startsWith('id: ')) lastId = line.slice(4);
+            else if (line.startsWith('data: ')) data = line.slice(6);
+          }
+          if (data) onEvent(JSON.parse(data));
+        }
+      }
+    } catch {
+      if (ac.signal.aborted) return;
+    }
+    $('live-dot').classList.remove('ok');
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+const pending = new Map();
+function onEvent(e) {
+  if (!cards.has(e.service)) return;
+  const withHistory = e.type === 'phase' || e.type === 'audit';
+  const p = pending.get(e.service);
+  if (p) {
+    p.withHistory ||= withHistory;
+    return;
+  }
+  const entry = { withHistory };
+  pending.set(e.service, entry);
+  setTimeout(() => {
+    pending.delete(e.service);
+    void refresh(e.service, entry.withHistory);
+  }, 100);
+}
+
+setInterval(() => {
+  if (!me) return;
+  for (const name of cards.keys()) void refresh(name, false);
+}, POLL);
+setInterval(() => {
+  if (!me) return;
+  for (const card of cards.values()) void loadTraffic(card);
+}, TRAFFIC_POLL);
+
+// ---- start --------------------------------------------------------------------------------------
+
+if (token) {
+  signIn(token).catch((err) => signOut(err.status === 401 ? 'Your token is not accepted any more. Sign in again.' : err.message));
+} else {
+  signOut();
+}
