@@ -61,7 +61,8 @@ function configFor(listen: number, extra: Record<string, unknown> = {}, service:
         provider: { kind: 'static', blue: blue.map((u) => u.address), green: green.map((u) => u.address) },
         health: { path: '/healthz', interval: '100ms' },
         approval: 'manual',
-        analysis: { interval: '200ms', window: '200ms', rules: [], minSamples: 0, inconclusive: 'pass' },
+        // The default error-rate rule, judged on the routers' summed counters (published every second).
+        analysis: { interval: '500ms', window: '2s', minSamples: 20, inconclusive: 'hold' },
         standby: '1s',
         ...service,
       },
@@ -339,6 +340,9 @@ describe('fleet mode', () => {
       return ['retired', 'failed', 'rolled-back', 'aborted'].includes(s.phase) ? s : undefined;
     }, 40_000);
     assert.equal(done.phase, 'retired', `the release ended ${done.phase}: ${done.reason}`);
+    // Observing judged the load the routers carried: it had samples, so it did not hold for a promote.
+    const observed = done.analysis?.at?.(-1);
+    if (observed !== undefined) assert.ok(JSON.stringify(observed).includes('error_rate'), JSON.stringify(observed));
     for (const router of routers) assert.equal(await servedBy(router.port), '200 green', router.name);
   });
 

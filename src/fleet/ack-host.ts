@@ -6,7 +6,6 @@ import type { FleetConfig } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RouterHost } from '../router/host.ts';
-import { emptySnapshot } from '../router/metrics.ts';
 import type { RouterMetrics } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import type { Lagging, RouterRegistry } from './registry.ts';
@@ -16,18 +15,18 @@ export class FleetAckHost implements RouterHost {
   readonly #registry: RouterRegistry;
   readonly #fleet: FleetConfig;
   readonly #log: Logger;
-  /** The router of this process, when the controller is also a router: its metrics are the service's. */
-  readonly #local: () => RouterHost | null;
+  /** The fleet's summed counters of the service (see fleet-metrics.ts), for the analysis. */
+  readonly #metrics: () => Promise<RouterMetrics>;
   #started = false;
   /** What the last wait found; status shows it. */
   lastLagging: Lagging[] = [];
 
-  constructor(service: string, registry: RouterRegistry, fleet: FleetConfig, log: Logger, local: () => RouterHost | null) {
+  constructor(service: string, registry: RouterRegistry, fleet: FleetConfig, log: Logger, metrics: () => Promise<RouterMetrics>) {
     this.#service = service;
     this.#registry = registry;
     this.#fleet = fleet;
     this.#log = log;
-    this.#local = local;
+    this.#metrics = metrics;
   }
 
   async listen(): Promise<void> {}
@@ -57,10 +56,8 @@ export class FleetAckHost implements RouterHost {
 
   setHealth(): void {}
 
-  async metrics(): Promise<RouterMetrics> {
-    const local = this.#local();
-    if (local !== null) return local.metrics();
-    return { generation: 0, slots: { blue: emptySnapshot(), green: emptySnapshot() }, connections: 0 };
+  metrics(): Promise<RouterMetrics> {
+    return this.#metrics();
   }
 
   async close(): Promise<void> {}

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { RouterHost } from '../router/host.ts';
 import type { EtcdStore } from '../store/etcd.ts';
 import { FleetAckHost } from './ack-host.ts';
+import { FleetMetrics } from './fleet-metrics.ts';
 import type { LeaderRecord, RouterRecord } from './keys.ts';
 import { Leadership, type LeadershipHandlers } from './leader.ts';
 import { RouterRegistry } from './registry.ts';
@@ -59,7 +60,8 @@ export class FleetControl {
 
   /** The host a service's runtime applies route states to: it waits for the fleet's acks. */
   hostFor(service: string): RouterHost {
-    return new FleetAckHost(service, this.registry, this.#config.fleet, this.#log.child({ service }), () => this.router?.host(service) ?? null);
+    const counters = new FleetMetrics(this.#store.client, this.#store.prefix, service);
+    return new FleetAckHost(service, this.registry, this.#config.fleet, this.#log.child({ service }), () => counters.read());
   }
 
   /** Campaigns from now on; `handlers` start and stop what only the leader runs. */

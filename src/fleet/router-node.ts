@@ -17,6 +17,7 @@ import { routerOptions } from '../controller/service.ts';
 import { createClient } from '../store/etcd-client.ts';
 import { prefixRange } from '../store/etcd-keys.ts';
 import type { RouteState } from '../store/types.ts';
+import { METRICS_PUBLISH_MS, metricsDir, type RouterCounters } from './fleet-metrics.ts';
 import { parseJson, ROUTER_LEASE_TTL_S, routerKey, routesDir, type RouterRecord } from './keys.ts';
 
 /** Deadline of a read or a write of the router (the watch itself has none). */
@@ -73,6 +74,7 @@ export class FleetRouter {
   #publishing = false;
   #publishAgain = false;
   #retryTimer: NodeJS.Timeout | null = null;
+  #metricsTimer: NodeJS.Timeout | null = null;
   #watchConnected = false;
   #leaseAlive = false;
   #lastContact: number | null = null;
@@ -124,6 +126,23 @@ export class FleetRouter {
     );
     this.#watch(revision);
     this.#publish();
+    this.#metricsTimer = setInterval(() => void this.#publishCounters(), METRICS_PUBLISH_MS);
+    this.#metricsTimer.unref();
+  }
+
+  /** The counters of every service, for the analysis of the controller (see fleet-metrics.ts). */
+  async #publishCounters(): Promise<void> {
+    const lease = this.#lease;
+    if (lease === null || !this.#leaseAlive || this.#closed) return;
+    const counters: RouterCounters = { since: this.#since, services: {} };
+    for (const [name, n] of this.#nodes) {
+      const m = await n.host.metrics();
+      counters.services[name] = { slots: m.slots, connections: m.connections };
+    }
+    await lease
+      .put(metricsDir(this.#prefix) + encodeURIComponent(this.id))
+      .value(JSON.stringify(counters))
+      .catch(() => {}); // the next round tries again; publishing the record says whether etcd answers
   }
 
   /** The route states as of one revision; retried until etcd answers or FIRST_READ_TIMEOUT_MS. */
@@ -341,6 +360,7 @@ export class FleetRouter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    if (this.#metricsTimer !== null) clearInterval(this.#metricsTimer);
     await this.#watcher?.cancel().catch(() => {});
     // Revoking removes the record at once, so no switch waits for a router that is gone.
     const lease = this.#lease;
