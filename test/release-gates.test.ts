@@ -34,6 +34,10 @@ test('a version failing its smoke suite never answers a user and `deploy --wait`
     assert.equal((await ask(s.port, { cookie: `cutover-preview=${token}` })).version, 'v2', 'so does the cookie');
     assert.equal((await ask(s.port, { 'x-cutover-preview': token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A') })).version, 'v1', 'a wrong token reaches live');
     assert.equal((await ask(s.port)).version, 'v1', 'no token reaches live');
+    const viewer = (await d.api('POST', '/api/v1/tokens', { role: 'viewer' })).json.token as string;
+    const seen = (await (await fetch(`http://127.0.0.1:${s.apiPort}/api/v1/services/web`, { headers: { authorization: `Bearer ${viewer}` } })).json()) as any;
+    assert.equal(seen.release.preview.header, 'x-cutover-preview', 'a viewer sees how to preview');
+    assert.ok(!JSON.stringify(seen).includes(token), 'but never the token');
     const st = cli(s, ['status', 'web']);
     assert.match(st.stdout, new RegExp(`preview  x-cutover-preview: ${token.replace(/[-_]/g, '.')}`));
     assert.match(st.stdout, /gate 1 {2}ok/);
