@@ -21,6 +21,8 @@ const ENDPOINTS: { method: string; path: string; body?: unknown; role: keyof typ
   { method: 'GET', path: '/api/v1/services/web/audit', role: 'viewer', through: 200 },
   { method: 'GET', path: '/api/v1/audit', role: 'viewer', through: 200 },
   { method: 'GET', path: '/api/v1/whoami', role: 'viewer', through: 200 },
+  { method: 'GET', path: '/api/v1/services/web/traffic', role: 'viewer', through: 200 },
+  { method: 'GET', path: '/api/v1/events', role: 'viewer', through: 200 },
   { method: 'POST', path: '/api/v1/services/nope/releases', body: { version: 'v2' }, role: 'deployer', through: 404 },
   { method: 'POST', path: '/api/v1/services/nope/promote', body: {}, role: 'deployer', through: 404 },
   { method: 'POST', path: '/api/v1/services/nope/rollback', body: {}, role: 'deployer', through: 404 },
@@ -34,7 +36,12 @@ const ENDPOINTS: { method: string; path: string; body?: unknown; role: keyof typ
 async function call(d: Daemon, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; json: any }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`http://127.0.0.1:${d.apiPort}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const ac = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${d.apiPort}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: ac.signal });
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    ac.abort(); // a stream that was let through: its status is the answer
+    return { status: res.status, json: {} };
+  }
   return { status: res.status, json: await res.json() };
 }
 

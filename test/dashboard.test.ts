@@ -42,7 +42,9 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     }, 15);
     return true;
   });
-  const d = await startDaemon([blue.address], [green.address], { service: { standby: '10m', analysis: { interval: '200ms', window: '10m' } } });
+  const d = await startDaemon([blue.address], [green.address], {
+    service: { standby: '10m', analysis: { interval: '200ms', window: '10m' }, gates: [{ http: { requests: [{ path: '/', expect: { status: 200 } }] } }] },
+  });
   let launched: Awaited<ReturnType<typeof launch>> | null = null;
   const requests: string[] = [];
   let load = true;
@@ -85,6 +87,7 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     assert.equal(await page.locator('#who-role').textContent(), 'deployer');
     assert.equal(await page.locator('[data-service=web] [data-testid=phase]').textContent(), 'observing');
     assert.ok(await page.locator('[data-service=web] .timeline [data-step=shifting].done').count(), 'the timeline shows the phases passed');
+    assert.match((await page.locator('[data-service=web] .timeline [data-step=verifying] .results').textContent()) ?? '', /passed http/, 'the gate result under verifying');
     assert.equal(await page.locator('[data-service=web] .slot-green .targets li[data-healthy=true]').count(), 1);
     // The charts fill as the samples come in.
     await waitFor('chart lines', async () => (await page.locator('[data-service=web] svg.chart path.line').count()) >= 3, 10_000);
