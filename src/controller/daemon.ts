@@ -87,8 +87,14 @@ export class Daemon {
     const store = this.getStore();
     for (const [name, cfg] of Object.entries(this.config.services)) {
       const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name));
+      try {
+        await rt.start();
+      } catch (err) {
+        await rt.close(0);
+        throw err;
+      }
+      // Listed once started: in a fleet this runs after `up` has printed and the API answers.
       this.runtimes.set(name, rt);
-      await rt.start();
       let provider = this.providers.get(name);
       if (provider === undefined) {
         provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
