@@ -95,9 +95,9 @@ test('usage mistakes exit 2 and say what to do', async () => {
   const missing = await cutover(['migrations', 'lint', '-c', 'deploy/nope.yaml'], dir);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /CUTOVER_E_CONFIG_NOT_FOUND/);
-  const contract = await cutover(['migrations', 'contract', 'web'], dir);
-  assert.equal(contract.code, 2);
-  assert.match(contract.stderr, /not yet available: it needs the running daemon/);
+  const contract = await cutover(['migrations', 'contract'], dir);
+  assert.equal(contract.code, 2, 'contract needs the service it is for');
+  assert.match(contract.stderr, /cutover migrations contract <service>/);
   const nothing = await cutover(['migrations', 'lint', '-c', 'deploy/none.yaml'], dir);
   assert.equal(nothing.code, 0);
   assert.match(nothing.stdout, /no service has migrations\.lint/);

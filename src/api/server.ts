@@ -136,6 +136,17 @@ export function apiRoutes(daemon: Daemon): Route[] {
     ),
     route({
       method: 'POST',
+      path: '/api/v1/services/{service}/migrations/contract',
+      role: 'deployer',
+      summary: 'run the contract migration now; only once the latest release is retired, when no old code is left',
+      body: ActionBody,
+      handler: async (c) => {
+        const r = await daemon.release(c.params.service!).contract(actorOf(c));
+        return { service: c.params.service, ok: r.ok, exitCode: r.exitCode, durationMs: r.durationMs, output: r.output };
+      },
+    }),
+    route({
+      method: 'POST',
       path: '/api/v1/services/{service}/switch',
       role: 'admin',
       summary: "move all traffic to a slot: the operator's escape hatch",

@@ -1,27 +1,36 @@
 // `cutover migrations lint -c FILE [--service NAME] [--json]`: lints every service's expand SQL
 // (migrations.lint) without starting anything. One line per finding, `file:line: rule: message`;
 // exit 2 when any would break the live version, 0 when there are only warnings or nothing.
-// `cutover migrations contract <service>` needs the running daemon and comes with its API.
+// `cutover migrations contract <service> [--json]` asks the running daemon to run the contract
+// migration now (only once the latest release is retired: no old code left).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { usageError } from '../errors.ts';
 import { lintFiles, type FilesLintResult } from '../migrations/lint.ts';
+import { api } from './client.ts';
 import type { Command } from './main.ts';
 
-const USAGE = 'usage: cutover migrations lint [-c FILE] [--service NAME] [--json]   (FILE defaults to cutover.yaml in this folder)';
+const USAGE =
+  'usage: cutover migrations lint [-c FILE] [--service NAME] [--json]   (FILE defaults to cutover.yaml in this folder)\n' +
+  '       cutover migrations contract <service> [--json]                 (asks the running daemon)';
 
 export const run: Command = async ({ argv, stdout, stderr }) => {
   const [sub, ...rest] = argv;
   if (sub === 'contract') {
-    stderr.write('cutover: CUTOVER_E_USAGE: `cutover migrations contract <service>` is not yet available: it needs the running daemon (contract migrations run when a release retires the old slot)\n');
-    return 2;
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    const [service] = positionals;
+    if (!service || positionals.length > 1) throw usageError(USAGE);
+    const r = await api<{ ok: boolean; exitCode: number | null; durationMs: number; output: string }>('POST', `/services/${encodeURIComponent(service)}/migrations/contract`, {});
+    if (values.json) stdout.write(JSON.stringify(r) + '\n');
+    else stdout.write(`${service}: the contract migration ${r.ok ? 'ran' : `failed (exit ${r.exitCode})`} in ${r.durationMs} ms\n${r.output}`);
+    return r.ok ? 0 : 1;
   }
   if (sub === '--help' || sub === '-h') {
     stdout.write(USAGE + '\n');
     return 0;
   }
-  if (sub !== 'lint') throw usageError(`migrations takes lint${sub ? `, not "${sub}"` : ''}; ${USAGE}`);
+  if (sub !== 'lint') throw usageError(`migrations takes lint or contract${sub ? `, not "${sub}"` : ''}; ${USAGE}`);
 
   let values: { config?: string; service?: string; json?: boolean; help?: boolean };
   let positionals: string[];

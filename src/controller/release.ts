@@ -11,6 +11,8 @@ import { hasTraffic, isTerminal } from '../store/phases.ts';
 import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
 import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
+import type { MigrationResult } from '../migrations/runner.ts';
+import { contractAfterRetire, contractBlocksRollback, contractNow, expandBeforeProvision } from './migrate.ts';
 import { restartSlots } from './resume.ts';
 import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
 import type { ReleaseStatus, ServiceRuntime } from './service.ts';
@@ -143,12 +145,20 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   }
 
   /** `cutover rollback`: while the old slot is on standby, one route-table swap back to it. */
+  /** `cutover migrations contract`: the contract migration, only once no old code is left. */
+  async contract(actor: string): Promise<MigrationResult> {
+    await this.resumed;
+    return contractNow(this.ctx, actor);
+  }
+
   async rollback(actor: string, reason = 'rolled back by the operator'): Promise<ReleaseRecord> {
     await this.resumed;
     const active = await this.store.activeRelease(this.service);
     if (active === null) {
       const [latest] = await this.store.listReleases(this.service, { limit: 1 });
       const previous = latest?.data?.fromVersion;
+      const blocked = latest?.phase === 'retired' ? await contractBlocksRollback(this.ctx, latest) : null;
+      if (blocked !== null) throw conflict(blocked);
       if (latest?.phase === 'retired' && typeof previous === 'string') {
         throw conflict(
           `release ${latest.id} (version ${latest.version}) of ${this.service} is retired: its old slot was stopped, so there is no instant rollback. ` +
@@ -295,6 +305,8 @@ export class ReleaseController implements TrafficHost, VerifyHost {
         await this.move(release, 'provisioning', `starting version ${release.version} in ${slot}`);
         return;
       case 'provisioning':
+        // Expand first: the new version needs its schema before it starts, and the old one keeps working.
+        await expandBeforeProvision(this.ctx, release, signal);
         await this.provisioned(release, signal);
         await this.move(release, 'verifying', `${slot} runs version ${release.version}; waiting until its targets are healthy`);
         return;
@@ -395,15 +407,19 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   private async retire(release: ReleaseRecord, actor: string, reason: string): Promise<void> {
     await this.store.transition(release.id, 'retired', { from: 'promoted', actor, reason });
     const standby = release.fromSlot;
-    if (standby === null || this.rt.routeState().live === standby) return;
-    // Long-lived connections still on the old slot get their drain time before it stops.
-    const drained = Date.parse(String(release.data?.switchedAt)) + this.rt.cfg.drain;
-    if (drained > Date.now()) await sleep(drained - Date.now());
-    // Recorded first; a static slot's addresses are the operator's and stay.
-    if (this.provider.kind !== 'static') {
-      await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
+    if (standby !== null && this.rt.routeState().live === standby) return; // old code is live: no contract either
+    if (standby !== null) {
+      // Long-lived connections still on the old slot get their drain time before it stops.
+      const drained = Date.parse(String(release.data?.switchedAt)) + this.rt.cfg.drain;
+      if (drained > Date.now()) await sleep(drained - Date.now());
+      // Recorded first; a static slot's addresses are the operator's and stay.
+      if (this.provider.kind !== 'static') {
+        await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
+      }
+      await this.provider.stop(standby);
     }
-    await this.provider.stop(standby);
+    // No old code is left: the destructive half of the schema change may run now.
+    await contractAfterRetire(this.ctx, release, actor);
   }
 
   /** After a release ended before traffic moved: its slot runs nothing any more. */
