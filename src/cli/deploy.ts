@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { usageError } from '../errors.ts';
 import type { ReleaseStatus } from '../controller/service.ts';
 import { api } from './client.ts';
+import { LiveChecklist } from './progress.ts';
 import type { Command, CommandContext } from './main.ts';
 
 /** How often --wait asks the API for news. */
@@ -38,8 +39,19 @@ export function exitCode(phase: string): number {
 /** Polls the release until it is promoted or ended, printing each phase event once. */
 export async function follow(ctx: CommandContext, service: string, id: string, print: boolean): Promise<ReleaseStatus> {
   let seen = 0;
+  // A terminal gets a live checklist with a spinner; anything else (CI logs, pipes) plain lines.
+  const live = print && ctx.stdout.isTTY === true ? new LiveChecklist(ctx.stdout) : null;
   for (;;) {
     const r = await api<ReleaseStatus>('GET', `/services/${encodeURIComponent(service)}/releases/${encodeURIComponent(id)}`);
+    if (live !== null) {
+      live.draw(r);
+      if (DONE.has(r.phase) || BAD.has(r.phase)) {
+        if (BAD.has(r.phase) && r.reason) ctx.stdout.write(`\n${r.reason}\n`);
+        return r;
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL / 2));
+      continue;
+    }
     const phases = r.events.filter((e) => e.type === 'phase');
     const start = Date.parse(phases[0]?.time ?? r.createdAt);
     for (const e of phases.slice(seen)) {
