@@ -3,7 +3,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from './helpers.ts';
-import { cleanup, deploy, listening, served, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cleanup, DEMO_APP, deploy, listening, served, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
+
+/** Live (not zombie) demo-app processes started with `version`. */
+function replicasOf(version: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue; // a zombie runs nothing
+      if (cmd.includes(DEMO_APP) && cmd.includes(version)) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
 
 test('after a SIGKILL with a promoted release, the restarted daemon serves the live slot again once healthy, and can still roll back', async () => {
   const s = await writeSetup({ standby: '10m' });
@@ -134,6 +151,33 @@ test('after a SIGKILL while awaiting approval, the restarted daemon runs the rel
     assert.equal((await d.api('POST', '/api/v1/services/web/promote', {})).status, 200);
     await waitPhase(d, rel.id, ['promoted']);
     assert.equal((await served(s.port)).version, 'v2');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});
+
+test('after a SIGKILL during provisioning, the restarted daemon leaves no orphan replica and takes the release on to promoted', async () => {
+  const s = await writeSetup();
+  let d = await startUp(s);
+  try {
+    await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);
+    // A version name no other test uses, so its processes can be counted on this machine.
+    const v2 = `v2-${Math.random().toString(36).slice(2, 8)}`;
+    const rel = await deploy(d, v2);
+    // Provisioning lasts while the replicas prove they stay up (about a second): kill the daemon in it.
+    await waitFor('provisioning', async () => ((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase === 'provisioning' ? true : undefined), 5000);
+    await d.stop('SIGKILL');
+    d = await startUp(s);
+    await waitPhase(d, rel.id, ['promoted'], 30_000);
+    assert.equal((await served(s.port)).version, v2);
+    const st = (await d.api('GET', '/api/v1/services/web')).json;
+    assert.equal(st.live, 'green');
+    assert.equal(st.slots.green.targets.length, 2);
+    // The killed daemon's v2 replicas died with it (the watchdog): only the new daemon's two run v2.
+    await waitFor('only two v2 replicas on the machine', () => (replicasOf(v2) === 2 ? true : undefined), 10_000);
+    const phases = st.release.events.filter((e: any) => e.type === 'phase').map((e: any) => e.phase);
+    assert.deepEqual(phases.slice(0, 3), ['pending', 'provisioning', 'verifying'], 'the release went on from where it was, without starting over');
   } finally {
     await d.stop();
     cleanup(s);
