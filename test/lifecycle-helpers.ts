@@ -1,7 +1,7 @@
 // Pieces the release lifecycle tests share: a process-provider service running the demo app, a
 // daemon that can be SIGKILLed and started again on the same state, and a steady load.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,4 +194,20 @@ export function listening(address: string): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/** Live (not zombie) demo-app processes started with `version`: pass a version name no other test uses. */
+export function replicasOf(version: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue; // a zombie runs nothing
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes(DEMO_APP) && cmd.includes(version)) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
 }

@@ -3,24 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from './helpers.ts';
-import { readdirSync, readFileSync } from 'node:fs';
-import { cleanup, DEMO_APP, deploy, listening, served, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
-
-/** Live (not zombie) demo-app processes started with `version`. */
-function replicasOf(version: string): number {
-  let n = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue; // a zombie runs nothing
-      if (cmd.includes(DEMO_APP) && cmd.includes(version)) n++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return n;
-}
+import { cleanup, deploy, listening, served, startUp, waitPhase, writeSetup, replicasOf } from './lifecycle-helpers.ts';
 
 test('after a SIGKILL with a promoted release, the restarted daemon serves the live slot again once healthy, and can still roll back', async () => {
   const s = await writeSetup({ standby: '10m' });
