@@ -41,13 +41,14 @@ commands:
   deploy <service> <version> [--wait] [--json]
                                  start a release of a version; --wait follows it to its end
                                  (exit 0 promoted, 1 failed, aborted or rolled back)
-  promote <service>              approve a release that waits for manual approval
+  promote <service> [--full]     approve a release that waits; during a shift, the next step (--full: 100%)
   rollback <service>             put traffic back on the standby slot at once
   abort <service>                end a release before traffic moves; live is not touched
   history <service> [--json]     the service's releases, newest first
   logs <service> [--slot blue|green] [-n N] [-c FILE]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
+  migrations contract <service> run the contract migration now (only once the old slot is retired)
   demo                           a guided tour: deploy, roll back and a failed release under a steady load
   token create --role viewer|deployer|admin [--name N]
                                  make an API token; its secret is printed once
