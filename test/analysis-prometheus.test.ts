@@ -1,40 +1,25 @@
 // PrometheusSource against a real Prometheus (Debian's `prometheus` package) that scrapes a small test
-// exporter of this file every second. The exporter stands in for cutover's own /metrics until that
-// exists; what is under test is the query path: templates, results, errors, and the verdicts they make.
+// exporter of this file every second. Fixed values make the query path exact: templates, results,
+// errors, and the verdicts they make. analysis-prometheus-cutover.test.ts scrapes cutover's own /metrics.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { judge } from '../src/analysis/judge.ts';
 import { PrometheusSource } from '../src/analysis/prometheus-source.ts';
 import { AnalysisRunner } from '../src/analysis/run.ts';
 import type { AnalysisRule } from '../src/config/types.ts';
-import { ROOT, freePort, waitFor } from './helpers.ts';
+import { waitFor } from './helpers.ts';
+import { startPrometheus, type RunningPrometheus } from './prometheus.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const SINCE = () => Date.now() - 30_000;
 
-/** Installs Debian's prometheus when it is missing and we may (root); otherwise says how. */
-function ensurePrometheus(): void {
-  if (existsSync(PROMETHEUS)) return;
-  spawnSync('bash', [join(ROOT, 'scripts/install-system-deps.sh'), 'prometheus'], { stdio: 'inherit', timeout: 300_000 });
-  if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} is missing: run \`bash scripts/install-system-deps.sh prometheus\` as root (apt-get install prometheus)`);
-}
-
 describe('the Prometheus source against a real Prometheus scraping a test exporter', () => {
-  let dir: string;
   let exporter: http.Server;
-  let prom: ChildProcess | null = null;
+  let prom: RunningPrometheus | null = null;
   let url: string;
   let scrapes = 0;
-  let log = '';
 
   before(async () => {
-    ensurePrometheus();
-    dir = mkdtempSync(join(tmpdir(), 'cutover-prometheus-'));
     exporter = http.createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.statusCode = 404;
@@ -58,44 +43,15 @@ describe('the Prometheus source against a real Prometheus scraping a test export
     });
     await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', r));
     const exporterPort = (exporter.address() as { port: number }).port;
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    const config = join(dir, 'prometheus.yml');
-    // JSON is YAML: no YAML writer needed for a fixed config.
-    writeFileSync(
-      config,
-      JSON.stringify({
-        global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        scrape_configs: [{ job_name: 'cutover-test-exporter', scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] }],
-      }),
-    );
-    prom = spawn(PROMETHEUS, [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    prom.stdout!.on('data', (d) => (log += d));
-    prom.stderr!.on('data', (d) => (log += d));
-    await waitFor('Prometheus to be ready', async () => {
-      if (prom!.exitCode !== null) throw new Error(`prometheus exited ${prom!.exitCode}: ${log}`);
-      return (await fetch(`${url}/-/ready`)).ok;
-    }, 30_000);
-    await waitFor('the first scrape to be queryable', async () => {
-      const r = (await (await fetch(`${url}/api/v1/query?query=count(cutover_test_error_ratio)`)).json()) as { data: { result: { value: [number, string] }[] } };
-      return r.data.result[0]?.value[1] === '2';
-    }, 30_000);
+    prom = await startPrometheus([{ job_name: 'cutover-test-exporter', scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] }]);
+    url = prom.url;
+    const p = prom;
+    await waitFor('the first scrape to be queryable', async () => (await p.query('count(cutover_test_error_ratio)'))[0]?.value[1] === '2', 30_000);
   });
 
   after(async () => {
-    const child = prom;
-    if (child !== null && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(child.pid, 'SIGTERM');
-      const t = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    await prom?.stop();
     await new Promise<void>((r) => (exporter ? exporter.close(() => r()) : r()));
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const source = (): PrometheusSource => new PrometheusSource({ url, service: 'web', timeout: 3000 });
