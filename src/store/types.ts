@@ -125,6 +125,12 @@ export interface RouteState {
   weights: Record<SlotName, number>;
   generation: number;
   slots: Record<SlotName, SlotState>;
+  /** While a release is proven: requests with its secret token reach this slot. Every store keeps it. */
+  preview?: { slot: SlotName; token: string } | null;
+  /** A share (0..1) of live GET/HEAD requests copied to this slot, answers discarded. */
+  mirror?: { slot: SlotName; share: number } | null;
+  /** During a progressive shift: the key of the cookie that pins clients to a slot. */
+  sticky?: { key: string } | null;
 }
 
 export interface PutRouteOptions {
