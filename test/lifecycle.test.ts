@@ -1,6 +1,7 @@
 // The release lifecycle on one machine, end to end: the real daemon, the process provider running the
 // demo app, real HTTP. One service goes through its releases in order, as an operator would drive it.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from './helpers.ts';
 import { cleanup, cli, deploy, listening, served, startUp, steadyLoad, waitPhase, writeSetup, type Running, type Setup } from './lifecycle-helpers.ts';
@@ -122,6 +123,29 @@ describe('the release lifecycle of a process service', () => {
     const r = await d.api('POST', '/api/v1/services/web/releases', { version: '../etc' });
     assert.equal(r.status, 400);
     assert.match(r.json.error.message, /version/);
+  });
+
+  it('refuses a deploy while the config file no longer validates, and an unknown service, changing nothing', async () => {
+    const before = await status();
+    const releases = (await d.api('GET', '/api/v1/services/web/releases')).json.length;
+    const good = readFileSync(s.file, 'utf8');
+    writeFileSync(s.file, good.replace('interval: 100ms', 'interval: soon'));
+    try {
+      const r = await d.api('POST', '/api/v1/services/web/releases', { version: 'v9' });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error.code, 'CUTOVER_E_CONFIG_INVALID');
+      assert.match(r.json.error.message, /services\.web\.health\.interval/);
+      assert.match(r.json.error.message, /Nothing was deployed/);
+    } finally {
+      writeFileSync(s.file, good);
+    }
+    const unknown = await d.api('POST', '/api/v1/services/shop/releases', { version: 'v9' });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error.code, 'CUTOVER_E_NOT_FOUND');
+    assert.equal((await d.api('GET', '/api/v1/services/web/releases')).json.length, releases, 'no release was created');
+    const after = await status();
+    assert.equal(after.generation, before.generation);
+    assert.equal(after.live, before.live);
   });
 
   it('retires the standby slot when its time is over, and then names the slow path for a rollback', async () => {

@@ -15,6 +15,8 @@ import type { MetricsExporter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { ActionBody, AuditEntry, NewTokenAnswer, PromoteBody, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
 import { forRole } from '../controller/service.ts';
+import { loadConfig } from '../config/load.ts';
+import { ConfigError } from '../errors.ts';
 
 export { VERSION_PATTERN } from './schemas.ts';
 
@@ -94,6 +96,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       status: 202,
       handler: async (c) => {
         const releases = daemon.release(c.params.service!);
+        await configStillValid(daemon.config.file);
         return releases.statusOf(await releases.deploy(c.body.version, actorOf(c)));
       },
     }),
@@ -332,4 +335,21 @@ function limitOf(q: URLSearchParams): number {
 
 function publicToken(t: { id: string; name: string; role: Role; createdAt: string; revokedAt: string | null }) {
   return { id: t.id, name: t.name, role: t.role, createdAt: t.createdAt, revokedAt: t.revokedAt };
+}
+
+/**
+ * A deploy is refused while the config file on disk no longer validates: whoever broke it should hear
+ * so before a release starts (the daemon keeps running the config it started with either way).
+ */
+async function configStillValid(file: string): Promise<void> {
+  try {
+    await loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      const lines = err.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+      throw new CutoverError('CUTOVER_E_CONFIG_INVALID', `${err.message}. Nothing was deployed. Problems: ${lines}`, 400, { cause: err });
+    }
+    if (err instanceof CutoverError) throw new CutoverError(err.code, `${err.message}. Nothing was deployed`, 400, { cause: err });
+    throw err;
+  }
 }
