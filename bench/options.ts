@@ -18,6 +18,12 @@ export interface Options {
   maxNoise: number;
   retries: number;
   keepTmp: boolean;
+  /** Release rounds (bench/mttr.ts, bench/false-alarms.ts); either one runs instead of the wrk rounds. */
+  mttr: boolean;
+  mttrRuns: number;
+  mttrRate: number;
+  falseAlarms: boolean;
+  falseAlarmsSeconds: number;
 }
 
 export const usage = `usage: npm run bench -- [options]
@@ -33,6 +39,12 @@ export const usage = `usage: npm run bench -- [options]
   --max-noise P        measure a run again when other processes used more than P% of the machine (default 10)
   --retries N          at most this many extra runs per measurement for noise (default 2)
   --keep               keep the temporary directory (configs, logs) and print where it is
+
+  --mttr               instead of the wrk rounds: time users see a bad release until analysis rolls it back
+  --mttr-runs N        runs per variant and setting; medians are reported (default 5)
+  --mttr-rate N        requests/s of the MTTR and false-alarm load, open loop over keep-alive connections (default 500)
+  --false-alarms       instead of the wrk rounds: a healthy, jittery release under load must not roll back
+  --false-alarms-seconds S  how long each false-alarm release is watched (default 120)
 `;
 
 const KINDS = ['cutover', 'nginx', 'haproxy'] as const;
@@ -59,6 +71,11 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'max-noise': { type: 'string' },
       retries: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      mttr: { type: 'boolean', default: false },
+      'mttr-runs': { type: 'string' },
+      'mttr-rate': { type: 'string' },
+      'false-alarms': { type: 'boolean', default: false },
+      'false-alarms-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -81,5 +98,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
     maxNoise: int('max-noise', values['max-noise'], 10, 0, 100),
     retries: int('retries', values.retries, 2, 0, 10),
     keepTmp: values.keep,
+    mttr: values.mttr,
+    mttrRuns: int('mttr-runs', values['mttr-runs'], 5, 1, 50),
+    mttrRate: int('mttr-rate', values['mttr-rate'], 500, 50, 5000),
+    falseAlarms: values['false-alarms'],
+    falseAlarmsSeconds: int('false-alarms-seconds', values['false-alarms-seconds'], 120, 5, 3600),
   };
 }

@@ -156,6 +156,8 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n${usage}`);
     return 2;
   }
+  // The release rounds need neither wrk nor nginx: the daemon, its process service and node clients.
+  if (o.mttr || o.falseAlarms) return (await import('./mttr.ts')).main(o);
   const missing = ensureTools();
   if (missing.includes('nginx') || missing.includes('wrk')) {
     log(`${missing.join(', ')} missing and could not be installed; install them (apt-get install -y ${missing.join(' ')}) and run again`);
