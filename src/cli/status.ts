@@ -2,16 +2,24 @@
 // then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
 import { parseArgs } from 'node:util';
 import type { ReleaseStatus, ServiceStatus } from '../controller/service.ts';
+import type { FleetStatus } from '../fleet/control.ts';
 import { api } from './client.ts';
 import type { Command } from './main.ts';
 
-export function formatStatus(s: ServiceStatus): string {
+export function formatStatus(s: ServiceStatus & { fleet?: FleetStatus }): string {
   const lines = [`${s.service}  listen ${s.listen}  live ${s.live ?? '(none)'}  generation ${s.generation}  weights blue ${s.weights.blue}% green ${s.weights.green}%`];
   for (const slot of ['blue', 'green'] as const) {
     const d = s.slots[slot];
     const mark = s.live === slot ? '*' : ' ';
     lines.push(` ${mark} ${slot.padEnd(5)} ${d.version ?? '-'}`);
     for (const t of d.targets) lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
+  }
+  if (s.fleet) {
+    lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
+    for (const r of s.fleet.routers) {
+      const lag = r.generation !== null && r.generation < s.generation ? `  (behind: ${s.generation - r.generation} generation(s))` : '';
+      lines.push(`    router ${r.id}  ${r.listen ?? '-'}  serving generation ${r.generation ?? '-'}${lag}`);
+    }
   }
   if (s.release) lines.push(...formatRelease(s.release));
   return lines.join('\n');
@@ -42,7 +50,7 @@ export function formatRelease(r: ReleaseStatus): string[] {
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseArgs({ args: ctx.argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [service] = positionals;
-  const result = service ? await api<ServiceStatus>('GET', `/services/${encodeURIComponent(service)}`) : await api<ServiceStatus[]>('GET', '/services');
+  const result = service ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`) : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
   if (values.json) ctx.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else ctx.stdout.write((Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n') + '\n');
   return 0;
