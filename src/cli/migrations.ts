@@ -4,11 +4,11 @@
 // `cutover migrations contract <service> [--json]` asks the running daemon to run the contract
 // migration now (only once the latest release is retired: no old code left).
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { usageError } from '../errors.ts';
 import { lintFiles, type FilesLintResult } from '../migrations/lint.ts';
 import { api } from './client.ts';
+import { parseFlags } from './args.ts';
 import type { Command } from './main.ts';
 
 const USAGE =
@@ -18,7 +18,7 @@ const USAGE =
 export const run: Command = async ({ argv, stdout, stderr }) => {
   const [sub, ...rest] = argv;
   if (sub === 'contract') {
-    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' } } });
+    const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } }, USAGE);
     const [service] = positionals;
     if (!service || positionals.length > 1) throw usageError(USAGE);
     const r = await api<{ ok: boolean; exitCode: number | null; durationMs: number; output: string }>('POST', `/services/${encodeURIComponent(service)}/migrations/contract`, {});
@@ -32,23 +32,11 @@ export const run: Command = async ({ argv, stdout, stderr }) => {
   }
   if (sub !== 'lint') throw usageError(`migrations takes lint or contract${sub ? `, not "${sub}"` : ''}; ${USAGE}`);
 
-  let values: { config?: string; service?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string', short: 'c' },
-        service: { type: 'string', short: 's' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (err) {
-    throw usageError(`${(err as Error).message}; ${USAGE}`);
-  }
+  const { values, positionals } = parseFlags(
+    rest,
+    { config: { type: 'string', short: 'c' }, service: { type: 'string', short: 's' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+  );
   if (values.help) {
     stdout.write(USAGE + '\n');
     return 0;

@@ -9,6 +9,7 @@ import { CutoverError } from '../errors.ts';
 import { FleetRouter } from '../fleet/router-node.ts';
 import { serveRouterStatus } from '../fleet/router-status.ts';
 import { createLogger } from '../log.ts';
+import { runUntilSignal } from './args.ts';
 import type { Command } from './main.ts';
 
 export const run: Command = async (ctx) => {
@@ -37,20 +38,9 @@ export const run: Command = async (ctx) => {
   if (status !== null) lines.push(`  status: http://${values.status?.replace(/:\d+$/, '')}:${status.port}/status`);
   ctx.stdout.write(lines.join('\n') + '\n');
 
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info('stopping', { signal });
-      status?.server.close();
-      router.close(5000).then(resolveStop, (err) => {
-        log.error('stop failed', { err });
-        resolveStop();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  await runUntilSignal(log, async () => {
+    status?.server.close();
+    await router.close(5000);
   });
   return 0;
 };

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { Daemon } from '../controller/daemon.ts';
 import { createLogger } from '../log.ts';
+import { runUntilSignal } from './args.ts';
 import type { Command } from './main.ts';
 
 export const run: Command = async (ctx) => {
@@ -19,20 +20,7 @@ export const run: Command = async (ctx) => {
   if (daemon.adminTokenFile) lines.push(`  admin token: ${daemon.adminTokenFile}`);
   ctx.stdout.write(lines.join('\n') + '\n');
 
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info('stopping', { signal });
-      // In-flight requests get a few seconds; long-lived connections are closed.
-      daemon.close(5000).then(resolveStop, (err) => {
-        log.error('stop failed', { err });
-        resolveStop();
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  // In-flight requests get a few seconds; long-lived connections are closed.
+  await runUntilSignal(log, () => daemon.close(5000));
   return 0;
 };

@@ -1,29 +1,14 @@
 // `cutover validate -c FILE`: checks a config file without starting anything. Exit 0 when valid,
 // 2 with one line per problem (printed by main.ts) when not.
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, CutoverError, usageError } from '../errors.ts';
+import { parseFlags } from './args.ts';
 import type { Command } from './main.ts';
 
 const USAGE = 'usage: cutover validate [-c FILE] [--json]   (FILE defaults to cutover.yaml in this folder)';
 
 export const run: Command = async ({ argv, stdout }) => {
-  let values: { config?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (err) {
-    throw usageError(`${(err as Error).message}; ${USAGE}`);
-  }
+  const { values, positionals } = parseFlags(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
   if (values.help) {
     stdout.write(USAGE + '\n');
     return 0;
