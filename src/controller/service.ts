@@ -32,9 +32,7 @@ export interface ServiceStatus {
 }
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
-export type RouteExtras = Pick<RouteSpec, 'preview' | 'mirror' | 'sticky'>;
-/** The route state as the controller keeps it: the store's fields and the routes a release adds. */
-export type FullRouteState = RouteState & RouteExtras;
+export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky'>;
 export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
 
 export interface ReleaseStatus {
@@ -114,7 +112,7 @@ export class ServiceRuntime {
   private readonly log: Logger;
   readonly host: RouterHost;
   private readonly health: HealthChecker;
-  private state: FullRouteState | null = null;
+  private state: RouteState | null = null;
   /** The router's counters (and Prometheus, when configured) as analysis reads them; one per service. */
   readonly sources: Sources;
   private readonly routerSource: RouterSource;
@@ -171,7 +169,7 @@ export class ServiceRuntime {
     await this.routerSource.start();
   }
 
-  routeState(): FullRouteState {
+  routeState(): RouteState {
     if (this.state === null) throw new CutoverError('CUTOVER_E_INTERNAL', `service ${this.cfg.name} is not started`, 500);
     return this.state;
   }
@@ -191,7 +189,7 @@ export class ServiceRuntime {
         );
       }
       // All traffic on one slot: nothing left to pin clients to.
-      const next = { ...(switchedSpec(state as RouteSpec, slot) as FullRouteState), sticky: null };
+      const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
       await this.store.putRouteState(next, {
         expectGeneration: state.generation,
         event: { service: this.cfg.name, releaseId: opts.releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
@@ -248,10 +246,10 @@ export class ServiceRuntime {
    * key, the preview route (its token stays out of events and logs) and the mirror. Recorded as a new
    * generation, then applied, like switchTo.
    */
-  setRoutes(patch: RoutePatch, actor: string, reason: string, releaseId?: string): Promise<FullRouteState> {
-    const run = async (): Promise<FullRouteState> => {
+  setRoutes(patch: RoutePatch, actor: string, reason: string, releaseId?: string): Promise<RouteState> {
+    const run = async (): Promise<RouteState> => {
       const state = this.routeState();
-      const next: FullRouteState = { ...state, ...patch, generation: state.generation + 1 };
+      const next: RouteState = { ...state, ...patch, generation: state.generation + 1 };
       if (patch.weights) next.weights = { blue: patch.weights.blue, green: patch.weights.green };
       if (sameRoutes(state, next)) return state;
       await this.store.putRouteState(next, {
@@ -358,8 +356,8 @@ export class ServiceRuntime {
   }
 }
 
-function sameRoutes(a: FullRouteState, b: FullRouteState): boolean {
-  const extras = (s: FullRouteState): string => JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
+function sameRoutes(a: RouteState, b: RouteState): boolean {
+  const extras = (s: RouteState): string => JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
   return extras(a) === extras(b);
 }
 

@@ -253,7 +253,6 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.state = ST_EXCHANGE;
     this.req = req;
     this.pool = pool;
-    this.target = target;
     this.start = performance.now();
     this.attempts = 0;
     this.reqDone = req.bodyMode === BODY_NONE;
