@@ -23,7 +23,10 @@ function ownTicks(pid: number): { user: number; system: number } {
   const stat = read(`/proc/${pid}/stat`);
   if (!stat) return { user: 0, system: 0 };
   // Fields after the command name, which may hold spaces: state is field 3, utime 14 .. cstime 17.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { user: (f[11] ?? 0) + (f[13] ?? 0), system: (f[12] ?? 0) + (f[14] ?? 0) };
 }
 
@@ -72,6 +75,9 @@ export function machineCpuSeconds(): { busy: number; total: number } {
 /** CPU seconds of this bench process itself, and of the children it has reaped (every finished wrk). */
 export function selfCpuSeconds(): { own: number; reaped: number } {
   const stat = read('/proc/self/stat') ?? '';
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { own: ((f[11] ?? 0) + (f[12] ?? 0)) / TICKS_PER_SECOND, reaped: ((f[13] ?? 0) + (f[14] ?? 0)) / TICKS_PER_SECOND };
 }

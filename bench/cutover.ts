@@ -39,8 +39,7 @@ function api(apiPort: number, token: string): Api {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   return {
     get: (p) => fetch(base + p, { headers, signal: AbortSignal.timeout(5000) }),
-    post: (p, body) =>
-      fetch(base + p, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) }),
+    post: (p, body) => fetch(base + p, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) }),
   };
 }
 

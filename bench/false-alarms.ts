@@ -61,7 +61,9 @@ export async function runFalseAlarms(o: { seconds: number; rate: number; setting
   try {
     for (const setting of o.settings) {
       const row = await oneRelease(path.join(tmp, setting), setting, o.seconds, o.rate);
-      log(`${setting}: ${row.phase} after ${row.seconds} s, ${row.requests} requests, ${row.clientFailures} failed, ${row.failedTicks}/${row.ticks} ticks failed; ${row.verdict}`);
+      log(
+        `${setting}: ${row.phase} after ${row.seconds} s, ${row.requests} requests, ${row.clientFailures} failed, ${row.failedTicks}/${row.ticks} ticks failed; ${row.verdict}`,
+      );
       rows.push(row);
     }
   } finally {

@@ -32,11 +32,16 @@ interface Result {
 
 function upstream(slot: string): Promise<{ server: http.Server; address: string }> {
   const server = http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : slot));
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` })),
+  );
 }
 
 function launch(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CUTOVER_TOKEN: TOKEN, CUTOVER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, CUTOVER_TOKEN: TOKEN, CUTOVER_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -63,9 +68,16 @@ function percentile(sorted: number[], p: number): number {
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { routers: { type: 'string', default: '3,5,10' }, switches: { type: 'string', default: '100' }, keep: { type: 'boolean', default: false } },
+    options: {
+      routers: { type: 'string', default: '3,5,10' },
+      switches: { type: 'string', default: '100' },
+      keep: { type: 'boolean', default: false },
+    },
   });
-  const counts = values.routers.split(',').map(Number).sort((a, b) => a - b);
+  const counts = values.routers
+    .split(',')
+    .map(Number)
+    .sort((a, b) => a - b);
   const switches = Number(values.switches);
   if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64) || !Number.isInteger(switches) || switches < 1) {
     throw new Error('--routers takes counts from 1 to 64 (like 3,5,10), --switches a whole number above 0');
@@ -92,7 +104,10 @@ export async function main(argv: string[]): Promise<number> {
     });
     const [apiPort, ctlPort] = (await freePorts(2)) as [number, number];
     const ctlFile = path.join(tmp, 'controller.yaml');
-    writeFileSync(ctlFile, stringify(config(ctlPort, { api: { listen: `127.0.0.1:${apiPort}` }, fleet: { router: false, ackTimeout: '5s' } })));
+    writeFileSync(
+      ctlFile,
+      stringify(config(ctlPort, { api: { listen: `127.0.0.1:${apiPort}` }, fleet: { router: false, ackTimeout: '5s' } })),
+    );
     children.push(await launch(['up', '-c', ctlFile], /cutover is up/));
     const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> => {
       const res = await fetch(`http://127.0.0.1:${apiPort}${p}`, {
@@ -145,9 +160,18 @@ export async function main(argv: string[]): Promise<number> {
         await sleep(20);
       }
       took.sort((a, b) => a - b);
-      const result: Result = { routers: n, switches, failed, medianMs: percentile(took, 50), p99Ms: percentile(took, 99), maxMs: took.at(-1) ?? NaN };
+      const result: Result = {
+        routers: n,
+        switches,
+        failed,
+        medianMs: percentile(took, 50),
+        p99Ms: percentile(took, 99),
+        maxMs: took.at(-1) ?? NaN,
+      };
       results.push(result);
-      log(`${n} routers: median ${result.medianMs.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, max ${result.maxMs.toFixed(1)} ms, ${failed} failed of ${switches}`);
+      log(
+        `${n} routers: median ${result.medianMs.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, max ${result.maxMs.toFixed(1)} ms, ${failed} failed of ${switches}`,
+      );
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -159,15 +183,30 @@ export async function main(argv: string[]): Promise<number> {
     if (values.keep) log(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });
   }
-  const lines = ['', 'time from a switch request until every router serves it (loopback, 3-member etcd)', 'routers   median ms   p99 ms   max ms   failed'];
+  const lines = [
+    '',
+    'time from a switch request until every router serves it (loopback, 3-member etcd)',
+    'routers   median ms   p99 ms   max ms   failed',
+  ];
   for (const r of results) {
-    lines.push(`${String(r.routers).padStart(7)}   ${r.medianMs.toFixed(1).padStart(9)}   ${r.p99Ms.toFixed(1).padStart(6)}   ${r.maxMs.toFixed(1).padStart(6)}   ${r.failed}`);
+    lines.push(
+      `${String(r.routers).padStart(7)}   ${r.medianMs.toFixed(1).padStart(9)}   ${r.p99Ms.toFixed(1).padStart(6)}   ${r.maxMs.toFixed(1).padStart(6)}   ${r.failed}`,
+    );
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${lines.join('\n')}\n`);
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}-fleet.json`);
-  writeFileSync(file, JSON.stringify({ kind: 'fleet', machine: { cpus: os.availableParallelism(), node: process.version }, results }, null, 2) + '\n');
+  const file = path.join(
+    dir,
+    `${new Date()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z')
+      .replaceAll(':', '-')}-fleet.json`,
+  );
+  writeFileSync(
+    file,
+    `${JSON.stringify({ kind: 'fleet', machine: { cpus: os.availableParallelism(), node: process.version }, results }, null, 2)}\n`,
+  );
   log(`wrote ${file}`);
   return results.some((r) => r.failed > 0) ? 1 : 0;
 }

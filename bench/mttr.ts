@@ -91,7 +91,10 @@ export async function startDaemon(dir: string, analysis: Record<string, unknown>
   for (let i = 0; ; i++) {
     if (!child.isRunning()) throw new Error(`the daemon exited; its log:\n${tail(child.logFile)}`);
     if (i > 300) throw new Error(`the daemon API did not answer; its log:\n${tail(child.logFile)}`);
-    const ok = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await sleep(100);
   }
@@ -149,7 +152,12 @@ export const MAX_IN_FLIGHT = 2000;
  * answer slower than SLOW_MS, or a request shed at the cap; it is seen when the answer (or error)
  * comes, or SLOW_MS after the request was sent for a slow one, since that is when the user gave up.
  */
-export function steadyLoad(port: number, rate: number, maxMs: number, maxRequests = 5_000_000): { startedAt: number; stop(): Promise<LoadResult> } {
+export function steadyLoad(
+  port: number,
+  rate: number,
+  maxMs: number,
+  maxRequests = 5_000_000,
+): { startedAt: number; stop(): Promise<LoadResult> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
   const startedAt = performance.now();
   const deadline = startedAt + maxMs;
@@ -260,9 +268,23 @@ async function oneRun(d: Daemon, variant: Variant, setting: Setting, run: number
   const last = res.failedAt.at(-1) ?? NaN;
   const timeline = ((end.events ?? []) as any[])
     .filter((e) => e.time && !(e.type === 'analysis' && e.data?.tick?.verdict === 'inconclusive'))
-    .map((e) => ({ atMs: Math.round(Date.parse(e.time) - wallAtStart - first), type: `${e.type}${e.data?.kind ? `/${e.data.kind}` : ''}`, message: String(e.reason ?? '').slice(0, 160) }))
+    .map((e) => ({
+      atMs: Math.round(Date.parse(e.time) - wallAtStart - first),
+      type: `${e.type}${e.data?.kind ? `/${e.data.kind}` : ''}`,
+      message: String(e.reason ?? '').slice(0, 160),
+    }))
     .filter((e) => e.atMs > -3000);
-  return { variant, setting, run, mttrMs: last - first, failed: res.failed, requests: res.requests, phase: end.phase, reason: String(end.reason ?? ''), timeline };
+  return {
+    variant,
+    setting,
+    run,
+    mttrMs: last - first,
+    failed: res.failed,
+    requests: res.requests,
+    phase: end.phase,
+    reason: String(end.reason ?? ''),
+    timeline,
+  };
 }
 
 function ruleOf(reason: string): string {
@@ -290,7 +312,9 @@ export async function runMttr(o: MttrOptions): Promise<{ rows: MttrRow[]; runs: 
           const mine: MttrRun[] = [];
           for (let i = 1; i <= o.runs; i++) {
             const r = await oneRun(d, variant, setting, i, o.rate);
-            log(`${variant}/${setting} run ${i}: MTTR ${r.mttrMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}, ${r.phase}: ${r.reason.slice(0, 120)}`);
+            log(
+              `${variant}/${setting} run ${i}: MTTR ${r.mttrMs.toFixed(0)} ms, ${r.failed} failed of ${r.requests}, ${r.phase}: ${r.reason.slice(0, 120)}`,
+            );
             mine.push(r);
           }
           runs.push(...mine);
@@ -339,7 +363,12 @@ export async function main(o: import('./options.ts').Options): Promise<number> {
   const onSignal = () => void stopAll().finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const out: Record<string, unknown> = { kind: 'mttr', startedAt, options: o, machine: { cpus: os.availableParallelism(), node: process.version } };
+  const out: Record<string, unknown> = {
+    kind: 'mttr',
+    startedAt,
+    options: o,
+    machine: { cpus: os.availableParallelism(), node: process.version },
+  };
   let bad = false;
   if (o.mttr) {
     const { rows, runs } = await runMttr({ runs: o.mttrRuns, rate: o.mttrRate, variants: ['500', 'slow'], settings, keep: o.keepTmp });

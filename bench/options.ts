@@ -80,7 +80,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
     },
   });
   if (values.help) return 'help';
-  const only = (values.only ?? KINDS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? KINDS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const k of only) {
     if (!(KINDS as readonly string[]).includes(k)) throw new Error(`--only takes ${KINDS.join(', ')}, not "${k}"`);
   }

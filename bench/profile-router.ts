@@ -2,12 +2,32 @@
 // an upstream on :19501, e.g. `npx node --cpu-prof bench/profile-router.ts` with wrk against :19500.
 import { Router } from '../src/router/router.ts';
 const r = new Router({
-  service: 'prof', listen: '127.0.0.1:19500', reusePort: false, drain: 1000, maxHeaderBytes: 16384, maxHeaders: 100,
-  headersTimeout: 10000, idleTimeout: 60000, responseTimeout: 60000, connectTimeout: 5000, upstreamIdle: 4000, via: false,
-  maxIdlePerTarget: 256, previewHeader: 'x-cutover-preview', previewCookie: 'cutover-preview', stickyCookie: 'cutover-slot', stickyAttributes: 'Path=/',
+  service: 'prof',
+  listen: '127.0.0.1:19500',
+  reusePort: false,
+  drain: 1000,
+  maxHeaderBytes: 16384,
+  maxHeaders: 100,
+  headersTimeout: 10000,
+  idleTimeout: 60000,
+  responseTimeout: 60000,
+  connectTimeout: 5000,
+  upstreamIdle: 4000,
+  via: false,
+  maxIdlePerTarget: 256,
+  previewHeader: 'x-cutover-preview',
+  previewCookie: 'cutover-preview',
+  stickyCookie: 'cutover-slot',
+  stickyAttributes: 'Path=/',
 });
 await r.listen();
-r.apply({ service: 'prof', generation: 1, live: 'blue', weights: { blue: 100, green: 0 }, slots: { blue: { version: null, targets: ['127.0.0.1:19501'] }, green: { version: null, targets: [] } } });
+r.apply({
+  service: 'prof',
+  generation: 1,
+  live: 'blue',
+  weights: { blue: 100, green: 0 },
+  slots: { blue: { version: null, targets: ['127.0.0.1:19501'] }, green: { version: null, targets: [] } },
+});
 r.setHealth('127.0.0.1:19501', true);
 process.on('SIGINT', () => process.exit(0));
 setTimeout(() => process.exit(0), Number(process.env.PROF_SECONDS ?? 15) * 1000);

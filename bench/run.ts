@@ -71,8 +71,7 @@ async function measure(o: Options, t: Target, upstream: Upstream, mode: Mode, ro
   const m0 = machineCpuSeconds();
   const load = runWrk({ url: t.url, seconds, connections: o.connections, threads: o.threads });
   // Switching starts once wrk has its connections open and ends just before wrk does.
-  const switching =
-    mode === 'switching' ? sleep(200).then(() => switchUntil(t, Date.now() + seconds * 1000 - 500)) : undefined;
+  const switching = mode === 'switching' ? sleep(200).then(() => switchUntil(t, Date.now() + seconds * 1000 - 500)) : undefined;
   const [wrk, sw] = await Promise.all([load, switching]);
   const m1 = machineCpuSeconds();
   const self1 = selfCpuSeconds();
@@ -121,7 +120,9 @@ function failureNote(row: Row, runs: Run[]): string {
     timeout: sum((r) => r.wrk.socketErrors.timeout),
     'non-2xx/3xx': sum((r) => r.wrk.non2xx3xx),
   };
-  const parts = Object.entries(kinds).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  const parts = Object.entries(kinds)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
   const perSwitch = row.switches ? `, ${(row.failed / row.switches).toFixed(1)} per switch` : '';
   return `${row.target}${row.mode === 'switching' ? ' switching' : ''}: ${row.failed} (${parts.join(', ')})${perSwitch}`;
 }
@@ -189,7 +190,9 @@ async function main(): Promise<number> {
       close: async () => {},
     };
     targets.push(direct, ...(await startTargets(o, tmp, upstream, skipped)));
-    log(`targets: ${targets.map((t) => t.name).join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.target).join(', ')}` : ''}`);
+    log(
+      `targets: ${targets.map((t) => t.name).join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.target).join(', ')}` : ''}`,
+    );
 
     if (o.warmupSeconds > 0) {
       for (const t of targets) await runWrk({ url: t.url, seconds: o.warmupSeconds, connections: o.connections, threads: o.threads });
@@ -215,7 +218,9 @@ async function main(): Promise<number> {
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
     const noisiest = Math.max(...runs.map((r) => r.otherBusyPct));
     if (noisiest > o.maxNoise) {
-      process.stdout.write(`noise: processes outside the bench still used ${noisiest.toFixed(0)}% of the machine during a kept run (after ${o.retries} retries); ratios are steadier on a quiet machine, CPU µs/req less affected\n`);
+      process.stdout.write(
+        `noise: processes outside the bench still used ${noisiest.toFixed(0)}% of the machine during a kept run (after ${o.retries} retries); ratios are steadier on a quiet machine, CPU µs/req less affected\n`,
+      );
     }
     for (const r of rows.filter((r) => r.failed > 0)) process.stdout.write(`failures: ${failureNote(r, runs)}\n`);
     for (const s of skipped) process.stdout.write(`skipped ${s.target}: ${oneLine(s.reason)}\n`);

@@ -23,15 +23,31 @@ const stats = (us: number[]): string => {
 
 const [blue, green] = [await upstream(), await upstream()];
 const router = new Router({
-  service: 'bench', listen: '127.0.0.1:0', reusePort: false, drain: 30_000, maxHeaderBytes: 16384, maxHeaders: 100,
-  headersTimeout: 10_000, idleTimeout: 60_000, responseTimeout: 60_000, connectTimeout: 5000, upstreamIdle: 4000, via: false,
-  maxIdlePerTarget: 256, previewHeader: 'x-cutover-preview', previewCookie: 'cutover-preview', stickyCookie: 'cutover-slot', stickyAttributes: 'Path=/',
+  service: 'bench',
+  listen: '127.0.0.1:0',
+  reusePort: false,
+  drain: 30_000,
+  maxHeaderBytes: 16384,
+  maxHeaders: 100,
+  headersTimeout: 10_000,
+  idleTimeout: 60_000,
+  responseTimeout: 60_000,
+  connectTimeout: 5000,
+  upstreamIdle: 4000,
+  via: false,
+  maxIdlePerTarget: 256,
+  previewHeader: 'x-cutover-preview',
+  previewCookie: 'cutover-preview',
+  stickyCookie: 'cutover-slot',
+  stickyAttributes: 'Path=/',
 });
 const { port } = await router.listen();
 router.setHealth(blue.address, true);
 router.setHealth(green.address, true);
 const spec = (generation: number): RouteSpec => ({
-  service: 'bench', generation, live: generation % 2 ? 'blue' : 'green',
+  service: 'bench',
+  generation,
+  live: generation % 2 ? 'blue' : 'green',
   weights: generation % 2 ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
   slots: { blue: { version: 'v1', targets: [blue.address] }, green: { version: 'v2', targets: [green.address] } },
 });
@@ -52,7 +68,8 @@ console.log(`idle router:        ${stats(measure(2))}`);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
 let running = true;
 const loops = Array.from({ length: 50 }, async () => {
-  while (running) await new Promise<void>((r) => http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', r)).on('error', () => r()));
+  while (running)
+    await new Promise<void>((r) => http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', r)).on('error', () => r()));
 });
 await new Promise((r) => setTimeout(r, 500));
 const busy: number[] = [];

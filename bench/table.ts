@@ -122,9 +122,7 @@ export function formatTable(rows: Row[]): string {
     r.failed.toString(),
     r.cpuUsPerReq.toFixed(1),
     `${r.cpuSystemPct.toFixed(0)}%`,
-    r.switches === undefined
-      ? '-'
-      : `${r.switches} in ${ms(r.switchP50Ms ?? 0)}${r.switchErrors ? `, ${r.switchErrors} failed` : ''}`,
+    r.switches === undefined ? '-' : `${r.switches} in ${ms(r.switchP50Ms ?? 0)}${r.switchErrors ? `, ${r.switchErrors} failed` : ''}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]) =>

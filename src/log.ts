@@ -36,7 +36,7 @@ function serialise(value: unknown): unknown {
 export function createLogger(opts: LoggerOptions = {}, base: Record<string, unknown> = {}): Logger {
   const min = order[opts.level ?? envLevel()];
   const format = opts.format ?? (process.env.CUTOVER_LOG_FORMAT === 'json' || !process.stderr.isTTY ? 'json' : 'pretty');
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = opts.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (order[level] < min) return;
     const all: Record<string, unknown> = { ...base, ...fields };
@@ -48,7 +48,7 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
       const extra = Object.entries(all)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(serialise(v))}`)
         .join(' ');
-      write(`${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}`);
+      write(`${new Date().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ''}`);
     }
   };
   return {

@@ -57,7 +57,9 @@ describe("the Prometheus source against a real Prometheus scraping cutover's /me
     });
     d = await startDaemon([blue.address], [green.address]);
     // /metrics takes no token (src/api/server.ts): the API listens on loopback.
-    prom = await startPrometheus([{ job_name: 'cutover', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [`127.0.0.1:${d.apiPort}`] }] }]);
+    prom = await startPrometheus([
+      { job_name: 'cutover', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [`127.0.0.1:${d.apiPort}`] }] },
+    ]);
     await waitFor('the first scrape of cutover', async () => (await scraped('green', '5xx')) === 0, 30_000);
     since = Date.now();
 
@@ -68,7 +70,11 @@ describe("the Prometheus source against a real Prometheus scraping cutover's /me
     const onGreen = await traffic();
     assert.deepEqual([[...onGreen.statuses], [...onGreen.slots]], [[500], ['green']], 'green is live and answers 500');
 
-    await waitFor('Prometheus to have scraped both slots\' traffic', async () => (await scraped('blue', '2xx')) >= REQUESTS && (await scraped('green', '5xx')) >= REQUESTS, 15_000);
+    await waitFor(
+      "Prometheus to have scraped both slots' traffic",
+      async () => (await scraped('blue', '2xx')) >= REQUESTS && (await scraped('green', '5xx')) >= REQUESTS,
+      15_000,
+    );
   });
 
   after(async () => {

@@ -43,10 +43,16 @@ describe('the Prometheus source against a real Prometheus scraping a test export
     });
     await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', r));
     const exporterPort = (exporter.address() as { port: number }).port;
-    prom = await startPrometheus([{ job_name: 'cutover-test-exporter', scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] }]);
+    prom = await startPrometheus([
+      { job_name: 'cutover-test-exporter', scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${exporterPort}`] }] },
+    ]);
     url = prom.url;
     const p = prom;
-    await waitFor('the first scrape to be queryable', async () => (await p.query('count(cutover_test_error_ratio)'))[0]?.value[1] === '2', 30_000);
+    await waitFor(
+      'the first scrape to be queryable',
+      async () => (await p.query('count(cutover_test_error_ratio)'))[0]?.value[1] === '2',
+      30_000,
+    );
   });
 
   after(async () => {
@@ -55,7 +61,11 @@ describe('the Prometheus source against a real Prometheus scraping a test export
   });
 
   const source = (): PrometheusSource => new PrometheusSource({ url, service: 'web', timeout: 3000 });
-  const ratio: AnalysisRule = { metric: 'prometheus', query: 'cutover_test_error_ratio{service="{{service}}",slot="{{slot}}",version="{{version}}"}', max: 0.1 };
+  const ratio: AnalysisRule = {
+    metric: 'prometheus',
+    query: 'cutover_test_error_ratio{service="{{service}}",slot="{{slot}}",version="{{version}}"}',
+    max: 0.1,
+  };
 
   test('a templated query measures the slot and version it is asked about', async () => {
     const green = await source().measure(ratio, { slot: 'green', version: 'v2', sinceMs: SINCE() });
@@ -66,15 +76,23 @@ describe('the Prometheus source against a real Prometheus scraping a test export
     assert.equal(judge(ratio, blue, { minSamples: 20 }).verdict, 'pass');
   });
 
-  test('{{window}} becomes a range, so a rate over the run\'s window works', async () => {
-    const rule: AnalysisRule = { metric: 'prometheus', query: 'sum(rate(cutover_test_requests_total{slot="{{slot}}"}[{{window}}]))', min: 1 };
+  test("{{window}} becomes a range, so a rate over the run's window works", async () => {
+    const rule: AnalysisRule = {
+      metric: 'prometheus',
+      query: 'sum(rate(cutover_test_requests_total{slot="{{slot}}"}[{{window}}]))',
+      min: 1,
+    };
     // The counter grows 10 per scrape, once a second; rate() needs a few scrapes inside [4s] to say so.
     let last: number | null = null;
-    await waitFor('a rate of about 10 per second', async () => {
-      const r = await source().measure(rule, { slot: 'green', version: 'v2', sinceMs: Date.now() - 4000 });
-      last = r.value;
-      return r.value !== null && r.value > 5 && r.value < 15;
-    }, 20_000).catch((err: Error) => assert.fail(`${err.message}; last value ${last}`));
+    await waitFor(
+      'a rate of about 10 per second',
+      async () => {
+        const r = await source().measure(rule, { slot: 'green', version: 'v2', sinceMs: Date.now() - 4000 });
+        last = r.value;
+        return r.value !== null && r.value > 5 && r.value < 15;
+      },
+      20_000,
+    ).catch((err: Error) => assert.fail(`${err.message}; last value ${last}`));
   });
 
   test('a query that matches nothing measures nothing, which is inconclusive', async () => {
@@ -101,14 +119,28 @@ describe('the Prometheus source against a real Prometheus scraping a test export
 
   test('a run on a failing Prometheus rule fails with the query, value and threshold; an erroring one never passes', async () => {
     const settings = { interval: 100, minSamples: 20, failureLimit: 2, inconclusive: 'pass' as const };
-    const failing = new AnalysisRunner({ service: 'web', slot: 'green', version: 'v2', settings: { ...settings, rules: [ratio] }, window: 5000, sources: { router: source(), prometheus: source() } });
+    const failing = new AnalysisRunner({
+      service: 'web',
+      slot: 'green',
+      version: 'v2',
+      settings: { ...settings, rules: [ratio] },
+      window: 5000,
+      sources: { router: source(), prometheus: source() },
+    });
     await failing.start();
     const out = await failing.result();
     assert.equal(out.verdict, 'fail');
     assert.match(out.reason, /prometheus `cutover_test_error_ratio\{service="\{\{service\}\}".*` 0.25 on green is above the max 0.1/);
 
     const bad: AnalysisRule = { metric: 'prometheus', query: 'sum(', max: 1 };
-    const erroring = new AnalysisRunner({ service: 'web', slot: 'green', version: 'v2', settings: { ...settings, rules: [bad] }, window: 400, sources: { router: source(), prometheus: source() } });
+    const erroring = new AnalysisRunner({
+      service: 'web',
+      slot: 'green',
+      version: 'v2',
+      settings: { ...settings, rules: [bad] },
+      window: 400,
+      sources: { router: source(), prometheus: source() },
+    });
     await erroring.start();
     const result = await erroring.result();
     assert.equal(result.verdict, 'inconclusive');

@@ -136,7 +136,10 @@ describe('analysis over a real router', () => {
       const took = Date.now() - broke;
       assert.equal(out.verdict, 'fail');
       assert.equal(out.action, 'rollback');
-      assert.match(out.reason, /^observing failed 2 times in a row: error_rate \d+(\.\d+)?% on green is above the max 1% \(over \d+ requests\)$/);
+      assert.match(
+        out.reason,
+        /^observing failed 2 times in a row: error_rate \d+(\.\d+)?% on green is above the max 1% \(over \d+ requests\)$/,
+      );
       const result = out.results[0]!;
       assert.equal(result.threshold, 0.01);
       assert.ok(result.value !== null && result.value > 0.01);
@@ -148,7 +151,7 @@ describe('analysis over a real router', () => {
     }
   });
 
-  test('healthy green passes at the end of a short window, judged against blue\'s baseline', async () => {
+  test("healthy green passes at the end of a short window, judged against blue's baseline", async () => {
     // 20ms upstreams and a loose factor: a busy machine's stalls must not read as a regression.
     blueMode.delay = 20;
     greenMode.delay = 20;
@@ -156,7 +159,13 @@ describe('analysis over a real router', () => {
     const traffic = load(port, 8);
     try {
       await new Promise((res) => setTimeout(res, 1000));
-      const r = runner([{ metric: 'error_rate', max: 0.01 }, { metric: 'p99', max: 2000, baseline: 10 }], 1200);
+      const r = runner(
+        [
+          { metric: 'error_rate', max: 0.01 },
+          { metric: 'p99', max: 2000, baseline: 10 },
+        ],
+        1200,
+      );
       const b = await r.captureBaseline('blue', 'v1', 900);
       assert.ok(b.measurements[0]!.samples >= 100, `blue served ${b.measurements[0]!.samples} requests for its baseline`);
       liveOn('green');
@@ -167,13 +176,13 @@ describe('analysis over a real router', () => {
       const final = r.record().ticks.at(-1)!;
       assert.equal(final.kind, 'window');
       assert.ok(final.measurements[0]!.samples >= 50, `${final.measurements[0]!.samples} requests judged`);
-      assert.ok(final.results[1]!.baselineValue! >= 20, 'the baseline is blue\'s real p99 (its upstream takes 20ms)');
+      assert.ok(final.results[1]!.baselineValue! >= 20, "the baseline is blue's real p99 (its upstream takes 20ms)");
     } finally {
       await traffic.stop();
     }
   });
 
-  test('green much slower than blue fails its baseline rule, naming blue\'s value', async () => {
+  test("green much slower than blue fails its baseline rule, naming blue's value", async () => {
     liveOn('blue');
     const traffic = load(port, 8);
     try {
@@ -205,10 +214,13 @@ describe('analysis over a real router', () => {
     assert.equal(out.verdict, 'inconclusive');
     assert.equal(out.action, 'hold');
     assert.match(out.reason, /error_rate \d+ requests on green, fewer than minSamples 20: too little traffic to judge/);
-    assert.ok(r.record().ticks.every((t) => t.verdict !== 'pass'), 'no tick passed either');
+    assert.ok(
+      r.record().ticks.every((t) => t.verdict !== 'pass'),
+      'no tick passed either',
+    );
   });
 
-  test('responses cut mid-body count once each in the error rate, as the router\'s 502', async () => {
+  test("responses cut mid-body count once each in the error rate, as the router's 502", async () => {
     liveOn('green');
     greenMode.cutEvery = 4;
     greenMode.delay = 0;

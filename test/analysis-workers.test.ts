@@ -50,17 +50,19 @@ async function burst(n: number): Promise<number> {
   let errors = 0;
   for (let i = 0; i < n; i++) {
     const status = await new Promise<number>((resolve) => {
-      http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      }).on('error', () => resolve(-1));
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', () => resolve(-1));
     });
     if (status === -1 || status >= 500) errors++;
   }
   return errors;
 }
 
-test('the error rate of a slot served by two worker processes counts every worker\'s requests once', async () => {
+test("the error rate of a slot served by two worker processes counts every worker's requests once", async () => {
   const source = new RouterSource(() => host.metrics(), { interval: INTERVAL });
   await source.checkpoint();
   const since = Date.now();

@@ -37,7 +37,12 @@ async function call(d: Daemon, method: string, path: string, token: string | nul
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
   const ac = new AbortController();
-  const res = await fetch(`http://127.0.0.1:${d.apiPort}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: ac.signal });
+  const res = await fetch(`http://127.0.0.1:${d.apiPort}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: ac.signal,
+  });
   if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
     ac.abort(); // a stream that was let through: its status is the answer
     return { status: res.status, json: {} };
@@ -78,7 +83,8 @@ test('each role against each endpoint: 401 without or with a wrong token, 403 be
       for (const who of Object.keys(tokens) as Who[]) {
         const r = await call(d, e.method, e.path, tokens[who], e.body);
         const expected = who === 'none' || who === 'wrong' ? 401 : RANK[who] < RANK[e.role] ? 403 : e.through;
-        if (r.status !== expected) problems.push(`${who} ${e.method} ${e.path}: ${r.status}, expected ${expected} (${JSON.stringify(r.json)})`);
+        if (r.status !== expected)
+          problems.push(`${who} ${e.method} ${e.path}: ${r.status}, expected ${expected} (${JSON.stringify(r.json)})`);
         if (r.status >= 400) {
           assert.equal(typeof r.json.error?.code, 'string', `${e.method} ${e.path}: errors are JSON with a code`);
           assert.equal(typeof r.json.error?.message, 'string');
@@ -100,7 +106,7 @@ test('the admin token is written at the first up, readable only by its owner, an
     const { readFileSync } = await import('node:fs');
     const fromFile = readFileSync(file, 'utf8').trim();
     assert.equal((await call(d, 'GET', '/api/v1/whoami', fromFile)).json.role, 'admin');
-    assert.equal((await call(d, 'GET', '/api/v1/whoami', d.token)).json.role, 'admin', 'the daemon\'s CUTOVER_TOKEN');
+    assert.equal((await call(d, 'GET', '/api/v1/whoami', d.token)).json.role, 'admin', "the daemon's CUTOVER_TOKEN");
     // The local CLI with no CUTOVER_TOKEN finds the file through the config in its folder.
     const env: NodeJS.ProcessEnv = { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}` };
     delete env.CUTOVER_TOKEN;
@@ -112,7 +118,10 @@ test('the admin token is written at the first up, readable only by its owner, an
 test('token create prints a working token once, list shows no secrets, revoke stops it at once; the audit log says who did what from where', async () => {
   await withDaemon(async (d) => {
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [CLI, 'token', ...args], { env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token }, encoding: 'utf8' });
+      spawnSync(process.execPath, [CLI, 'token', ...args], {
+        env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token },
+        encoding: 'utf8',
+      });
     const created = cli('create', '--role', 'deployer', '--name', 'ci');
     assert.equal(created.status, 0, created.stderr);
     const secret = created.stdout.trim();
@@ -144,28 +153,52 @@ test('token create prints a working token once, list shows no secrets, revoke st
 
     const audit = (await d.api('GET', '/api/v1/audit')).json as any[];
     const lines = audit.map((e) => `${e.actor} ${e.data.method} ${e.data.path} ${e.data.status} ${e.data.remote}`);
-    assert.ok(lines.some((l) => /^api:ci POST \/api\/v1\/services\/web\/releases 202 (::ffff:)?127\.0\.0\.1$/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /^api:ci POST \/api\/v1\/services\/web\/releases 202 (::ffff:)?127\.0\.0\.1$/.test(l)),
+      lines.join('\n'),
+    );
     assert.ok(lines.some((l) => /^api:admin POST \/api\/v1\/tokens 201 /.test(l)));
     assert.ok(lines.some((l) => /^api:admin DELETE \/api\/v1\/tokens\/\S+ 200 /.test(l)));
-    assert.ok(audit.every((e) => typeof e.time === 'string' && !JSON.stringify(e).includes(secret)), 'no secret in the audit log');
+    assert.ok(
+      audit.every((e) => typeof e.time === 'string' && !JSON.stringify(e).includes(secret)),
+      'no secret in the audit log',
+    );
     const web = (await d.api('GET', '/api/v1/services/web/audit')).json as any[];
     assert.ok(web.some((e) => e.data.path === '/api/v1/services/web/releases'));
     assert.ok(web.every((e) => e.service === 'web'));
     // `history` shows the audit log under the releases.
-    const hist = spawnSync(process.execPath, [CLI, 'history', 'web'], { env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token }, encoding: 'utf8' });
+    const hist = spawnSync(process.execPath, [CLI, 'history', 'web'], {
+      env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token },
+      encoding: 'utf8',
+    });
     assert.equal(hist.status, 0, hist.stderr);
     assert.match(hist.stdout, /api:ci\s+POST \/api\/v1\/services\/web\/releases/);
   });
 });
 
-function rawPost(port: number, path: string, token: string, chunks: (string | Buffer)[], headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+function rawPost(
+  port: number,
+  path: string,
+  token: string,
+  chunks: (string | Buffer)[],
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     for (const c of chunks) req.write(c);
     req.end();
@@ -186,9 +219,20 @@ test('malformed JSON, wrong types, unknown fields and oversized bodies get 400 o
       { path: '/api/v1/services/web/rollback', body: '{"reason": 5}', status: 400, code: 'CUTOVER_E_BAD_REQUEST' },
       { path: '/api/v1/tokens', body: '{"role": "root"}', status: 400, code: 'CUTOVER_E_BAD_REQUEST' },
       { path: '/api/v1/tokens', body: '{"role": "viewer", "name": ""}', status: 400, code: 'CUTOVER_E_BAD_REQUEST' },
-      { path: '/api/v1/services/web/switch', body: JSON.stringify({ slot: 'green', reason: 'x'.repeat(100_000) }), status: 413, code: 'CUTOVER_E_BODY_TOO_LARGE' },
+      {
+        path: '/api/v1/services/web/switch',
+        body: JSON.stringify({ slot: 'green', reason: 'x'.repeat(100_000) }),
+        status: 413,
+        code: 'CUTOVER_E_BODY_TOO_LARGE',
+      },
       // Without a content-length: the stream is cut off once it passes the limit.
-      { path: '/api/v1/services/web/releases', body: Array.from({ length: 40 }, () => Buffer.alloc(4096, 0x20)), status: 413, code: 'CUTOVER_E_BODY_TOO_LARGE', headers: { 'transfer-encoding': 'chunked' } },
+      {
+        path: '/api/v1/services/web/releases',
+        body: Array.from({ length: 40 }, () => Buffer.alloc(4096, 0x20)),
+        status: 413,
+        code: 'CUTOVER_E_BODY_TOO_LARGE',
+        headers: { 'transfer-encoding': 'chunked' },
+      },
     ];
     for (const c of cases) {
       const r = await rawPost(d.apiPort, c.path, d.token, Array.isArray(c.body) ? c.body : [c.body], c.headers);
@@ -201,6 +245,10 @@ test('malformed JSON, wrong types, unknown fields and oversized bodies get 400 o
     assert.equal(after.generation, before.generation, 'no route change');
     assert.deepEqual((await d.api('GET', '/api/v1/services/web/releases')).json, [], 'no release');
     assert.deepEqual(((await d.api('GET', '/api/v1/tokens')).json as any[]).length, 0, 'no token');
-    assert.equal(((await d.api('GET', '/api/v1/audit')).json as any[]).length, 0, 'refused bodies never reach an action, so nothing is audited');
+    assert.equal(
+      ((await d.api('GET', '/api/v1/audit')).json as any[]).length,
+      0,
+      'refused bodies never reach an action, so nothing is audited',
+    );
   });
 });

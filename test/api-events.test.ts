@@ -43,10 +43,12 @@ async function follow(d: Daemon, query = '', lastEventId?: number): Promise<Sse>
   return sse;
 }
 
-test('SSE delivers a release\'s phases and route changes in order, and a reconnect with Last-Event-ID misses nothing', async () => {
+test("SSE delivers a release's phases and route changes in order, and a reconnect with Last-Event-ID misses nothing", async () => {
   const blue = await startUpstream('blue');
   const green = await startUpstream('green');
-  const d = await startDaemon([blue.address], [green.address], { service: { standby: '10m', analysis: { interval: '200ms', window: '10m' } } });
+  const d = await startDaemon([blue.address], [green.address], {
+    service: { standby: '10m', analysis: { interval: '200ms', window: '10m' } },
+  });
   const streams: Sse[] = [];
   try {
     const sse = await follow(d, '?service=web');
@@ -63,7 +65,11 @@ test('SSE delivers a release\'s phases and route changes in order, and a reconne
 
     assert.deepEqual(phases(), ['pending', 'provisioning', 'verifying', 'shifting', 'observing', 'rolled-back']);
     const ids = sse.messages.map((m) => m.id);
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'in seq order');
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+      'in seq order',
+    );
     assert.equal(new Set(ids).size, ids.length, 'no event twice');
     // The route change comes after shifting started and before observing; the rollback's after rolled-back.
     const at = (pred: (m: Sse['messages'][number]) => boolean) => sse.messages.findIndex(pred);
@@ -72,11 +78,18 @@ test('SSE delivers a release\'s phases and route changes in order, and a reconne
     assert.ok(at((m) => m.data.phase === 'rolled-back') < at((m) => m.event === 'switch' && m.data.data.to === 'blue'));
     assert.ok(sse.messages.every((m) => m.data.service === 'web' && m.data.seq === m.id));
     // The audit entry of the rollback is in the stream too.
-    await waitFor('the audit event', () => sse.messages.some((m) => m.event === 'audit' && m.data.data.path === '/api/v1/services/web/rollback'), 5000);
+    await waitFor(
+      'the audit event',
+      () => sse.messages.some((m) => m.event === 'audit' && m.data.data.path === '/api/v1/services/web/rollback'),
+      5000,
+    );
     // A filtered stream has only what it asked for, and the same phases.
     await waitFor('the filtered stream', () => phasesOnly.messages.length >= 6, 5000);
     assert.ok(phasesOnly.messages.every((m) => m.event === 'phase'));
-    assert.deepEqual(phasesOnly.messages.map((m) => m.data.phase), phases());
+    assert.deepEqual(
+      phasesOnly.messages.map((m) => m.data.phase),
+      phases(),
+    );
 
     // A client that lost its connection after `pending` gets everything after it, in order.
     const pending = sse.messages.find((m) => m.data.phase === 'pending')!;
@@ -84,7 +97,10 @@ test('SSE delivers a release\'s phases and route changes in order, and a reconne
     streams.push(again);
     const after = sse.messages.filter((m) => m.id > pending.id).map((m) => m.id);
     await waitFor('the replay', () => again.messages.length >= after.length, 5000);
-    assert.deepEqual(again.messages.slice(0, after.length).map((m) => m.id), after);
+    assert.deepEqual(
+      again.messages.slice(0, after.length).map((m) => m.id),
+      after,
+    );
 
     // The stream needs a token like every API call.
     assert.equal((await fetch(`http://127.0.0.1:${d.apiPort}/api/v1/events`)).status, 401);
@@ -104,7 +120,9 @@ test('the OpenAPI 3.1 document describes every route with its role, and its body
     assert.equal(res.status, 200, 'readable without a token');
     const doc = (await res.json()) as any;
     assert.equal(doc.openapi, '3.1.0');
-    const ops = Object.entries(doc.paths).flatMap(([path, methods]: [string, any]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]: [string, any]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
+    );
     for (const op of [
       'GET /api/v1/services',
       'GET /api/v1/services/{service}',
@@ -130,12 +148,18 @@ test('the OpenAPI 3.1 document describes every route with its role, and its body
     assert.equal(body.additionalProperties, false);
     assert.deepEqual(body.required, ['version']);
     assert.equal(body.properties.version.pattern, '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$');
-    assert.deepEqual(doc.paths['/api/v1/services/{service}/switch'].post.requestBody.content['application/json'].schema.properties.slot.enum, ['blue', 'green']);
+    assert.deepEqual(
+      doc.paths['/api/v1/services/{service}/switch'].post.requestBody.content['application/json'].schema.properties.slot.enum,
+      ['blue', 'green'],
+    );
     assert.equal(doc.paths['/api/v1/services/{service}/switch'].post['x-cutover-role'], 'admin');
     assert.ok(doc.paths['/api/v1/events'].get.responses['200'].content['text/event-stream']);
     assert.equal(doc.paths['/api/v1/tokens'].post.responses['201'].content['application/json'].schema.properties.token.type, 'string');
     assert.equal(doc.components.securitySchemes.bearer.scheme, 'bearer');
-    assert.equal(doc.paths['/api/v1/services/{service}/releases'].post.responses['413'].content['application/json'].schema.$ref, '#/components/schemas/Error');
+    assert.equal(
+      doc.paths['/api/v1/services/{service}/releases'].post.responses['413'].content['application/json'].schema.$ref,
+      '#/components/schemas/Error',
+    );
     // What the document's pattern refuses, the API refuses.
     const bad = await d.api('POST', '/api/v1/services/web/releases', { version: '-v2' });
     assert.equal(bad.status, 400);

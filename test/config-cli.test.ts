@@ -84,7 +84,10 @@ test('validate says ok and names the services of a valid file', async () => {
 
 test('validate reads cutover.yaml in the current folder when no file is given', async () => {
   const here = await mkdtemp(path.join(dir, 'cwd-'));
-  await writeFile(path.join(here, 'cutover.yaml'), 'services:\n  web:\n    listen: 127.0.0.1:8080\n    provider: { command: node app.js }\n  api:\n    listen: 127.0.0.1:8081\n    provider: { command: node api.js }\n');
+  await writeFile(
+    path.join(here, 'cutover.yaml'),
+    'services:\n  web:\n    listen: 127.0.0.1:8080\n    provider: { command: node app.js }\n  api:\n    listen: 127.0.0.1:8081\n    provider: { command: node api.js }\n',
+  );
   const run = await cutover(['validate'], here);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, 'cutover.yaml: ok (2 services: web, api)\n');
@@ -99,7 +102,14 @@ const invalidFiles: { name: string; text: string; paths: string[] }[] = [
   {
     name: 'types.yaml',
     text: 'services:\n  web:\n    listen: 8080\n    drain: 30\n    workers: two\n    provider: { kind: static, blue: [] }\n    shift: { steps: [50, 10] }\n',
-    paths: ['services.web.listen', 'services.web.drain', 'services.web.workers', 'services.web.provider.blue', 'services.web.shift.steps', 'services.web.shift.steps[1]'],
+    paths: [
+      'services.web.listen',
+      'services.web.drain',
+      'services.web.workers',
+      'services.web.provider.blue',
+      'services.web.shift.steps',
+      'services.web.shift.steps[1]',
+    ],
   },
   {
     name: 'clash.yaml',
@@ -135,13 +145,19 @@ test('validate --json prints ok and the services of a valid file', async () => {
 });
 
 test('validate --json prints every problem of an invalid file and exits 2', async () => {
-  const bad = await file('json.yaml', 'services:\n  web:\n    listen: 127.0.0.1:8080\n    provider: { command: x }\n    standby: 30\n    colour: blue\n');
+  const bad = await file(
+    'json.yaml',
+    'services:\n  web:\n    listen: 127.0.0.1:8080\n    provider: { command: x }\n    standby: 30\n    colour: blue\n',
+  );
   const run = await cutover(['validate', '--json', '--config', bad]);
   assert.equal(run.code, 2, run.stderr);
   const out = JSON.parse(run.stdout);
   assert.equal(out.ok, false);
   assert.equal(out.code, 'CUTOVER_E_CONFIG_INVALID');
-  assert.deepEqual(out.problems.map((p: { path: string }) => p.path), ['services.web.standby', 'services.web.colour']);
+  assert.deepEqual(
+    out.problems.map((p: { path: string }) => p.path),
+    ['services.web.standby', 'services.web.colour'],
+  );
   assert.match(out.problems[0].message, /write a duration with its unit/);
 });
 
@@ -168,7 +184,10 @@ test('up with an invalid config exits 2 before anything listens', async () => {
   );
   const run = await cutover(['up', '-c', bad]);
   assert.equal(run.code, 2, `up should refuse the config: ${run.stderr}`);
-  assert.deepEqual(problemLines(run.stderr, bad).map((l) => l.slice(bad.length + 2).split(': ')[0]), ['services.web.drain']);
+  assert.deepEqual(
+    problemLines(run.stderr, bad).map((l) => l.slice(bad.length + 2).split(': ')[0]),
+    ['services.web.drain'],
+  );
   assert.equal(await connectError(servicePort), 'ECONNREFUSED', 'nothing listens on the service address');
   assert.equal(await connectError(apiPort), 'ECONNREFUSED', 'nothing listens on the API address');
   assert.equal(existsSync(path.join(dir, 'up-state')), false, 'no state directory was created');

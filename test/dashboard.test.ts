@@ -19,7 +19,15 @@ async function launch(): Promise<{ browser: BrowserContext; profile: string }> {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   return { browser, profile };
 }
@@ -43,14 +51,24 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     return true;
   });
   const d = await startDaemon([blue.address], [green.address], {
-    service: { standby: '10m', analysis: { interval: '200ms', window: '10m' }, gates: [{ http: { requests: [{ path: '/', expect: { status: 200 } }] } }] },
+    service: {
+      standby: '10m',
+      analysis: { interval: '200ms', window: '10m' },
+      gates: [{ http: { requests: [{ path: '/', expect: { status: 200 } }] } }],
+    },
   });
   let launched: Awaited<ReturnType<typeof launch>> | null = null;
   const requests: string[] = [];
   let load = true;
   const traffic = (async () => {
     while (load) {
-      await Promise.all(Array.from({ length: 5 }, () => fetch(`http://127.0.0.1:${d.port}/`).then((r) => r.text()).catch(() => '')));
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          fetch(`http://127.0.0.1:${d.port}/`)
+            .then((r) => r.text())
+            .catch(() => ''),
+        ),
+      );
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -63,7 +81,11 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     const viewer = await mk('viewer');
     const r = await d.api('POST', '/api/v1/services/web/releases', { version: 'v2' });
     assert.equal(r.status, 202, JSON.stringify(r.json));
-    await waitFor('observing', async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing', 15_000);
+    await waitFor(
+      'observing',
+      async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing',
+      15_000,
+    );
     assert.equal(await (await fetch(`http://127.0.0.1:${d.port}/`)).text(), 'green');
 
     const page = await browser.newPage();
@@ -87,11 +109,22 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     assert.equal(await page.locator('#who-role').textContent(), 'deployer');
     assert.equal(await page.locator('[data-service=web] [data-testid=phase]').textContent(), 'observing');
     assert.ok(await page.locator('[data-service=web] .timeline [data-step=shifting].done').count(), 'the timeline shows the phases passed');
-    assert.match((await page.locator('[data-service=web] .timeline [data-step=verifying] .results').textContent()) ?? '', /passed http/, 'the gate result under verifying');
+    assert.match(
+      (await page.locator('[data-service=web] .timeline [data-step=verifying] .results').textContent()) ?? '',
+      /passed http/,
+      'the gate result under verifying',
+    );
     assert.equal(await page.locator('[data-service=web] .slot-green .targets li[data-healthy=true]').count(), 1);
     // The charts fill as the samples come in.
     await waitFor('chart lines', async () => (await page.locator('[data-service=web] svg.chart path.line').count()) >= 3, 10_000);
-    await waitFor('green requests on the chart', async () => /^green [1-9]/.test((await page.locator('[data-service=web] .chart-box').first().locator('.legend.slot-green').textContent()) ?? ''), 10_000);
+    await waitFor(
+      'green requests on the chart',
+      async () =>
+        /^green [1-9]/.test(
+          (await page.locator('[data-service=web] .chart-box').first().locator('.legend.slot-green').textContent()) ?? '',
+        ),
+      10_000,
+    );
     await page.waitForTimeout(2000);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-deployer-observing.png'), fullPage: true });
     assert.ok(await page.locator('[data-action=rollback]').isVisible());
@@ -111,12 +144,32 @@ test('after sign-in the dashboard shows the live slot; rollback, confirmed, move
     await waitFor('blue live on the page', async () => (await live.getAttribute('data-slot')) === 'blue', 10_000);
     // Verified where it matters: the router sends users to blue.
     for (let i = 0; i < 5; i++) assert.equal(await (await fetch(`http://127.0.0.1:${d.port}/`)).text(), 'blue');
-    await waitFor('rolled-back on the page', async () => (await page.locator('[data-service=web] [data-testid=phase]').textContent()) === 'rolled-back', 5000);
-    await waitFor('the audit row on the page', async () => (await page.locator('[data-service=web] table.audit').textContent())?.includes('api:deployer-browser'), 5000);
+    await waitFor(
+      'rolled-back on the page',
+      async () => (await page.locator('[data-service=web] [data-testid=phase]').textContent()) === 'rolled-back',
+      5000,
+    );
+    await waitFor(
+      'the audit row on the page',
+      async () => (await page.locator('[data-service=web] table.audit').textContent())?.includes('api:deployer-browser'),
+      5000,
+    );
     const audit = (await d.api('GET', '/api/v1/services/web/audit')).json as any[];
-    assert.ok(audit.some((e) => e.actor === 'api:deployer-browser' && e.data.path === '/api/v1/services/web/rollback' && e.data.body.reason === 'pressed in the dashboard test'));
+    assert.ok(
+      audit.some(
+        (e) =>
+          e.actor === 'api:deployer-browser' &&
+          e.data.path === '/api/v1/services/web/rollback' &&
+          e.data.body.reason === 'pressed in the dashboard test',
+      ),
+    );
     // The request-rate chart follows the users to blue.
-    await waitFor('blue requests on the chart', async () => /^blue [1-9]/.test((await page.locator('[data-service=web] .chart-box').first().locator('.legend.slot-blue').textContent()) ?? ''), 10_000);
+    await waitFor(
+      'blue requests on the chart',
+      async () =>
+        /^blue [1-9]/.test((await page.locator('[data-service=web] .chart-box').first().locator('.legend.slot-blue').textContent()) ?? ''),
+      10_000,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-after-rollback.png'), fullPage: true });
     // The token lives in this tab's session only.
     // (globalThis: the page's window; this file is typed without the DOM.)

@@ -77,20 +77,34 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     const child = spawn(
       ETCD_BIN,
       [
-        '--name', m.name,
-        '--data-dir', m.dataDir,
-        '--listen-client-urls', m.clientUrl,
-        '--advertise-client-urls', m.clientUrl,
-        '--listen-peer-urls', m.peerUrl,
-        '--initial-advertise-peer-urls', m.peerUrl,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', token,
-        '--heartbeat-interval', String(HEARTBEAT_MS),
-        '--election-timeout', String(ELECTION_MS),
-        '--logger', 'zap',
-        '--log-outputs', 'stderr',
-        '--log-level', 'warn',
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dataDir,
+        '--listen-client-urls',
+        m.clientUrl,
+        '--advertise-client-urls',
+        m.clientUrl,
+        '--listen-peer-urls',
+        m.peerUrl,
+        '--initial-advertise-peer-urls',
+        m.peerUrl,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        token,
+        '--heartbeat-interval',
+        String(HEARTBEAT_MS),
+        '--election-timeout',
+        String(ELECTION_MS),
+        '--logger',
+        'zap',
+        '--log-outputs',
+        'stderr',
+        '--log-level',
+        'warn',
       ],
       { stdio: ['ignore', log, log] },
     );
@@ -142,14 +156,18 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     },
     status,
     async leader() {
-      return waitFor('the etcd members to agree on a leader', async () => {
-        const all = await Promise.all(members.map((_, i) => status(i)));
-        const up = all.filter((s) => s !== null);
-        const leader = up[0]?.leader;
-        if (leader === undefined || leader === '0' || up.some((s) => s.leader !== leader)) return undefined;
-        const index = all.findIndex((s) => s?.id === leader);
-        return index === -1 ? undefined : index;
-      }, HEALTHY_WITHIN_MS);
+      return waitFor(
+        'the etcd members to agree on a leader',
+        async () => {
+          const all = await Promise.all(members.map((_, i) => status(i)));
+          const up = all.filter((s) => s !== null);
+          const leader = up[0]?.leader;
+          if (leader === undefined || leader === '0' || up.some((s) => s.leader !== leader)) return undefined;
+          const index = all.findIndex((s) => s?.id === leader);
+          return index === -1 ? undefined : index;
+        },
+        HEALTHY_WITHIN_MS,
+      );
     },
     async healthy() {
       for (const m of members) {

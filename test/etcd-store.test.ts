@@ -40,7 +40,13 @@ function route(service: string, generation: number, live: 'blue' | 'green'): Rou
   };
 }
 
-const switchEvent = (to: string) => ({ service: 'web', type: 'switch' as const, actor: 'cli', reason: `cutover switch web ${to}`, data: { to } });
+const switchEvent = (to: string) => ({
+  service: 'web',
+  type: 'switch' as const,
+  actor: 'cli',
+  reason: `cutover switch web ${to}`,
+  data: { to },
+});
 
 async function codeOf(p: Promise<unknown>): Promise<CutoverError> {
   let caught: unknown;
@@ -77,8 +83,14 @@ describe('etcd store in a fleet', () => {
     await eu.putRouteState(route('web', 1, 'green'), { expectGeneration: 0 });
     await eu.createToken({ name: 'ops', role: 'admin', hash: 'same-secret' });
     // Each installation counts its own events from 1, whatever else the cluster holds.
-    assert.deepEqual((await prod.events()).map((e) => e.seq), [1, 2]);
-    assert.deepEqual((await eu.events()).map((e) => e.seq), [1]);
+    assert.deepEqual(
+      (await prod.events()).map((e) => e.seq),
+      [1, 2],
+    );
+    assert.deepEqual(
+      (await eu.events()).map((e) => e.seq),
+      [1],
+    );
     assert.equal((await prod.activeRelease('web'))?.id, r.id);
     assert.equal((await eu.activeRelease('web'))?.id, other.id);
     assert.equal((await prod.getRouteState('web'))?.live, 'blue');
@@ -211,7 +223,9 @@ describe('etcd store in a fleet', () => {
     const ids: string[] = [];
     for (let batch = 0; batch < 14; batch++) {
       const made = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => store.createRelease({ service: `svc-${batch * 10 + i}`, version: '1', slot: 'blue', fromSlot: null }, by)),
+        Array.from({ length: 10 }, (_, i) =>
+          store.createRelease({ service: `svc-${batch * 10 + i}`, version: '1', slot: 'blue', fromSlot: null }, by),
+        ),
       );
       ids.push(...made.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((r) => r.id));
     }
@@ -253,7 +267,10 @@ describe('etcd store in a fleet', () => {
     assert.match(lost.message, /^etcd did not answer in time \(3 of 3 members reachable, with a leader\): the change was not made\. Retry/);
     assert.deepEqual(await phases(), ['pending', 'provisioning']);
     await store.transition(r.id, 'verifying', by);
-    assert.deepEqual((await store.events()).map((e) => e.seq), [1, 2, 3]);
+    assert.deepEqual(
+      (await store.events()).map((e) => e.seq),
+      [1, 2, 3],
+    );
 
     // A switch without an event has no counter to fence: found written, or not confirmed.
     fault = 'lose-answer';
@@ -273,8 +290,17 @@ describe('etcd store in a fleet', () => {
     );
     const written = await Promise.all(writes);
     const seqs = written.map((e) => e.seq).sort((x, y) => x - y);
-    assert.deepEqual(seqs, Array.from({ length: 30 }, (_, i) => i + 1));
-    assert.deepEqual((await b.events()).map((e) => e.seq), seqs);
-    assert.deepEqual((await a.events({ service: 'web', afterSeq: 25 })).map((e) => e.seq), [26, 27, 28, 29, 30]);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      (await b.events()).map((e) => e.seq),
+      seqs,
+    );
+    assert.deepEqual(
+      (await a.events({ service: 'web', afterSeq: 25 })).map((e) => e.seq),
+      [26, 27, 28, 29, 30],
+    );
   });
 });

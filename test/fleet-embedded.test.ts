@@ -53,14 +53,21 @@ async function startController(name: string, prefix: string): Promise<Controller
     }),
   );
   let out = '';
-  const child = spawn(process.execPath, [CLI, 'up', '-c', file], { env: { ...process.env, CUTOVER_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'up', '-c', file], {
+    env: { ...process.env, CUTOVER_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await waitFor(`${name} to start`, () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
-    return out.includes('cutover is up');
-  }, 30_000);
+  await waitFor(
+    `${name} to start`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
+      return out.includes('cutover is up');
+    },
+    30_000,
+  );
   return { child, port, apiPort };
 }
 
@@ -74,7 +81,8 @@ async function api(c: Controller, method: string, path: string, body?: unknown):
   return { status: res.status, json: (await res.json()) as any };
 }
 
-const served = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).text();
+const served = async (port: number): Promise<string> =>
+  (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).text();
 
 test('every controller is also a router; a switch with onLaggingRouters: proceed goes on without a stalled one, which catches up when it runs again', async () => {
   const prefix = `/cutover-embedded/${randomUUID()}`;
@@ -83,7 +91,10 @@ test('every controller is also a router; a switch with onLaggingRouters: proceed
   await waitFor('both routers to serve blue', async () => (await served(a.port)) === 'blue' && (await served(b.port)) === 'blue', 20_000);
   const leader = (await api(a, 'GET', '/api/v1/services/web')).status === 200 ? a : b;
   const follower = leader === a ? b : a;
-  await waitFor('the leader to see both routers', async () => (await api(leader, 'GET', '/api/v1/services/web')).json.fleet.routers.length === 2);
+  await waitFor(
+    'the leader to see both routers',
+    async () => (await api(leader, 'GET', '/api/v1/services/web')).json.fleet.routers.length === 2,
+  );
 
   const r = await api(leader, 'POST', '/api/v1/services/web/switch', { slot: 'green' });
   assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -102,8 +113,12 @@ test('every controller is also a router; a switch with onLaggingRouters: proceed
   }
   await waitFor('the stalled router to catch up', async () => (await served(follower.port)) === 'blue', 15_000);
   const generation = (await api(leader, 'GET', '/api/v1/services/web')).json.generation;
-  await waitFor('the leader to see it serve the generation', async () => {
-    const routers = (await api(leader, 'GET', '/api/v1/services/web')).json.fleet.routers;
-    return routers.length === 2 && routers.every((x: any) => x.generation === generation);
-  }, 15_000);
+  await waitFor(
+    'the leader to see it serve the generation',
+    async () => {
+      const routers = (await api(leader, 'GET', '/api/v1/services/web')).json.fleet.routers;
+      return routers.length === 2 && routers.every((x: any) => x.generation === generation);
+    },
+    15_000,
+  );
 });

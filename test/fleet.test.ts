@@ -93,10 +93,14 @@ function launch(name: string, args: string[], ready: RegExp): Promise<Proc> {
     },
   };
   running.add(proc);
-  return waitFor(`${name} to start`, () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
-    return ready.test(out) ? proc : undefined;
-  }, 40_000);
+  return waitFor(
+    `${name} to start`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
+      return ready.test(out) ? proc : undefined;
+    },
+    40_000,
+  );
 }
 
 async function startRouter(name: string, port?: number, statusPort?: number): Promise<RouterProc> {
@@ -132,14 +136,18 @@ async function api(c: ControllerProc, method: string, path: string, body?: unkno
 
 /** The controller that leads now (the other answers 503 "not the leader"). */
 async function leader(): Promise<ControllerProc> {
-  return waitFor('a leader controller', async () => {
-    for (const c of controllers) {
-      if (c.child.exitCode !== null || c.child.signalCode !== null) continue;
-      const r = await api(c, 'GET', '/api/v1/services/web').catch(() => null);
-      if (r?.status === 200) return c;
-    }
-    return undefined;
-  }, 30_000);
+  return waitFor(
+    'a leader controller',
+    async () => {
+      for (const c of controllers) {
+        if (c.child.exitCode !== null || c.child.signalCode !== null) continue;
+        const r = await api(c, 'GET', '/api/v1/services/web').catch(() => null);
+        if (r?.status === 200) return c;
+      }
+      return undefined;
+    },
+    30_000,
+  );
 }
 
 async function routerStatus(r: RouterProc): Promise<{ etcd: string; services: { web: { generation: number; live: string | null } } }> {
@@ -206,8 +214,16 @@ before(async () => {
   controllers.push(await startController('c1'));
   controllers.push(await startController('c2'));
   routers.push(...(await Promise.all(['r0', 'r1', 'r2', 'r3'].map((n) => startRouter(n)))));
-  await waitFor('every router to serve blue', async () => (await Promise.all(routers.map((r) => servedBy(r.port)))).every((s) => s === '200 blue'), 20_000);
-  await waitFor('the leader to see every router', async () => (await api(await leader(), 'GET', '/api/v1/services/web')).json.fleet?.routers?.length === 4, 10_000);
+  await waitFor(
+    'every router to serve blue',
+    async () => (await Promise.all(routers.map((r) => servedBy(r.port)))).every((s) => s === '200 blue'),
+    20_000,
+  );
+  await waitFor(
+    'the leader to see every router',
+    async () => (await api(await leader(), 'GET', '/api/v1/services/web')).json.fleet?.routers?.length === 4,
+    10_000,
+  );
   startLoad(routers.slice(0, 3).map((r) => r.port));
 });
 
@@ -261,7 +277,11 @@ describe('fleet mode', () => {
       assert.equal(await servedBy(router.port), '200 blue', router.name);
     }
     // Its record expires with its lease: the next switch does not wait for it.
-    await waitFor('the dead router to drop out', async () => (await api(c, 'GET', '/api/v1/services/web')).json.fleet.routers.length === 3, 10_000);
+    await waitFor(
+      'the dead router to drop out',
+      async () => (await api(c, 'GET', '/api/v1/services/web')).json.fleet.routers.length === 3,
+      10_000,
+    );
     const back = await startRouter('r3', victim.port, victim.statusPort);
     routers[3] = back;
     assert.equal((await routerStatus(back)).services.web.generation, generation);
@@ -295,7 +315,11 @@ describe('fleet mode', () => {
       assert.equal(r.json.error.code, 'CUTOVER_E_STORE_UNAVAILABLE');
       assert.match(r.json.error.message, /etcd has no quorum \(1 of 3 members reachable\): the change was not made/);
       for (const router of routers) {
-        await waitFor(`${router.name} to report etcd disconnected`, async () => (await routerStatus(router)).etcd === 'disconnected', 15_000);
+        await waitFor(
+          `${router.name} to report etcd disconnected`,
+          async () => (await routerStatus(router)).etcd === 'disconnected',
+          15_000,
+        );
         assert.equal((await routerStatus(router)).services.web.generation, before);
         assert.equal(await servedBy(router.port), '200 green', router.name);
       }
@@ -323,10 +347,14 @@ describe('fleet mode', () => {
     assert.equal(r.json.slot, 'green');
     // Manual approval holds the release in the middle (green provisioned and verified, no traffic yet).
     let seen: any = null;
-    await waitFor('the release to wait for approval', async () => {
-      seen = (await api(c, 'GET', `/api/v1/services/web/releases/${id}`)).json;
-      return seen.phase === 'awaiting-approval';
-    }, 20_000).catch((err: Error) => {
+    await waitFor(
+      'the release to wait for approval',
+      async () => {
+        seen = (await api(c, 'GET', `/api/v1/services/web/releases/${id}`)).json;
+        return seen.phase === 'awaiting-approval';
+      },
+      20_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; the release: ${JSON.stringify(seen)}`);
     });
     await c.kill('SIGKILL');
@@ -334,11 +362,19 @@ describe('fleet mode', () => {
     const next = await leader();
     assert.notEqual(next, c);
     // The new leader resumed the release from the store: it is still waiting, and takes the approval.
-    await waitFor('the new leader to take the approval', async () => (await api(next, 'POST', '/api/v1/services/web/promote', {})).status === 200, 20_000);
-    const done = await waitFor('the release to end', async () => {
-      const s = (await api(next, 'GET', `/api/v1/services/web/releases/${id}`)).json;
-      return ['retired', 'failed', 'rolled-back', 'aborted'].includes(s.phase) ? s : undefined;
-    }, 40_000);
+    await waitFor(
+      'the new leader to take the approval',
+      async () => (await api(next, 'POST', '/api/v1/services/web/promote', {})).status === 200,
+      20_000,
+    );
+    const done = await waitFor(
+      'the release to end',
+      async () => {
+        const s = (await api(next, 'GET', `/api/v1/services/web/releases/${id}`)).json;
+        return ['retired', 'failed', 'rolled-back', 'aborted'].includes(s.phase) ? s : undefined;
+      },
+      40_000,
+    );
     assert.equal(done.phase, 'retired', `the release ended ${done.phase}: ${done.reason}`);
     // Observing judged the load the routers carried: it had samples, so it did not hold for a promote.
     const observed = done.analysis?.at?.(-1);

@@ -28,7 +28,16 @@ describe('command gate', () => {
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'cutover-gates-'));
-    ctx = { service: 'web', version: 'v2.3.0', slot: 'green', previewUrl: 'http://127.0.0.1:8080', previewHeader: 'x-cutover-preview', previewToken: TOKEN, directTargets: ['127.0.0.1:41001', '127.0.0.1:41002'], cwd: dir };
+    ctx = {
+      service: 'web',
+      version: 'v2.3.0',
+      slot: 'green',
+      previewUrl: 'http://127.0.0.1:8080',
+      previewHeader: 'x-cutover-preview',
+      previewToken: TOKEN,
+      directTargets: ['127.0.0.1:41001', '127.0.0.1:41002'],
+      cwd: dir,
+    };
   });
   after(() => {
     // Only what these tests started, in case an assertion failed before the gate killed it.
@@ -59,7 +68,7 @@ describe('command gate', () => {
     assert.match(missing.summary, /^exited with code 127: .*not found/);
   });
 
-  test('the program sees where the idle slot is, in its working folder, but not the daemon\'s admin token', async () => {
+  test("the program sees where the idle slot is, in its working folder, but not the daemon's admin token", async () => {
     process.env.CUTOVER_TOKEN = 'daemon-admin-token';
     try {
       const run = [
@@ -88,7 +97,13 @@ describe('command gate', () => {
   });
 
   test('only the last lines of a long output are kept, each line cut', async () => {
-    const r = await runCommandGate({ run: 'i=0; while [ $i -lt 5000 ]; do echo "line $i"; i=$((i+1)); done; head -c 3000 /dev/zero | tr "\\0" x; echo', timeout: 10_000 }, ctx);
+    const r = await runCommandGate(
+      {
+        run: 'i=0; while [ $i -lt 5000 ]; do echo "line $i"; i=$((i+1)); done; head -c 3000 /dev/zero | tr "\\0" x; echo',
+        timeout: 10_000,
+      },
+      ctx,
+    );
     assert.equal(r.outcome, 'passed');
     const lines = String(r.details.output).split('\n');
     assert.equal(lines.length, 40);
@@ -98,11 +113,7 @@ describe('command gate', () => {
   });
 
   test('a command that hangs is killed with its process group at its timeout, even a child that ignores SIGTERM', async () => {
-    const run = [
-      'sleep 60 & echo "pid $!"',
-      `sh -c 'trap "" TERM; sleep 61' & echo "pid $!"`,
-      'echo started; wait',
-    ].join('; ');
+    const run = ['sleep 60 & echo "pid $!"', `sh -c 'trap "" TERM; sleep 61' & echo "pid $!"`, 'echo started; wait'].join('; ');
     const t0 = Date.now();
     const gate = runCommandGate({ run, timeout: 700 }, ctx);
     const r = await gate;
@@ -135,7 +146,10 @@ describe('command gate', () => {
 
   test('what a passing command leaves running in its group is stopped when it exits', async () => {
     const marker = join(dir, 'leftover-ran');
-    const r = await runCommandGate({ run: `(sleep 1.5; touch ${marker}) >/dev/null 2>&1 & echo "pid $!"; echo done`, timeout: 10_000 }, ctx);
+    const r = await runCommandGate(
+      { run: `(sleep 1.5; touch ${marker}) >/dev/null 2>&1 & echo "pid $!"; echo done`, timeout: 10_000 },
+      ctx,
+    );
     const pids = pidsIn(r.details.output);
     started.push(...pids);
     assert.equal(r.outcome, 'passed');

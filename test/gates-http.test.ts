@@ -13,7 +13,17 @@ import { freePort, startUpstream, testRouterOptions, type Upstream } from './hel
 const TOKEN = 'preview-secret-4f1c9a';
 
 function ctx(previewUrl: string, extra: Partial<GateContext> = {}): GateContext {
-  return { service: 'web', version: 'v2', slot: 'green', previewUrl, previewHeader: 'x-cutover-preview', previewToken: TOKEN, directTargets: [], cwd: process.cwd(), ...extra };
+  return {
+    service: 'web',
+    version: 'v2',
+    slot: 'green',
+    previewUrl,
+    previewHeader: 'x-cutover-preview',
+    previewToken: TOKEN,
+    directTargets: [],
+    cwd: process.cwd(),
+    ...extra,
+  };
 }
 
 function req(path: string, expect: HttpGateRequest['expect'], extra: Partial<HttpGateRequest> = {}): HttpGateRequest {
@@ -30,7 +40,11 @@ const SUITE: HttpGateRequest[] = [
     json: { 'items[0].id': 7, 'items[0].tags': ['new'], 'meta.version': 'v2.1' },
     maxLatency: 150,
   }),
-  req('/api/items', { status: 201, body: 'created' }, { method: 'POST', body: '{"name":"x"}', headers: { 'content-type': 'application/json' } }),
+  req(
+    '/api/items',
+    { status: 201, body: 'created' },
+    { method: 'POST', body: '{"name":"x"}', headers: { 'content-type': 'application/json' } },
+  ),
 ];
 
 function goodApp(seen: http.IncomingHttpHeaders[]): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
@@ -117,7 +131,10 @@ describe('http gate', () => {
 
   test('a router that cannot be reached fails every request with the reason, and the run continues', async () => {
     const port = await freePort();
-    const r = await runHttpGate({ requests: [req('/a', { status: 200 }), req('/b', { status: 200 })], timeout: 5000 }, ctx(`http://127.0.0.1:${port}`));
+    const r = await runHttpGate(
+      { requests: [req('/a', { status: 200 }), req('/b', { status: 200 })], timeout: 5000 },
+      ctx(`http://127.0.0.1:${port}`),
+    );
     assert.equal(r.outcome, 'failed');
     const failures = r.details.failures as { message: string }[];
     assert.equal(failures.length, 2);
@@ -131,7 +148,10 @@ describe('http gate', () => {
     });
     try {
       const started = Date.now();
-      const r = await runHttpGate({ requests: [req('/1', {}), req('/2', {}), req('/3', {}), req('/4', {})], timeout: 1000 }, ctx(`http://${slow.address}`));
+      const r = await runHttpGate(
+        { requests: [req('/1', {}), req('/2', {}), req('/3', {}), req('/4', {})], timeout: 1000 },
+        ctx(`http://${slow.address}`),
+      );
       const took = Date.now() - started;
       assert.equal(r.outcome, 'timeout');
       assert.ok(took < 1500, `the suite stopped at its timeout, took ${took} ms`);
@@ -183,7 +203,10 @@ describe('http gate', () => {
       return true;
     });
     try {
-      const r = await runHttpGate({ requests: [req('/', { json: { ok: true, accept: 'gzip' } }, { headers: { 'accept-encoding': 'gzip' } })], timeout: 5000 }, ctx(`http://${zipped.address}`));
+      const r = await runHttpGate(
+        { requests: [req('/', { json: { ok: true, accept: 'gzip' } }, { headers: { 'accept-encoding': 'gzip' } })], timeout: 5000 },
+        ctx(`http://${zipped.address}`),
+      );
       assert.equal(r.outcome, 'passed', r.summary);
     } finally {
       await zipped.close();
@@ -243,13 +266,19 @@ describe('http gate through the real router', () => {
   });
 
   test('the suite reaches the idle slot through the preview route while users still reach the live one', async () => {
-    const expectGreen = [req('/', { status: 200, headers: { 'x-slot': 'green' }, body: 'green' }), req('/other', { headers: { 'x-slot': 'green' } })];
+    const expectGreen = [
+      req('/', { status: 200, headers: { 'x-slot': 'green' }, body: 'green' }),
+      req('/other', { headers: { 'x-slot': 'green' } }),
+    ];
     const r = await runHttpGate({ requests: expectGreen, timeout: 5000 }, ctx(`http://127.0.0.1:${port}`));
     assert.equal(r.outcome, 'passed', r.summary);
     assert.equal(greenHeaders.length, 2);
     assert.equal(greenHeaders[0]?.['x-cutover-preview'], undefined, 'the router keeps the token from the upstream');
 
-    const wrong = await runHttpGate({ requests: expectGreen.slice(0, 1), timeout: 5000 }, ctx(`http://127.0.0.1:${port}`, { previewToken: 'not-the-token' }));
+    const wrong = await runHttpGate(
+      { requests: expectGreen.slice(0, 1), timeout: 5000 },
+      ctx(`http://127.0.0.1:${port}`, { previewToken: 'not-the-token' }),
+    );
     assert.equal(wrong.outcome, 'failed');
     assert.deepEqual(
       (wrong.details.failures as { message: string }[]).map((f) => f.message),

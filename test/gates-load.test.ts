@@ -7,7 +7,17 @@ import type { GateContext, LoadGate } from '../src/gates/types.ts';
 import { startUpstream, type Upstream } from './helpers.ts';
 
 function ctx(directTargets: string[], extra: Partial<GateContext> = {}): GateContext {
-  return { service: 'web', version: 'v2', slot: 'green', previewUrl: 'http://127.0.0.1:1', previewHeader: 'x-cutover-preview', previewToken: 'tok-load-1', directTargets, cwd: process.cwd(), ...extra };
+  return {
+    service: 'web',
+    version: 'v2',
+    slot: 'green',
+    previewUrl: 'http://127.0.0.1:1',
+    previewHeader: 'x-cutover-preview',
+    previewToken: 'tok-load-1',
+    directTargets,
+    cwd: process.cwd(),
+    ...extra,
+  };
 }
 
 const gate = (extra: Partial<LoadGate> = {}): LoadGate => ({ rate: 100, duration: 2000, connections: 4, maxErrorRate: 0.01, ...extra });
@@ -96,7 +106,7 @@ describe('load gate', () => {
     }
   });
 
-  test('without the idle slot\'s targets, load goes through the preview route with the token', async () => {
+  test("without the idle slot's targets, load goes through the preview route with the token", async () => {
     const seen: (string | undefined)[] = [];
     const router = await startUpstream('green', (req) => {
       seen.push(req.headers['x-cutover-preview'] as string | undefined);

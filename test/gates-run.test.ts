@@ -21,14 +21,25 @@ describe('runGates', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cutover-gates-run-'));
     app = await startUpstream('green');
-    ctx = { service: 'web', version: 'v2', slot: 'green', previewUrl: `http://${app.address}`, previewHeader: 'x-cutover-preview', previewToken: TOKEN, directTargets: [app.address], cwd: dir };
+    ctx = {
+      service: 'web',
+      version: 'v2',
+      slot: 'green',
+      previewUrl: `http://${app.address}`,
+      previewHeader: 'x-cutover-preview',
+      previewToken: TOKEN,
+      directTargets: [app.address],
+      cwd: dir,
+    };
   });
   after(async () => {
     await app.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const http = (status: number): GateConfig => ({ http: { requests: [{ method: 'GET', path: '/', headers: {}, expect: { status } }], timeout: 5000 } });
+  const http = (status: number): GateConfig => ({
+    http: { requests: [{ method: 'GET', path: '/', headers: {}, expect: { status } }], timeout: 5000 },
+  });
   const command = (run: string): GateConfig => ({ command: { run, timeout: 5000 } });
 
   test('gates run in order, each result is reported as it comes, and the first failure stops the rest', async () => {
@@ -37,15 +48,30 @@ describe('runGates', () => {
     const results = await runGates([http(200), command('echo e2e failed; exit 1'), command(`touch ${marker}`)], ctx, (r, i) => {
       seen.push([i, r.outcome]);
     });
-    assert.deepEqual(results.map((r) => [r.kind, r.outcome]), [['http', 'passed'], ['command', 'failed']]);
-    assert.deepEqual(seen, [[0, 'passed'], [1, 'failed']]);
+    assert.deepEqual(
+      results.map((r) => [r.kind, r.outcome]),
+      [
+        ['http', 'passed'],
+        ['command', 'failed'],
+      ],
+    );
+    assert.deepEqual(seen, [
+      [0, 'passed'],
+      [1, 'failed'],
+    ]);
     assert.equal(existsSync(marker), false, 'a gate after a failure never runs');
     assert.equal(results[1]?.summary, 'exited with code 1: e2e failed');
   });
 
   test('when every gate passes, every result comes back, load included', async () => {
-    const results = await runGates([http(200), command('true'), { load: { rate: 50, duration: 1000, connections: 2, maxErrorRate: 0.01 } }], ctx);
-    assert.deepEqual(results.map((r) => r.outcome), ['passed', 'passed', 'passed']);
+    const results = await runGates(
+      [http(200), command('true'), { load: { rate: 50, duration: 1000, connections: 2, maxErrorRate: 0.01 } }],
+      ctx,
+    );
+    assert.deepEqual(
+      results.map((r) => r.outcome),
+      ['passed', 'passed', 'passed'],
+    );
     for (const r of results) assert.ok(r.durationMs >= 0 && r.summary.length > 0 && typeof r.details === 'object');
   });
 

@@ -23,7 +23,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -50,7 +54,10 @@ export interface Upstream {
 }
 
 /** An HTTP server that answers with its slot name in `x-slot` and the body; `handler` can take over. */
-export async function startUpstream(slot: string, handler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | void): Promise<Upstream> {
+export async function startUpstream(
+  slot: string,
+  handler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | undefined,
+): Promise<Upstream> {
   const seen = new WeakSet<net.Socket>();
   const up: Upstream = {
     slot,
@@ -109,7 +116,7 @@ export async function startDaemon(blue: string[], green: string[], opts: DaemonO
   const dir = mkdtempSync(join(tmpdir(), 'cutover-test-'));
   const port = await freePort();
   const apiPort = await freePort();
-  const token = 'test-token-' + Math.random().toString(36).slice(2);
+  const token = `test-token-${Math.random().toString(36).slice(2)}`;
   const config = {
     api: { listen: `127.0.0.1:${apiPort}` },
     stateDir: join(dir, 'state'),
@@ -126,7 +133,10 @@ export async function startDaemon(blue: string[], green: string[], opts: DaemonO
   const file = join(dir, 'cutover.yaml');
   writeFileSync(file, stringify(config));
   let out = '';
-  const child = spawn(process.execPath, [CLI, 'up', '-c', file], { env: { ...process.env, CUTOVER_TOKEN: token, CUTOVER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'up', '-c', file], {
+    env: { ...process.env, CUTOVER_TOKEN: token, CUTOVER_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const api = async (method: string, path: string, body?: unknown) => {

@@ -8,7 +8,11 @@ import { cleanup, deploy, served, startUp, waitPhase, writeSetup, replicasOf, ty
 async function abortIn(phase: 'provisioning' | 'awaiting-approval', d: Running, port: number): Promise<void> {
   const version = `v2-${Math.random().toString(36).slice(2, 8)}`;
   const rel = await deploy(d, version);
-  await waitFor(phase, async () => ((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase === phase ? true : undefined), 15_000);
+  await waitFor(
+    phase,
+    async () => ((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase === phase ? true : undefined),
+    15_000,
+  );
   const r = await d.api('POST', '/api/v1/services/web/abort', { reason: `stopped in ${phase} by the test` });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const end = await waitPhase(d, rel.id, ['aborted']);
@@ -36,7 +40,9 @@ test('abort while awaiting approval stops the verified slot and leaves v1 live',
   const d = await startUp(s);
   try {
     const first = await deploy(d, 'v1');
-    await waitFor('v1 awaiting approval', async () => ((await d.api('GET', `/api/v1/services/web/releases/${first.id}`)).json.phase === 'awaiting-approval' ? true : undefined));
+    await waitFor('v1 awaiting approval', async () =>
+      (await d.api('GET', `/api/v1/services/web/releases/${first.id}`)).json.phase === 'awaiting-approval' ? true : undefined,
+    );
     assert.equal((await d.api('POST', '/api/v1/services/web/promote', {})).status, 200);
     await waitPhase(d, first.id, ['retired']);
     await abortIn('awaiting-approval', d, s.port);

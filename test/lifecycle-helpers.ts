@@ -23,7 +23,7 @@ export async function writeSetup(service: Record<string, unknown> = {}): Promise
   const dir = mkdtempSync(join(tmpdir(), 'cutover-lifecycle-'));
   const port = await freePort();
   const apiPort = await freePort();
-  const token = 'test-token-' + Math.random().toString(36).slice(2);
+  const token = `test-token-${Math.random().toString(36).slice(2)}`;
   const config = {
     api: { listen: `127.0.0.1:${apiPort}` },
     stateDir: join(dir, 'state'),
@@ -141,7 +141,10 @@ export function cli(s: Setup, args: string[], timeoutMs = 60_000): { code: numbe
 }
 
 /** Keep-alive clients asking for /version until stopped; every answer other than 200 is a failure. */
-export function steadyLoad(port: number, clients = 10): { stop(): Promise<{ ok: number; versions: Map<string, number>; failures: string[] }> } {
+export function steadyLoad(
+  port: number,
+  clients = 10,
+): { stop(): Promise<{ ok: number; versions: Map<string, number>; failures: string[] }> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const versions = new Map<string, number>();
   const failures: string[] = [];

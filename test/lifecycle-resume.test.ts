@@ -43,7 +43,10 @@ test('after a SIGKILL with a promoted release, the restarted daemon serves the l
       return x.slots.blue.version === 'v1' && x.slots.blue.targets.length === 2 && x.slots.blue.targets.every((t: any) => t.healthy);
     });
     const newTargets = [...st.slots.green.targets].map((t: any) => t.address);
-    assert.ok(newTargets.every((a: string) => !oldTargets.includes(a)), 'the live slot runs on new targets');
+    assert.ok(
+      newTargets.every((a: string) => !oldTargets.includes(a)),
+      'the live slot runs on new targets',
+    );
 
     const rb = await d.api('POST', '/api/v1/services/web/rollback', {});
     assert.equal(rb.status, 200, JSON.stringify(rb.json));
@@ -67,7 +70,12 @@ test('after a SIGKILL during verifying, the restarted daemon provisions the rele
     await waitFor('v1 to be served again', async () => (await served(s.port)).version === 'v1', 20_000);
     await waitFor('the release to have its slot running again', async () => {
       const x = (await d.api('GET', '/api/v1/services/web')).json;
-      return x.release.phase === 'verifying' && x.slots.green.version === 'v3' && x.slots.green.targets.length === 2 && (await Promise.all(x.slots.green.targets.map((t: any) => listening(t.address)))).every(Boolean);
+      return (
+        x.release.phase === 'verifying' &&
+        x.slots.green.version === 'v3' &&
+        x.slots.green.targets.length === 2 &&
+        (await Promise.all(x.slots.green.targets.map((t: any) => listening(t.address)))).every(Boolean)
+      );
     });
     const green = (await d.api('GET', '/api/v1/services/web')).json.slots.green.targets.map((t: any) => t.address);
     const ab = await d.api('POST', '/api/v1/services/web/abort', {});
@@ -94,7 +102,10 @@ test('after a SIGKILL while observing, the restarted daemon starts both slots ag
     const seen = new Set<string>();
     const done = waitPhase(d, rel.id, ['promoted'], 30_000);
     let finished = false;
-    void done.then(() => (finished = true), () => (finished = true));
+    void done.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     while (!finished) {
       const r = await served(s.port).catch(() => ({ status: 0, version: undefined }));
       seen.add(r.status === 200 ? `200 ${r.version}` : String(r.status));
@@ -149,7 +160,11 @@ test('after a SIGKILL during provisioning, the restarted daemon leaves no orphan
     const v2 = `v2-${Math.random().toString(36).slice(2, 8)}`;
     const rel = await deploy(d, v2);
     // Provisioning lasts while the replicas prove they stay up (about a second): kill the daemon in it.
-    await waitFor('provisioning', async () => ((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase === 'provisioning' ? true : undefined), 5000);
+    await waitFor(
+      'provisioning',
+      async () => ((await d.api('GET', `/api/v1/services/web/releases/${rel.id}`)).json.phase === 'provisioning' ? true : undefined),
+      5000,
+    );
     await d.stop('SIGKILL');
     d = await startUp(s);
     await waitPhase(d, rel.id, ['promoted'], 30_000);
@@ -160,7 +175,11 @@ test('after a SIGKILL during provisioning, the restarted daemon leaves no orphan
     // The killed daemon's v2 replicas died with it (the watchdog): only the new daemon's two run v2.
     await waitFor('only two v2 replicas on the machine', () => (replicasOf(v2) === 2 ? true : undefined), 10_000);
     const phases = st.release.events.filter((e: any) => e.type === 'phase').map((e: any) => e.phase);
-    assert.deepEqual(phases.slice(0, 3), ['pending', 'provisioning', 'verifying'], 'the release went on from where it was, without starting over');
+    assert.deepEqual(
+      phases.slice(0, 3),
+      ['pending', 'provisioning', 'verifying'],
+      'the release went on from where it was, without starting over',
+    );
   } finally {
     await d.stop();
     cleanup(s);

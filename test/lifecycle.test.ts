@@ -4,7 +4,19 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from './helpers.ts';
-import { cleanup, cli, deploy, listening, served, startUp, steadyLoad, waitPhase, writeSetup, type Running, type Setup } from './lifecycle-helpers.ts';
+import {
+  cleanup,
+  cli,
+  deploy,
+  listening,
+  served,
+  startUp,
+  steadyLoad,
+  waitPhase,
+  writeSetup,
+  type Running,
+  type Setup,
+} from './lifecycle-helpers.ts';
 
 describe('the release lifecycle of a process service', () => {
   let s: Setup;
@@ -36,7 +48,10 @@ describe('the release lifecycle of a process service', () => {
     assert.equal(st.live, 'blue');
     assert.equal(st.slots.green.version, null, 'nothing on standby after a first release');
     assert.equal(st.release.version, 'v1');
-    assert.ok(st.release.events.some((e: any) => e.type === 'phase' && e.phase === 'verifying'), 'status carries the release events');
+    assert.ok(
+      st.release.events.some((e: any) => e.type === 'phase' && e.phase === 'verifying'),
+      'status carries the release events',
+    );
   });
 
   it('deploys v2 under a steady load with zero failed requests, and keeps v1 on standby', async () => {
@@ -101,10 +116,10 @@ describe('the release lifecycle of a process service', () => {
     assert.equal((await served(s.port)).version, 'v1');
   });
 
-  it('shows the replicas\' output with `cutover logs`, and a replica that dies is restarted on its target', async () => {
+  it("shows the replicas' output with `cutover logs`, and a replica that dies is restarted on its target", async () => {
     const logs = cli(s, ['logs', 'web', '--slot', 'green', '-n', '50', '-c', s.file]);
     assert.equal(logs.code, 0, logs.stderr);
-    assert.match(logs.stdout, /cannot read config\/app\.json/, 'the broken version\'s output is in the green log');
+    assert.match(logs.stdout, /cannot read config\/app\.json/, "the broken version's output is in the green log");
     const blue = cli(s, ['logs', 'web', '--slot', 'blue', '-c', s.file]);
     assert.match(blue.stdout, /demo v1 \(blue\) listening/);
 
@@ -112,11 +127,19 @@ describe('the release lifecycle of a process service', () => {
     const crash = await fetch(`http://127.0.0.1:${s.port}/crash`);
     assert.equal(crash.status, 500);
     assert.equal((await served(s.port)).version, 'v1', 'the other replica serves meanwhile');
-    await waitFor('the crashed replica to be back on its target', async () => {
-      const st = await status();
-      return st.slots.blue.targets.every((t: any) => t.healthy) && (await Promise.all(before.map(listening))).every(Boolean);
-    }, 15_000);
-    assert.deepEqual((await status()).slots.blue.targets.map((t: any) => t.address), before, 'restarted on the same target');
+    await waitFor(
+      'the crashed replica to be back on its target',
+      async () => {
+        const st = await status();
+        return st.slots.blue.targets.every((t: any) => t.healthy) && (await Promise.all(before.map(listening))).every(Boolean);
+      },
+      15_000,
+    );
+    assert.deepEqual(
+      (await status()).slots.blue.targets.map((t: any) => t.address),
+      before,
+      'restarted on the same target',
+    );
   });
 
   it('rejects a version that is not a plain name with a 400', async () => {

@@ -32,7 +32,10 @@ test('the router histogram folds into cumulative le buckets that never count a r
   assert.equal(at(0.025), 4);
   assert.equal(at(1), 5);
   assert.equal(at(60), 5, '90 s is above the last bound');
-  assert.ok(h.buckets.every((v, i) => i === 0 || v >= h.buckets[i - 1]!), 'cumulative');
+  assert.ok(
+    h.buckets.every((v, i) => i === 0 || v >= h.buckets[i - 1]!),
+    'cumulative',
+  );
   assert.ok(Math.abs(h.sum - 90_726.4 / 1000) < 1e-9);
 });
 
@@ -43,7 +46,9 @@ test('/metrics counts requests by status class, latency, live slot, target healt
     res.end('no');
   });
   const green = await startUpstream('green');
-  const d = await startDaemon([blue.address], [green.address], { service: { standby: '10m', analysis: { interval: '200ms', window: '10m' } } });
+  const d = await startDaemon([blue.address], [green.address], {
+    service: { standby: '10m', analysis: { interval: '200ms', window: '10m' } },
+  });
   try {
     for (let i = 0; i < 10; i++) await (await fetch(`http://127.0.0.1:${d.port}/`)).text();
     for (let i = 0; i < 3; i++) await (await fetch(`http://127.0.0.1:${d.port}/fail`)).text();
@@ -57,7 +62,10 @@ test('/metrics counts requests by status class, latency, live slot, target healt
     assert.equal(s.get('cutover_requests_total{service="web",slot="green",class="2xx"}'), 0);
     assert.equal(s.get('cutover_request_duration_seconds_count{service="web",slot="blue"}'), 13);
     assert.equal(s.get('cutover_request_duration_seconds_bucket{service="web",slot="blue",le="+Inf"}'), 13);
-    assert.ok(s.get('cutover_request_duration_seconds_bucket{service="web",slot="blue",le="1"}')! >= 13 - 0, 'local requests finish under a second');
+    assert.ok(
+      s.get('cutover_request_duration_seconds_bucket{service="web",slot="blue",le="1"}')! >= 13 - 0,
+      'local requests finish under a second',
+    );
     assert.equal(s.get('cutover_live_slot{service="web",slot="blue"}'), 1);
     assert.equal(s.get('cutover_live_slot{service="web",slot="green"}'), 0);
     assert.equal(s.get(`cutover_target_healthy{service="web",slot="green",target="${green.address}"}`), 1);
@@ -74,7 +82,11 @@ test('/metrics counts requests by status class, latency, live slot, target healt
     // A release to green, observed (a long window), then rolled back: the gauges and the counter follow.
     const r = await d.api('POST', '/api/v1/services/web/releases', { version: 'v2' });
     assert.equal(r.status, 202, JSON.stringify(r.json));
-    await waitFor('observing', async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing', 15_000);
+    await waitFor(
+      'observing',
+      async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing',
+      15_000,
+    );
     let m = samples(await (await fetch(`http://127.0.0.1:${d.apiPort}/metrics`)).text());
     assert.equal(m.get('cutover_live_slot{service="web",slot="green"}'), 1);
     assert.equal(m.get('cutover_release_phase{service="web",phase="observing"}'), 1);
@@ -97,7 +109,8 @@ test('the Grafana dashboard in examples/ is valid JSON and asks only for metrics
   const dash = JSON.parse(readFileSync(`${ROOT}/examples/grafana-dashboard.json`, 'utf8'));
   const exprs: string[] = dash.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr as string));
   assert.ok(exprs.length >= 6);
-  const known = /^cutover_(requests_total|request_duration_seconds_bucket|upstream_errors_total|target_healthy|live_slot|slot_weight_percent|route_generation|router_generation|release_phase|rollbacks_total|requests_in_flight)$/;
+  const known =
+    /^cutover_(requests_total|request_duration_seconds_bucket|upstream_errors_total|target_healthy|live_slot|slot_weight_percent|route_generation|router_generation|release_phase|rollbacks_total|requests_in_flight)$/;
   for (const e of exprs) {
     for (const name of e.match(/cutover_[a-z_]+/g) ?? []) assert.match(name, known, `${name} in ${e}`);
   }

@@ -54,8 +54,14 @@ before(async () => {
     'ALTER TABLE items ADD COLUMN sku text;\n\n-- cutover:allow drop-index replaced by items_sku in release 12\nDROP INDEX items_legacy;\nALTER TABLE items DROP COLUMN price;\n',
   );
   // The config lives in deploy/; its lint patterns are relative to that folder.
-  await writeFile(path.join(dir, 'deploy/cutover.yaml'), `services:\n  web:${service('web/expand/*.sql')}\n  api:${service('api/expand/*.sql').replace('18080', '18081')}\n`);
-  await writeFile(path.join(dir, 'deploy/none.yaml'), `services:\n  web:\n    listen: 127.0.0.1:18080\n    provider: { kind: process, command: [node, app.js] }\n`);
+  await writeFile(
+    path.join(dir, 'deploy/cutover.yaml'),
+    `services:\n  web:${service('web/expand/*.sql')}\n  api:${service('api/expand/*.sql').replace('18080', '18081')}\n`,
+  );
+  await writeFile(
+    path.join(dir, 'deploy/none.yaml'),
+    `services:\n  web:\n    listen: 127.0.0.1:18080\n    provider: { kind: process, command: [node, app.js] }\n`,
+  );
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -63,8 +69,14 @@ test('a destructive expand migration exits 2 with one file:line: rule: message l
   const r = await cutover(['migrations', 'lint', '-c', 'deploy/cutover.yaml'], dir);
   assert.equal(r.code, 2, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^deploy\/web\/expand\/002_index\.sql:2: create-index-without-concurrently: builds index orders_total on orders: .*CONCURRENTLY/);
-  assert.match(lines[1]!, /^deploy\/api\/expand\/001_rename\.sql:2: rename-column: renames column items\.name to title: the old version still queries it by its old name.*; add a column with the new name/);
+  assert.match(
+    lines[0]!,
+    /^deploy\/web\/expand\/002_index\.sql:2: create-index-without-concurrently: builds index orders_total on orders: .*CONCURRENTLY/,
+  );
+  assert.match(
+    lines[1]!,
+    /^deploy\/api\/expand\/001_rename\.sql:2: rename-column: renames column items\.name to title: the old version still queries it by its old name.*; add a column with the new name/,
+  );
   assert.match(lines[2]!, /^deploy\/api\/expand\/002_drop\.sql:5: drop-column: drops column items\.price: .*contract migration/);
   assert.equal(lines[3], 'deploy/api/expand/002_drop.sql:4: drop-index: allowed: replaced by items_sku in release 12');
   assert.equal(lines.length, 4);
@@ -74,18 +86,30 @@ test('a destructive expand migration exits 2 with one file:line: rule: message l
 test('a clean expand exits 0, warnings included, and --service picks one service', async () => {
   const r = await cutover(['migrations', 'lint', '-c', 'cutover.yaml', '--service', 'web'], path.join(dir, 'deploy'));
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.equal(r.stdout, 'web/expand/002_index.sql:2: create-index-without-concurrently: builds index orders_total on orders: building it blocks every write to the existing table until the build ends, so the live version stalls; use CREATE INDEX CONCURRENTLY (outside a transaction block)\n2 files: 0 errors, 1 warning, 0 allowed\n');
+  assert.equal(
+    r.stdout,
+    'web/expand/002_index.sql:2: create-index-without-concurrently: builds index orders_total on orders: building it blocks every write to the existing table until the build ends, so the live version stalls; use CREATE INDEX CONCURRENTLY (outside a transaction block)\n2 files: 0 errors, 1 warning, 0 allowed\n',
+  );
   assert.equal(r.stderr, '');
 });
 
-test('--json gives every service\'s files, findings and allowed statements', async () => {
+test("--json gives every service's files, findings and allowed statements", async () => {
   const r = await cutover(['migrations', 'lint', '-c', 'deploy/cutover.yaml', '--json'], dir);
   assert.equal(r.code, 2);
-  const out = JSON.parse(r.stdout) as { ok: boolean; services: Record<string, { files: string[]; findings: { rule: string; line: number }[]; allowed: { reason: string }[] }> };
+  const out = JSON.parse(r.stdout) as {
+    ok: boolean;
+    services: Record<string, { files: string[]; findings: { rule: string; line: number }[]; allowed: { reason: string }[] }>;
+  };
   assert.equal(out.ok, false);
   assert.deepEqual(out.services.web!.files, ['deploy/web/expand/001_orders.sql', 'deploy/web/expand/002_index.sql']);
-  assert.deepEqual(out.services.api!.findings.map((f) => `${f.line}:${f.rule}`), ['2:rename-column', '5:drop-column']);
-  assert.deepEqual(out.services.api!.allowed.map((a) => a.reason), ['replaced by items_sku in release 12']);
+  assert.deepEqual(
+    out.services.api!.findings.map((f) => `${f.line}:${f.rule}`),
+    ['2:rename-column', '5:drop-column'],
+  );
+  assert.deepEqual(
+    out.services.api!.allowed.map((a) => a.reason),
+    ['replaced by items_sku in release 12'],
+  );
 });
 
 test('usage mistakes exit 2 and say what to do', async () => {

@@ -14,8 +14,10 @@ type Version = 'v1' | 'v2';
 
 /** What each version of the app does per request: write a row, read the latest ones. */
 const requests: Record<Version, (n: number) => string> = {
-  v1: (n) => `INSERT INTO items (name, price, note) VALUES ('v1-${n}', ${n}, 'from v1'); SELECT id, name, price, note FROM items ORDER BY id DESC LIMIT 5;`,
-  v2: (n) => `INSERT INTO items (name, price, sku) VALUES ('v2-${n}', ${n}, 'SKU-${n}'); SELECT id, name, price, sku FROM items WHERE sku IS NOT NULL ORDER BY id DESC LIMIT 5;`,
+  v1: (n) =>
+    `INSERT INTO items (name, price, note) VALUES ('v1-${n}', ${n}, 'from v1'); SELECT id, name, price, note FROM items ORDER BY id DESC LIMIT 5;`,
+  v2: (n) =>
+    `INSERT INTO items (name, price, sku) VALUES ('v2-${n}', ${n}, 'SKU-${n}'); SELECT id, name, price, sku FROM items WHERE sku IS NOT NULL ORDER BY id DESC LIMIT 5;`,
 };
 
 interface Request {
@@ -59,7 +61,10 @@ class Load {
     const target = this.count(version) + n;
     const deadline = Date.now() + timeoutMs;
     while (this.count(version) < target) {
-      if (Date.now() > deadline) throw new Error(`load: only ${this.count(version)} of ${target} ${version} requests within ${timeoutMs} ms; errors: ${this.errors.join(' | ')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `load: only ${this.count(version)} of ${target} ${version} requests within ${timeoutMs} ms; errors: ${this.errors.join(' | ')}`,
+        );
       if (this.errors.length > 0) throw new Error(`load: ${this.errors.join(' | ')}`);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -82,7 +87,11 @@ describe('expand and contract on PostgreSQL', { timeout: 180_000 }, () => {
     return run('expand', folder);
   };
   const columns = async (): Promise<string> =>
-    (await pg.sql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'items'")).trim();
+    (
+      await pg.sql(
+        "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'items'",
+      )
+    ).trim();
 
   before(async () => {
     // CI installs the server (.ci/run); a machine without it fails here, loudly, rather than skipping.
@@ -117,7 +126,13 @@ describe('expand and contract on PostgreSQL', { timeout: 180_000 }, () => {
     }
     assert.deepEqual(l.errors, []);
 
-    const rows = (await pg.sql("SELECT count(*) FILTER (WHERE name LIKE 'v1-%' AND sku IS NULL), count(*) FILTER (WHERE name LIKE 'v2-%' AND sku LIKE 'SKU-%') FROM items")).trim().split('|');
+    const rows = (
+      await pg.sql(
+        "SELECT count(*) FILTER (WHERE name LIKE 'v1-%' AND sku IS NULL), count(*) FILTER (WHERE name LIKE 'v2-%' AND sku LIKE 'SKU-%') FROM items",
+      )
+    )
+      .trim()
+      .split('|');
     assert.equal(Number(rows[0]), l.count('v1'), 'every v1 row landed, without a sku');
     assert.equal(Number(rows[1]), l.count('v2'), 'every v2 row landed with its sku');
   });
@@ -126,7 +141,10 @@ describe('expand and contract on PostgreSQL', { timeout: 180_000 }, () => {
     const before = await columns();
     await assert.rejects(expand('expand-destructive'), (err: unknown) => {
       assert.ok(err instanceof MigrationUnsafeError);
-      assert.deepEqual(err.findings.map((f) => `${f.file}:${f.line}: ${f.rule}`), ['expand-destructive/002_drop_price.sql:2: drop-column']);
+      assert.deepEqual(
+        err.findings.map((f) => `${f.file}:${f.line}: ${f.rule}`),
+        ['expand-destructive/002_drop_price.sql:2: drop-column'],
+      );
       return true;
     });
     // Not even the harmless first file ran: the lint judges the whole expand before any of it.
@@ -161,4 +179,3 @@ describe('expand and contract on PostgreSQL', { timeout: 180_000 }, () => {
     assert.match(r.output, /column "note" of relation "items" does not exist/);
   });
 });
-

@@ -12,7 +12,10 @@ export const PROMETHEUS = '/usr/bin/prometheus';
 export function ensurePrometheus(): void {
   if (existsSync(PROMETHEUS)) return;
   spawnSync('bash', [join(ROOT, 'scripts/install-system-deps.sh'), 'prometheus'], { stdio: 'inherit', timeout: 300_000 });
-  if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} is missing: run \`bash scripts/install-system-deps.sh prometheus\` as root (apt-get install prometheus)`);
+  if (!existsSync(PROMETHEUS))
+    throw new Error(
+      `${PROMETHEUS} is missing: run \`bash scripts/install-system-deps.sh prometheus\` as root (apt-get install prometheus)`,
+    );
 }
 
 export type InstantSample = { metric: Record<string, string>; value: [number, string] };
@@ -61,10 +64,14 @@ export async function startPrometheus(scrapeConfigs: Record<string, unknown>[]):
     return body.data?.result ?? [];
   };
   try {
-    await waitFor('Prometheus to be ready', async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log}`);
-      return (await fetch(`${url}/-/ready`)).ok;
-    }, 30_000);
+    await waitFor(
+      'Prometheus to be ready',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log}`);
+        return (await fetch(`${url}/-/ready`)).ok;
+      },
+      30_000,
+    );
   } catch (err) {
     await stop();
     throw err;

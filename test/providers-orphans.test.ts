@@ -37,7 +37,7 @@ async function startDaemon(t: TestContext, grace: number, mode: 'honour-term' | 
   let buffered = '';
   daemon.stdout!.setEncoding('utf8').on('data', (c: string) => {
     buffered += c;
-    let nl;
+    let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
       lines.push(buffered.slice(0, nl));
       buffered = buffered.slice(nl + 1);
@@ -71,7 +71,10 @@ for (const { mode, grace } of [
   test(`replicas that ${mode === 'honour-term' ? 'honour' : 'ignore'} SIGTERM and their children die when the daemon is SIGKILLed`, async (t) => {
     const { daemon, report, grandchildren, exited, stderr } = await startDaemon(t, grace, mode);
     const everything = [...report.replicas, ...grandchildren, report.watchdog];
-    assert.ok(everything.every((pid) => !isGone(pid)), 'all running before the kill');
+    assert.ok(
+      everything.every((pid) => !isGone(pid)),
+      'all running before the kill',
+    );
 
     const killedAt = Date.now();
     daemon.kill('SIGKILL');
@@ -79,7 +82,10 @@ for (const { mode, grace } of [
 
     const allGone = await waitUntil(() => everything.every(isGone), grace + 5000);
     const took = Date.now() - killedAt;
-    assert.ok(allGone, `gone within ${grace + 5000} ms: ${everything.filter((pid) => !isGone(pid)).join(', ') || 'none'} left; stderr: ${stderr()}`);
+    assert.ok(
+      allGone,
+      `gone within ${grace + 5000} ms: ${everything.filter((pid) => !isGone(pid)).join(', ') || 'none'} left; stderr: ${stderr()}`,
+    );
     if (mode === 'honour-term') {
       assert.ok(took < grace, `SIGTERM was enough: gone after ${took} ms, before the ${grace} ms grace`);
     } else {
@@ -102,6 +108,9 @@ test('a watchdog killed while the daemon lives is replaced, and the replacement 
   daemon.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   const everything = [...report.replicas, ...grandchildren, replaced.watchdog];
-  assert.ok(await waitUntil(() => everything.every(isGone), 6000), `gone: ${everything.filter((pid) => !isGone(pid)).join(', ') || 'all'} left; stderr: ${stderr()}`);
+  assert.ok(
+    await waitUntil(() => everything.every(isGone), 6000),
+    `gone: ${everything.filter((pid) => !isGone(pid)).join(', ') || 'all'} left; stderr: ${stderr()}`,
+  );
   for (const target of report.targets) assert.equal(await servedByUs(target, everything), null, `${target} is closed`);
 });

@@ -50,7 +50,11 @@ test('provision starts the replicas on their own ports with slot, version, servi
   await mkdir(join(base, 'releases', '1.2.3'), { recursive: true });
   const { provider } = await setup(
     t,
-    { command: [process.execPath, APP, '--release={version}'], cwd: join(base, 'releases', '{version}'), env: { GREETING: 'hello {version}' } },
+    {
+      command: [process.execPath, APP, '--release={version}'],
+      cwd: join(base, 'releases', '{version}'),
+      env: { GREETING: 'hello {version}' },
+    },
     { env: { ...process.env, CUTOVER_TOKEN: 'daemon-secret' } },
   );
 
@@ -95,7 +99,10 @@ test('a replica killed with SIGKILL is restarted on the same port with growing b
   assert.equal(exit.type === 'replica-exit' && exit.restartIn, 100);
   const restarted = await event((e) => e.type === 'replica-start' && e.restarts === 1);
   assert.equal(restarted.target, target);
-  assert.ok(await waitUntil(async () => (await ask(target).catch(() => null))?.pid === restarted.pid, 5000), 'the new process answers on the old port');
+  assert.ok(
+    await waitUntil(async () => (await ask(target).catch(() => null))?.pid === restarted.pid, 5000),
+    'the new process answers on the old port',
+  );
 
   process.kill(restarted.pid!, 'SIGKILL');
   const second = await event((e) => e.type === 'replica-exit' && e.pid === restarted.pid);
@@ -160,7 +167,11 @@ test('a program that does not exist, or a missing cwd, fails provisioning naming
 
 test('stop sends SIGTERM, then SIGKILL to a replica that ignores it once the grace is over', async (t) => {
   const grace = 800;
-  const { provider, event, stateDir } = await setup(t, { replicas: 1, stopGrace: grace, env: { FIXTURE_IGNORE_TERM: '1', FIXTURE_GRANDCHILD: '1' } });
+  const { provider, event, stateDir } = await setup(t, {
+    replicas: 1,
+    stopGrace: grace,
+    env: { FIXTURE_IGNORE_TERM: '1', FIXTURE_GRANDCHILD: '1' },
+  });
   const [target] = (await provider.provision('blue', 'v1')).targets;
   assert.ok(target);
   // Once it answers, its SIGTERM handler is installed.
@@ -196,7 +207,11 @@ test('stop of replicas that honour SIGTERM returns as soon as they exit', async 
   assert.equal(exit.type === 'replica-exit' && exit.code, 0);
   const log = await readFile(join(stateDir, 'logs', 'web', 'blue.log'), 'utf8');
   assert.match(log, /\[1 out\] received SIGTERM; shutting down/);
-  assert.match(log, /\[cutover\] provisioned version v1 at 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+\n[^]*\[cutover\] stopped version v1\n$/, 'with what cutover did');
+  assert.match(
+    log,
+    /\[cutover\] provisioned version v1 at 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+\n[\s\S]*\[cutover\] stopped version v1\n$/,
+    'with what cutover did',
+  );
 });
 
 test("replicas' output lands in the slot log, and tail returns its last lines", async (t) => {
@@ -207,12 +222,18 @@ test("replicas' output lands in the slot log, and tail returns its last lines", 
     (await tailServiceLogs(stateDir, 'web', { slot: 'green', lines: 3 })).some((l) => l.endsWith(`[0 out] listening on ${port}`));
   assert.ok(await waitUntil(listening, 10_000), 'the app printed all it prints at start');
   const read = (name: string): Promise<string[]> =>
-    readFile(join(stateDir, 'logs', 'web', name), 'utf8').then((text) => text.trimEnd().split('\n').filter(Boolean), () => []);
+    readFile(join(stateDir, 'logs', 'web', name), 'utf8').then(
+      (text) => text.trimEnd().split('\n').filter(Boolean),
+      () => [],
+    );
   const files = [...(await read('green.log.1')), ...(await read('green.log'))];
   assert.deepEqual(await tailServiceLogs(stateDir, 'web', { slot: 'green', lines: 3 }), files.slice(-3));
 
   const both = await tailServiceLogs(stateDir, 'web', { lines: 10_000 });
-  assert.ok(both.every((l) => l.startsWith('green ')), 'only green ran, and each line says so');
+  assert.ok(
+    both.every((l) => l.startsWith('green ')),
+    'only green ran, and each line says so',
+  );
   const all = both.map((l) => l.replace(/^green \S+ /, ''));
   const last = all.indexOf('[0 out] line 500 of 500');
   assert.ok(last >= 0, "the app's last line is in the log");

@@ -11,7 +11,11 @@ test('observing holds for `cutover promote` when there is too little traffic to 
   const d = await startUp(s);
   try {
     const v1 = await deploy(d, 'v1');
-    await waitFor('observing to hold', async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'), 20_000);
+    await waitFor(
+      'observing to hold',
+      async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'),
+      20_000,
+    );
     assert.equal((await release(d, v1.id)).phase, 'observing', 'an inconclusive run waits for the operator');
     const p = cli(s, ['promote', 'web']);
     assert.equal(p.code, 0, p.stdout + p.stderr);
@@ -46,17 +50,31 @@ test('a shift step with too little traffic to judge holds until `cutover promote
   const d = await startUp(s);
   try {
     const v1 = await deploy(d, 'v1');
-    await waitFor('observing to hold', async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'), 20_000);
+    await waitFor(
+      'observing to hold',
+      async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'),
+      20_000,
+    );
     assert.equal(cli(s, ['promote', 'web']).code, 0);
     await waitPhase(d, v1.id, ['promoted', 'retired']);
 
     const v2 = await deploy(d, 'v2');
-    await waitFor('the 30% step to hold', async () => (await release(d, v2.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold' && e.data.label === 'step 30%'), 20_000);
+    await waitFor(
+      'the 30% step to hold',
+      async () =>
+        (await release(d, v2.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold' && e.data.label === 'step 30%'),
+      20_000,
+    );
     const st = (await d.api('GET', '/api/v1/services/web')).json;
     assert.deepEqual([st.live, st.weights], ['blue', { blue: 70, green: 30 }], 'the step holds its weights');
     assert.equal(cli(s, ['promote', 'web']).code, 0);
     await waitFor('all traffic on green', async () => (await d.api('GET', '/api/v1/services/web')).json.weights.green === 100, 20_000);
-    await waitFor('observing to hold', async () => (await release(d, v2.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold' && e.data.label === 'observing'), 20_000);
+    await waitFor(
+      'observing to hold',
+      async () =>
+        (await release(d, v2.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold' && e.data.label === 'observing'),
+      20_000,
+    );
     assert.equal(cli(s, ['promote', 'web']).code, 0);
     await waitPhase(d, v2.id, ['promoted']);
     assert.equal((await served(s.port)).version, 'v2');

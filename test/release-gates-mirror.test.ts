@@ -15,7 +15,10 @@ test('the mirror gate fails a version whose mirrored answers are errors, without
     const load = steadyLoad(s.port, 4);
     const bad = await settled(d, (await deploy(d, 'bad500')).id);
     assert.equal(bad.phase, 'failed');
-    assert.match(bad.reason, /gate 1 of 1 \(mirror: 100% of live requests for 1 s\) failed: error rate 100% on green over \d+ mirrored requests/);
+    assert.match(
+      bad.reason,
+      /gate 1 of 1 \(mirror: 100% of live requests for 1 s\) failed: error rate 100% on green over \d+ mirrored requests/,
+    );
     const st = (await d.api('GET', '/api/v1/services/web')).json;
     assert.equal(st.live, 'blue');
 

@@ -9,7 +9,17 @@ import { ask, release, releaseSetup, settled } from './release-helpers.ts';
 
 test('a version failing its smoke suite never answers a user and `deploy --wait` exits 1 with the failed expectation; preview needs the right token; a manual release waits for promote', async () => {
   const s = await releaseSetup({
-    gates: [{ http: { requests: [{ path: '/version', expect: { status: 200 } }, { path: '/ready', expect: { status: 200 } }], timeout: '10s' } }],
+    gates: [
+      {
+        http: {
+          requests: [
+            { path: '/version', expect: { status: 200 } },
+            { path: '/ready', expect: { status: 200 } },
+          ],
+          timeout: '10s',
+        },
+      },
+    ],
     approval: 'manual',
   });
   const d = await startUp(s);
@@ -32,10 +42,16 @@ test('a version failing its smoke suite never answers a user and `deploy --wait`
     assert.equal(waiting.gates[0].outcome, 'passed');
     assert.equal((await ask(s.port, { 'x-cutover-preview': token })).version, 'v2', 'the right token reaches the idle slot');
     assert.equal((await ask(s.port, { cookie: `cutover-preview=${token}` })).version, 'v2', 'so does the cookie');
-    assert.equal((await ask(s.port, { 'x-cutover-preview': token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A') })).version, 'v1', 'a wrong token reaches live');
+    assert.equal(
+      (await ask(s.port, { 'x-cutover-preview': token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A') })).version,
+      'v1',
+      'a wrong token reaches live',
+    );
     assert.equal((await ask(s.port)).version, 'v1', 'no token reaches live');
     const viewer = (await d.api('POST', '/api/v1/tokens', { role: 'viewer' })).json.token as string;
-    const seen = (await (await fetch(`http://127.0.0.1:${s.apiPort}/api/v1/services/web`, { headers: { authorization: `Bearer ${viewer}` } })).json()) as any;
+    const seen = (await (
+      await fetch(`http://127.0.0.1:${s.apiPort}/api/v1/services/web`, { headers: { authorization: `Bearer ${viewer}` } })
+    ).json()) as any;
     assert.equal(seen.release.preview.header, 'x-cutover-preview', 'a viewer sees how to preview');
     assert.ok(!JSON.stringify(seen).includes(token), 'but never the token');
     const st = cli(s, ['status', 'web']);
@@ -75,14 +91,18 @@ test('a hanging command gate is killed at its timeout, and a manual release not 
     assert.match(failed.reason, /gate 1 of 1 \(command: .*\) timed out/);
     assert.equal(failed.gates[0].outcome, 'timeout');
     const pid = Number((await import('node:fs')).readFileSync(`${s.dir}/hang.pid`, 'utf8'));
-    await waitFor('the hanging command to be gone', () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 5000);
+    await waitFor(
+      'the hanging command to be gone',
+      () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      5000,
+    );
 
     const v1 = await deploy(d, 'v1');
     const aborted = await settled(d, v1.id);

@@ -21,11 +21,20 @@ export async function release(d: Running, id: string): Promise<any> {
 }
 
 /** Waits for a release to end in any phase (or reach one of `phases`); returns it. */
-export function settled(d: Running, id: string, phases = ['promoted', 'retired', 'failed', 'aborted', 'rolled-back'], timeoutMs = 45_000): Promise<any> {
-  return waitFor(`release ${id} to be ${phases.join('/')}`, async () => {
-    const r = await release(d, id);
-    return phases.includes(r.phase) ? r : undefined;
-  }, timeoutMs);
+export function settled(
+  d: Running,
+  id: string,
+  phases = ['promoted', 'retired', 'failed', 'aborted', 'rolled-back'],
+  timeoutMs = 45_000,
+): Promise<any> {
+  return waitFor(
+    `release ${id} to be ${phases.join('/')}`,
+    async () => {
+      const r = await release(d, id);
+      return phases.includes(r.phase) ? r : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** GET /version through the listener with extra headers; the version and slot that answered. */

@@ -18,16 +18,27 @@ describe('a release with expand and contract migrations', { timeout: 240_000 }, 
   let s: Setup;
   let d: Running;
   const columns = async (): Promise<string> =>
-    (await pg.sql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'items'")).trim();
+    (
+      await pg.sql(
+        "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'items'",
+      )
+    ).trim();
 
   before(async () => {
     pg = await startPostgres();
-    await pg.sql('CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, price integer NOT NULL, note text);');
+    await pg.sql(
+      'CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, price integer NOT NULL, note text);',
+    );
     s = await writeSetup({
       provider: { kind: 'process', command: [process.execPath, join(APP, 'server.js'), '{version}'], replicas: 2, stopGrace: '2s' },
       standby: '4s',
       drain: '500ms',
-      migrations: { expand: 'sh migrate.sh db/expand', contract: 'sh migrate.sh db/contract', lint: 'db/expand/*.sql', database: 'DATABASE_URL' },
+      migrations: {
+        expand: 'sh migrate.sh db/expand',
+        contract: 'sh migrate.sh db/contract',
+        lint: 'db/expand/*.sql',
+        database: 'DATABASE_URL',
+      },
     });
     // The project's migration files live beside the config, like a real repository's db/ folder.
     cpSync(join(APP, 'migrate.sh'), join(s.dir, 'migrate.sh'));
@@ -77,8 +88,15 @@ describe('a release with expand and contract migrations', { timeout: 240_000 }, 
     assert.ok((result.versions.get('v1') ?? 0) > 0 && (result.versions.get('v2') ?? 0) > 0, 'both versions served users');
 
     // Standby runs out (4 s): v1 is stopped, then contract drops the column only v1 used.
-    await waitFor('the release to retire and contract to run', async () => ((await columns()) === 'id,name,price,sku' ? true : undefined), 60_000);
-    const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as { type: string; data: { kind?: string; ok?: boolean } }[];
+    await waitFor(
+      'the release to retire and contract to run',
+      async () => ((await columns()) === 'id,name,price,sku' ? true : undefined),
+      60_000,
+    );
+    const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as {
+      type: string;
+      data: { kind?: string; ok?: boolean };
+    }[];
     const kinds = events.filter((e) => e.type === 'migration').map((e) => `${e.data.kind}:${e.data.ok ?? ''}`);
     assert.deepEqual(kinds, ['lint:', 'expand:true', 'contract:true']);
 

@@ -38,9 +38,15 @@ describe('a progressive shift [25, 50, 100]', () => {
     const { seen, failures } = await clients.stop();
     assert.deepEqual(failures.slice(0, 5), []);
     for (const versions of seen) {
-      assert.ok(versions.length <= 2 && (versions.length < 2 || (versions[0] === 'v1' && versions[1] === 'v2')), `a client saw ${versions.join(' -> ')}`);
+      assert.ok(
+        versions.length <= 2 && (versions.length < 2 || (versions[0] === 'v1' && versions[1] === 'v2')),
+        `a client saw ${versions.join(' -> ')}`,
+      );
     }
-    assert.ok(seen.every((v) => v.at(-1) === 'v2'), 'at 100% every client is on v2');
+    assert.ok(
+      seen.every((v) => v.at(-1) === 'v2'),
+      'at 100% every client is on v2',
+    );
     const labels = done.analysis.map((a: any) => a.label);
     assert.deepEqual(labels.slice(0, 2), ['step 25%', 'step 50%']);
     assert.equal((await served(s.port)).version, 'v2');

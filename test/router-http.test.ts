@@ -41,10 +41,22 @@ describe('the router facing hostile clients and failing upstreams', () => {
   });
 
   const refused: [string, string, RegExp][] = [
-    ['both Content-Length and Transfer-Encoding', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 .*both Content-Length and Transfer-Encoding/s],
-    ['a Transfer-Encoding that does not end in chunked', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', /^HTTP\/1\.1 400 /],
+    [
+      'both Content-Length and Transfer-Encoding',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      /^HTTP\/1\.1 400 .*both Content-Length and Transfer-Encoding/s,
+    ],
+    [
+      'a Transfer-Encoding that does not end in chunked',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n',
+      /^HTTP\/1\.1 400 /,
+    ],
     ['chunked applied twice', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['two different Content-Length values', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', /^HTTP\/1\.1 400 /],
+    [
+      'two different Content-Length values',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd',
+      /^HTTP\/1\.1 400 /,
+    ],
     ['a Content-Length that is not a number', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4x\r\n\r\nabcd', /^HTTP\/1\.1 400 /],
     ['a space before the colon of a header', 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['obsolete line folding', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n', /^HTTP\/1\.1 400 .*folding/s],
@@ -52,7 +64,11 @@ describe('the router facing hostile clients and failing upstreams', () => {
     ['a control character in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['an unsupported HTTP version', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 505 /],
     ['a malformed request line', 'GET /\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['a chunked body with a bad chunk size', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', /^HTTP\/1\.1 400 .*chunked/s],
+    [
+      'a chunked body with a bad chunk size',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+      /^HTTP\/1\.1 400 .*chunked/s,
+    ],
   ];
   for (const [name, payload, expected] of refused) {
     test(`a request with ${name} is refused and never reaches the upstream`, async () => {
@@ -67,7 +83,10 @@ describe('the router facing hostile clients and failing upstreams', () => {
 
   test('a smuggling attempt (Content-Length hiding a second request) is refused whole', async () => {
     const before = seen.length;
-    const out = await rawExchange(d.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n');
+    const out = await rawExchange(
+      d.port,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     assert.match(out, /^HTTP\/1\.1 400 /);
     assert.equal((out.match(/HTTP\/1\.1/g) ?? []).length, 1, 'only one answer: the hidden request was not run');
     assert.equal(seen.length, before);
@@ -92,7 +111,7 @@ describe('the router facing hostile clients and failing upstreams', () => {
     s.on('data', (c) => (out += c));
     const closed = new Promise<number>((r) => s.on('close', () => r(Date.now() - started)));
     s.on('error', () => {});
-    const text = 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(100);
+    const text = `GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(100)}`;
     let i = 0;
     const t = setInterval(() => {
       if (i < text.length && !s.destroyed) s.write(text[i++]!);
@@ -176,7 +195,11 @@ describe('the router facing hostile clients and failing upstreams', () => {
     assert.equal(unknown.json.error.code, 'CUTOVER_E_NOT_FOUND');
     const noToken = await fetch(`http://127.0.0.1:${d.apiPort}/api/v1/services/web/switch`, { method: 'POST', body: '{"slot":"blue"}' });
     assert.equal(noToken.status, 401);
-    const notJson = await fetch(`http://127.0.0.1:${d.apiPort}/api/v1/services/web/switch`, { method: 'POST', headers: { authorization: `Bearer ${d.token}` }, body: '{slot' });
+    const notJson = await fetch(`http://127.0.0.1:${d.apiPort}/api/v1/services/web/switch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.token}` },
+      body: '{slot',
+    });
     assert.equal(notJson.status, 400);
   });
 });
@@ -184,7 +207,9 @@ describe('the router facing hostile clients and failing upstreams', () => {
 test('an upstream refusing connections gives 502 within the connect timeout', async () => {
   const blue = await startUpstream('blue');
   // Health checks far apart: the router still believes the target healthy when it stops.
-  const d = await startDaemon([blue.address], [], { service: { timeouts: { connect: '500ms' }, health: { path: '/healthz', interval: '30s' } } });
+  const d = await startDaemon([blue.address], [], {
+    service: { timeouts: { connect: '500ms' }, health: { path: '/healthz', interval: '30s' } },
+  });
   try {
     await blue.close();
     const started = Date.now();

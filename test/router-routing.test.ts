@@ -7,8 +7,11 @@ import { Router } from '../src/router/router.ts';
 import type { RouteSpec } from '../src/router/table.ts';
 import { freePort, rawExchange, startUpstream, testRouterOptions, waitFor, type Upstream } from './helpers.ts';
 
-
-function get(port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }> {
+function get(
+  port: number,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
     http

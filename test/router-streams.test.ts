@@ -78,23 +78,28 @@ test('server-sent events arrive one by one through the router, not buffered', as
   try {
     const arrivals: { n: number; sent: number; got: number }[] = [];
     await new Promise<void>((resolve, reject) => {
-      http.get(`http://127.0.0.1:${d.port}/events`, (res) => {
-        assert.equal(res.headers['content-type'], 'text/event-stream');
-        res.setEncoding('utf8');
-        let buf = '';
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const [, n, sent] = /data: (\d+) (\d+)/.exec(buf.slice(0, i)) ?? [];
-            arrivals.push({ n: Number(n), sent: Number(sent), got: Date.now() });
-            buf = buf.slice(i + 2);
-          }
-        });
-        res.on('end', () => resolve());
-      }).on('error', reject);
+      http
+        .get(`http://127.0.0.1:${d.port}/events`, (res) => {
+          assert.equal(res.headers['content-type'], 'text/event-stream');
+          res.setEncoding('utf8');
+          let buf = '';
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let i: number;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              const [, n, sent] = /data: (\d+) (\d+)/.exec(buf.slice(0, i)) ?? [];
+              arrivals.push({ n: Number(n), sent: Number(sent), got: Date.now() });
+              buf = buf.slice(i + 2);
+            }
+          });
+          res.on('end', () => resolve());
+        })
+        .on('error', reject);
     });
-    assert.deepEqual(arrivals.map((a) => a.n), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      arrivals.map((a) => a.n),
+      [0, 1, 2, 3, 4],
+    );
     // Each event is seen before the next one is even written (they are 250 ms apart).
     for (const a of arrivals) assert.ok(a.got - a.sent < 200, `event ${a.n} took ${a.got - a.sent}ms to arrive`);
   } finally {
@@ -139,11 +144,14 @@ test('a 100 MB upload streams through a router that holds back while the upstrea
       }
     }, 20);
     const answer = await new Promise<string>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: d.port, path: '/upload', method: 'POST', headers: { 'content-length': total } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: d.port, path: '/upload', method: 'POST', headers: { 'content-length': total } },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve(body));
+        },
+      );
       req.on('error', reject);
       const chunk = Buffer.alloc(256 * 1024, 7);
       const pump = (): void => {
@@ -158,7 +166,10 @@ test('a 100 MB upload streams through a router that holds back while the upstrea
     clearInterval(sampler);
     assert.equal(answer, String(total), 'every byte arrived');
     const stalledMb = (stalledPeak - before) / 1024;
-    assert.ok(sentDuringStall < total / 2, `the client was held back while the upstream stalled (${(sentDuringStall / 2 ** 20).toFixed(1)} MB accepted)`);
+    assert.ok(
+      sentDuringStall < total / 2,
+      `the client was held back while the upstream stalled (${(sentDuringStall / 2 ** 20).toFixed(1)} MB accepted)`,
+    );
     assert.ok(stalledMb < 16, `router memory grew by ${stalledMb.toFixed(1)} MB while the upstream stalled`);
   } finally {
     await d.stop();

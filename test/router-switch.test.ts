@@ -113,9 +113,7 @@ test('with two router workers a switch is confirmed only when both serve the new
       assert.equal(r.status, 200);
       // New connections land on either worker (SO_REUSEPORT); every one must see the new slot at once.
       const bodies = await Promise.all(
-        Array.from({ length: 40 }, () =>
-          fetch(`http://127.0.0.1:${d.port}/`, { headers: { connection: 'close' } }).then((x) => x.text()),
-        ),
+        Array.from({ length: 40 }, () => fetch(`http://127.0.0.1:${d.port}/`, { headers: { connection: 'close' } }).then((x) => x.text())),
       );
       assert.deepEqual(new Set(bodies), new Set([slot]));
     }

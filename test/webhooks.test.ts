@@ -14,7 +14,17 @@ import type { StoreEvent } from '../src/store/types.ts';
 import { CLI, freePort, startUpstream, waitFor } from './helpers.ts';
 import { cleanup, startUp, writeSetup } from './lifecycle-helpers.ts';
 
-const ev = (over: Partial<StoreEvent>): StoreEvent => ({ seq: 7, time: '2026-01-01T00:00:00.000Z', service: 'web', releaseId: 'rel_1', type: 'phase', actor: 'controller', reason: 'r', data: {}, ...over });
+const ev = (over: Partial<StoreEvent>): StoreEvent => ({
+  seq: 7,
+  time: '2026-01-01T00:00:00.000Z',
+  service: 'web',
+  releaseId: 'rel_1',
+  type: 'phase',
+  actor: 'controller',
+  reason: 'r',
+  data: {},
+  ...over,
+});
 
 test('store events map to webhook events, and the body has a Slack text naming service, version and slot', () => {
   assert.equal(webhookEventOf(ev({ phase: 'pending' })), 'release-started');
@@ -28,7 +38,14 @@ test('store events map to webhook events, and the body has a Slack text naming s
   assert.equal(webhookEventOf(ev({ type: 'analysis', data: { kind: 'tick', tick: { verdict: 'fail' } } })), null);
   assert.equal(webhookEventOf(ev({ type: 'switch' })), null);
   const body = webhookBody('rolled-back', ev({ phase: 'rolled-back', reason: 'p99 too high\nmore' }), {
-    id: 'rel_1', service: 'web', version: 'v2', slot: 'green', fromSlot: 'blue', phase: 'rolled-back', createdAt: '', updatedAt: '',
+    id: 'rel_1',
+    service: 'web',
+    version: 'v2',
+    slot: 'green',
+    fromSlot: 'blue',
+    phase: 'rolled-back',
+    createdAt: '',
+    updatedAt: '',
   });
   assert.match(body.text, /\*web\*: release of v2 rolled back: traffic is on blue again \(controller\) - p99 too high$/);
   assert.equal(body.release?.version, 'v2');
@@ -65,18 +82,28 @@ test('a receiver that fails twice gets the delivery on the third try, signed; a 
   const blue = await startUpstream('blue');
   const green = await startUpstream('green');
 
-  const s = await writeSetup({ provider: { kind: 'static', blue: [blue.address], green: [green.address] }, analysis: { interval: '200ms', window: '10m' } });
+  const s = await writeSetup({
+    provider: { kind: 'static', blue: [blue.address], green: [green.address] },
+    analysis: { interval: '200ms', window: '10m' },
+  });
   const config = parse(readFileSync(s.file, 'utf8'));
   const url = (p: number) => `http://127.0.0.1:${p}/hook`;
   config.notifications = {
     webhooks: [
-      { url: url((receiver.address() as net.AddressInfo).port), events: ['release-started', 'rolled-back'], secret: 'CUTOVER_TEST_HOOK_SECRET' },
-      { url: url((hanging.address() as net.AddressInfo).port), events: ['release-started', 'promoted', 'rolled-back', 'retired', 'gate-failed', 'analysis-failed'] },
+      {
+        url: url((receiver.address() as net.AddressInfo).port),
+        events: ['release-started', 'rolled-back'],
+        secret: 'CUTOVER_TEST_HOOK_SECRET',
+      },
+      {
+        url: url((hanging.address() as net.AddressInfo).port),
+        events: ['release-started', 'promoted', 'rolled-back', 'retired', 'gate-failed', 'analysis-failed'],
+      },
       { url: url(nobody), events: ['release-started', 'rolled-back'] },
     ],
   };
   writeFileSync(s.file, stringify(config));
-  process.env.CUTOVER_TEST_HOOK_SECRET = 'hook-secret-' + Math.random().toString(36).slice(2);
+  process.env.CUTOVER_TEST_HOOK_SECRET = `hook-secret-${Math.random().toString(36).slice(2)}`;
   const d = await startUp(s);
   try {
     await waitFor('healthy', async () => {
@@ -86,7 +113,11 @@ test('a receiver that fails twice gets the delivery on the third try, signed; a 
     const started = Date.now();
     const r = await d.api('POST', '/api/v1/services/web/releases', { version: 'v2' });
     assert.equal(r.status, 202, JSON.stringify(r.json));
-    await waitFor('observing', async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing', 10_000);
+    await waitFor(
+      'observing',
+      async () => (await d.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'observing',
+      10_000,
+    );
     assert.ok(Date.now() - started < 8000, `the release moved at its own pace (${Date.now() - started} ms)`);
     const t0 = Date.now();
     const rb = await d.api('POST', '/api/v1/services/web/rollback', {});
@@ -95,11 +126,18 @@ test('a receiver that fails twice gets the delivery on the third try, signed; a 
     assert.equal(await (await fetch(`http://127.0.0.1:${s.port}/`)).text(), 'blue');
 
     // The release-started delivery: two 500s, then taken; the same delivery id, growing waits.
-    await waitFor('three tries of release-started', () => received.filter((x) => x.headers['x-cutover-event'] === 'release-started').length >= 3, 15_000);
+    await waitFor(
+      'three tries of release-started',
+      () => received.filter((x) => x.headers['x-cutover-event'] === 'release-started').length >= 3,
+      15_000,
+    );
     const tries = received.filter((x) => x.headers['x-cutover-event'] === 'release-started');
     assert.equal(tries.length, 3, 'no try after the one that was taken');
     assert.equal(new Set(tries.map((x) => x.headers['x-cutover-delivery'])).size, 1);
-    assert.deepEqual(tries.map((x) => x.headers['x-cutover-attempt']), ['1', '2', '3']);
+    assert.deepEqual(
+      tries.map((x) => x.headers['x-cutover-attempt']),
+      ['1', '2', '3'],
+    );
     const gap1 = tries[1]!.at - tries[0]!.at;
     const gap2 = tries[2]!.at - tries[1]!.at;
     assert.ok(gap1 >= 700 && gap2 >= 1500 && gap2 > gap1, `backoff grows: ${gap1} ms, then ${gap2} ms`);
@@ -141,9 +179,16 @@ test('a webhook secret that names an unset environment variable stops `up` with 
   config.notifications = { webhooks: [{ url: 'http://127.0.0.1:9/hook', events: ['promoted'], secret: 'CUTOVER_TEST_UNSET_SECRET' }] };
   writeFileSync(s.file, stringify(config));
   try {
-    const r = spawnSync(process.execPath, [CLI, 'up', '-c', s.file], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, CUTOVER_TOKEN: s.token } });
+    const r = spawnSync(process.execPath, [CLI, 'up', '-c', s.file], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, CUTOVER_TOKEN: s.token },
+    });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /CUTOVER_E_CONFIG_INVALID: notifications\.webhooks\[0\]\.secret: the environment variable CUTOVER_TEST_UNSET_SECRET is not set; export/);
+    assert.match(
+      r.stderr,
+      /CUTOVER_E_CONFIG_INVALID: notifications\.webhooks\[0\]\.secret: the environment variable CUTOVER_TEST_UNSET_SECRET is not set; export/,
+    );
   } finally {
     cleanup(s);
     await blue.close();

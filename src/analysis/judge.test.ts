@@ -106,10 +106,20 @@ describe('judging one measurement', () => {
 });
 
 describe('a tick and a run', () => {
-  const res = (verdict: RuleResult['verdict'], reason: string): RuleResult => ({ rule: errorRate, value: 0, samples: 0, threshold: 0, verdict, reason });
+  const res = (verdict: RuleResult['verdict'], reason: string): RuleResult => ({
+    rule: errorRate,
+    value: 0,
+    samples: 0,
+    threshold: 0,
+    verdict,
+    reason,
+  });
 
   test('one failed rule fails the tick; otherwise one inconclusive rule makes it inconclusive', () => {
-    assert.deepEqual(combine([res('pass', 'a'), res('fail', 'b'), res('inconclusive', 'c'), res('fail', 'd')]), { verdict: 'fail', reason: 'b; d' });
+    assert.deepEqual(combine([res('pass', 'a'), res('fail', 'b'), res('inconclusive', 'c'), res('fail', 'd')]), {
+      verdict: 'fail',
+      reason: 'b; d',
+    });
     assert.deepEqual(combine([res('pass', 'a'), res('inconclusive', 'c')]), { verdict: 'inconclusive', reason: 'c' });
     assert.deepEqual(combine([res('pass', 'a'), res('pass', 'b')]), { verdict: 'pass', reason: 'a; b' });
   });

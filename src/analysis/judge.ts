@@ -95,7 +95,8 @@ export function judge(rule: AnalysisRule, m: Measurement, opts: JudgeOptions): R
   let baselineProblem: string | null = null;
   if (rule.baseline !== undefined) {
     const b = opts.baseline;
-    baselineProblem = b === undefined || b === null ? 'no baseline was measured on the old slot before the shift' : unusable(rule, b, opts.minSamples);
+    baselineProblem =
+      b === undefined || b === null ? 'no baseline was measured on the old slot before the shift' : unusable(rule, b, opts.minSamples);
     baselineValue = baselineProblem === null && b ? b.value : null;
     if (baselineProblem !== null && b) baselineProblem = `the old slot's baseline is unusable (${baselineProblem})`;
   }
@@ -109,15 +110,35 @@ export function judge(rule: AnalysisRule, m: Measurement, opts: JudgeOptions): R
   const fmt = (x: number): string => formatValue(rule, x);
 
   if (rule.max !== undefined && v > rule.max) {
-    return { ...base, ...withBaseline, threshold: rule.max, bound: 'max', verdict: 'fail', reason: `${name} ${fmt(v)} on ${m.slot} is above the max ${fmt(rule.max)} (over ${m.samples} ${whatSamples(rule)})` };
+    return {
+      ...base,
+      ...withBaseline,
+      threshold: rule.max,
+      bound: 'max',
+      verdict: 'fail',
+      reason: `${name} ${fmt(v)} on ${m.slot} is above the max ${fmt(rule.max)} (over ${m.samples} ${whatSamples(rule)})`,
+    };
   }
   if (rule.min !== undefined && v < rule.min) {
-    return { ...base, ...withBaseline, threshold: rule.min, bound: 'min', verdict: 'fail', reason: `${name} ${fmt(v)} on ${m.slot} is below the min ${fmt(rule.min)} (over ${m.samples} ${whatSamples(rule)})` };
+    return {
+      ...base,
+      ...withBaseline,
+      threshold: rule.min,
+      bound: 'min',
+      verdict: 'fail',
+      reason: `${name} ${fmt(v)} on ${m.slot} is below the min ${fmt(rule.min)} (over ${m.samples} ${whatSamples(rule)})`,
+    };
   }
   let relative: number | null = null;
   if (rule.baseline !== undefined) {
     if (baselineValue === null || baselineValue === undefined) {
-      return { ...base, ...withBaseline, threshold: rule.max ?? rule.min ?? null, verdict: 'inconclusive', reason: `${name} ${fmt(v)} on ${m.slot} cannot be compared with the old slot: ${baselineProblem}` };
+      return {
+        ...base,
+        ...withBaseline,
+        threshold: rule.max ?? rule.min ?? null,
+        verdict: 'inconclusive',
+        reason: `${name} ${fmt(v)} on ${m.slot} cannot be compared with the old slot: ${baselineProblem}`,
+      };
     }
     relative = rule.baseline * baselineValue;
     const old = opts.baseline?.slot ?? 'the old slot';
@@ -136,7 +157,14 @@ export function judge(rule: AnalysisRule, m: Measurement, opts: JudgeOptions): R
   const threshold = maxes.length > 0 ? Math.min(...maxes) : (rule.min ?? null);
   const bound = maxes.length > 0 ? 'max' : 'min';
   const within = threshold === null ? '' : ` is within the ${bound} ${fmt(threshold)}`;
-  return { ...base, ...withBaseline, threshold, bound, verdict: 'pass', reason: `${name} ${fmt(v)} on ${m.slot}${within} (over ${m.samples} ${whatSamples(rule)})` };
+  return {
+    ...base,
+    ...withBaseline,
+    threshold,
+    bound,
+    verdict: 'pass',
+    reason: `${name} ${fmt(v)} on ${m.slot}${within} (over ${m.samples} ${whatSamples(rule)})`,
+  };
 }
 
 /** The verdict of one tick: any failed rule fails it, else any inconclusive rule makes it inconclusive. */
@@ -184,7 +212,10 @@ export function decide(verdict: Verdict, reason: string, policy: AnalysisConfig[
         case 'rollback':
           return { action: 'rollback' };
         case 'pass':
-          return { action: 'continue', warning: `analysis was inconclusive (${reason}); continuing only because analysis.inconclusive is pass` };
+          return {
+            action: 'continue',
+            warning: `analysis was inconclusive (${reason}); continuing only because analysis.inconclusive is pass`,
+          };
         default: {
           const never: never = policy;
           return never;

@@ -8,7 +8,12 @@ import { PrometheusSource, fillQuery, valueOfResult } from './prometheus-source.
 const W = { slot: 'green' as const, version: 'v2', sinceMs: Date.now() - 30_000 };
 
 test('a query gets service, slot, version and window filled in, with quotes escaped', () => {
-  const q = fillQuery('sum(rate(x{service="{{service}}",slot="{{ slot }}",version="{{version}}"}[{{window}}]))', { service: 'web', slot: 'green', version: 'v"2\\', windowMs: 29_600 });
+  const q = fillQuery('sum(rate(x{service="{{service}}",slot="{{ slot }}",version="{{version}}"}[{{window}}]))', {
+    service: 'web',
+    slot: 'green',
+    version: 'v"2\\',
+    windowMs: 29_600,
+  });
   assert.equal(q, 'sum(rate(x{service="web",slot="green",version="v\\"2\\\\"}[30s]))');
   assert.equal(fillQuery('up[{{window}}]', { service: 's', slot: 'blue', version: 'v', windowMs: 10 }), 'up[1s]', 'never a zero range');
   assert.equal(fillQuery('{{other}}', { service: 's', slot: 'blue', version: 'v', windowMs: 0 }), '{{other}}');
@@ -18,7 +23,10 @@ test('a scalar or one series is a value; no series is nothing to judge; several 
   assert.deepEqual(valueOfResult({ resultType: 'scalar', result: [1, '0.5'] }), { value: 0.5, samples: 1 });
   assert.deepEqual(valueOfResult({ resultType: 'vector', result: [{ metric: {}, value: [1, '42'] }] }), { value: 42, samples: 1 });
   assert.deepEqual(valueOfResult({ resultType: 'vector', result: [] }), { value: null, samples: 0 });
-  assert.match(valueOfResult({ resultType: 'vector', result: [{ value: [1, '1'] }, { value: [1, '2'] }] }).error ?? '', /returned 2 series; aggregate it/);
+  assert.match(
+    valueOfResult({ resultType: 'vector', result: [{ value: [1, '1'] }, { value: [1, '2'] }] }).error ?? '',
+    /returned 2 series; aggregate it/,
+  );
   assert.match(valueOfResult({ resultType: 'vector', result: [{ value: [1, 'NaN'] }] }).error ?? '', /returned NaN, not a finite number/);
   assert.match(valueOfResult({ resultType: 'matrix', result: [] }).error ?? '', /a matrix result; write an instant query/);
 });
@@ -28,7 +36,14 @@ async function fake(handler: http.RequestListener): Promise<{ url: string; close
   const s = http.createServer(handler);
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-  return { url, close: () => new Promise((r) => { s.closeAllConnections(); s.close(() => r()); }) };
+  return {
+    url,
+    close: () =>
+      new Promise((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
+  };
 }
 
 const RULE: AnalysisRule = { metric: 'prometheus', query: 'up', max: 1 };

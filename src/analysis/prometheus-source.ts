@@ -51,12 +51,20 @@ export function valueOfResult(data: ApiResponse['data']): { value: number | null
   if (type === 'vector' && Array.isArray(result)) {
     if (result.length === 0) return { value: null, samples: 0 };
     if (result.length > 1) {
-      return { value: null, samples: 0, error: `the query returned ${result.length} series; aggregate it to one (sum(...), max(...)) or filter by labels` };
+      return {
+        value: null,
+        samples: 0,
+        error: `the query returned ${result.length} series; aggregate it to one (sum(...), max(...)) or filter by labels`,
+      };
     }
     const one = result[0] as { value?: unknown[] } | undefined;
     return sampleValue(one?.value?.[1]);
   }
-  return { value: null, samples: 0, error: `the query returned a ${type ?? 'missing'} result; write an instant query that returns one number (a scalar or one series)` };
+  return {
+    value: null,
+    samples: 0,
+    error: `the query returned a ${type ?? 'missing'} result; write an instant query that returns one number (a scalar or one series)`,
+  };
 }
 
 function sampleValue(raw: unknown): { value: number | null; samples: number; error?: string } {
@@ -90,7 +98,8 @@ export class PrometheusSource implements MetricSource {
       at: new Date(at).toISOString(),
       from: new Date(w.sinceMs).toISOString(),
     });
-    if (rule.query === undefined || rule.query === '') return out({ value: null, samples: 0, error: 'the rule has no query; give it one in `query`' });
+    if (rule.query === undefined || rule.query === '')
+      return out({ value: null, samples: 0, error: 'the rule has no query; give it one in `query`' });
     const query = fillQuery(rule.query, { service: this.service, slot: w.slot, version: w.version, windowMs: at - w.sinceMs });
     const url = `${this.base}/api/v1/query?${new URLSearchParams({ query, time: String(at / 1000) })}`;
     let res: Response;
@@ -110,10 +119,18 @@ export class PrometheusSource implements MetricSource {
       // Not JSON: a proxy's error page or the wrong URL; reported below with the status.
     }
     if (body?.status === 'error') {
-      return out({ value: null, samples: 0, error: cut(`Prometheus rejected \`${query}\` (${body.errorType ?? res.status}): ${body.error ?? 'no message'}`) });
+      return out({
+        value: null,
+        samples: 0,
+        error: cut(`Prometheus rejected \`${query}\` (${body.errorType ?? res.status}): ${body.error ?? 'no message'}`),
+      });
     }
     if (!res.ok || body === null || body.status !== 'success') {
-      return out({ value: null, samples: 0, error: cut(`Prometheus at ${this.base} answered ${res.status}: ${text.trim() || 'an empty body'}; check analysis.prometheus.url`) });
+      return out({
+        value: null,
+        samples: 0,
+        error: cut(`Prometheus at ${this.base} answered ${res.status}: ${text.trim() || 'an empty body'}; check analysis.prometheus.url`),
+      });
     }
     return out(valueOfResult(body.data));
   }

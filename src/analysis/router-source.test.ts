@@ -110,10 +110,13 @@ test('a reader that throws gives an error measurement', async () => {
 
 test('rules measured together share one read of the counters', async () => {
   let reads = 0;
-  const src = new RouterSource(async () => {
-    reads++;
-    return { slots: { blue: emptySnapshot(), green: emptySnapshot() } };
-  }, { interval: 1000 });
+  const src = new RouterSource(
+    async () => {
+      reads++;
+      return { slots: { blue: emptySnapshot(), green: emptySnapshot() } };
+    },
+    { interval: 1000 },
+  );
   await Promise.all([ER, P99, ER].map((r) => src.measure(r, { slot: 'green', version: 'v2', sinceMs: 0 })));
   assert.equal(reads, 1);
 });

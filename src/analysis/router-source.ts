@@ -36,7 +36,10 @@ export function errorRate(d: SlotMetricsSnapshot): number | null {
 }
 
 /** The value of a router rule over one window of counters, and the requests behind it. */
-export function valueOf(metric: Exclude<AnalysisRule['metric'], 'prometheus'>, d: SlotMetricsSnapshot): { value: number | null; samples: number } {
+export function valueOf(
+  metric: Exclude<AnalysisRule['metric'], 'prometheus'>,
+  d: SlotMetricsSnapshot,
+): { value: number | null; samples: number } {
   if (metric === 'error_rate') return { value: errorRate(d), samples: Math.max(0, d.requests) };
   let samples = 0;
   for (const c of d.latency) samples += c;
@@ -86,7 +89,15 @@ export class RouterSource implements MetricSource {
 
   async measure(rule: AnalysisRule, w: MeasureWindow): Promise<Measurement> {
     const at = this.now();
-    const failed = (error: string): Measurement => ({ rule, slot: w.slot, value: null, samples: 0, error, at: iso(at), from: iso(w.sinceMs) });
+    const failed = (error: string): Measurement => ({
+      rule,
+      slot: w.slot,
+      value: null,
+      samples: 0,
+      error,
+      at: iso(at),
+      from: iso(w.sinceMs),
+    });
     if (rule.metric === 'prometheus') return failed('the router source cannot run PromQL; give the analysis a Prometheus source');
     let latest: Entry;
     try {
@@ -98,7 +109,7 @@ export class RouterSource implements MetricSource {
     const d = diffSnapshot(latest.slots[w.slot], earlier.slots[w.slot]);
     if (d.requests < 0 || d.status.some((c) => c < 0)) {
       // A worker that did not answer in time leaves its counts out of one snapshot.
-      return failed('the router\'s counters went backwards (a router worker restarted or did not answer); measuring again next interval');
+      return failed("the router's counters went backwards (a router worker restarted or did not answer); measuring again next interval");
     }
     const { value, samples } = valueOf(rule.metric, d);
     return { rule, slot: w.slot, value, samples, at: iso(latest.at), from: iso(earlier.at) };

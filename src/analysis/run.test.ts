@@ -8,7 +8,10 @@ const ER: AnalysisRule = { metric: 'error_rate', max: 0.01 };
 const INTERVAL = 20;
 
 /** A source whose every answer comes from `value(window, call)`; `null` as value means no traffic. */
-function scripted(value: (w: MeasureWindow, call: number) => number | null | Error, samples = 500): MetricSource & { calls: MeasureWindow[] } {
+function scripted(
+  value: (w: MeasureWindow, call: number) => number | null | Error,
+  samples = 500,
+): MetricSource & { calls: MeasureWindow[] } {
   const calls: MeasureWindow[] = [];
   return {
     calls,
@@ -22,7 +25,11 @@ function scripted(value: (w: MeasureWindow, call: number) => number | null | Err
   };
 }
 
-function runner(source: MetricSource, extra: Partial<AnalysisRunnerOptions> = {}, settings: Partial<AnalysisRunnerOptions['settings']> = {}): { r: AnalysisRunner; events: AnalysisEvent[] } {
+function runner(
+  source: MetricSource,
+  extra: Partial<AnalysisRunnerOptions> = {},
+  settings: Partial<AnalysisRunnerOptions['settings']> = {},
+): { r: AnalysisRunner; events: AnalysisEvent[] } {
   const events: AnalysisEvent[] = [];
   const r = new AnalysisRunner({
     service: 'web',
@@ -40,7 +47,10 @@ function runner(source: MetricSource, extra: Partial<AnalysisRunnerOptions> = {}
 
 describe('an analysis run', () => {
   test('sustained failure ends the run at the failureLimit-th failed tick, with the rule, value and threshold', async () => {
-    const { r, events } = runner(scripted(() => 0.3), { window: 10_000 });
+    const { r, events } = runner(
+      scripted(() => 0.3),
+      { window: 10_000 },
+    );
     const t0 = Date.now();
     await r.start();
     const out = await r.result();
@@ -52,8 +62,14 @@ describe('an analysis run', () => {
     assert.ok(Date.now() - t0 < 2000, 'it does not wait for the 10s window to end');
     const rec = r.record();
     assert.equal(rec.ticks.length, 2);
-    assert.deepEqual(rec.ticks.map((t) => t.consecutiveFailures), [1, 2]);
-    assert.deepEqual(events.map((e) => e.type), ['tick', 'tick', 'outcome']);
+    assert.deepEqual(
+      rec.ticks.map((t) => t.consecutiveFailures),
+      [1, 2],
+    );
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['tick', 'tick', 'outcome'],
+    );
   });
 
   test('one bad tick among good ones does not fail the run', async () => {
@@ -64,7 +80,10 @@ describe('an analysis run', () => {
     assert.equal(out.action, 'continue');
     assert.match(out.reason, /^observing passed over its whole window \(200ms\): error_rate 0% on green is within the max 1%/);
     const rec = r.record();
-    assert.ok(rec.ticks.some((t) => t.verdict === 'fail'), 'the bad tick is on record');
+    assert.ok(
+      rec.ticks.some((t) => t.verdict === 'fail'),
+      'the bad tick is on record',
+    );
     assert.equal(rec.ticks.at(-1)?.kind, 'window');
   });
 
@@ -87,7 +106,11 @@ describe('an analysis run', () => {
 
   test('a source that errors every time never passes, whatever the policy does with it', async () => {
     for (const policy of ['hold', 'rollback', 'pass'] as const) {
-      const { r } = runner(scripted(() => new Error('connection refused')), { window: 100 }, { inconclusive: policy });
+      const { r } = runner(
+        scripted(() => new Error('connection refused')),
+        { window: 100 },
+        { inconclusive: policy },
+      );
       await r.start();
       const out = await r.result();
       assert.equal(out.verdict, 'inconclusive', policy);
@@ -100,7 +123,10 @@ describe('an analysis run', () => {
   });
 
   test('no traffic is inconclusive at the end of the window', async () => {
-    const { r } = runner(scripted(() => null), { window: 100 });
+    const { r } = runner(
+      scripted(() => null),
+      { window: 100 },
+    );
     await r.start();
     const out = await r.result();
     assert.equal(out.verdict, 'inconclusive');
@@ -110,7 +136,11 @@ describe('an analysis run', () => {
 
   test('a Prometheus rule without a Prometheus source is inconclusive, not skipped', async () => {
     const rule: AnalysisRule = { metric: 'prometheus', query: 'up', min: 1 };
-    const { r } = runner(scripted(() => 0), { window: 60 }, { rules: [ER, rule] });
+    const { r } = runner(
+      scripted(() => 0),
+      { window: 60 },
+      { rules: [ER, rule] },
+    );
     await r.start();
     const out = await r.result();
     assert.equal(out.verdict, 'inconclusive');
@@ -118,7 +148,10 @@ describe('an analysis run', () => {
   });
 
   test('stop() ends the run at once as stopped, inconclusive and held', async () => {
-    const { r, events } = runner(scripted(() => 0), { window: 60_000 });
+    const { r, events } = runner(
+      scripted(() => 0),
+      { window: 60_000 },
+    );
     await r.start();
     await new Promise((res) => setTimeout(res, 3 * INTERVAL));
     r.stop();
@@ -149,7 +182,9 @@ describe('an analysis run', () => {
   test('a baseline read back from the store still matches its rules', async () => {
     const p99: AnalysisRule = { metric: 'p99', max: 1000, baseline: 2 };
     const src = scripted((w) => (w.slot === 'blue' ? 100 : 150));
-    const stored = JSON.parse(JSON.stringify(await captureBaseline({ router: src }, [ER, p99], { slot: 'blue', version: 'v1', sinceMs: 0 })));
+    const stored = JSON.parse(
+      JSON.stringify(await captureBaseline({ router: src }, [ER, p99], { slot: 'blue', version: 'v1', sinceMs: 0 })),
+    );
     assert.equal(stored.measurements.length, 1, 'only rules with a baseline are measured');
     const { r } = runner(src, { window: 60, baseline: stored }, { rules: [{ ...p99 }] });
     await r.start();
@@ -157,7 +192,10 @@ describe('an analysis run', () => {
   });
 
   test('the run record survives a JSON round trip unchanged', async () => {
-    const { r } = runner(scripted(() => 0.001), { window: 80 });
+    const { r } = runner(
+      scripted(() => 0.001),
+      { window: 80 },
+    );
     await r.start();
     await r.result();
     const rec = r.record();
@@ -167,12 +205,15 @@ describe('an analysis run', () => {
   });
 
   test('a callback that throws does not change the verdict', async () => {
-    const { r } = runner(scripted(() => 0), {
-      window: 60,
-      onEvent: () => {
-        throw new Error('store down');
+    const { r } = runner(
+      scripted(() => 0),
+      {
+        window: 60,
+        onEvent: () => {
+          throw new Error('store down');
+        },
       },
-    });
+    );
     await r.start();
     assert.equal((await r.result()).verdict, 'pass');
   });

@@ -54,10 +54,23 @@ function measureKey(rule: AnalysisRule): string {
 }
 
 /** Measures every rule once; a source that throws or is missing gives an error measurement, not an exception. */
-export async function measureAll(sources: Sources, rules: readonly AnalysisRule[], w: MeasureWindow, now: () => number = Date.now): Promise<Measurement[]> {
+export async function measureAll(
+  sources: Sources,
+  rules: readonly AnalysisRule[],
+  w: MeasureWindow,
+  now: () => number = Date.now,
+): Promise<Measurement[]> {
   return Promise.all(
     rules.map(async (rule): Promise<Measurement> => {
-      const failed = (error: string): Measurement => ({ rule, slot: w.slot, value: null, samples: 0, error, at: new Date(now()).toISOString(), from: new Date(w.sinceMs).toISOString() });
+      const failed = (error: string): Measurement => ({
+        rule,
+        slot: w.slot,
+        value: null,
+        samples: 0,
+        error,
+        at: new Date(now()).toISOString(),
+        from: new Date(w.sinceMs).toISOString(),
+      });
       const source = rule.metric === 'prometheus' ? sources.prometheus : sources.router;
       if (source === undefined) return failed('no Prometheus source is configured; set analysis.prometheus.url');
       try {
@@ -70,7 +83,12 @@ export async function measureAll(sources: Sources, rules: readonly AnalysisRule[
 }
 
 /** Measures the old slot's recent traffic for every rule with a `baseline`: call it just before the shift. */
-export async function captureBaseline(sources: Sources, rules: readonly AnalysisRule[], w: MeasureWindow, now: () => number = Date.now): Promise<Baseline> {
+export async function captureBaseline(
+  sources: Sources,
+  rules: readonly AnalysisRule[],
+  w: MeasureWindow,
+  now: () => number = Date.now,
+): Promise<Baseline> {
   const wanted = rules.filter((r) => r.baseline !== undefined);
   const unique = [...new Map(wanted.map((r) => [measureKey(r), r])).values()];
   const measurements = await measureAll(sources, unique, w, now);
@@ -110,7 +128,12 @@ export class AnalysisRunner {
 
   /** Measures the old slot over its last `windowMs` of traffic; call it before traffic moves, then start(). */
   async captureBaseline(oldSlot: SlotName, oldVersion: string, windowMs = DEFAULT_BASELINE_WINDOW_MS): Promise<Baseline> {
-    const baseline = await captureBaseline(this.opts.sources, this.run.settings.rules, { slot: oldSlot, version: oldVersion, sinceMs: this.now() - windowMs }, this.now);
+    const baseline = await captureBaseline(
+      this.opts.sources,
+      this.run.settings.rules,
+      { slot: oldSlot, version: oldVersion, sinceMs: this.now() - windowMs },
+      this.now,
+    );
     this.run.baseline = baseline;
     this.emit({ type: 'baseline', baseline });
     return baseline;
@@ -131,7 +154,14 @@ export class AnalysisRunner {
   /** Ends the run now, if it has not ended: its outcome is inconclusive, `hold`, `stopped`. */
   stop(): void {
     if (this.run.outcome !== null) return;
-    this.finish({ verdict: 'inconclusive', action: 'hold', reason: `${this.run.label} stopped before its window ended`, results: [], at: new Date(this.now()).toISOString(), stopped: true });
+    this.finish({
+      verdict: 'inconclusive',
+      action: 'hold',
+      reason: `${this.run.label} stopped before its window ended`,
+      results: [],
+      at: new Date(this.now()).toISOString(),
+      stopped: true,
+    });
   }
 
   /** Resolves once, at the first definitive failure, at the end of the window, or at stop(). */
@@ -149,20 +179,38 @@ export class AnalysisRunner {
     const t = this.now();
     const interval = this.run.settings.interval;
     const next = Math.min(start + (Math.floor((t - start) / interval) + 1) * interval, this.endsAt);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const final = this.now() >= this.endsAt;
-      (final ? this.final() : this.tick()).catch((err: Error) => {
-        this.finish({ verdict: 'inconclusive', action: decide('inconclusive', err.message, this.run.settings.inconclusive).action, reason: `analysis broke: ${err.message}`, results: [], at: new Date(this.now()).toISOString() });
-      });
-    }, Math.max(0, next - t));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        const final = this.now() >= this.endsAt;
+        (final ? this.final() : this.tick()).catch((err: Error) => {
+          this.finish({
+            verdict: 'inconclusive',
+            action: decide('inconclusive', err.message, this.run.settings.inconclusive).action,
+            reason: `analysis broke: ${err.message}`,
+            results: [],
+            at: new Date(this.now()).toISOString(),
+          });
+        });
+      },
+      Math.max(0, next - t),
+    );
   }
 
-  private async measure(sinceMs: number): Promise<{ measurements: Measurement[]; results: RuleResult[]; verdict: Verdict; reason: string }> {
+  private async measure(
+    sinceMs: number,
+  ): Promise<{ measurements: Measurement[]; results: RuleResult[]; verdict: Verdict; reason: string }> {
     const { rules, minSamples } = this.run.settings;
-    const measurements = await measureAll(this.opts.sources, rules, { slot: this.opts.slot, version: this.opts.version, sinceMs }, this.now);
+    const measurements = await measureAll(
+      this.opts.sources,
+      rules,
+      { slot: this.opts.slot, version: this.opts.version, sinceMs },
+      this.now,
+    );
     const base = new Map((this.run.baseline?.measurements ?? []).map((m) => [measureKey(m.rule), m]));
-    const results = rules.map((rule, i) => judge(rule, measurements[i] as Measurement, { minSamples, baseline: base.get(measureKey(rule)) ?? null }));
+    const results = rules.map((rule, i) =>
+      judge(rule, measurements[i] as Measurement, { minSamples, baseline: base.get(measureKey(rule)) ?? null }),
+    );
     return { measurements, results, ...combine(results) };
   }
 
@@ -177,7 +225,13 @@ export class AnalysisRunner {
     const limit = this.run.settings.failureLimit;
     if (this.failures >= limit) {
       const times = limit === 1 ? 'once' : `${limit} times in a row`;
-      this.finish({ verdict: 'fail', action: 'rollback', reason: `${this.run.label} failed ${times}: ${m.reason}`, results: m.results, at: tick.at });
+      this.finish({
+        verdict: 'fail',
+        action: 'rollback',
+        reason: `${this.run.label} failed ${times}: ${m.reason}`,
+        results: m.results,
+        at: tick.at,
+      });
       return;
     }
     this.schedule();
@@ -193,7 +247,10 @@ export class AnalysisRunner {
     const { action, warning } = decide(m.verdict, m.reason, this.run.settings.inconclusive);
     const w = this.opts.window;
     const over = `over its whole window (${w % 1000 === 0 ? `${w / 1000}s` : `${w}ms`})`;
-    const reason = m.verdict === 'pass' ? `${this.run.label} passed ${over}: ${m.reason}` : `${this.run.label} ${m.verdict === 'fail' ? 'failed' : 'was inconclusive'} ${over}: ${m.reason}`;
+    const reason =
+      m.verdict === 'pass'
+        ? `${this.run.label} passed ${over}: ${m.reason}`
+        : `${this.run.label} ${m.verdict === 'fail' ? 'failed' : 'was inconclusive'} ${over}: ${m.reason}`;
     this.finish({ verdict: m.verdict, action, reason, ...(warning !== undefined ? { warning } : {}), results: m.results, at: tick.at });
   }
 

@@ -37,6 +37,9 @@ test('a summary says where the run is and shows each rule against its threshold 
   assert.equal(s.action, 'rollback');
   assert.deepEqual(s.ticks, { pass: 1, fail: 2, inconclusive: 0 });
   assert.equal(s.consecutiveFailures, 2);
-  assert.deepEqual(s.rules.map(({ rule, value, threshold, verdict }) => ({ rule, value, threshold, verdict })), [{ rule: 'error_rate', value: '50%', threshold: '<= 1%', verdict: 'fail' }]);
+  assert.deepEqual(
+    s.rules.map(({ rule, value, threshold, verdict }) => ({ rule, value, threshold, verdict })),
+    [{ rule: 'error_rate', value: '50%', threshold: '<= 1%', verdict: 'fail' }],
+  );
   assert.match(s.reason, /^step 10% failed 2 times in a row: error_rate 50% on green is above the max 1%/);
 });

@@ -41,7 +41,7 @@ export function daemonAdminToken(stateDir: string): { tokens: string[]; file: st
   if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
   else {
     token = newToken();
-    writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
   }
   const env = process.env.CUTOVER_TOKEN;
   return { tokens: env !== undefined && env !== '' && env !== token ? [token, env] : [token], file };
@@ -60,7 +60,11 @@ export class Authenticator {
   async authenticate(header: string | undefined): Promise<Caller> {
     const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
     if (m === null) {
-      throw new CutoverError('CUTOVER_E_UNAUTHORIZED', 'missing bearer token: send `Authorization: Bearer <token>` (the CLI reads CUTOVER_TOKEN)', 401);
+      throw new CutoverError(
+        'CUTOVER_E_UNAUTHORIZED',
+        'missing bearer token: send `Authorization: Bearer <token>` (the CLI reads CUTOVER_TOKEN)',
+        401,
+      );
     }
     const hash = hashToken(m[1]!);
     const given = Buffer.from(hash, 'hex');
@@ -70,7 +74,11 @@ export class Authenticator {
     if (admin) return { name: 'admin', role: 'admin', tokenId: null };
     const record = await this.store.findTokenByHash(hash);
     if (record !== null && record.revokedAt === null) return { name: record.name, role: record.role, tokenId: record.id };
-    throw new CutoverError('CUTOVER_E_UNAUTHORIZED', 'unknown or revoked token: check CUTOVER_TOKEN, or ask an admin for a token (`cutover token create --role viewer`)', 401);
+    throw new CutoverError(
+      'CUTOVER_E_UNAUTHORIZED',
+      'unknown or revoked token: check CUTOVER_TOKEN, or ask an admin for a token (`cutover token create --role viewer`)',
+      401,
+    );
   }
 
   static allows(caller: Caller, role: Role): boolean {
@@ -79,7 +87,11 @@ export class Authenticator {
 
   static require(caller: Caller, role: Role): void {
     if (!Authenticator.allows(caller, role)) {
-      throw new CutoverError('CUTOVER_E_FORBIDDEN', `this needs the ${role} role; your token "${caller.name}" has ${caller.role}; ask an admin for one that has`, 403);
+      throw new CutoverError(
+        'CUTOVER_E_FORBIDDEN',
+        `this needs the ${role} role; your token "${caller.name}" has ${caller.role}; ask an admin for one that has`,
+        403,
+      );
     }
   }
 }

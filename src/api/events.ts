@@ -110,7 +110,8 @@ export function eventsRoute(feed: EventFeed, store: Store): Route {
     method: 'GET',
     path: '/api/v1/events',
     role: 'viewer',
-    summary: 'server-sent events: release phases, gates, analysis, route changes (switch), target health and the audit log, as they are written',
+    summary:
+      'server-sent events: release phases, gates, analysis, route changes (switch), target health and the audit log, as they are written',
     handler: async () => null,
     stream: (req, res, ctx) => void stream(feed, store, req, res, ctx),
   };
@@ -148,7 +149,12 @@ async function stream(feed: EventFeed, store: Store, req: http.IncomingMessage, 
     unsubscribe();
     clearInterval(heartbeat);
   });
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   res.write('retry: 2000\n\n');
   try {
     for (;;) {

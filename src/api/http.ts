@@ -37,7 +37,11 @@ export async function readJson(req: http.IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new CutoverError('CUTOVER_E_BAD_REQUEST', `request body is not valid JSON (${(err as Error).message}); send a JSON object with content-type application/json`, 400);
+    throw new CutoverError(
+      'CUTOVER_E_BAD_REQUEST',
+      `request body is not valid JSON (${(err as Error).message}); send a JSON object with content-type application/json`,
+      400,
+    );
   }
 }
 

@@ -67,8 +67,18 @@ export class MetricsExporter {
     this.daemon = daemon;
     const registers = [this.registry];
     const sl = ['service', 'slot'];
-    this.requests = new Counter({ name: 'cutover_requests_total', help: 'Requests the router answered, by service, slot and status class.', labelNames: [...sl, 'class'], registers });
-    this.upstreamErrors = new Counter({ name: 'cutover_upstream_errors_total', help: 'Requests that failed at the upstream (connect, reset, timeout).', labelNames: sl, registers });
+    this.requests = new Counter({
+      name: 'cutover_requests_total',
+      help: 'Requests the router answered, by service, slot and status class.',
+      labelNames: [...sl, 'class'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'cutover_upstream_errors_total',
+      help: 'Requests that failed at the upstream (connect, reset, timeout).',
+      labelNames: sl,
+      registers,
+    });
     this.inFlight = new Gauge({ name: 'cutover_requests_in_flight', help: 'Requests in progress.', labelNames: sl, registers });
     this.registry.registerMetric({
       name: 'cutover_request_duration_seconds',
@@ -80,14 +90,44 @@ export class MetricsExporter {
         aggregator: 'sum',
       }),
     } as never);
-    this.healthy = new Gauge({ name: 'cutover_target_healthy', help: '1 when the target passes its health check.', labelNames: [...sl, 'target'], registers });
+    this.healthy = new Gauge({
+      name: 'cutover_target_healthy',
+      help: '1 when the target passes its health check.',
+      labelNames: [...sl, 'target'],
+      registers,
+    });
     this.live = new Gauge({ name: 'cutover_live_slot', help: '1 for the slot that is live.', labelNames: sl, registers });
     this.weight = new Gauge({ name: 'cutover_slot_weight_percent', help: 'Share of live traffic per slot.', labelNames: sl, registers });
-    this.generation = new Gauge({ name: 'cutover_route_generation', help: 'Generation of the stored route state.', labelNames: ['service'], registers });
-    this.routerGeneration = new Gauge({ name: 'cutover_router_generation', help: 'Generation the router serves (every worker).', labelNames: ['service'], registers });
-    this.connections = new Gauge({ name: 'cutover_client_connections', help: 'Open client connections on the router.', labelNames: ['service'], registers });
-    this.phase = new Gauge({ name: 'cutover_release_phase', help: '1 for the phase of the current (or latest) release.', labelNames: ['service', 'phase'], registers });
-    this.rollbacks = new Counter({ name: 'cutover_rollbacks_total', help: 'Releases that ended rolled back (automatic or by an operator).', labelNames: ['service'], registers });
+    this.generation = new Gauge({
+      name: 'cutover_route_generation',
+      help: 'Generation of the stored route state.',
+      labelNames: ['service'],
+      registers,
+    });
+    this.routerGeneration = new Gauge({
+      name: 'cutover_router_generation',
+      help: 'Generation the router serves (every worker).',
+      labelNames: ['service'],
+      registers,
+    });
+    this.connections = new Gauge({
+      name: 'cutover_client_connections',
+      help: 'Open client connections on the router.',
+      labelNames: ['service'],
+      registers,
+    });
+    this.phase = new Gauge({
+      name: 'cutover_release_phase',
+      help: '1 for the phase of the current (or latest) release.',
+      labelNames: ['service', 'phase'],
+      registers,
+    });
+    this.rollbacks = new Counter({
+      name: 'cutover_rollbacks_total',
+      help: 'Releases that ended rolled back (automatic or by an operator).',
+      labelNames: ['service'],
+      registers,
+    });
   }
 
   get contentType(): string {
@@ -109,10 +149,27 @@ export class MetricsExporter {
     const runtimes = this.daemon.services();
     const [routers, phases] = await Promise.all([
       Promise.all(runtimes.map((rt) => rt.metrics())),
-      Promise.all(runtimes.map(async (rt) => (await store.activeRelease(rt.cfg.name)) ?? (await store.listReleases(rt.cfg.name, { limit: 1 }))[0] ?? null)),
+      Promise.all(
+        runtimes.map(
+          async (rt) => (await store.activeRelease(rt.cfg.name)) ?? (await store.listReleases(rt.cfg.name, { limit: 1 }))[0] ?? null,
+        ),
+      ),
       this.countRollbacks(),
     ]);
-    for (const m of [this.requests, this.upstreamErrors, this.inFlight, this.healthy, this.live, this.weight, this.generation, this.routerGeneration, this.connections, this.phase, this.rollbacks]) m.reset();
+    for (const m of [
+      this.requests,
+      this.upstreamErrors,
+      this.inFlight,
+      this.healthy,
+      this.live,
+      this.weight,
+      this.generation,
+      this.routerGeneration,
+      this.connections,
+      this.phase,
+      this.rollbacks,
+    ])
+      m.reset();
     const histogram: HistogramValue[] = [];
     runtimes.forEach((rt, k) => {
       const service = rt.cfg.name;
@@ -129,7 +186,11 @@ export class MetricsExporter {
         for (const target of state.slots[slot].targets) this.healthy.set({ ...labels, target }, rt.targetHealth(target)?.healthy ? 1 : 0);
         const h = foldHistogram(s.latency, s.latencySum);
         h.buckets.forEach((value, i) =>
-          histogram.push({ metricName: 'cutover_request_duration_seconds_bucket', labels: { ...labels, le: i < LE_SECONDS.length ? LE_SECONDS[i]! : '+Inf' }, value }),
+          histogram.push({
+            metricName: 'cutover_request_duration_seconds_bucket',
+            labels: { ...labels, le: i < LE_SECONDS.length ? LE_SECONDS[i]! : '+Inf' },
+            value,
+          }),
         );
         histogram.push({ metricName: 'cutover_request_duration_seconds_sum', labels, value: h.sum });
         histogram.push({ metricName: 'cutover_request_duration_seconds_count', labels, value: h.count });

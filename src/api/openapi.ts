@@ -21,8 +21,14 @@ export function openApiDocument(routes: readonly Route[], version: string): Json
     const names = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
     const status = String(r.status ?? 200);
     const ok: Json = r.stream
-      ? { description: 'a stream of server-sent events; each `id` is the event seq (send it back as Last-Event-ID)', content: { 'text/event-stream': { schema: { type: 'string' } } } }
-      : { description: 'done', content: { 'application/json': { schema: r.answer ? schemaOf(r.answer, 'output') : { type: ['object', 'array'] } } } };
+      ? {
+          description: 'a stream of server-sent events; each `id` is the event seq (send it back as Last-Event-ID)',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        }
+      : {
+          description: 'done',
+          content: { 'application/json': { schema: r.answer ? schemaOf(r.answer, 'output') : { type: ['object', 'array'] } } },
+        };
     const responses: Json = {
       [status]: ok,
       '401': errorAnswer('no token, or an unknown or revoked one (CUTOVER_E_UNAUTHORIZED)'),
@@ -31,7 +37,9 @@ export function openApiDocument(routes: readonly Route[], version: string): Json
     if (names.length > 0) responses['404'] = errorAnswer('no such service, release or token (CUTOVER_E_NOT_FOUND)');
     if (r.method !== 'GET') {
       responses['400'] = errorAnswer('malformed JSON or a body that does not match its schema (CUTOVER_E_BAD_REQUEST)');
-      responses['409'] = errorAnswer('the state does not allow it now, like a second release (CUTOVER_E_CONFLICT, CUTOVER_E_SLOT_UNHEALTHY)');
+      responses['409'] = errorAnswer(
+        'the state does not allow it now, like a second release (CUTOVER_E_CONFLICT, CUTOVER_E_SLOT_UNHEALTHY)',
+      );
       responses['413'] = errorAnswer(`a body over ${MAX_BODY} bytes (CUTOVER_E_BODY_TOO_LARGE)`);
     }
     const op: Json = {
@@ -58,7 +66,13 @@ export function openApiDocument(routes: readonly Route[], version: string): Json
     security: [{ bearer: [] }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: '`cutover token create --role R`, the admin token in stateDir, or the daemon\'s CUTOVER_TOKEN' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "`cutover token create --role R`, the admin token in stateDir, or the daemon's CUTOVER_TOKEN",
+        },
+      },
       schemas: { Error: schemaOf(ErrorAnswer, 'output') },
     },
   };

@@ -8,7 +8,8 @@ const reason = z.string().max(500).describe('why, for the event log and the audi
 
 export const ReleaseBody = z.strictObject({
   version: z.string({ error: 'expected a version, like {"version": "v2"}' }).regex(VERSION_PATTERN, {
-    error: 'a version is 1-64 characters: letters, digits, dot, underscore and dash, starting with a letter or digit (like v2 or 1.4.0-rc.1)',
+    error:
+      'a version is 1-64 characters: letters, digits, dot, underscore and dash, starting with a letter or digit (like v2 or 1.4.0-rc.1)',
   }),
 });
 export const ActionBody = z.strictObject({ reason: reason.optional() });
@@ -24,7 +25,9 @@ export const TokenBody = z.strictObject({
   role: z.enum(ROLES as [string, ...string[]] as ['viewer', 'deployer', 'admin'], { error: 'role is one of viewer, deployer, admin' }),
   name: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { error: 'a token name is 1-64 letters, digits, dot, underscore, @ or dash, like ci-deployer' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, {
+      error: 'a token name is 1-64 letters, digits, dot, underscore, @ or dash, like ci-deployer',
+    })
     .optional()
     .describe('who or what uses the token; shown in the audit log'),
 });

@@ -41,6 +41,7 @@ export interface Route {
   answer?: z.ZodType;
   /** The status of a successful answer; default 200. */
   status?: number;
+  // biome-ignore lint/suspicious/noExplicitAny: routes differ in their body type; each handler is checked where it is declared
   handler: (ctx: Ctx<any>) => Promise<unknown>;
   /** Answers on its own (a stream); `handler` is not called. */
   stream?: (req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx) => void;
@@ -52,7 +53,9 @@ interface Compiled extends Route {
 }
 
 /** A route whose handler sees the body its schema parsed. */
-function route<S extends z.ZodType>(r: Omit<Route, 'body' | 'handler'> & { body: S; handler: (c: Ctx<z.infer<S>>) => Promise<unknown> }): Route;
+function route<S extends z.ZodType>(
+  r: Omit<Route, 'body' | 'handler'> & { body: S; handler: (c: Ctx<z.infer<S>>) => Promise<unknown> },
+): Route;
 function route(r: Omit<Route, 'body'> & { body?: undefined }): Route;
 function route(r: Route): Route {
   return r;
@@ -84,9 +87,16 @@ export function apiRoutes(daemon: Daemon): Route[] {
       path: '/api/v1/services',
       role: 'viewer',
       summary: 'every service: live slot, weights, generation, slots with target health, current release',
-      handler: async (c) => (await Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name)))).map((s) => forRole(s, c.caller.role)),
+      handler: async (c) =>
+        (await Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name)))).map((s) => forRole(s, c.caller.role)),
     }),
-    route({ method: 'GET', path: '/api/v1/services/{service}', role: 'viewer', summary: "one service's status", handler: async (c) => forRole(await daemon.status(c.params.service!), c.caller.role) }),
+    route({
+      method: 'GET',
+      path: '/api/v1/services/{service}',
+      role: 'viewer',
+      summary: "one service's status",
+      handler: async (c) => forRole(await daemon.status(c.params.service!), c.caller.role),
+    }),
     route({
       method: 'POST',
       path: '/api/v1/services/{service}/releases',
@@ -100,7 +110,13 @@ export function apiRoutes(daemon: Daemon): Route[] {
         return releases.statusOf(await releases.deploy(c.body.version, actorOf(c)));
       },
     }),
-    route({ method: 'GET', path: '/api/v1/services/{service}/releases', role: 'viewer', summary: 'releases, newest first', handler: async (c) => daemon.release(c.params.service!).list() }),
+    route({
+      method: 'GET',
+      path: '/api/v1/services/{service}/releases',
+      role: 'viewer',
+      summary: 'releases, newest first',
+      handler: async (c) => daemon.release(c.params.service!).list(),
+    }),
     route({
       method: 'GET',
       path: '/api/v1/services/{service}/releases/{release}',
@@ -115,7 +131,8 @@ export function apiRoutes(daemon: Daemon): Route[] {
       method: 'POST',
       path: '/api/v1/services/{service}/promote',
       role: 'deployer',
-      summary: 'approve a release that waits for manual approval; during a shift, go on to the next step now (full: to 100% now); while observing, promote now',
+      summary:
+        'approve a release that waits for manual approval; during a shift, go on to the next step now (full: to 100% now); while observing, promote now',
       body: PromoteBody,
       handler: async (c) => {
         const releases = daemon.release(c.params.service!);
@@ -127,12 +144,16 @@ export function apiRoutes(daemon: Daemon): Route[] {
         method: 'POST',
         path: `/api/v1/services/{service}/${action}`,
         role: 'deployer',
-        summary: action === 'rollback' ? 'put all traffic back on the standby slot (one route-table swap)' : 'end a release before traffic moves; the live slot is not touched',
+        summary:
+          action === 'rollback'
+            ? 'put all traffic back on the standby slot (one route-table swap)'
+            : 'end a release before traffic moves; the live slot is not touched',
         body: ActionBody,
         handler: async (c) => {
           const releases = daemon.release(c.params.service!);
           const actor = actorOf(c);
-          const release = action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
+          const release =
+            action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
           return releases.statusOf(release);
         },
       }),
@@ -164,11 +185,18 @@ export function apiRoutes(daemon: Daemon): Route[] {
       method: 'GET',
       path: '/api/v1/services/{service}/audit',
       role: 'viewer',
-      summary: "the audit log of a service: who changed what, when, from where; newest first (?limit=)",
+      summary: 'the audit log of a service: who changed what, when, from where; newest first (?limit=)',
       answer: z.array(AuditEntry),
       handler: async (c) => auditEntries(store(), daemon.service(c.params.service!).cfg.name, limitOf(c.query)),
     }),
-    route({ method: 'GET', path: '/api/v1/audit', role: 'viewer', summary: 'the whole audit log, newest first (?limit=)', answer: z.array(AuditEntry), handler: async (c) => auditEntries(store(), null, limitOf(c.query)) }),
+    route({
+      method: 'GET',
+      path: '/api/v1/audit',
+      role: 'viewer',
+      summary: 'the whole audit log, newest first (?limit=)',
+      answer: z.array(AuditEntry),
+      handler: async (c) => auditEntries(store(), null, limitOf(c.query)),
+    }),
     route({
       method: 'GET',
       path: '/api/v1/whoami',
@@ -192,7 +220,14 @@ export function apiRoutes(daemon: Daemon): Route[] {
         return { ...publicToken(record), token };
       },
     }),
-    route({ method: 'GET', path: '/api/v1/tokens', role: 'admin', summary: 'every token (never its secret), revoked ones included', answer: z.array(TokenAnswer), handler: async () => (await store().listTokens()).map(publicToken) }),
+    route({
+      method: 'GET',
+      path: '/api/v1/tokens',
+      role: 'admin',
+      summary: 'every token (never its secret), revoked ones included',
+      answer: z.array(TokenAnswer),
+      handler: async () => (await store().listTokens()).map(publicToken),
+    }),
     route({
       method: 'DELETE',
       path: '/api/v1/tokens/{id}',
@@ -234,7 +269,8 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'http://api');
       if (url.pathname === '/healthz') return send(res, 200, { ok: true });
-      if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET') return send(res, 200, (this.openapi ??= openApiDocument(this.routes, PACKAGE_VERSION)));
+      if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET')
+        return send(res, 200, (this.openapi ??= openApiDocument(this.routes, PACKAGE_VERSION)));
       if (url.pathname === '/metrics' && this.extras.metrics) {
         if (req.method !== 'GET') throw new CutoverError('CUTOVER_E_BAD_REQUEST', 'only GET /metrics', 405);
         const text = await this.extras.metrics.scrape();
@@ -243,7 +279,7 @@ export class ApiServer {
         return;
       }
       if (!url.pathname.startsWith('/api/') && this.extras.open && (await this.extras.open(req, res, url.pathname))) return;
-      let allowed: string[] = [];
+      const allowed: string[] = [];
       for (const r of this.routes) {
         const m = r.pattern.exec(url.pathname);
         if (!m) continue;
@@ -253,7 +289,11 @@ export class ApiServer {
       }
       if (allowed.length > 0) {
         res.setHeader('allow', allowed.join(', '));
-        throw new CutoverError('CUTOVER_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname}; use ${allowed.join(' or ')}`, 405);
+        throw new CutoverError(
+          'CUTOVER_E_BAD_REQUEST',
+          `${req.method} is not allowed on ${url.pathname}; use ${allowed.join(' or ')}`,
+          405,
+        );
       }
       throw notFound(`no API path ${url.pathname}; see /api/v1/openapi.json`);
     } catch (err) {
@@ -283,7 +323,10 @@ export class ApiServer {
     try {
       result = await r.handler(ctx);
     } catch (err) {
-      failure = err instanceof CutoverError ? err : new CutoverError('CUTOVER_E_INTERNAL', 'internal error; see the daemon log', 500, { cause: err });
+      failure =
+        err instanceof CutoverError
+          ? err
+          : new CutoverError('CUTOVER_E_INTERNAL', 'internal error; see the daemon log', 500, { cause: err });
       status = failure.status;
       if (!(err instanceof CutoverError)) this.log.error('API request failed', { err, path: req.url });
     }
@@ -308,7 +351,14 @@ export class ApiServer {
     const port = Number(address.slice(colon + 1));
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void =>
-        reject(new CutoverError('CUTOVER_E_LISTEN', `the API cannot listen on ${address}: ${err.message}; set api.listen to a free address`, 500, { cause: err }));
+        reject(
+          new CutoverError(
+            'CUTOVER_E_LISTEN',
+            `the API cannot listen on ${address}: ${err.message}; set api.listen to a free address`,
+            500,
+            { cause: err },
+          ),
+        );
       this.server.once('error', onError);
       this.server.listen({ host, port }, () => {
         this.server.off('error', onError);

@@ -13,7 +13,8 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/ui/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 };
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /** Answers the dashboard's files; false for any other path. Files are read once, at start. */
 export function dashboardFiles(): (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean {

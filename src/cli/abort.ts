@@ -1,4 +1,7 @@
 // `cutover abort <service>`: ends a release before traffic moves; its slot is stopped, live untouched.
 import { releaseAction } from './action.ts';
 
-export const run = releaseAction('abort', (r) => `release ${r.id} of version ${r.version} aborted; ${r.slot} is stopped and the live slot was not touched`);
+export const run = releaseAction(
+  'abort',
+  (r) => `release ${r.id} of version ${r.version} aborted; ${r.slot} is stopped and the live slot was not touched`,
+);

@@ -36,9 +36,19 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    res = await fetch(`${base}/api/v1${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    });
   } catch (err) {
-    throw new CutoverError('CUTOVER_E_API_UNREACHABLE', `cannot reach the cutover API at ${base}: is \`cutover up\` running? (set CUTOVER_API to its address)`, 503, { cause: err });
+    throw new CutoverError(
+      'CUTOVER_E_API_UNREACHABLE',
+      `cannot reach the cutover API at ${base}: is \`cutover up\` running? (set CUTOVER_API to its address)`,
+      503,
+      { cause: err },
+    );
   }
   const text = await res.text();
   let json: unknown;

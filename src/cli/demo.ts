@@ -82,10 +82,14 @@ function steadyLoad(port: number): Load {
 
 export const run: Command = async (ctx) => {
   const { values } = parseArgs({ args: ctx.argv, options: { keep: { type: 'boolean' } } });
-  const out = (line: string): void => void ctx.stdout.write(line + '\n');
+  const out = (line: string): void => void ctx.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'cutover-demo-'));
   const [apiPort, port] = [await freePort(), await freePort()];
-  const config = parse(readFileSync(DEMO, 'utf8')) as { api: { listen: string }; stateDir: string; services: { demo: Record<string, unknown> } };
+  const config = parse(readFileSync(DEMO, 'utf8')) as {
+    api: { listen: string };
+    stateDir: string;
+    services: { demo: Record<string, unknown> };
+  };
   config.api.listen = `127.0.0.1:${apiPort}`;
   config.stateDir = join(dir, 'state');
   config.services.demo.listen = `127.0.0.1:${port}`;
@@ -114,7 +118,10 @@ export const run: Command = async (ctx) => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (daemon.exitCode !== null) throw new Error(`the daemon exited: ${daemonLog}`);
-      const ok = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`the daemon did not start within 20 s: ${daemonLog}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -134,7 +141,11 @@ export const run: Command = async (ctx) => {
     await step('the first release: v1 goes to blue and becomes live', ['deploy', 'demo', 'v1', '--wait'], 0);
     await step('v2 comes up on green, is proven, takes all traffic; v1 waits on standby', ['deploy', 'demo', 'v2', '--wait'], 0);
     await step('roll back from standby: one route-table swap, v1 is live again at once', ['rollback', 'demo'], 0);
-    await step('v3-broken crashes as it starts: the release fails before any user sees it, v1 stays live', ['deploy', 'demo', 'v3-broken', '--wait'], 1);
+    await step(
+      'v3-broken crashes as it starts: the release fails before any user sees it, v1 stays live',
+      ['deploy', 'demo', 'v3-broken', '--wait'],
+      1,
+    );
     await step('where things stand', ['status', 'demo'], 0);
     await load.stop();
     out(`\n${load.served} user requests served, ${load.failed} failed${load.errors.length ? ` (${load.errors.join('; ')})` : ''}.`);
@@ -155,4 +166,3 @@ export const run: Command = async (ctx) => {
     }
   }
 };
-

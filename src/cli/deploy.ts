@@ -22,13 +22,16 @@ export const run: Command = async (ctx) => {
   if (!service || !version || positionals.length > 2) throw usageError('usage: cutover deploy <service> <version> [--wait] [--json]');
   const release = await api<ReleaseStatus>('POST', `/services/${encodeURIComponent(service)}/releases`, { version });
   if (!values.wait) {
-    if (values.json) ctx.stdout.write(JSON.stringify(release) + '\n');
-    else ctx.stdout.write(`${service}: release ${release.id} of version ${release.version} started into ${release.slot}; follow it with \`cutover status ${service}\`\n`);
+    if (values.json) ctx.stdout.write(`${JSON.stringify(release)}\n`);
+    else
+      ctx.stdout.write(
+        `${service}: release ${release.id} of version ${release.version} started into ${release.slot}; follow it with \`cutover status ${service}\`\n`,
+      );
     return 0;
   }
   if (!values.json) ctx.stdout.write(`${service}: release ${release.id} of version ${release.version} into ${release.slot}\n`);
   const end = await follow(ctx, service, release.id, !values.json);
-  if (values.json) ctx.stdout.write(JSON.stringify(end) + '\n');
+  if (values.json) ctx.stdout.write(`${JSON.stringify(end)}\n`);
   return exitCode(end.phase);
 };
 

@@ -16,7 +16,7 @@ export const run: Command = async (ctx) => {
   const releases = await api<ReleaseRecord[]>('GET', `/services/${encodeURIComponent(service)}/releases`);
   const audit = values.json ? [] : await api<StoreEvent[]>('GET', `/services/${encodeURIComponent(service)}/audit?limit=20`);
   if (values.json) {
-    ctx.stdout.write(JSON.stringify(releases, null, 2) + '\n');
+    ctx.stdout.write(`${JSON.stringify(releases, null, 2)}\n`);
     return 0;
   }
   if (releases.length === 0) {
@@ -24,10 +24,18 @@ export const run: Command = async (ctx) => {
     writeAudit(ctx, audit);
     return 0;
   }
-  const rows = releases.map((r) => [r.createdAt.replace('T', ' ').slice(0, 19), r.id, r.version, `${r.fromSlot ?? '-'} -> ${r.slot}`, r.phase, (r.reason ?? '').split('\n')[0] ?? '']);
+  const rows = releases.map((r) => [
+    r.createdAt.replace('T', ' ').slice(0, 19),
+    r.id,
+    r.version,
+    `${r.fromSlot ?? '-'} -> ${r.slot}`,
+    r.phase,
+    (r.reason ?? '').split('\n')[0] ?? '',
+  ]);
   const head = ['started (UTC)', 'release', 'version', 'slots', 'phase', 'reason'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  for (const row of [head, ...rows]) ctx.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n');
+  for (const row of [head, ...rows])
+    ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
   writeAudit(ctx, audit);
   return 0;
 };
@@ -36,8 +44,15 @@ export const run: Command = async (ctx) => {
 function writeAudit(ctx: Parameters<Command>[0], audit: StoreEvent[]): void {
   if (audit.length === 0) return;
   ctx.stdout.write('\naudit log (newest first)\n');
-  const rows = audit.map((e) => [e.time.replace('T', ' ').slice(0, 19), e.actor, `${String(e.data.method)} ${String(e.data.path)}`, String(e.data.status), String(e.data.remote)]);
+  const rows = audit.map((e) => [
+    e.time.replace('T', ' ').slice(0, 19),
+    e.actor,
+    `${String(e.data.method)} ${String(e.data.path)}`,
+    String(e.data.status),
+    String(e.data.remote),
+  ]);
   const head = ['time (UTC)', 'who', 'what', 'status', 'from'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  for (const row of [head, ...rows]) ctx.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n');
+  for (const row of [head, ...rows])
+    ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
 }

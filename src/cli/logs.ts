@@ -11,17 +11,28 @@ export const run: Command = async (ctx) => {
   const { values, positionals } = parseArgs({
     args: ctx.argv,
     allowPositionals: true,
-    options: { slot: { type: 'string' }, lines: { type: 'string', short: 'n', default: '100' }, config: { type: 'string', short: 'c', default: 'cutover.yaml' } },
+    options: {
+      slot: { type: 'string' },
+      lines: { type: 'string', short: 'n', default: '100' },
+      config: { type: 'string', short: 'c', default: 'cutover.yaml' },
+    },
   });
   const [service] = positionals;
   const lines = Number(values.lines);
   const slot = values.slot;
-  if (!service || positionals.length > 1 || (slot !== undefined && slot !== 'blue' && slot !== 'green') || !Number.isInteger(lines) || lines < 1) {
+  if (
+    !service ||
+    positionals.length > 1 ||
+    (slot !== undefined && slot !== 'blue' && slot !== 'green') ||
+    !Number.isInteger(lines) ||
+    lines < 1
+  ) {
     throw usageError('usage: cutover logs <service> [--slot blue|green] [-n LINES] [-c FILE]');
   }
   const config = await loadConfig(resolve(values.config));
-  if (!config.services[service]) throw usageError(`no service "${service}" in ${config.file}; services: ${Object.keys(config.services).join(', ')}`);
+  if (!config.services[service])
+    throw usageError(`no service "${service}" in ${config.file}; services: ${Object.keys(config.services).join(', ')}`);
   const out = await tailServiceLogs(config.stateDir, service, { lines, ...(slot ? { slot } : {}) });
-  ctx.stdout.write(out.length === 0 ? `${service}: no log lines yet under ${config.stateDir}\n` : out.join('\n') + '\n');
+  ctx.stdout.write(out.length === 0 ? `${service}: no log lines yet under ${config.stateDir}\n` : `${out.join('\n')}\n`);
   return 0;
 };

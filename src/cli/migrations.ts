@@ -21,24 +21,34 @@ export const run: Command = async ({ argv, stdout, stderr }) => {
     const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } }, USAGE);
     const [service] = positionals;
     if (!service || positionals.length > 1) throw usageError(USAGE);
-    const r = await api<{ ok: boolean; exitCode: number | null; durationMs: number; output: string }>('POST', `/services/${encodeURIComponent(service)}/migrations/contract`, {});
-    if (values.json) stdout.write(JSON.stringify(r) + '\n');
-    else stdout.write(`${service}: the contract migration ${r.ok ? 'ran' : `failed (exit ${r.exitCode})`} in ${r.durationMs} ms\n${r.output}`);
+    const r = await api<{ ok: boolean; exitCode: number | null; durationMs: number; output: string }>(
+      'POST',
+      `/services/${encodeURIComponent(service)}/migrations/contract`,
+      {},
+    );
+    if (values.json) stdout.write(`${JSON.stringify(r)}\n`);
+    else
+      stdout.write(`${service}: the contract migration ${r.ok ? 'ran' : `failed (exit ${r.exitCode})`} in ${r.durationMs} ms\n${r.output}`);
     return r.ok ? 0 : 1;
   }
   if (sub === '--help' || sub === '-h') {
-    stdout.write(USAGE + '\n');
+    stdout.write(`${USAGE}\n`);
     return 0;
   }
   if (sub !== 'lint') throw usageError(`migrations takes lint or contract${sub ? `, not "${sub}"` : ''}; ${USAGE}`);
 
   const { values, positionals } = parseFlags(
     rest,
-    { config: { type: 'string', short: 'c' }, service: { type: 'string', short: 's' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    {
+      config: { type: 'string', short: 'c' },
+      service: { type: 'string', short: 's' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     USAGE,
   );
   if (values.help) {
-    stdout.write(USAGE + '\n');
+    stdout.write(`${USAGE}\n`);
     return 0;
   }
   if (positionals.length > 0) throw usageError(`unexpected ${positionals.join(' ')}; ${USAGE}`);
@@ -60,7 +70,7 @@ export const run: Command = async ({ argv, stdout, stderr }) => {
   const all = Object.values(results);
   const errors = all.reduce((n, r) => n + r.findings.filter((f) => f.severity === 'error').length, 0);
   if (values.json) {
-    stdout.write(JSON.stringify({ ok: errors === 0, file: config.file, services: results }) + '\n');
+    stdout.write(`${JSON.stringify({ ok: errors === 0, file: config.file, services: results })}\n`);
     return errors > 0 ? 2 : 0;
   }
   if (all.length === 0) {
@@ -68,7 +78,8 @@ export const run: Command = async ({ argv, stdout, stderr }) => {
     return 0;
   }
   for (const [name, r] of Object.entries(results)) {
-    if (r.files.length === 0) stderr.write(`cutover: ${name}: no file matches ${path.relative(process.cwd(), r.pattern) || r.pattern}; check migrations.lint\n`);
+    if (r.files.length === 0)
+      stderr.write(`cutover: ${name}: no file matches ${path.relative(process.cwd(), r.pattern) || r.pattern}; check migrations.lint\n`);
     for (const f of r.findings) stdout.write(`${f.file}:${f.line}: ${f.rule}: ${f.message}\n`);
     for (const a of r.allowed) stdout.write(`${a.file}:${a.line}: ${a.rule}: allowed: ${a.reason}\n`);
   }
@@ -77,7 +88,9 @@ export const run: Command = async ({ argv, stdout, stderr }) => {
   const files = all.reduce((n, r) => n + r.files.length, 0);
   const summary = `${files} file${files === 1 ? '' : 's'}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}, ${allowed} allowed`;
   if (errors > 0) {
-    stderr.write(`cutover: ${summary}; these statements would break the live version while both versions run: move them to the contract migration, or let one through with \`-- cutover:allow <rule> <reason>\` on the line before it\n`);
+    stderr.write(
+      `cutover: ${summary}; these statements would break the live version while both versions run: move them to the contract migration, or let one through with \`-- cutover:allow <rule> <reason>\` on the line before it\n`,
+    );
     return 2;
   }
   stdout.write(`${summary}\n`);

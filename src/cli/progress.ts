@@ -41,7 +41,7 @@ export function checklist(r: ReleaseStatus, now: number, frame: number, st: Styl
       else if (ENDS.has(p)) mark = st.bad('✖');
       else mark = st.ok('✔');
     }
-    const reason = p === r.phase ? (r.reason ?? '').split('\n')[0] ?? '' : '';
+    const reason = p === r.phase ? ((r.reason ?? '').split('\n')[0] ?? '') : '';
     lines.push(`  ${mark} ${p.padEnd(18)}${time.padStart(7)}  ${st.dim(reason.slice(0, 100))}`);
   }
   lines.push(st.dim(`  ${((now - start) / 1000).toFixed(1)}s since the release started`));

@@ -2,4 +2,7 @@
 // After the standby slot was retired the API refuses, naming the slow path (deploying the old version).
 import { releaseAction } from './action.ts';
 
-export const run = releaseAction('rollback', (r) => `release ${r.id} of version ${r.version} rolled back; ${r.fromSlot ?? 'the old slot'} is live again`);
+export const run = releaseAction(
+  'rollback',
+  (r) => `release ${r.id} of version ${r.version} rolled back; ${r.fromSlot ?? 'the old slot'} is live again`,
+);

@@ -25,7 +25,11 @@ export const run: Command = async (ctx) => {
   const file = resolve(values.config);
   const config = await loadConfig(file);
   if (config.store.kind !== 'etcd') {
-    throw new CutoverError('CUTOVER_E_USAGE', `${file} has no etcd store; add store: etcd://host:2379,host:2379[/prefix] to run a fleet router`, 400);
+    throw new CutoverError(
+      'CUTOVER_E_USAGE',
+      `${file} has no etcd store; add store: etcd://host:2379,host:2379[/prefix] to run a fleet router`,
+      400,
+    );
   }
   const log = createLogger();
   // Default id: the machine and the first listener, so a restarted router takes its place again.
@@ -33,10 +37,13 @@ export const run: Command = async (ctx) => {
   const id = values.id ?? `${hostname()}/${first}`;
   const router = await FleetRouter.start({ id, config, log });
   const status = values.status === undefined ? null : await serveRouterStatus(router, values.status);
-  const lines = [`cutover router ${id} is up (pid ${process.pid}), route tables from ${config.store.endpoints.join(',')}${config.store.prefix}`];
-  for (const [name, s] of Object.entries(router.status().services)) lines.push(`  service ${name}: http://${s.listen}/  (generation ${s.generation})`);
+  const lines = [
+    `cutover router ${id} is up (pid ${process.pid}), route tables from ${config.store.endpoints.join(',')}${config.store.prefix}`,
+  ];
+  for (const [name, s] of Object.entries(router.status().services))
+    lines.push(`  service ${name}: http://${s.listen}/  (generation ${s.generation})`);
   if (status !== null) lines.push(`  status: http://${values.status?.replace(/:\d+$/, '')}:${status.port}/status`);
-  ctx.stdout.write(lines.join('\n') + '\n');
+  ctx.stdout.write(`${lines.join('\n')}\n`);
 
   await runUntilSignal(log, async () => {
     status?.server.close();

@@ -4,11 +4,19 @@ import { formatStatus } from './status.ts';
 
 test('status lists every fleet router with the generation it serves and says which lag', () => {
   const text = formatStatus({
-    service: 'web', listen: '0.0.0.0:8080', live: 'green', weights: { blue: 0, green: 100 }, generation: 7,
-    slots: { blue: { version: 'v1', targets: [] }, green: { version: 'v2', targets: [{ address: '10.0.0.5:3000', healthy: true, lastError: null }] } },
+    service: 'web',
+    listen: '0.0.0.0:8080',
+    live: 'green',
+    weights: { blue: 0, green: 100 },
+    generation: 7,
+    slots: {
+      blue: { version: 'v1', targets: [] },
+      green: { version: 'v2', targets: [{ address: '10.0.0.5:3000', healthy: true, lastError: null }] },
+    },
     release: null,
     fleet: {
-      controller: 'c1', leader: { id: 'c1', api: 'http://127.0.0.1:9900' },
+      controller: 'c1',
+      leader: { id: 'c1', api: 'http://127.0.0.1:9900' },
       routers: [
         { id: 'edge-1', generation: 7, listen: '0.0.0.0:8080', since: '', updatedAt: '' },
         { id: 'edge-2', generation: 6, listen: '0.0.0.0:8080', since: '', updatedAt: '' },

@@ -7,12 +7,15 @@ import { api } from './client.ts';
 import type { Command } from './main.ts';
 
 export function formatStatus(s: ServiceStatus & { fleet?: FleetStatus }): string {
-  const lines = [`${s.service}  listen ${s.listen}  live ${s.live ?? '(none)'}  generation ${s.generation}  weights blue ${s.weights.blue}% green ${s.weights.green}%`];
+  const lines = [
+    `${s.service}  listen ${s.listen}  live ${s.live ?? '(none)'}  generation ${s.generation}  weights blue ${s.weights.blue}% green ${s.weights.green}%`,
+  ];
   for (const slot of ['blue', 'green'] as const) {
     const d = s.slots[slot];
     const mark = s.live === slot ? '*' : ' ';
     lines.push(` ${mark} ${slot.padEnd(5)} ${d.version ?? '-'}`);
-    for (const t of d.targets) lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
+    for (const t of d.targets)
+      lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
   if (s.fleet) {
     lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
@@ -33,14 +36,19 @@ export function formatRelease(r: ReleaseStatus): string[] {
   const reason = (r.reason ?? '').split('\n');
   if (reason[0]) lines.push(`    ${reason[0]}`, ...reason.slice(1).map((l) => `    ${l}`));
   if (r.preview) {
-    const how = r.preview.token !== undefined ? `${r.preview.header}: ${r.preview.token}  (or cookie ${r.preview.cookie})` : `header ${r.preview.header} or cookie ${r.preview.cookie} (the token is shown to deployers)`;
+    const how =
+      r.preview.token !== undefined
+        ? `${r.preview.header}: ${r.preview.token}  (or cookie ${r.preview.cookie})`
+        : `header ${r.preview.header} or cookie ${r.preview.cookie} (the token is shown to deployers)`;
     lines.push(`  preview  ${how}${r.preview.listen ? `; every request on ${r.preview.listen}` : ''}`);
   }
   for (const [i, g] of (r.gates ?? []).entries()) {
     lines.push(`  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${(g.durationMs / 1000).toFixed(1)}s  ${g.summary}`);
   }
   for (const a of r.analysis ?? []) {
-    lines.push(`  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}`);
+    lines.push(
+      `  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}`,
+    );
     for (const rule of a.rules) lines.push(`    ${rule.rule}  ${rule.value ?? '-'}  ${rule.threshold ?? ''}  ${rule.verdict}`);
     if (a.warning) lines.push(`    warning: ${a.warning}`);
   }
@@ -50,8 +58,10 @@ export function formatRelease(r: ReleaseStatus): string[] {
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseArgs({ args: ctx.argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const [service] = positionals;
-  const result = service ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`) : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
-  if (values.json) ctx.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else ctx.stdout.write((Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n') + '\n');
+  const result = service
+    ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`)
+    : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
+  if (values.json) ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else ctx.stdout.write(`${(Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n')}\n`);
   return 0;
 };

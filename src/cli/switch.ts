@@ -20,7 +20,7 @@ export const run: Command = async (ctx) => {
     ...(values.force ? { force: true } : {}),
     ...(values.reason ? { reason: values.reason } : {}),
   });
-  if (values.json) ctx.stdout.write(JSON.stringify(r) + '\n');
+  if (values.json) ctx.stdout.write(`${JSON.stringify(r)}\n`);
   else ctx.stdout.write(`${r.service}: ${r.live} is live (generation ${r.generation}, ${(performance.now() - started).toFixed(1)} ms)\n`);
   return 0;
 };

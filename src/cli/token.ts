@@ -14,7 +14,8 @@ interface Token {
   token?: string;
 }
 
-const USAGE = 'usage: cutover token create --role viewer|deployer|admin [--name NAME] [--json] | token list [--json] | token revoke <id|name>';
+const USAGE =
+  'usage: cutover token create --role viewer|deployer|admin [--name NAME] [--json] | token list [--json] | token revoke <id|name>';
 
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseArgs({
@@ -27,7 +28,7 @@ export const run: Command = async (ctx) => {
     case 'create': {
       if (!values.role || rest.length > 0) throw usageError(USAGE);
       const t = await api<Token>('POST', '/tokens', { role: values.role, ...(values.name !== undefined ? { name: values.name } : {}) });
-      if (values.json) ctx.stdout.write(JSON.stringify(t) + '\n');
+      if (values.json) ctx.stdout.write(`${JSON.stringify(t)}\n`);
       else {
         ctx.stdout.write(`${t.token}\n`);
         ctx.stderr.write(`token ${t.name} (${t.id}, role ${t.role}) created; it is shown only now: keep it, e.g. as CUTOVER_TOKEN\n`);
@@ -38,17 +39,24 @@ export const run: Command = async (ctx) => {
       if (rest.length > 0) throw usageError(USAGE);
       const tokens = await api<Token[]>('GET', '/tokens');
       if (values.json) {
-        ctx.stdout.write(JSON.stringify(tokens, null, 2) + '\n');
+        ctx.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
         return 0;
       }
       if (tokens.length === 0) {
-        ctx.stdout.write('no tokens yet (the daemon\'s admin token is not listed); make one with `cutover token create --role viewer`\n');
+        ctx.stdout.write("no tokens yet (the daemon's admin token is not listed); make one with `cutover token create --role viewer`\n");
         return 0;
       }
-      const rows = tokens.map((t) => [t.id, t.name, t.role, t.createdAt.replace('T', ' ').slice(0, 19), t.revokedAt ? `revoked ${t.revokedAt.replace('T', ' ').slice(0, 19)}` : 'active']);
+      const rows = tokens.map((t) => [
+        t.id,
+        t.name,
+        t.role,
+        t.createdAt.replace('T', ' ').slice(0, 19),
+        t.revokedAt ? `revoked ${t.revokedAt.replace('T', ' ').slice(0, 19)}` : 'active',
+      ]);
       const head = ['id', 'name', 'role', 'created (UTC)', 'state'];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const row of [head, ...rows]) ctx.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n');
+      for (const row of [head, ...rows])
+        ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
       return 0;
     }
     case 'revoke': {
@@ -61,7 +69,7 @@ export const run: Command = async (ctx) => {
       }
       const id = tokens.some((t) => t.id === which) ? which : (byName[0]?.id ?? which);
       const t = await api<Token>('DELETE', `/tokens/${encodeURIComponent(id)}`);
-      if (values.json) ctx.stdout.write(JSON.stringify(t) + '\n');
+      if (values.json) ctx.stdout.write(`${JSON.stringify(t)}\n`);
       else ctx.stdout.write(`token ${t.name} (${t.id}) revoked; it stopped working at once\n`);
       return 0;
     }

@@ -8,7 +8,11 @@ import { runUntilSignal } from './args.ts';
 import type { Command } from './main.ts';
 
 export const run: Command = async (ctx) => {
-  const { values } = parseArgs({ args: ctx.argv, options: { config: { type: 'string', short: 'c', default: 'cutover.yaml' } }, strict: true });
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: { config: { type: 'string', short: 'c', default: 'cutover.yaml' } },
+    strict: true,
+  });
   const file = resolve(values.config);
   // The whole config is validated before anything listens or starts.
   const config = await loadConfig(file);
@@ -16,9 +20,10 @@ export const run: Command = async (ctx) => {
   const daemon = new Daemon(config, log);
   await daemon.start();
   const lines = [`cutover is up (pid ${process.pid})`, `  API and dashboard: http://${daemon.apiAddress}/`];
-  for (const s of daemon.services()) lines.push(`  service ${s.cfg.name}: http://${s.cfg.listen}/  (live: ${s.routeState().live ?? 'none yet'})`);
+  for (const s of daemon.services())
+    lines.push(`  service ${s.cfg.name}: http://${s.cfg.listen}/  (live: ${s.routeState().live ?? 'none yet'})`);
   if (daemon.adminTokenFile) lines.push(`  admin token: ${daemon.adminTokenFile}`);
-  ctx.stdout.write(lines.join('\n') + '\n');
+  ctx.stdout.write(`${lines.join('\n')}\n`);
 
   // In-flight requests get a few seconds; long-lived connections are closed.
   await runUntilSignal(log, () => daemon.close(5000));

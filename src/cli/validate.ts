@@ -8,9 +8,13 @@ import type { Command } from './main.ts';
 const USAGE = 'usage: cutover validate [-c FILE] [--json]   (FILE defaults to cutover.yaml in this folder)';
 
 export const run: Command = async ({ argv, stdout }) => {
-  const { values, positionals } = parseFlags(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const { values, positionals } = parseFlags(
+    argv,
+    { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+  );
   if (values.help) {
-    stdout.write(USAGE + '\n');
+    stdout.write(`${USAGE}\n`);
     return 0;
   }
   // `cutover validate FILE` is accepted too: it is what people type first.
@@ -27,15 +31,15 @@ export const run: Command = async ({ argv, stdout }) => {
   }
   try {
     const config = await loadConfig(file);
-    stdout.write(JSON.stringify({ ok: true, file, services: Object.keys(config.services) }) + '\n');
+    stdout.write(`${JSON.stringify({ ok: true, file, services: Object.keys(config.services) })}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
-      stdout.write(JSON.stringify({ ok: false, file, code: err.code, problems: err.problems }) + '\n');
+      stdout.write(`${JSON.stringify({ ok: false, file, code: err.code, problems: err.problems })}\n`);
       return 2;
     }
     if (err instanceof CutoverError && err.code === 'CUTOVER_E_CONFIG_NOT_FOUND') {
-      stdout.write(JSON.stringify({ ok: false, file, code: err.code, problems: [{ path: '(file)', message: err.message }] }) + '\n');
+      stdout.write(`${JSON.stringify({ ok: false, file, code: err.code, problems: [{ path: '(file)', message: err.message }] })}\n`);
       return 2;
     }
     throw err;

@@ -33,7 +33,10 @@ export function parseHostPort(input: unknown): HostPort {
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
     if (host.includes(':')) throw new RangeError(`\`${text}\` looks like IPv6; put the host in brackets, like [::1]:8080`);
-    if (host === '') throw new RangeError(`\`${text}\` has no host; write 0.0.0.0${text} to listen on every interface, or 127.0.0.1${text} for this machine only`);
+    if (host === '')
+      throw new RangeError(
+        `\`${text}\` has no host; write 0.0.0.0${text} to listen on every interface, or 127.0.0.1${text} for this machine only`,
+      );
     const looksNumeric = /^[0-9.]+$/.test(host);
     if (looksNumeric ? !isIPv4(host) : !HOSTNAME.test(host)) {
       throw new RangeError(`\`${host}\` in \`${text}\` is not a host name or IPv4 address; ${HINT}`);

@@ -53,7 +53,11 @@ export const address = z
     if (message) ctx.addIssue({ code: 'custom', message, input: text });
   });
 
-export const nonEmpty = (what: string) => z.string().trim().min(1, { error: `expected ${what}, got an empty string` });
+export const nonEmpty = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, { error: `expected ${what}, got an empty string` });
 export const urlPath = z
   .string()
   .regex(/^\/\S*$/, { error: (iss) => `expected a path starting with /, like /healthz, got ${JSON.stringify(iss.input)}` });

@@ -23,13 +23,18 @@ export function parseConfig(text: string, file: string): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => yamlProblem(e, lineCounter)));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => yamlProblem(e, lineCounter)),
+    );
   }
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 });
   } catch (err) {
-    throw new ConfigError(file, [{ path: '(file)', message: `cannot expand the YAML (${(err as Error).message}); use fewer aliases` }], { cause: err });
+    throw new ConfigError(file, [{ path: '(file)', message: `cannot expand the YAML (${(err as Error).message}); use fewer aliases` }], {
+      cause: err,
+    });
   }
   if (data === null || data === undefined) {
     throw new ConfigError(file, [{ path: '(file)', message: `the file is empty; ${NO_SERVICES}` }]);
@@ -58,10 +63,20 @@ function unreadable(file: string, err: unknown): Error {
     );
   }
   if (code === 'EISDIR') {
-    return new CutoverError('CUTOVER_E_CONFIG_NOT_FOUND', `${file} is a folder, not a config file; pass the file, like -c ${path.join(file, 'cutover.yaml')}`, 404, { cause: err });
+    return new CutoverError(
+      'CUTOVER_E_CONFIG_NOT_FOUND',
+      `${file} is a folder, not a config file; pass the file, like -c ${path.join(file, 'cutover.yaml')}`,
+      404,
+      { cause: err },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM') {
-    return new CutoverError('CUTOVER_E_CONFIG_NOT_FOUND', `cannot read config file ${abs}: permission denied; make it readable by this user`, 404, { cause: err });
+    return new CutoverError(
+      'CUTOVER_E_CONFIG_NOT_FOUND',
+      `cannot read config file ${abs}: permission denied; make it readable by this user`,
+      404,
+      { cause: err },
+    );
   }
   return err instanceof Error ? err : new Error(String(err));
 }

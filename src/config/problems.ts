@@ -90,13 +90,17 @@ export function issueMessage(iss: RawIssue): string | undefined {
       const min = Number(iss.minimum);
       if (iss.origin === 'array') return `needs at least ${min} item${min === 1 ? '' : 's'}`;
       if (iss.origin === 'string') return min === 1 ? 'must not be empty' : `must be at least ${min} characters`;
-      return iss.inclusive === false ? `must be more than ${min}, got ${describe(iss.input)}` : `must be at least ${min}, got ${describe(iss.input)}`;
+      return iss.inclusive === false
+        ? `must be more than ${min}, got ${describe(iss.input)}`
+        : `must be at least ${min}, got ${describe(iss.input)}`;
     }
     case 'too_big': {
       const max = Number(iss.maximum);
       if (iss.origin === 'array') return `has more than ${max} items`;
       if (iss.origin === 'string') return `must be at most ${max} characters`;
-      return iss.inclusive === false ? `must be less than ${max}, got ${describe(iss.input)}` : `must be at most ${max}, got ${describe(iss.input)}`;
+      return iss.inclusive === false
+        ? `must be less than ${max}, got ${describe(iss.input)}`
+        : `must be at most ${max}, got ${describe(iss.input)}`;
     }
     case 'invalid_value': {
       const values = iss.values.map(quote);
@@ -115,8 +119,11 @@ export function issueMessage(iss: RawIssue): string | undefined {
     }
     case 'invalid_union': {
       if (iss.discriminator !== undefined) {
-        const options = (Array.isArray(iss.options) ? (iss.options as unknown[]) : []).filter((o) => o !== null && o !== undefined).map(quote);
-        const given = iss.input !== null && typeof iss.input === 'object' ? (iss.input as Record<string, unknown>)[iss.discriminator] : undefined;
+        const options = (Array.isArray(iss.options) ? (iss.options as unknown[]) : [])
+          .filter((o) => o !== null && o !== undefined)
+          .map(quote);
+        const given =
+          iss.input !== null && typeof iss.input === 'object' ? (iss.input as Record<string, unknown>)[iss.discriminator] : undefined;
         if (given === undefined) return `required but missing; write one of ${either(options)}`;
         return `expected one of ${either(options)}, got ${describe(given)}${didYouMean(given, options)}`;
       }
@@ -158,7 +165,9 @@ export function toProblems(issues: readonly Issue[], locate: Locate = () => unde
     }
     if (iss.code === 'invalid_union' && iss.discriminator === undefined && iss.errors.length > 0) {
       // Report from the one branch that matched the value's type (a list, not a string), if only one did.
-      const further = iss.errors.filter((branch) => branch.some((i) => i.path.length > 0 || (i.code !== 'invalid_type' && i.code !== 'invalid_value')));
+      const further = iss.errors.filter((branch) =>
+        branch.some((i) => i.path.length > 0 || (i.code !== 'invalid_type' && i.code !== 'invalid_value')),
+      );
       if (further.length === 1) {
         for (const i of further[0] as Issue[]) visit(i, path);
         return;

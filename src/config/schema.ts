@@ -80,7 +80,8 @@ export const DEFAULTS = {
 } as const;
 
 /** What to write when there is no service yet. */
-export const NO_SERVICES = 'describe at least one service, like services: { web: { listen: 127.0.0.1:8080, provider: { command: node app.js } } }';
+export const NO_SERVICES =
+  'describe at least one service, like services: { web: { listen: 127.0.0.1:8080, provider: { command: node app.js } } }';
 
 export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -114,9 +115,14 @@ const processCommand = z
   .union(
     [
       nonEmpty('a command, like node app.js'),
-      z.array(nonEmpty('a program or argument')).min(1, { error: 'the command list is empty; write the program and its arguments, like [node, app.js]' }),
+      z
+        .array(nonEmpty('a program or argument'))
+        .min(1, { error: 'the command list is empty; write the program and its arguments, like [node, app.js]' }),
     ],
-    { error: (iss) => (iss.input === undefined ? undefined : 'expected a command: a string like node app.js, or a list like [node, app.js]') },
+    {
+      error: (iss) =>
+        iss.input === undefined ? undefined : 'expected a command: a string like node app.js, or a list like [node, app.js]',
+    },
   )
   .transform((c) => (typeof c === 'string' ? c.trim().split(/\s+/) : c));
 
@@ -125,11 +131,17 @@ function processProvider(dir: string) {
     kind: z.literal('process').default('process'),
     command: processCommand,
     replicas: positiveInt(1000).default(DEFAULTS.replicas),
-    cwd: nonEmpty('a folder').transform((p) => path.resolve(dir, p)).optional(),
+    cwd: nonEmpty('a folder')
+      .transform((p) => path.resolve(dir, p))
+      .optional(),
     env: z
       .record(
-        z.string().regex(ENV_NAME, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment variable name; use letters, digits and _` }),
-        z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string (numbers and true/false are turned into strings)' }).transform(String),
+        z.string().regex(ENV_NAME, {
+          error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment variable name; use letters, digits and _`,
+        }),
+        z
+          .union([z.string(), z.number(), z.boolean()], { error: 'expected a string (numbers and true/false are turned into strings)' })
+          .transform(String),
       )
       .default({}),
     stopGrace: duration().prefault(DEFAULTS.stopGrace),
@@ -147,7 +159,10 @@ true satisfies Same<z.output<typeof staticProvider>, StaticProvider>;
 
 const kubernetesProvider = z.strictObject({
   kind: z.literal('kubernetes'),
-  namespace: z.string().regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' }).default(DEFAULTS.kubernetesNamespace),
+  namespace: z
+    .string()
+    .regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' })
+    .default(DEFAULTS.kubernetesNamespace),
   deployment: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Deployment name: lowercase letters, digits, - and .' }),
   service: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Service name: lowercase letters, digits, - and .' }).optional(),
 });
@@ -182,10 +197,14 @@ const httpGateRequest = z.strictObject({
       status: httpStatus.optional(),
       headers: headerMap.optional(),
       body: z.string().optional(),
-      bodyRegex: z.string().superRefine((source, ctx) => {
-        const message = messageOf(() => new RegExp(source));
-        if (message) ctx.addIssue({ code: 'custom', message: `not a valid regular expression (${message}); fix or quote it`, input: source });
-      }).optional(),
+      bodyRegex: z
+        .string()
+        .superRefine((source, ctx) => {
+          const message = messageOf(() => new RegExp(source));
+          if (message)
+            ctx.addIssue({ code: 'custom', message: `not a valid regular expression (${message}); fix or quote it`, input: source });
+        })
+        .optional(),
       json: z.record(z.string(), z.unknown()).optional(),
       maxLatency: duration(1).optional(),
     })
@@ -195,7 +214,9 @@ true satisfies Same<z.output<typeof httpGateRequest>, HttpGateRequest>;
 
 const gateKinds = {
   http: z.strictObject({
-    requests: z.array(httpGateRequest).min(1, { error: 'an http gate needs at least one request, like [{ path: /, expect: { status: 200 } }]' }),
+    requests: z
+      .array(httpGateRequest)
+      .min(1, { error: 'an http gate needs at least one request, like [{ path: /, expect: { status: 200 } }]' }),
     timeout: duration(1).prefault(DEFAULTS.httpGateTimeout),
   }),
   command: z.strictObject({
@@ -211,7 +232,10 @@ const gateKinds = {
     timeout: duration(1).optional(),
   }),
   mirror: z.strictObject({
-    share: z.number().gt(0, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' }).max(1, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' }),
+    share: z
+      .number()
+      .gt(0, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' })
+      .max(1, { error: 'share is the fraction of live requests to mirror, above 0 and at most 1, like 0.1' }),
     duration: duration(1),
     maxErrorRateDelta: share('maxErrorRateDelta').default(DEFAULTS.mirrorMaxErrorRateDelta),
   }),
@@ -236,9 +260,10 @@ const gate = z
     }
     // An unknown key (`htpp`) already says what is wrong; zod runs this transform despite it.
     if (ctx.issues.length === 0) {
-      const message = kinds.length === 0
-        ? `a gate needs one of ${GATE_KINDS}`
-        : `a gate has exactly one kind, this one has ${kinds.join(' and ')}; make each its own list item`;
+      const message =
+        kinds.length === 0
+          ? `a gate needs one of ${GATE_KINDS}`
+          : `a gate has exactly one kind, this one has ${kinds.join(' and ')}; make each its own list item`;
       ctx.addIssue({ code: 'custom', message, input: g });
     }
     return z.NEVER;
@@ -252,7 +277,12 @@ const steps = z
   .superRefine((s, ctx) => {
     for (let i = 1; i < s.length; i++) {
       if ((s[i] as number) <= (s[i - 1] as number)) {
-        ctx.addIssue({ code: 'custom', message: `steps must go up: ${s[i]} comes after ${s[i - 1]}; write them like [10, 50, 100]`, path: [i], input: s[i] });
+        ctx.addIssue({
+          code: 'custom',
+          message: `steps must go up: ${s[i]} comes after ${s[i - 1]}; write them like [10, 50, 100]`,
+          path: [i],
+          input: s[i],
+        });
       }
     }
     if (s.length > 0 && s[s.length - 1] !== 100) {
@@ -262,22 +292,45 @@ const steps = z
 
 const shift = z
   .union([z.literal('instant'), z.strictObject({ steps, hold: duration().prefault(DEFAULTS.shiftHold) })], {
-    error: (iss) => (iss.input === undefined ? undefined : `expected instant, or steps like { steps: [10, 50, 100], hold: 30s }, got ${JSON.stringify(iss.input)}`),
+    error: (iss) =>
+      iss.input === undefined
+        ? undefined
+        : `expected instant, or steps like { steps: [10, 50, 100], hold: 30s }, got ${JSON.stringify(iss.input)}`,
   })
   .default(DEFAULTS.shift)
   .meta({ description: 'instant (one swap), or { steps: [10, 50, 100], hold: 30s }.' });
 true satisfies Same<z.output<typeof shift>, ShiftConfig>;
 
-const baseline = z.number().positive({ error: 'baseline is a multiple of the old slot\'s value, like 1.5, and must be above 0' });
+const baseline = z.number().positive({ error: "baseline is a multiple of the old slot's value, like 1.5, and must be above 0" });
 const rule = z
   .discriminatedUnion('metric', [
-    z.strictObject({ metric: z.literal('error_rate'), max: share('max').optional(), min: share('min').optional(), baseline: baseline.optional() }),
-    z.strictObject({ metric: z.enum(['p50', 'p90', 'p99']), max: duration().optional(), min: duration().optional(), baseline: baseline.optional() }),
-    z.strictObject({ metric: z.literal('prometheus'), query: nonEmpty('a PromQL query'), max: z.number().optional(), min: z.number().optional(), baseline: baseline.optional() }),
+    z.strictObject({
+      metric: z.literal('error_rate'),
+      max: share('max').optional(),
+      min: share('min').optional(),
+      baseline: baseline.optional(),
+    }),
+    z.strictObject({
+      metric: z.enum(['p50', 'p90', 'p99']),
+      max: duration().optional(),
+      min: duration().optional(),
+      baseline: baseline.optional(),
+    }),
+    z.strictObject({
+      metric: z.literal('prometheus'),
+      query: nonEmpty('a PromQL query'),
+      max: z.number().optional(),
+      min: z.number().optional(),
+      baseline: baseline.optional(),
+    }),
   ])
   .superRefine((r, ctx) => {
     if (r.max === undefined && r.min === undefined && r.baseline === undefined) {
-      ctx.addIssue({ code: 'custom', message: `a rule needs a bound: max, min or baseline, like { metric: ${r.metric}, max: ${r.metric === 'error_rate' ? '0.01' : r.metric === 'prometheus' ? '1' : '500ms'} }`, input: r });
+      ctx.addIssue({
+        code: 'custom',
+        message: `a rule needs a bound: max, min or baseline, like { metric: ${r.metric}, max: ${r.metric === 'error_rate' ? '0.01' : r.metric === 'prometheus' ? '1' : '500ms'} }`,
+        input: r,
+      });
     }
     if (r.max !== undefined && r.min !== undefined && r.min > r.max) {
       ctx.addIssue({ code: 'custom', message: 'min is above max, so no value can pass; swap them', path: ['min'], input: r.min });
@@ -293,15 +346,27 @@ const analysis = z
     minSamples: z.int().min(0).default(DEFAULTS.analysis.minSamples),
     failureLimit: positiveInt(1000).default(DEFAULTS.analysis.failureLimit),
     inconclusive: z.enum(['hold', 'rollback', 'pass']).default(DEFAULTS.analysis.inconclusive),
-    prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' }) }).optional(),
+    prometheus: z
+      .strictObject({ url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' }) })
+      .optional(),
   })
   .superRefine((a, ctx) => {
     if (a.window < a.interval) {
-      ctx.addIssue({ code: 'custom', message: `window (${formatDuration(a.window)}) is shorter than interval (${formatDuration(a.interval)}); make it at least one interval`, path: ['window'], input: a.window });
+      ctx.addIssue({
+        code: 'custom',
+        message: `window (${formatDuration(a.window)}) is shorter than interval (${formatDuration(a.interval)}); make it at least one interval`,
+        path: ['window'],
+        input: a.window,
+      });
     }
     a.rules.forEach((r, i) => {
       if (r.metric === 'prometheus' && !a.prometheus) {
-        ctx.addIssue({ code: 'custom', message: 'a prometheus rule needs analysis.prometheus.url, like { url: http://127.0.0.1:9090 }', path: ['rules', i, 'metric'], input: r.metric });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a prometheus rule needs analysis.prometheus.url, like { url: http://127.0.0.1:9090 }',
+          path: ['rules', i, 'metric'],
+          input: r.metric,
+        });
       }
     });
   })
@@ -312,9 +377,17 @@ true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;
 
 const fleet = z
   .strictObject({
-    router: z.boolean().default(DEFAULTS.fleet.router).meta({ description: 'With an etcd store: whether `cutover up` also routes traffic (false: a controller only).' }),
-    ackTimeout: duration(1).prefault(DEFAULTS.fleet.ackTimeout).meta({ description: 'How long a switch waits for every live router to serve it.' }),
-    onLaggingRouters: z.enum(['fail', 'proceed']).default(DEFAULTS.fleet.onLaggingRouters).meta({ description: 'After ackTimeout: fail the switch, or proceed without the lagging routers.' }),
+    router: z
+      .boolean()
+      .default(DEFAULTS.fleet.router)
+      .meta({ description: 'With an etcd store: whether `cutover up` also routes traffic (false: a controller only).' }),
+    ackTimeout: duration(1)
+      .prefault(DEFAULTS.fleet.ackTimeout)
+      .meta({ description: 'How long a switch waits for every live router to serve it.' }),
+    onLaggingRouters: z
+      .enum(['fail', 'proceed'])
+      .default(DEFAULTS.fleet.onLaggingRouters)
+      .meta({ description: 'After ackTimeout: fail the switch, or proceed without the lagging routers.' }),
   })
   .prefault({});
 true satisfies Same<z.output<typeof fleet>, FleetConfig>;
@@ -323,7 +396,10 @@ true satisfies Same<z.output<typeof fleet>, FleetConfig>;
 
 const webhook = z.strictObject({
   url: z
-    .url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, like https://hooks.slack.com/services/..., got ${JSON.stringify(iss.input)}` })
+    .url({
+      protocol: /^https?$/,
+      error: (iss) => `expected an http(s) URL, like https://hooks.slack.com/services/..., got ${JSON.stringify(iss.input)}`,
+    })
     .meta({ description: 'Where the JSON body is POSTed (Slack-compatible: it has a `text`).' }),
   events: z
     .array(z.enum(WEBHOOK_EVENTS, { error: `an event is one of ${WEBHOOK_EVENTS.join(', ')}` }))
@@ -331,7 +407,9 @@ const webhook = z.strictObject({
     .meta({ description: 'Which release events are sent to this URL.' }),
   secret: z
     .string()
-    .regex(ENV_NAME, { error: 'secret names an environment variable that holds the secret (like CUTOVER_WEBHOOK_SECRET), not the secret itself' })
+    .regex(ENV_NAME, {
+      error: 'secret names an environment variable that holds the secret (like CUTOVER_WEBHOOK_SECRET), not the secret itself',
+    })
     .optional()
     .meta({ description: 'Name of an environment variable holding the HMAC-SHA256 key; the body is signed in X-Cutover-Signature.' }),
 });
@@ -346,7 +424,7 @@ true satisfies Same<z.output<typeof notifications>, NotificationsConfig>;
 function service(dir: string) {
   return z
     .strictObject({
-      listen: address.meta({ description: 'Where users\' traffic arrives: host:port.' }),
+      listen: address.meta({ description: "Where users' traffic arrives: host:port." }),
       workers: positiveInt(256).default(DEFAULTS.workers),
       drain: duration().prefault(DEFAULTS.drain),
       timeouts,
@@ -357,7 +435,10 @@ function service(dir: string) {
       gates: z.array(gate).default([]),
       approval: z.enum(['auto', 'manual']).default(DEFAULTS.approval),
       approvalTimeout: duration(1).optional(),
-      onTimeout: z.enum(['abort', 'promote']).optional().meta({ description: 'What happens when approvalTimeout runs out (default abort).' }),
+      onTimeout: z
+        .enum(['abort', 'promote'])
+        .optional()
+        .meta({ description: 'What happens when approvalTimeout runs out (default abort).' }),
       shift,
       analysis,
       standby: duration().prefault(DEFAULTS.standby),
@@ -378,7 +459,9 @@ function service(dir: string) {
         .strictObject({
           expand: command.optional(),
           contract: command.optional(),
-          lint: nonEmpty('a file pattern, like db/expand/*.sql').transform((p) => path.resolve(dir, p)).optional(),
+          lint: nonEmpty('a file pattern, like db/expand/*.sql')
+            .transform((p) => path.resolve(dir, p))
+            .optional(),
           database: nonEmpty('a database').optional(),
         })
         .optional(),
@@ -386,10 +469,21 @@ function service(dir: string) {
     .superRefine((s, ctx) => {
       const v = record(s) ?? {};
       if (v.approvalTimeout !== undefined && v.approval === 'auto') {
-        ctx.addIssue({ code: 'custom', message: 'approvalTimeout only applies with approval: manual; set that or remove approvalTimeout', path: ['approvalTimeout'], input: v.approvalTimeout });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'approvalTimeout only applies with approval: manual; set that or remove approvalTimeout',
+          path: ['approvalTimeout'],
+          input: v.approvalTimeout,
+        });
       }
       if (v.onTimeout !== undefined && v.approvalTimeout === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'onTimeout says what happens when approvalTimeout runs out; set approvalTimeout (with approval: manual) or remove onTimeout', path: ['onTimeout'], input: v.onTimeout });
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'onTimeout says what happens when approvalTimeout runs out; set approvalTimeout (with approval: manual) or remove onTimeout',
+          path: ['onTimeout'],
+          input: v.onTimeout,
+        });
       }
     }, always)
     .transform((s): Omit<ServiceConfig, 'name'> => ({ ...s, onTimeout: s.onTimeout ?? DEFAULTS.onTimeout }));
@@ -456,7 +550,12 @@ export function configSchema(file: string) {
         const first = seen.slice(0, i).find((o) => sameListener(o.address, l.address));
         if (first) {
           const api = first.path[0] === 'api' ? ', where the API listens; move it with api.listen' : '';
-          ctx.addIssue({ code: 'custom', message: `${l.text} clashes with ${dotted(first.path)} (${first.text}${api}); give every listener its own address`, path: l.path, input: l.text });
+          ctx.addIssue({
+            code: 'custom',
+            message: `${l.text} clashes with ${dotted(first.path)} (${first.text}${api}); give every listener its own address`,
+            path: l.path,
+            input: l.text,
+          });
         }
       });
     }, always)

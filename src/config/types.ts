@@ -21,7 +21,16 @@ export interface Config {
 }
 
 /** The release events a webhook can ask for. */
-export const WEBHOOK_EVENTS = ['release-started', 'gate-failed', 'analysis-failed', 'promoted', 'rolled-back', 'retired', 'failed', 'aborted'] as const;
+export const WEBHOOK_EVENTS = [
+  'release-started',
+  'gate-failed',
+  'analysis-failed',
+  'promoted',
+  'rolled-back',
+  'retired',
+  'failed',
+  'aborted',
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 export interface WebhookConfig {

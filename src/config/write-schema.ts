@@ -10,7 +10,7 @@ export const SCHEMA_FILE = fileURLToPath(new URL('../../schema/cutover.schema.js
 /** The JSON Schema as committed: stable text, so a stale copy shows up as a diff. */
 export function renderSchema(): string {
   const schema = z.toJSONSchema(configSchema('cutover.yaml'), { io: 'input', target: 'draft-2020-12' });
-  return JSON.stringify(schema, null, 2) + '\n';
+  return `${JSON.stringify(schema, null, 2)}\n`;
 }
 
 if (import.meta.main) {

@@ -73,7 +73,12 @@ export async function analyse(ctx: StepContext, release: ReleaseRecord, opts: An
         const { measurements: _m, ...tick } = e.tick;
         record(`${label}: ${e.tick.verdict}: ${e.tick.reason}`, { kind: 'tick', label, tick });
       } else if (e.type === 'outcome') {
-        record(`${label}: ${e.outcome.verdict}, ${e.outcome.action}: ${e.outcome.reason}`, { kind: 'outcome', label, outcome: e.outcome, summary: summarize(run.record()) });
+        record(`${label}: ${e.outcome.verdict}, ${e.outcome.action}: ${e.outcome.reason}`, {
+          kind: 'outcome',
+          label,
+          outcome: e.outcome,
+          summary: summarize(run.record()),
+        });
       }
     },
   });
@@ -97,11 +102,15 @@ export async function analyse(ctx: StepContext, release: ReleaseRecord, opts: An
       case 'rollback':
         return { next: 'rollback', reason: outcome.reason };
       case 'continue':
-        if (outcome.warning !== undefined) record(`${label}: warning: ${outcome.warning}`, { kind: 'warning', label, warning: outcome.warning });
+        if (outcome.warning !== undefined)
+          record(`${label}: warning: ${outcome.warning}`, { kind: 'warning', label, warning: outcome.warning });
         await recorded;
         return { next: 'continue' };
       case 'hold': {
-        record(`${label} holds: ${outcome.reason}; waiting for \`cutover promote ${ctx.service}\` or \`cutover rollback ${ctx.service}\``, { kind: 'hold', label });
+        record(`${label} holds: ${outcome.reason}; waiting for \`cutover promote ${ctx.service}\` or \`cutover rollback ${ctx.service}\``, {
+          kind: 'hold',
+          label,
+        });
         await recorded;
         while (runner.promoted === null) {
           await woken(runner);

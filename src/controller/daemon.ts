@@ -46,14 +46,18 @@ export class Daemon {
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
     const sc = this.config.store;
-    this.store = sc.kind === 'etcd' ? await EtcdStore.connect({ endpoints: sc.endpoints, prefix: sc.prefix }) : SqliteStore.open(this.config.stateDir);
+    this.store =
+      sc.kind === 'etcd' ? await EtcdStore.connect({ endpoints: sc.endpoints, prefix: sc.prefix }) : SqliteStore.open(this.config.stateDir);
     const admin = daemonAdminToken(this.config.stateDir);
     this.adminTokenFile = admin.file;
     try {
       if (this.store instanceof EtcdStore) this.fleet = await FleetControl.start(this.config, this.store, this.log);
       else await this.startServices();
       this.feed = new EventFeed(this.store, this.log);
-      this.notifier = new WebhookNotifier(this.config.notifications.webhooks, { log: this.log, release: (id) => this.getStore().getRelease(id) });
+      this.notifier = new WebhookNotifier(this.config.notifications.webhooks, {
+        log: this.log,
+        release: (id) => this.getStore().getRelease(id),
+      });
       // In a fleet only the leader notifies, so a webhook is not sent once per controller.
       if (this.notifier.size > 0) this.feed.subscribe((e) => (this.fleet === null || this.fleet.leading) && this.notifier?.handle(e));
       await this.feed.start();
@@ -100,7 +104,10 @@ export class Daemon {
         provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
         this.providers.set(name, provider);
       }
-      this.controllers.set(name, new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }));
+      this.controllers.set(
+        name,
+        new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }),
+      );
     }
   }
 

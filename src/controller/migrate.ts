@@ -12,7 +12,10 @@ const OUTPUT_LINES = 20;
 
 function lastLines(text: string): string {
   const lines = text.trimEnd().split('\n');
-  return lines.slice(-OUTPUT_LINES).map((l) => `  | ${l}`).join('\n');
+  return lines
+    .slice(-OUTPUT_LINES)
+    .map((l) => `  | ${l}`)
+    .join('\n');
 }
 
 async function ran(ctx: StepContext, releaseId: string, kind: 'expand' | 'contract'): Promise<StoreEvent | undefined> {
@@ -54,7 +57,12 @@ export async function expandBeforeProvision(ctx: StepContext, release: ReleaseRe
       },
     });
   }
-  const r = await runMigration('expand', m.expand, { cwd: ctx.configDir, ...(m.database ? { databaseEnvName: m.database } : {}), timeoutMs: MIGRATION_TIMEOUT, signal });
+  const r = await runMigration('expand', m.expand, {
+    cwd: ctx.configDir,
+    ...(m.database ? { databaseEnvName: m.database } : {}),
+    timeoutMs: MIGRATION_TIMEOUT,
+    signal,
+  });
   await record(ctx, release, r, CONTROLLER);
   if (!r.ok && !signal.aborted) {
     throw new CutoverError(
@@ -70,9 +78,18 @@ export async function contractAfterRetire(ctx: StepContext, release: ReleaseReco
   const m = ctx.rt.cfg.migrations;
   if (!m?.contract) return null;
   if (await ran(ctx, release.id, 'contract')) return null;
-  const r = await runMigration('contract', m.contract, { cwd: ctx.configDir, ...(m.database ? { databaseEnvName: m.database } : {}), timeoutMs: MIGRATION_TIMEOUT });
+  const r = await runMigration('contract', m.contract, {
+    cwd: ctx.configDir,
+    ...(m.database ? { databaseEnvName: m.database } : {}),
+    timeoutMs: MIGRATION_TIMEOUT,
+  });
   await record(ctx, release, r, actor);
-  if (!r.ok) ctx.log.error('contract migration failed; fix it and run `cutover migrations contract`', { service: ctx.service, release: release.id, exitCode: r.exitCode });
+  if (!r.ok)
+    ctx.log.error('contract migration failed; fix it and run `cutover migrations contract`', {
+      service: ctx.service,
+      release: release.id,
+      exitCode: r.exitCode,
+    });
   return r;
 }
 
@@ -88,7 +105,9 @@ export async function contractNow(ctx: StepContext, actor: string): Promise<Migr
   }
   const [latest] = await ctx.store.listReleases(ctx.service, { limit: 1 });
   if (latest === undefined || latest.phase !== 'retired') {
-    throw conflict(`the latest release of ${ctx.service} is not retired (${latest ? latest.phase : 'there is none'}): contract runs only when no old code is left`);
+    throw conflict(
+      `the latest release of ${ctx.service} is not retired (${latest ? latest.phase : 'there is none'}): contract runs only when no old code is left`,
+    );
   }
   const done = await ran(ctx, latest.id, 'contract');
   if (done) throw conflict(`the contract migration of release ${latest.id} already ran (${done.time})`);

@@ -38,11 +38,20 @@ class FakeRuntime {
     return this.state;
   }
   async setSlot(slot: SlotName, d: { version: string | null; targets: string[] }): Promise<RouteState> {
-    this.state = { ...this.state, generation: this.state.generation + 1, slots: { ...this.state.slots, [slot]: { version: d.version, targets: d.targets } } };
+    this.state = {
+      ...this.state,
+      generation: this.state.generation + 1,
+      slots: { ...this.state.slots, [slot]: { version: d.version, targets: d.targets } },
+    };
     return this.state;
   }
   async switchTo(slot: SlotName): Promise<RouteState> {
-    this.state = { ...this.state, generation: this.state.generation + 1, live: slot, weights: slot === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 } };
+    this.state = {
+      ...this.state,
+      generation: this.state.generation + 1,
+      live: slot,
+      weights: slot === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
+    };
     return this.state;
   }
   async setRoutes(patch: Partial<RouteState>): Promise<RouteState> {
@@ -88,7 +97,14 @@ async function setup() {
   const rt = new FakeRuntime();
   const provider = fakeProvider();
   const log = createLogger({ write: () => {} });
-  const c = new ReleaseController({ runtime: rt as unknown as ServiceRuntime, provider, store, stateDir: '/nonexistent', configDir: '/nonexistent', log });
+  const c = new ReleaseController({
+    runtime: rt as unknown as ServiceRuntime,
+    provider,
+    store,
+    stateDir: '/nonexistent',
+    configDir: '/nonexistent',
+    log,
+  });
   await c.resume();
   const phaseOf = async (id: string) => (await store.getRelease(id))!.phase;
   const until = async (id: string, phase: Phase) => {

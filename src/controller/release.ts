@@ -65,7 +65,14 @@ export class ReleaseController implements TrafficHost, VerifyHost {
     this.service = opts.runtime.cfg.name;
     this.log = opts.log.child({ service: this.service, component: 'release' });
     this.resumed = new Promise((resolve) => (this.markResumed = resolve));
-    this.ctx = { rt: this.rt, store: this.store, provider: this.provider, log: this.log, service: this.service, configDir: opts.configDir ?? process.cwd() };
+    this.ctx = {
+      rt: this.rt,
+      store: this.store,
+      provider: this.provider,
+      log: this.log,
+      service: this.service,
+      configDir: opts.configDir ?? process.cwd(),
+    };
     this.unsubscribe = recordReplicaExits(this.ctx);
   }
 
@@ -102,7 +109,11 @@ export class ReleaseController implements TrafficHost, VerifyHost {
     const active = await this.requireActive('promote');
     const full = opts.full === true;
     if (active.phase === 'awaiting-approval') {
-      const { release } = await this.store.transition(active.id, 'shifting', { from: 'awaiting-approval', actor, reason: full ? 'approved, with all traffic at once (--full)' : 'approved' });
+      const { release } = await this.store.transition(active.id, 'shifting', {
+        from: 'awaiting-approval',
+        actor,
+        reason: full ? 'approved, with all traffic at once (--full)' : 'approved',
+      });
       if (this.runner?.id === active.id) {
         if (full) this.runner.promoted = { full, actor };
         wake(this.runner);
@@ -110,14 +121,21 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       return release;
     }
     if (active.phase !== 'shifting' && active.phase !== 'observing') {
-      throw conflict(`release ${active.id} of ${this.service} is ${active.phase}, not awaiting-approval, shifting or observing: there is nothing to promote; see \`cutover status ${this.service}\``);
+      throw conflict(
+        `release ${active.id} of ${this.service} is ${active.phase}, not awaiting-approval, shifting or observing: there is nothing to promote; see \`cutover status ${this.service}\``,
+      );
     }
     await this.store.appendEvent({
       service: this.service,
       releaseId: active.id,
       type: 'approval',
       actor,
-      reason: active.phase === 'observing' ? 'promoted by the operator: observation ends now' : full ? 'promoted by the operator: all traffic to the new version now (--full)' : 'promoted by the operator: on to the next step now',
+      reason:
+        active.phase === 'observing'
+          ? 'promoted by the operator: observation ends now'
+          : full
+            ? 'promoted by the operator: all traffic to the new version now (--full)'
+            : 'promoted by the operator: on to the next step now',
       data: { full, phase: active.phase },
     });
     if (this.runner?.id !== active.id) this.run(active.id);
@@ -165,13 +183,19 @@ export class ReleaseController implements TrafficHost, VerifyHost {
             `The slow path is a new release of the previous version: \`cutover deploy ${this.service} ${previous}\``,
         );
       }
-      throw conflict(`${this.service} has no release with a slot on standby to roll back to; deploy the version you want with \`cutover deploy ${this.service} <version>\``);
+      throw conflict(
+        `${this.service} has no release with a slot on standby to roll back to; deploy the version you want with \`cutover deploy ${this.service} <version>\``,
+      );
     }
     if (!WITH_TRAFFIC.includes(active.phase)) {
-      throw conflict(`release ${active.id} of ${this.service} is ${active.phase}: traffic has not moved, nothing to roll back; run \`cutover abort ${this.service}\` to stop it`);
+      throw conflict(
+        `release ${active.id} of ${this.service} is ${active.phase}: traffic has not moved, nothing to roll back; run \`cutover abort ${this.service}\` to stop it`,
+      );
     }
     if (active.fromSlot === null) {
-      throw conflict(`release ${active.id} is the first release of ${this.service}: there is no older version to roll back to; deploy another version instead`);
+      throw conflict(
+        `release ${active.id} is the first release of ${this.service}: there is no older version to roll back to; deploy another version instead`,
+      );
     }
     const from = active.fromSlot;
     const targets = this.rt.routeState().slots[from].targets;
@@ -192,7 +216,8 @@ export class ReleaseController implements TrafficHost, VerifyHost {
 
   async get(id: string): Promise<ReleaseRecord> {
     const release = await this.store.getRelease(id);
-    if (release === null || release.service !== this.service) throw notFound(`no release ${id} of ${this.service}; see \`cutover history ${this.service}\``);
+    if (release === null || release.service !== this.service)
+      throw notFound(`no release ${id} of ${this.service}; see \`cutover history ${this.service}\``);
     return release;
   }
 
@@ -219,7 +244,14 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       updatedAt: release.updatedAt,
       data: release.data ?? {},
       events,
-      preview: previewing ? { header: cfg.preview.header, cookie: cfg.preview.cookie ?? 'cutover-preview', listen: cfg.preview.listen ?? null, token: route.token } : null,
+      preview: previewing
+        ? {
+            header: cfg.preview.header,
+            cookie: cfg.preview.cookie ?? 'cutover-preview',
+            listen: cfg.preview.listen ?? null,
+            token: route.token,
+          }
+        : null,
       gates: gateResults(events),
       analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
     };
@@ -242,7 +274,8 @@ export class ReleaseController implements TrafficHost, VerifyHost {
 
   private async restartSlots(): Promise<void> {
     const active = await this.store.activeRelease(this.service);
-    if (this.provider.kind === 'process') await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active);
+    if (this.provider.kind === 'process')
+      await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active);
     if (active !== null && !this.closed) {
       this.log.info('resuming release', { release: active.id, phase: active.phase });
       this.run(active.id);
@@ -299,7 +332,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   private async step(release: ReleaseRecord, runner: Runner): Promise<void> {
     const signal = runner.abort.signal;
     const slot = release.slot;
-    const cfg = this.rt.cfg;
+    const _cfg = this.rt.cfg;
     switch (release.phase) {
       case 'pending':
         await this.move(release, 'provisioning', `starting version ${release.version} in ${slot}`);
@@ -355,7 +388,12 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   }
 
   async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
-    await this.store.transition(release.id, phase, { from: release.phase, actor: CONTROLLER, reason, ...(releaseData ? { releaseData } : {}) });
+    await this.store.transition(release.id, phase, {
+      from: release.phase,
+      actor: CONTROLLER,
+      reason,
+      ...(releaseData ? { releaseData } : {}),
+    });
     this.log.info('release phase', { release: release.id, phase, reason });
   }
 
@@ -379,7 +417,11 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       }
       // A first release has no old slot: back to where it started, no live slot ("no release yet"),
       // which loses nothing (its targets are not healthy) and lets a fixed version be deployed.
-      await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor: CONTROLLER, reason: `${release.phase} failed: ${reason}` });
+      await this.store.transition(release.id, 'rolled-back', {
+        from: WITH_TRAFFIC,
+        actor: CONTROLLER,
+        reason: `${release.phase} failed: ${reason}`,
+      });
       await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
       return;
     }
@@ -397,7 +439,10 @@ export class ReleaseController implements TrafficHost, VerifyHost {
     if (stopRunner) await this.stopRunner(release.id);
     const state = this.rt.routeState();
     if (state.live !== from || state.weights[from] !== 100) {
-      await this.rt.switchTo(from, actor, `release ${release.id} rolled back: all traffic to ${from}`, { force: true, releaseId: release.id });
+      await this.rt.switchTo(from, actor, `release ${release.id} rolled back: all traffic to ${from}`, {
+        force: true,
+        releaseId: release.id,
+      });
     }
     this.log.info('release rolled back', { release: release.id, live: from });
     return ended;
@@ -414,7 +459,13 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       if (drained > Date.now()) await sleep(drained - Date.now());
       // Recorded first; a static slot's addresses are the operator's and stay.
       if (this.provider.kind !== 'static') {
-        await this.rt.setSlot(standby, { version: null, targets: [] }, actor, `release ${release.id} retired: ${standby} is stopped`, release.id);
+        await this.rt.setSlot(
+          standby,
+          { version: null, targets: [] },
+          actor,
+          `release ${release.id} retired: ${standby} is stopped`,
+          release.id,
+        );
       }
       await this.provider.stop(standby);
     }
@@ -428,7 +479,13 @@ export class ReleaseController implements TrafficHost, VerifyHost {
     await closePreview(this.ctx, release);
     if (this.rt.routeState().live === slot) return; // never touch the live slot
     if (this.provider.kind !== 'static') {
-      await this.rt.setSlot(slot, { version: null, targets: [] }, CONTROLLER, `release ${release.id} ${release.phase}: ${slot} is stopped`, release.id);
+      await this.rt.setSlot(
+        slot,
+        { version: null, targets: [] },
+        CONTROLLER,
+        `release ${release.id} ${release.phase}: ${slot} is stopped`,
+        release.id,
+      );
     }
     await this.provider.stop(slot);
   }

@@ -20,7 +20,12 @@ export interface ResumeContext {
 }
 
 /** The slots that must run again: the live one, and both slots of a release with traffic. */
-export function slotsToRestart(live: SlotName | null, liveVersion: string | null, active: ReleaseRecord | null, now = Date.now()): SlotName[] {
+export function slotsToRestart(
+  live: SlotName | null,
+  liveVersion: string | null,
+  active: ReleaseRecord | null,
+  now = Date.now(),
+): SlotName[] {
   const keep = new Set<SlotName>();
   if (live !== null && liveVersion !== null) keep.add(live);
   if (active !== null && hasTraffic(active.phase)) {

@@ -57,7 +57,10 @@ export interface ReleaseStatus {
 /** The preview token is for deployers and admins; a viewer sees how to preview, not the secret. */
 export function forRole<T extends ServiceStatus | ReleaseStatus>(status: T, role: 'viewer' | 'deployer' | 'admin'): T {
   if (role !== 'viewer') return status;
-  const hide = (r: ReleaseStatus): ReleaseStatus => (r.preview?.token === undefined ? r : { ...r, preview: { header: r.preview.header, cookie: r.preview.cookie, listen: r.preview.listen } });
+  const hide = (r: ReleaseStatus): ReleaseStatus =>
+    r.preview?.token === undefined
+      ? r
+      : { ...r, preview: { header: r.preview.header, cookie: r.preview.cookie, listen: r.preview.listen } };
   if ('service' in status) return { ...status, release: status.release === null ? null : hide(status.release) };
   return hide(status) as T;
 }
@@ -138,7 +141,9 @@ export class ServiceRuntime {
     const retain = Math.max(DEFAULT_RETAIN_MS, cfg.analysis.window + 2 * 60_000);
     this.routerSource = new RouterSource(() => this.host.metrics(), { interval: cfg.analysis.interval, retain });
     const prom = cfg.analysis.prometheus;
-    this.sources = prom ? { router: this.routerSource, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) } : { router: this.routerSource };
+    this.sources = prom
+      ? { router: this.routerSource, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) }
+      : { router: this.routerSource };
   }
 
   async start(): Promise<void> {
@@ -154,10 +159,20 @@ export class ServiceRuntime {
       const blue = this.cfg.provider.blue;
       const green = this.cfg.provider.green;
       if (!sameList(blue, state.slots.blue.targets) || !sameList(green, state.slots.green.targets)) {
-        const next: RouteState = { ...state, generation: state.generation + 1, slots: { blue: { ...state.slots.blue, targets: blue }, green: { ...state.slots.green, targets: green } } };
+        const next: RouteState = {
+          ...state,
+          generation: state.generation + 1,
+          slots: { blue: { ...state.slots.blue, targets: blue }, green: { ...state.slots.green, targets: green } },
+        };
         await this.store.putRouteState(next, {
           expectGeneration: state.generation,
-          event: { service: this.cfg.name, type: 'switch', actor: 'controller', reason: 'static addresses changed in the config', data: {} },
+          event: {
+            service: this.cfg.name,
+            type: 'switch',
+            actor: 'controller',
+            reason: 'static addresses changed in the config',
+            data: {},
+          },
         });
         state = next;
       }
@@ -192,7 +207,14 @@ export class ServiceRuntime {
       const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
       await this.store.putRouteState(next, {
         expectGeneration: state.generation,
-        event: { service: this.cfg.name, releaseId: opts.releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: slot, generation: next.generation } },
+        event: {
+          service: this.cfg.name,
+          releaseId: opts.releaseId ?? null,
+          type: 'switch',
+          actor,
+          reason,
+          data: { from: state.live, to: slot, generation: next.generation },
+        },
       });
       this.state = next;
       await this.host.apply(next as RouteSpec);
@@ -209,7 +231,13 @@ export class ServiceRuntime {
    * then applies it. Targets of a slot that is not live carry no user traffic; the health checker
    * starts checking new targets at once, and the router serves a target only once it is healthy.
    */
-  setSlot(slot: SlotName, deployment: { version: string | null; targets: string[] }, actor: string, reason: string, releaseId?: string): Promise<RouteState> {
+  setSlot(
+    slot: SlotName,
+    deployment: { version: string | null; targets: string[] },
+    actor: string,
+    reason: string,
+    releaseId?: string,
+  ): Promise<RouteState> {
     const run = async (): Promise<RouteState> => {
       const state = this.routeState();
       const cur = state.slots[slot];
@@ -265,14 +293,19 @@ export class ServiceRuntime {
             weights: next.weights,
             preview: next.preview ? next.preview.slot : null,
             mirror: next.mirror ?? null,
-            sticky: next.sticky ? true : false,
+            sticky: !!next.sticky,
             generation: next.generation,
           },
         },
       });
       this.state = next;
       await this.host.apply(next as RouteSpec);
-      this.log.info('routes set', { weights: next.weights, preview: next.preview?.slot ?? null, mirror: next.mirror?.share ?? null, generation: next.generation });
+      this.log.info('routes set', {
+        weights: next.weights,
+        preview: next.preview?.slot ?? null,
+        mirror: next.mirror?.share ?? null,
+        generation: next.generation,
+      });
       return next;
     };
     const p = this.queue.then(run, run);
@@ -309,7 +342,14 @@ export class ServiceRuntime {
       const next: RouteState = { ...state, generation: state.generation + 1, live: null, weights: { blue: 0, green: 0 } };
       await this.store.putRouteState(next, {
         expectGeneration: state.generation,
-        event: { service: this.cfg.name, releaseId: releaseId ?? null, type: 'switch', actor, reason, data: { from: state.live, to: null, generation: next.generation } },
+        event: {
+          service: this.cfg.name,
+          releaseId: releaseId ?? null,
+          type: 'switch',
+          actor,
+          reason,
+          data: { from: state.live, to: null, generation: next.generation },
+        },
       });
       this.state = next;
       await this.host.apply(next as RouteSpec);
@@ -357,7 +397,8 @@ export class ServiceRuntime {
 }
 
 function sameRoutes(a: RouteState, b: RouteState): boolean {
-  const extras = (s: RouteState): string => JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
+  const extras = (s: RouteState): string =>
+    JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
   return extras(a) === extras(b);
 }
 

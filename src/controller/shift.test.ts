@@ -33,7 +33,10 @@ test('preview tokens are long, URL-safe and never repeat', () => {
 });
 
 test('a viewer sees how to preview a release but not its token; a deployer sees the token', () => {
-  const release = { id: 'r', preview: { header: 'x-cutover-preview', cookie: 'cutover-preview', listen: null, token: 'secret' } } as unknown as ReleaseStatus;
+  const release = {
+    id: 'r',
+    preview: { header: 'x-cutover-preview', cookie: 'cutover-preview', listen: null, token: 'secret' },
+  } as unknown as ReleaseStatus;
   const status = { service: 'web', release } as unknown as ServiceStatus;
   assert.equal(forRole(release, 'viewer').preview?.token, undefined);
   assert.equal(forRole(status, 'viewer').release?.preview?.token, undefined);

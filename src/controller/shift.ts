@@ -60,7 +60,13 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
         `release ${release.id}: step ${i + 1} of ${steps.length + 1}: ${w}% of new clients to version ${release.version} on ${slot}`,
         release.id,
       );
-      const d = await analyse(ctx, release, { label: `step ${w}%`, window: hold, baseline, runner, track: (r) => host.track(release.id, r) });
+      const d = await analyse(ctx, release, {
+        label: `step ${w}%`,
+        window: hold,
+        baseline,
+        runner,
+        track: (r) => host.track(release.id, r),
+      });
       if (d.next === 'rollback') return host.analysisRollback(release, d.reason);
       if (d.next === 'full') break;
     }
@@ -72,7 +78,10 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
     await ctx.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
   }
   const window = cfg.analysis.window;
-  await host.move(release, 'observing', `all traffic on ${slot}; observing for ${window} ms`, { observeUntil: new Date(Date.now() + window).toISOString(), switchedAt: new Date().toISOString() });
+  await host.move(release, 'observing', `all traffic on ${slot}; observing for ${window} ms`, {
+    observeUntil: new Date(Date.now() + window).toISOString(),
+    switchedAt: new Date().toISOString(),
+  });
 }
 
 export async function observe(host: TrafficHost, release: ReleaseRecord, runner: Runner): Promise<void> {
@@ -93,7 +102,9 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
   await host.move(
     release,
     'promoted',
-    release.fromSlot === null ? `version ${release.version} is live on ${slot}` : `version ${release.version} is live on ${slot}; ${release.fromSlot} stays on standby until ${standbyUntil}`,
+    release.fromSlot === null
+      ? `version ${release.version} is live on ${slot}`
+      : `version ${release.version} is live on ${slot}; ${release.fromSlot} stays on standby until ${standbyUntil}`,
     { standbyUntil },
   );
 }

@@ -15,18 +15,31 @@ export async function provisionSlot(ctx: StepContext, release: ReleaseRecord, si
   const running = ctx.provider.deployment(release.slot);
   const d = running?.version === release.version ? running : await ctx.provider.provision(release.slot, release.version, { signal });
   signal.throwIfAborted();
-  await ctx.rt.setSlot(release.slot, { version: release.version, targets: d.targets }, CONTROLLER, `${release.slot} runs version ${release.version}`, release.id);
+  await ctx.rt.setSlot(
+    release.slot,
+    { version: release.version, targets: d.targets },
+    CONTROLLER,
+    `${release.slot} runs version ${release.version}`,
+    release.id,
+  );
   return d.targets;
 }
 
 /** Every target healthy within VERIFY_TIMEOUT, or an error quoting the slot's last output. */
-export async function waitSlotHealthy(ctx: StepContext, stateDir: string, release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
+export async function waitSlotHealthy(
+  ctx: StepContext,
+  stateDir: string,
+  release: ReleaseRecord,
+  targets: string[],
+  signal: AbortSignal,
+): Promise<void> {
   const service = ctx.service;
   try {
     await ctx.rt.waitHealthy(targets, VERIFY_TIMEOUT, signal);
   } catch (err) {
     if (signal.aborted) throw err;
-    const lines = ctx.provider.kind === 'process' ? await tailSlotLog(stateDir, service, release.slot, LOG_LINES_IN_REASON).catch(() => []) : [];
+    const lines =
+      ctx.provider.kind === 'process' ? await tailSlotLog(stateDir, service, release.slot, LOG_LINES_IN_REASON).catch(() => []) : [];
     const output = lines.length > 0 ? `; the slot's last output:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
     throw new CutoverError(
       'CUTOVER_E_SLOT_UNHEALTHY',
@@ -48,7 +61,15 @@ export function recordReplicaExits(ctx: StepContext): () => void {
         type: 'provider',
         actor: CONTROLLER,
         reason: `replica ${e.replica} of ${e.slot} (version ${e.version}, ${e.target}) ${how} after ${e.uptime} ms; restarting it in ${e.restartIn} ms (restart ${e.restarts + 1})`,
-        data: { slot: e.slot, version: e.version, replica: e.replica, target: e.target, code: e.code, signal: e.signal, restarts: e.restarts },
+        data: {
+          slot: e.slot,
+          version: e.version,
+          replica: e.replica,
+          target: e.target,
+          code: e.code,
+          signal: e.signal,
+          restarts: e.restarts,
+        },
       })
       .catch((err) => ctx.log.warn('cannot record a replica exit', { err }));
   });

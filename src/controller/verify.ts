@@ -26,8 +26,6 @@ export interface VerifyHost {
   clearIdle(release: ReleaseRecord): Promise<void>;
 }
 
-
-
 /** Random bytes in a preview token (base64url): not guessable, short enough for a header or cookie. */
 const PREVIEW_TOKEN_BYTES = 24;
 
@@ -45,7 +43,7 @@ export function listenUrl(listen: string): string {
 
 /** The idle slot healthy, open to preview, then every gate; a gate that does not pass fails the release. */
 export async function verify(host: VerifyHost, release: ReleaseRecord, signal: AbortSignal): Promise<void> {
-const ctx = host.ctx;
+  const ctx = host.ctx;
   const cfg = ctx.rt.cfg;
   const slot = release.slot;
   const targets = await host.provisioned(release, signal);
@@ -59,7 +57,12 @@ const ctx = host.ctx;
   const bad = results.findIndex((r) => r.outcome !== 'passed');
   if (bad >= 0) {
     const reason = gateFailure(results[bad] as GateResult, bad, cfg.gates.length);
-    const { release: ended } = await ctx.store.transition(release.id, 'failed', { from: 'verifying', actor: CONTROLLER, reason, releaseData: { gates } });
+    const { release: ended } = await ctx.store.transition(release.id, 'failed', {
+      from: 'verifying',
+      actor: CONTROLLER,
+      reason,
+      releaseData: { gates },
+    });
     ctx.log.info('release phase', { release: release.id, phase: 'failed', reason: `gate ${bad + 1} did not pass` });
     await host.clearIdle(ended);
     return;
@@ -68,7 +71,12 @@ const ctx = host.ctx;
   if (cfg.approval === 'manual') {
     const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();
     const until = approvalDeadline === null ? '' : ` (until ${approvalDeadline}, then ${cfg.onTimeout})`;
-    await host.move(release, 'awaiting-approval', `every target of ${slot} is healthy${passed}; waiting for \`cutover promote ${ctx.service}\`${until}`, { gates, approvalDeadline });
+    await host.move(
+      release,
+      'awaiting-approval',
+      `every target of ${slot} is healthy${passed}; waiting for \`cutover promote ${ctx.service}\`${until}`,
+      { gates, approvalDeadline },
+    );
     return;
   }
   await host.move(release, 'shifting', `every target of ${slot} is healthy${passed}`, { gates });
@@ -76,7 +84,7 @@ const ctx = host.ctx;
 
 /** Waits for promote() (which records shifting and wakes this) or abort(); the approval timeout decides otherwise. */
 export async function awaitApproval(host: VerifyHost, release: ReleaseRecord, runner: Runner): Promise<void> {
-const ctx = host.ctx;
+  const ctx = host.ctx;
   const signal = runner.abort.signal;
   const cfg = ctx.rt.cfg;
   await host.provisioned(release, signal);
@@ -87,7 +95,11 @@ const ctx = host.ctx;
       await host.move(release, 'shifting', `no approval${waited}; onTimeout is promote, so the release goes on`);
       return;
     }
-    const { release: ended } = await ctx.store.transition(release.id, 'aborted', { from: 'awaiting-approval', actor: CONTROLLER, reason: `no approval${waited}; onTimeout is abort` });
+    const { release: ended } = await ctx.store.transition(release.id, 'aborted', {
+      from: 'awaiting-approval',
+      actor: CONTROLLER,
+      reason: `no approval${waited}; onTimeout is abort`,
+    });
     ctx.log.info('release phase', { release: release.id, phase: 'aborted', reason: 'approval timed out' });
     await host.clearIdle(ended);
     return;
@@ -96,21 +108,28 @@ const ctx = host.ctx;
   await woken(runner, typeof deadline === 'string' ? Math.min(APPROVAL_POLL, msUntil(deadline)) : APPROVAL_POLL);
 }
 
-
 /** The gate results of the latest verification (a restarted daemon runs the gates again). */
 export function gateResults(events: StoreEvent[]): GateResult[] {
   let from = 0;
   events.forEach((e, i) => {
     if (e.type === 'phase' && e.phase === 'verifying') from = i;
   });
-  return events.slice(from).filter((e) => e.type === 'gate').map((e) => e.data.result as GateResult);
+  return events
+    .slice(from)
+    .filter((e) => e.type === 'gate')
+    .map((e) => e.data.result as GateResult);
 }
 
 /** Requests to the slot in preview route by the token; the token itself stays out of the event. */
 export async function openPreview(ctx: StepContext, release: ReleaseRecord, token: string): Promise<void> {
   const cur = ctx.rt.routeState().preview;
   if (cur?.slot === release.slot && cur.token === token) return;
-  await ctx.rt.setRoutes({ preview: { slot: release.slot, token } }, CONTROLLER, `release ${release.id}: ${release.slot} can be previewed with the release's token`, release.id);
+  await ctx.rt.setRoutes(
+    { preview: { slot: release.slot, token } },
+    CONTROLLER,
+    `release ${release.id}: ${release.slot} can be previewed with the release's token`,
+    release.id,
+  );
 }
 
 /** Ends preview (and any mirror) of the release's slot: an old token then reaches the live slot. */
@@ -124,7 +143,13 @@ export async function closePreview(ctx: StepContext, release: ReleaseRecord): Pr
 }
 
 /** Runs the service's gates on the release's slot; returns every result (the last is the first that did not pass). */
-export async function runReleaseGates(ctx: StepContext, release: ReleaseRecord, targets: string[], token: string, signal: AbortSignal): Promise<GateResult[]> {
+export async function runReleaseGates(
+  ctx: StepContext,
+  release: ReleaseRecord,
+  targets: string[],
+  token: string,
+  signal: AbortSignal,
+): Promise<GateResult[]> {
   const cfg = ctx.rt.cfg;
   if (cfg.gates.length === 0) return [];
   const gctx: GateContext = {
@@ -160,7 +185,15 @@ export async function runReleaseGates(ctx: StepContext, release: ReleaseRecord, 
 export function gateFailure(result: GateResult, index: number, total: number): string {
   const what = result.outcome === 'failed' ? 'failed' : result.outcome === 'timeout' ? 'timed out' : 'could not judge the version';
   const details = result.details;
-  const output = typeof details.output === 'string' && result.kind === 'command' && details.output.trim() !== '' ? `\n${details.output.trimEnd().split('\n').slice(-10).map((l) => `  | ${l}`).join('\n')}` : '';
+  const output =
+    typeof details.output === 'string' && result.kind === 'command' && details.output.trim() !== ''
+      ? `\n${details.output
+          .trimEnd()
+          .split('\n')
+          .slice(-10)
+          .map((l) => `  | ${l}`)
+          .join('\n')}`
+      : '';
   return `gate ${index + 1} of ${total} (${result.name}) ${what}: ${result.summary}${output}`;
 }
 
@@ -182,32 +215,48 @@ function mirrorRunner(ctx: StepContext, slot: SlotName): GateRunner<MirrorGate> 
       details,
     });
     const live = ctx.rt.routeState().live;
-    if (live === null || live === slot) return result('passed', 'skipped: there is no live slot whose requests could be copied (a first release)');
+    if (live === null || live === slot)
+      return result('passed', 'skipped: there is no live slot whose requests could be copied (a first release)');
     const before = await ctx.rt.metrics();
-    await ctx.rt.setRoutes({ mirror: { slot, share: gate.share } }, CONTROLLER, `mirror gate: ${percent(gate.share)} of live GET/HEAD requests copied to ${slot}`);
+    await ctx.rt.setRoutes(
+      { mirror: { slot, share: gate.share } },
+      CONTROLLER,
+      `mirror gate: ${percent(gate.share)} of live GET/HEAD requests copied to ${slot}`,
+    );
     let aborted = false;
     try {
       await sleep(gate.duration, gctx.signal);
     } catch {
       aborted = true;
     } finally {
-      if (ctx.rt.routeState().mirror) await ctx.rt.setRoutes({ mirror: null }, CONTROLLER, `mirror gate over: nothing is copied to ${slot} any more`);
+      if (ctx.rt.routeState().mirror)
+        await ctx.rt.setRoutes({ mirror: null }, CONTROLLER, `mirror gate over: nothing is copied to ${slot} any more`);
     }
     if (aborted) return result('error', 'the release was stopped while requests were mirrored');
     const after = await ctx.rt.metrics();
     const idle = diffSnapshot(after.slots[slot], before.slots[slot]);
     const used = diffSnapshot(after.slots[live], before.slots[live]);
     const need = Math.max(1, ctx.rt.cfg.analysis.minSamples);
-    const details = { mirrored: idle.requests, liveRequests: used.requests, idleErrors: idle.status[5] ?? 0, liveErrors: used.status[5] ?? 0 };
+    const details = {
+      mirrored: idle.requests,
+      liveRequests: used.requests,
+      idleErrors: idle.status[5] ?? 0,
+      liveErrors: used.status[5] ?? 0,
+    };
     if (idle.requests < need) {
-      return result('error', `only ${idle.requests} requests were mirrored to ${slot} in ${formatMs(gate.duration)}, fewer than the ${need} needed to judge; raise share or duration, or run it when users send traffic`, details);
+      return result(
+        'error',
+        `only ${idle.requests} requests were mirrored to ${slot} in ${formatMs(gate.duration)}, fewer than the ${need} needed to judge; raise share or duration, or run it when users send traffic`,
+        details,
+      );
     }
     const idleRate = errorRate(idle) ?? 0;
     const liveRate = errorRate(used) ?? 0;
     const delta = idleRate - liveRate;
     const numbers = `error rate ${percent(idleRate)} on ${slot} over ${idle.requests} mirrored requests against ${percent(liveRate)} on live ${live}`;
     const all = { ...details, idleErrorRate: idleRate, liveErrorRate: liveRate, delta };
-    if (delta > gate.maxErrorRateDelta) return result('failed', `${numbers}: ${percent(delta)} more, above maxErrorRateDelta ${percent(gate.maxErrorRateDelta)}`, all);
+    if (delta > gate.maxErrorRateDelta)
+      return result('failed', `${numbers}: ${percent(delta)} more, above maxErrorRateDelta ${percent(gate.maxErrorRateDelta)}`, all);
     return result('passed', `${numbers}: within maxErrorRateDelta ${percent(gate.maxErrorRateDelta)}`, all);
   };
 }

@@ -43,7 +43,11 @@ export class FleetAckHost implements RouterHost {
     if (lagging.length === 0) return;
     const names = lagging.map((l) => `${l.id} (serving ${l.generation})`).join(', ');
     if (this.#fleet.onLaggingRouters === 'proceed') {
-      this.#log.warn('routers lag behind a switch; proceeding (fleet.onLaggingRouters: proceed)', { service: this.#service, generation: spec.generation, lagging: names });
+      this.#log.warn('routers lag behind a switch; proceeding (fleet.onLaggingRouters: proceed)', {
+        service: this.#service,
+        generation: spec.generation,
+        lagging: names,
+      });
       return;
     }
     throw new CutoverError(

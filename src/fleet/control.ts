@@ -133,6 +133,13 @@ export class FleetControl {
 }
 
 function notLeader(self: string, leader: LeaderRecord | null): CutoverError {
-  const where = leader === null ? 'no leader is elected right now; retry in a few seconds' : `send it to the leader ${leader.id} at http://${leader.api}/`;
-  return new CutoverError('CUTOVER_E_CONFLICT', `not the leader: ${leader?.id ?? 'none'}. Controller ${self} is a follower and takes no changes; ${where}`, 503);
+  const where =
+    leader === null
+      ? 'no leader is elected right now; retry in a few seconds'
+      : `send it to the leader ${leader.id} at http://${leader.api}/`;
+  return new CutoverError(
+    'CUTOVER_E_CONFLICT',
+    `not the leader: ${leader?.id ?? 'none'}. Controller ${self} is a follower and takes no changes; ${where}`,
+    503,
+  );
 }

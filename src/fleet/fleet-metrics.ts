@@ -41,12 +41,11 @@ export class FleetMetrics {
 
   /** The summed counters of every router of the service; the last sum when etcd does not answer. */
   async read(): Promise<RouterMetrics> {
-    let kvs;
-    try {
-      kvs = (await this.#client.kv.range({ ...prefixRange(this.#dir) }, { deadline: Date.now() + READ_TIMEOUT_MS })).kvs;
-    } catch {
-      return this.#lastSum;
-    }
+    const kvs = await this.#client.kv.range({ ...prefixRange(this.#dir) }, { deadline: Date.now() + READ_TIMEOUT_MS }).then(
+      (r) => r.kvs,
+      () => null,
+    );
+    if (kvs === null) return this.#lastSum;
     const seen = new Set<string>();
     let slots: Slots = { blue: emptySnapshot(), green: emptySnapshot() };
     let connections = 0;
@@ -57,7 +56,12 @@ export class FleetMetrics {
       if (c === null || mine === undefined) continue;
       seen.add(id);
       const before = this.#last.get(id);
-      if (before !== undefined && (before.since !== c.since || mine.slots.blue.requests < before.slots.blue.requests || mine.slots.green.requests < before.slots.green.requests)) {
+      if (
+        before !== undefined &&
+        (before.since !== c.since ||
+          mine.slots.blue.requests < before.slots.blue.requests ||
+          mine.slots.green.requests < before.slots.green.requests)
+      ) {
         this.#retire(before.slots);
       }
       this.#last.set(id, { since: c.since, slots: mine.slots });

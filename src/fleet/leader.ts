@@ -50,7 +50,14 @@ export class Leadership {
       const campaign = this.#election.campaign(JSON.stringify(this.self));
       this.#campaign = campaign;
       const lost = new Promise<Error>((resolve) => campaign.on('error', resolve));
-      const won = await Promise.race([campaign.wait().then(() => null, (err: Error) => err), lost, this.#stopped]);
+      const won = await Promise.race([
+        campaign.wait().then(
+          () => null,
+          (err: Error) => err,
+        ),
+        lost,
+        this.#stopped,
+      ]);
       if (this.#closed) break;
       if (won !== null) {
         this.#log.warn('cannot campaign for leadership; trying again', { err: won });
@@ -82,10 +89,7 @@ export class Leadership {
   /** The current leader, as its campaign says; null when there is none or etcd does not answer. */
   async leader(): Promise<LeaderRecord | null> {
     try {
-      const value = await Promise.race([
-        this.#election.leader(),
-        sleep(READ_TIMEOUT_MS).then(() => undefined),
-      ]);
+      const value = await Promise.race([this.#election.leader(), sleep(READ_TIMEOUT_MS).then(() => undefined)]);
       return value === undefined ? null : parseJson<LeaderRecord>(value);
     } catch {
       return null;

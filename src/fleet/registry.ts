@@ -45,7 +45,11 @@ export class RouterRegistry {
   }
 
   #watch(revision: string): void {
-    const w = this.#client.watch().prefix(this.#dir).startRevision(String(BigInt(revision) + 1n)).watcher();
+    const w = this.#client
+      .watch()
+      .prefix(this.#dir)
+      .startRevision(String(BigInt(revision) + 1n))
+      .watcher();
     this.#watcher = w;
     w.on('put', (kv) => {
       this.#put(kv);
@@ -59,7 +63,10 @@ export class RouterRegistry {
       this.#log.warn('watch of the routers failed; reading them again', { err });
       void w.cancel().catch(() => {});
       const again = (): void => {
-        this.#readAll().then((rev) => this.#watch(rev), () => setTimeout(again, 500).unref());
+        this.#readAll().then(
+          (rev) => this.#watch(rev),
+          () => setTimeout(again, 500).unref(),
+        );
       };
       again();
     });

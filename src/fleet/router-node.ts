@@ -85,7 +85,11 @@ export class FleetRouter {
   static async start(opts: FleetRouterOptions): Promise<FleetRouter> {
     const store = opts.config.store;
     if (store.kind !== 'etcd') {
-      throw new CutoverError('CUTOVER_E_CONFIG_INVALID', `${opts.config.file} has no etcd store; a fleet router needs store: etcd://host:2379,host:2379[/prefix]`, 400);
+      throw new CutoverError(
+        'CUTOVER_E_CONFIG_INVALID',
+        `${opts.config.file} has no etcd store; a fleet router needs store: etcd://host:2379,host:2379[/prefix]`,
+        400,
+      );
     }
     const router = new FleetRouter(opts, store.endpoints, store.prefix);
     try {
@@ -176,7 +180,11 @@ export class FleetRouter {
   }
 
   #watch(revision: string): void {
-    const w = this.#client.watch().prefix(routesDir(this.#prefix)).startRevision(String(BigInt(revision) + 1n)).watcher();
+    const w = this.#client
+      .watch()
+      .prefix(routesDir(this.#prefix))
+      .startRevision(String(BigInt(revision) + 1n))
+      .watcher();
     this.#watcher = w;
     w.on('put', (kv) => this.#offer(kv));
     w.on('connected', () => {
@@ -251,13 +259,19 @@ export class FleetRouter {
    */
   async #waitHealthy(n: ServiceNode, state: RouteState | null, ms: number): Promise<void> {
     if (state === null || state.live === null) return;
-    const targets = (['blue', 'green'] as const).filter((s) => state.weights[s] > 0 || s === state.live).flatMap((s) => state.slots[s].targets);
+    const targets = (['blue', 'green'] as const)
+      .filter((s) => state.weights[s] > 0 || s === state.live)
+      .flatMap((s) => state.slots[s].targets);
     if (targets.length === 0) return;
     n.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
     try {
       await n.health.waitHealthy(targets, ms);
     } catch (err) {
-      this.#log.warn('serving generation with targets this router has not seen healthy', { service: n.cfg.name, generation: state.generation, targets: (err as Error).message });
+      this.#log.warn('serving generation with targets this router has not seen healthy', {
+        service: n.cfg.name,
+        generation: state.generation,
+        targets: (err as Error).message,
+      });
     }
   }
 

@@ -43,7 +43,14 @@ export async function serveRouterStatus(router: FleetRouter, address: string): P
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
-      reject(new CutoverError('CUTOVER_E_LISTEN', `the router's status endpoint cannot listen on ${address}: ${err.message}; pick a free --status address`, 500, { cause: err })),
+      reject(
+        new CutoverError(
+          'CUTOVER_E_LISTEN',
+          `the router's status endpoint cannot listen on ${address}: ${err.message}; pick a free --status address`,
+          500,
+          { cause: err },
+        ),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

@@ -48,7 +48,14 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promi
   };
   const finish = (outcome: GateResult['outcome'], summary: string, extra: Record<string, unknown>): GateResult =>
     redact(
-      { kind: 'command', name, outcome, durationMs: Math.round(performance.now() - started), summary, details: { ...extra, outputLines: lines, output: excerpt(ring.last()) } },
+      {
+        kind: 'command',
+        name,
+        outcome,
+        durationMs: Math.round(performance.now() - started),
+        summary,
+        details: { ...extra, outputLines: lines, output: excerpt(ring.last()) },
+      },
       ctx.previewToken,
     );
 
@@ -70,7 +77,9 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promi
   child.stdout.on('data', (d: string) => out.push(d).forEach(take));
   child.stderr.on('data', (d: string) => errs.push(d).forEach(take));
   const pipesClosed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   let stoppedBy: 'timeout' | 'aborted' | null = null;
   let killing: Promise<boolean> | null = null;
@@ -95,8 +104,10 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promi
   errs.flush().forEach(take);
 
   const extra: Record<string, unknown> = { exitCode: exit.code, signal: exit.signal, ...(leftovers ? { killedLeftovers: true } : {}) };
-  if (stoppedBy === 'timeout') return finish('timeout', `still running after its timeout (${formatMs(gate.timeout)}); killed with its process group`, extra);
-  if (stoppedBy === 'aborted') return finish('error', 'stopped: the release was aborted; killed with its process group', { ...extra, aborted: true });
+  if (stoppedBy === 'timeout')
+    return finish('timeout', `still running after its timeout (${formatMs(gate.timeout)}); killed with its process group`, extra);
+  if (stoppedBy === 'aborted')
+    return finish('error', 'stopped: the release was aborted; killed with its process group', { ...extra, aborted: true });
   if (exit.code === 0) return finish('passed', `exited with code 0${lastLineNote(ring)}`, extra);
   if (exit.code !== null) return finish('failed', `exited with code ${exit.code}${lastLineNote(ring)}`, extra);
   return finish('failed', `killed by ${exit.signal ?? 'a signal'}${lastLineNote(ring)}`, extra);
@@ -125,7 +136,7 @@ async function gone(pgid: number, ms: number): Promise<boolean> {
 
 function excerpt(lines: string[]): string {
   let text = lines.join('\n');
-  if (text.length > OUTPUT_MAX_CHARS) text = '…' + text.slice(text.length - OUTPUT_MAX_CHARS);
+  if (text.length > OUTPUT_MAX_CHARS) text = `…${text.slice(text.length - OUTPUT_MAX_CHARS)}`;
   return text;
 }
 

@@ -56,13 +56,20 @@ export async function runHttpGate(gate: HttpGate, ctx: GateContext): Promise<Gat
       } catch (err) {
         stopped = dl.reason();
         if (stopped !== null) {
-          const why = stopped === 'timeout' ? `no response before the gate's timeout (${formatMs(gate.timeout)})` : 'the release was aborted';
+          const why =
+            stopped === 'timeout' ? `no response before the gate's timeout (${formatMs(gate.timeout)})` : 'the release was aborted';
           failures.push({ request: what, expectation: 'request', expected: 'a response', got: null, message: `${what}: ${why}` });
           requests.push({ request: what, error: why });
           break;
         }
         const message = (err as Error).message;
-        failures.push({ request: what, expectation: 'request', expected: 'a response', got: message, message: `${what}: request failed: ${message}` });
+        failures.push({
+          request: what,
+          expectation: 'request',
+          expected: 'a response',
+          got: message,
+          message: `${what}: request failed: ${message}`,
+        });
         requests.push({ request: what, error: message });
         continue;
       }
@@ -96,7 +103,14 @@ function label(req: HttpGateRequest): string {
   return `${req.method} ${req.path}`;
 }
 
-function exchange(lib: typeof http | typeof https, agent: http.Agent, base: URL, req: HttpGateRequest, ctx: GateContext, signal: AbortSignal): Promise<Exchange> {
+function exchange(
+  lib: typeof http | typeof https,
+  agent: http.Agent,
+  base: URL,
+  req: HttpGateRequest,
+  ctx: GateContext,
+  signal: AbortSignal,
+): Promise<Exchange> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
   headers[ctx.previewHeader.toLowerCase()] = ctx.previewToken;
@@ -105,7 +119,16 @@ function exchange(lib: typeof http | typeof https, agent: http.Agent, base: URL,
   return new Promise<Exchange>((resolve, reject) => {
     const start = performance.now();
     const r = lib.request(
-      { protocol: base.protocol, hostname: base.hostname, port: base.port, method: req.method, path: basePath + req.path, headers, agent, signal },
+      {
+        protocol: base.protocol,
+        hostname: base.hostname,
+        port: base.port,
+        method: req.method,
+        path: basePath + req.path,
+        headers,
+        agent,
+        signal,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -177,7 +200,12 @@ export function check(what: string, req: HttpGateRequest, ex: Exchange): HttpFai
     const shown = got === undefined ? 'none' : JSON.stringify(got);
     const re = asRegex(want);
     if (re instanceof Error) {
-      fail('header', want, got ?? null, `expected header ${name} to match ${want}, but that is not a valid regular expression (${re.message}); fix the gate`);
+      fail(
+        'header',
+        want,
+        got ?? null,
+        `expected header ${name} to match ${want}, but that is not a valid regular expression (${re.message}); fix the gate`,
+      );
     } else if (re !== null) {
       if (got === undefined || !re.test(got)) fail('header', want, got ?? null, `expected header ${name} to match ${want}, got ${shown}`);
     } else if (got !== want) {
@@ -191,7 +219,8 @@ export function check(what: string, req: HttpGateRequest, ex: Exchange): HttpFai
 
   if (e.bodyRegex !== undefined) {
     const re = new RegExp(e.bodyRegex);
-    if (!re.test(ex.body)) fail('bodyRegex', e.bodyRegex, clip(ex.body, BODY_EXCERPT_CHARS), `expected the body to match /${e.bodyRegex}/, got ${excerpt}`);
+    if (!re.test(ex.body))
+      fail('bodyRegex', e.bodyRegex, clip(ex.body, BODY_EXCERPT_CHARS), `expected the body to match /${e.bodyRegex}/, got ${excerpt}`);
   }
 
   if (e.json !== undefined && Object.keys(e.json).length > 0) {
@@ -213,7 +242,13 @@ export function check(what: string, req: HttpGateRequest, ex: Exchange): HttpFai
         }
         const at = getPath(doc, segments);
         if (!at.found) fail('json', { [path]: want }, null, `expected ${path} = ${JSON.stringify(want)}, got nothing (no such path)`);
-        else if (!isDeepStrictEqual(at.value, want)) fail('json', { [path]: want }, { [path]: at.value }, `expected ${path} = ${JSON.stringify(want)}, got ${clip(JSON.stringify(at.value) ?? 'undefined', BODY_EXCERPT_CHARS)}`);
+        else if (!isDeepStrictEqual(at.value, want))
+          fail(
+            'json',
+            { [path]: want },
+            { [path]: at.value },
+            `expected ${path} = ${JSON.stringify(want)}, got ${clip(JSON.stringify(at.value) ?? 'undefined', BODY_EXCERPT_CHARS)}`,
+          );
       }
     }
   }

@@ -90,23 +90,41 @@ export async function runLoadGate(gate: LoadGate, ctx: GateContext): Promise<Gat
     dl.clear();
   }
 
-  const stats = statsOf(result, { via: direct ? 'direct' : 'preview', urls: direct ? ctx.directTargets : [ctx.previewUrl], rate: gate.rate, connections, gate });
+  const stats = statsOf(result, {
+    via: direct ? 'direct' : 'preview',
+    urls: direct ? ctx.directTargets : [ctx.previewUrl],
+    rate: gate.rate,
+    connections,
+    gate,
+  });
   const details = { ...stats } as Record<string, unknown>;
   const numbers = `${stats.requests} requests, error rate ${percent(stats.errorRate)}, p99 ${formatMs(stats.latencyMs.p99)}`;
   const stopped = dl.reason();
   if (stopped === 'aborted') return finish('error', `stopped: the release was aborted (${numbers})`, { ...details, aborted: true });
   if (stopped === 'timeout') return finish('timeout', `did not finish within its timeout (${formatMs(timeout)}): ${numbers}`, details);
   if (stats.requests < MIN_REQUESTS) {
-    return finish('error', `only ${stats.requests} requests completed in ${formatMs(stats.durationMs)}, too few to judge (at least ${MIN_REQUESTS}); raise rate or duration, or check that ${stats.targets.join(', ')} answers`, details);
+    return finish(
+      'error',
+      `only ${stats.requests} requests completed in ${formatMs(stats.durationMs)}, too few to judge (at least ${MIN_REQUESTS}); raise rate or duration, or check that ${stats.targets.join(', ')} answers`,
+      details,
+    );
   }
   const problems: string[] = [];
-  if (stats.errorRate > gate.maxErrorRate) problems.push(`error rate ${percent(stats.errorRate)} above ${percent(gate.maxErrorRate)} (${stats.failed} of ${stats.requests} requests)`);
-  if (gate.maxP99 !== undefined && stats.latencyMs.p99 > gate.maxP99) problems.push(`p99 ${formatMs(stats.latencyMs.p99)} above ${formatMs(gate.maxP99)}`);
-  if (problems.length > 0) return finish('failed', `${problems.join('; ')}; ${stats.requests} requests at ${Math.round(stats.achievedRate)} req/s`, details);
+  if (stats.errorRate > gate.maxErrorRate)
+    problems.push(
+      `error rate ${percent(stats.errorRate)} above ${percent(gate.maxErrorRate)} (${stats.failed} of ${stats.requests} requests)`,
+    );
+  if (gate.maxP99 !== undefined && stats.latencyMs.p99 > gate.maxP99)
+    problems.push(`p99 ${formatMs(stats.latencyMs.p99)} above ${formatMs(gate.maxP99)}`);
+  if (problems.length > 0)
+    return finish('failed', `${problems.join('; ')}; ${stats.requests} requests at ${Math.round(stats.achievedRate)} req/s`, details);
   return finish('passed', `${numbers} at ${Math.round(stats.achievedRate)} req/s`, details);
 }
 
-function statsOf(r: Result, o: { via: 'direct' | 'preview'; urls: string[]; rate: number; connections: number; gate: LoadGate }): LoadStats {
+function statsOf(
+  r: Result,
+  o: { via: 'direct' | 'preview'; urls: string[]; rate: number; connections: number; gate: LoadGate },
+): LoadStats {
   const statusCodes: Record<string, number> = {};
   let responses = 0;
   let badStatus = 0;

@@ -25,7 +25,7 @@ export const defaultRunners: GateRunners = {
     name: mirrorName(gate),
     outcome: 'error',
     durationMs: 0,
-    summary: 'the mirror gate is not available in this version of cutover; remove it from the service\'s gates',
+    summary: "the mirror gate is not available in this version of cutover; remove it from the service's gates",
     details: {},
   }),
 };
@@ -48,7 +48,15 @@ export async function runGates(
     ctx.log?.info('gate started', { service: ctx.service, version: ctx.version, slot: ctx.slot, gate: index + 1, kind });
     const result = redact(await runOne(gate, ctx, use), ctx.previewToken);
     results.push(result);
-    ctx.log?.info('gate finished', { service: ctx.service, version: ctx.version, gate: index + 1, kind, outcome: result.outcome, ms: result.durationMs, summary: result.summary });
+    ctx.log?.info('gate finished', {
+      service: ctx.service,
+      version: ctx.version,
+      gate: index + 1,
+      kind,
+      outcome: result.outcome,
+      ms: result.durationMs,
+      summary: result.summary,
+    });
     await onResult?.(result, index);
     if (result.outcome !== 'passed') break;
   }

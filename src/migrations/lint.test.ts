@@ -50,7 +50,20 @@ describe('each rule', () => {
 
   test('the errors are the statements that break the old version, the warnings those that stall it', () => {
     const errors = cases.filter(([r]) => RULES[r].severity === 'error').map(([r]) => r);
-    assert.deepEqual(new Set(errors), new Set(['drop-table', 'drop-column', 'rename-table', 'rename-column', 'alter-column-type', 'set-not-null', 'add-column-not-null-without-default', 'drop-constraint', 'drop-index']));
+    assert.deepEqual(
+      new Set(errors),
+      new Set([
+        'drop-table',
+        'drop-column',
+        'rename-table',
+        'rename-column',
+        'alter-column-type',
+        'set-not-null',
+        'add-column-not-null-without-default',
+        'drop-constraint',
+        'drop-index',
+      ]),
+    );
   });
 
   test('a message says why it breaks blue-green and the expand/contract way to do it', () => {
@@ -59,7 +72,11 @@ describe('each rule', () => {
   });
 
   test('one ALTER TABLE with several actions reports each of them', () => {
-    assert.deepEqual(rules('ALTER TABLE t DROP COLUMN a, ALTER COLUMN b TYPE text, ALTER COLUMN c SET NOT NULL;'), ['drop-column', 'alter-column-type', 'set-not-null']);
+    assert.deepEqual(rules('ALTER TABLE t DROP COLUMN a, ALTER COLUMN b TYPE text, ALTER COLUMN c SET NOT NULL;'), [
+      'drop-column',
+      'alter-column-type',
+      'set-not-null',
+    ]);
   });
 });
 
@@ -67,7 +84,7 @@ describe('what the expand phase may do', () => {
   const safe = [
     'ALTER TABLE users ADD COLUMN nickname text;',
     'ALTER TABLE users ADD COLUMN active boolean NOT NULL DEFAULT true;',
-    "ALTER TABLE users ADD COLUMN joined timestamptz NOT NULL DEFAULT now();",
+    'ALTER TABLE users ADD COLUMN joined timestamptz NOT NULL DEFAULT now();',
     'CREATE INDEX CONCURRENTLY users_email ON users (email);',
     'ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;',
     'ALTER TABLE orders VALIDATE CONSTRAINT orders_user;',
@@ -104,7 +121,7 @@ ALTER TABLE audit ADD CONSTRAINT audit_pk PRIMARY KEY (id);`;
 });
 
 describe('line numbers', () => {
-  test('each finding carries the line of its statement\'s first token across a multi-statement file', () => {
+  test("each finding carries the line of its statement's first token across a multi-statement file", () => {
     const sql = [
       '-- expand: 2026-11 user profiles (café edition, non-ASCII bytes before the statements)', // 1
       'ALTER TABLE users ADD COLUMN bio text;', // 2
@@ -124,7 +141,7 @@ describe('line numbers', () => {
     );
   });
 
-  test('a statement PostgreSQL cannot parse is an error with the parser\'s message and line', () => {
+  test("a statement PostgreSQL cannot parse is an error with the parser's message and line", () => {
     const [f, ...rest] = lintSql('ALTER TABLE users ADD COLUMN bio text;\n\nALTER TABLE users ADD COLUMN;\n', 'm.sql');
     assert.deepEqual(rest, []);
     assert.equal(f!.rule, 'parse-error');
@@ -140,9 +157,18 @@ describe('the allow annotation', () => {
 ALTER TABLE users DROP COLUMN legacy;
 ALTER TABLE users DROP COLUMN other;`;
     const { findings, allowed } = lintSqlWithAllowed(sql, 'm.sql');
-    assert.deepEqual(findings.map((f) => `${f.line}:${f.rule}`), ['3:drop-column']);
+    assert.deepEqual(
+      findings.map((f) => `${f.line}:${f.rule}`),
+      ['3:drop-column'],
+    );
     assert.deepEqual(allowed, [
-      { file: 'm.sql', line: 2, rule: 'drop-column', reason: 'v2.3 stopped reading it; v2.2 is gone everywhere', statement: 'ALTER TABLE users DROP COLUMN legacy' },
+      {
+        file: 'm.sql',
+        line: 2,
+        rule: 'drop-column',
+        reason: 'v2.3 stopped reading it; v2.2 is gone everywhere',
+        statement: 'ALTER TABLE users DROP COLUMN legacy',
+      },
     ]);
   });
 
@@ -153,32 +179,56 @@ ALTER TABLE users
   ADD CONSTRAINT users_age CHECK (age >= 0);
 CREATE INDEX users_x ON users (x);`;
     const { findings, allowed } = lintSqlWithAllowed(sql, 'm.sql');
-    assert.deepEqual(allowed.map((a) => `${a.line}:${a.rule}:${a.reason}`), ['1:drop-index:replaced by users_new in the last release', '2:long-lock:the table has 40 rows']);
-    assert.deepEqual(findings.map((f) => `${f.line}:${f.rule}`), ['5:create-index-without-concurrently']);
+    assert.deepEqual(
+      allowed.map((a) => `${a.line}:${a.rule}:${a.reason}`),
+      ['1:drop-index:replaced by users_new in the last release', '2:long-lock:the table has 40 rows'],
+    );
+    assert.deepEqual(
+      findings.map((f) => `${f.line}:${f.rule}`),
+      ['5:create-index-without-concurrently'],
+    );
   });
 
   test('it lets through only the rules it names', () => {
     const sql = `-- cutover:allow drop-column,set-not-null backfilled in release 41
 ALTER TABLE t DROP COLUMN a, ALTER COLUMN b SET NOT NULL, ALTER COLUMN c TYPE text;`;
     const { findings, allowed } = lintSqlWithAllowed(sql, 'm.sql');
-    assert.deepEqual(allowed.map((a) => a.rule), ['drop-column', 'set-not-null']);
-    assert.deepEqual(findings.map((f) => f.rule), ['alter-column-type']);
+    assert.deepEqual(
+      allowed.map((a) => a.rule),
+      ['drop-column', 'set-not-null'],
+    );
+    assert.deepEqual(
+      findings.map((f) => f.rule),
+      ['alter-column-type'],
+    );
   });
 
   test('without a reason or with an unknown rule it lets nothing through and says why', () => {
     const noReason = lintSql('-- cutover:allow drop-column\nALTER TABLE t DROP COLUMN a;', 'm.sql');
-    assert.deepEqual(noReason.map((f) => `${f.line}:${f.rule}`), ['1:bad-annotation', '2:drop-column']);
+    assert.deepEqual(
+      noReason.map((f) => `${f.line}:${f.rule}`),
+      ['1:bad-annotation', '2:drop-column'],
+    );
     assert.match(noReason[0]!.message, /gives no reason/);
     const typo = lintSql('-- cutover:allow drop-colum it is fine\nALTER TABLE t DROP COLUMN a;', 'm.sql');
-    assert.deepEqual(typo.map((f) => f.rule), ['bad-annotation', 'drop-column']);
+    assert.deepEqual(
+      typo.map((f) => f.rule),
+      ['bad-annotation', 'drop-column'],
+    );
     assert.match(typo[0]!.message, /unknown rule drop-colum/);
   });
 
   test('one that lets nothing through is a warning, and text inside a string is no annotation', () => {
     const unused = lintSql('-- cutover:allow drop-table old habit\nALTER TABLE t ADD COLUMN a text;', 'm.sql');
-    assert.deepEqual(unused.map((f) => `${f.severity}:${f.rule}`), ['warning:unused-allow']);
+    assert.deepEqual(
+      unused.map((f) => `${f.severity}:${f.rule}`),
+      ['warning:unused-allow'],
+    );
     const inString = lintSql("SELECT '-- cutover:allow drop-table sneaky';\nDROP TABLE t;", 'm.sql');
-    assert.deepEqual(inString.map((f) => f.rule), ['drop-table']);
+    assert.deepEqual(
+      inString.map((f) => f.rule),
+      ['drop-table'],
+    );
   });
 });
 
@@ -192,8 +242,14 @@ describe('lintFiles', () => {
       writeFileSync(path.join(dir, 'db/expand/notes.txt'), 'DROP TABLE t;');
       const r = await lintFiles('db/expand/*.sql', dir);
       assert.deepEqual(r.files, ['db/expand/001_a.sql', 'db/expand/002_b.sql']);
-      assert.deepEqual(r.findings.map((f) => `${f.file}:${f.line}: ${f.rule}`), ['db/expand/001_a.sql:2: drop-column']);
-      assert.deepEqual(r.allowed.map((a) => `${a.file}:${a.line}: ${a.rule}: ${a.reason}`), ['db/expand/002_b.sql:2: drop-index: superseded']);
+      assert.deepEqual(
+        r.findings.map((f) => `${f.file}:${f.line}: ${f.rule}`),
+        ['db/expand/001_a.sql:2: drop-column'],
+      );
+      assert.deepEqual(
+        r.allowed.map((a) => `${a.file}:${a.line}: ${a.rule}: ${a.reason}`),
+        ['db/expand/002_b.sql:2: drop-index: superseded'],
+      );
       const abs = await lintFiles(path.join(dir, 'db/expand/*.sql'), dir);
       assert.deepEqual(abs.files, r.files);
       assert.deepEqual(await lintFiles('db/none/*.sql', dir), { files: [], findings: [], allowed: [] });

@@ -75,7 +75,16 @@ export function lintSqlWithAllowed(text: string, file: string): LintResult {
     const at = e.sqlDetails?.cursorPosition ?? 0;
     const rule = RULES['parse-error'];
     return {
-      findings: [{ file, line: lineAt(at), rule: 'parse-error', severity: rule.severity, message: `${e.message}: ${rule.why}; ${rule.way}`, statement: '' }],
+      findings: [
+        {
+          file,
+          line: lineAt(at),
+          rule: 'parse-error',
+          severity: rule.severity,
+          message: `${e.message}: ${rule.why}; ${rule.way}`,
+          statement: '',
+        },
+      ],
       allowed: [],
     };
   }
@@ -99,7 +108,14 @@ export function lintSqlWithAllowed(text: string, file: string): LintResult {
         continue;
       }
       const rule = RULES[hit.rule];
-      findings.push({ file, line, rule: hit.rule, severity: rule.severity, message: `${hit.subject}: ${rule.why}; ${hit.way ?? rule.way}`, statement });
+      findings.push({
+        file,
+        line,
+        rule: hit.rule,
+        severity: rule.severity,
+        message: `${hit.subject}: ${rule.why}; ${hit.way ?? rule.way}`,
+        statement,
+      });
     }
     for (const note of notes) findings.push(...annotationProblems(note, file, statement));
   });
@@ -128,9 +144,25 @@ export async function lintFiles(pattern: string, cwd: string): Promise<FilesLint
 // --- what each statement does ------------------------------------------------------------------
 
 const RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE']);
-const KINDS: Record<string, string> = { OBJECT_TABLE: 'table', OBJECT_VIEW: 'view', OBJECT_MATVIEW: 'materialized view', OBJECT_FOREIGN_TABLE: 'foreign table' };
+const KINDS: Record<string, string> = {
+  OBJECT_TABLE: 'table',
+  OBJECT_VIEW: 'view',
+  OBJECT_MATVIEW: 'materialized view',
+  OBJECT_FOREIGN_TABLE: 'foreign table',
+};
 // Defaults that PostgreSQL cannot store once for all rows, so adding a column with one rewrites the table.
-const VOLATILE = new Set(['random', 'gen_random_uuid', 'uuid_generate_v1', 'uuid_generate_v4', 'uuidv4', 'uuidv7', 'clock_timestamp', 'timeofday', 'nextval', 'txid_current']);
+const VOLATILE = new Set([
+  'random',
+  'gen_random_uuid',
+  'uuid_generate_v1',
+  'uuid_generate_v4',
+  'uuidv4',
+  'uuidv7',
+  'clock_timestamp',
+  'timeofday',
+  'nextval',
+  'txid_current',
+]);
 const SERIAL = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
 // LOCK TABLE modes from SHARE (5) up block the live version's writes; ACCESS EXCLUSIVE (8, the default) its reads too.
 const SHARE_LOCK = 5;
@@ -155,7 +187,8 @@ function check(node: Node, created: Set<string>): Hit[] {
     if (d.removeType && RELATIONS.has(d.removeType)) {
       return names.filter((n) => !created.has(n)).map((n) => ({ rule: 'drop-table', subject: `drops ${KINDS[d.removeType!]} ${n}` }));
     }
-    if (d.removeType === 'OBJECT_SCHEMA') return names.map((n) => ({ rule: 'drop-table', subject: `drops schema ${n} and every table in it` }));
+    if (d.removeType === 'OBJECT_SCHEMA')
+      return names.map((n) => ({ rule: 'drop-table', subject: `drops schema ${n} and every table in it` }));
     if (d.removeType === 'OBJECT_INDEX') return names.map((n) => ({ rule: 'drop-index', subject: `drops index ${n}` }));
     return [];
   }
@@ -163,7 +196,8 @@ function check(node: Node, created: Set<string>): Hit[] {
     const r = node.RenameStmt;
     const rel = relName(r.relation);
     if (created.has(rel)) return [];
-    if (r.renameType && RELATIONS.has(r.renameType)) return [{ rule: 'rename-table', subject: `renames ${KINDS[r.renameType]} ${rel} to ${r.newname}` }];
+    if (r.renameType && RELATIONS.has(r.renameType))
+      return [{ rule: 'rename-table', subject: `renames ${KINDS[r.renameType]} ${rel} to ${r.newname}` }];
     if (r.renameType === 'OBJECT_COLUMN') return [{ rule: 'rename-column', subject: `renames column ${rel}.${r.subname} to ${r.newname}` }];
     return [];
   }
@@ -196,16 +230,21 @@ function check(node: Node, created: Set<string>): Hit[] {
   if ('VacuumStmt' in node) {
     const v = node.VacuumStmt;
     const full = (v.options ?? []).some((o) => 'DefElem' in o && o.DefElem.defname === 'full');
-    return v.is_vacuumcmd && full ? [{ rule: 'long-lock', subject: 'VACUUM FULL rewrites each table under an exclusive lock', way: WAY.maintenance }] : [];
+    return v.is_vacuumcmd && full
+      ? [{ rule: 'long-lock', subject: 'VACUUM FULL rewrites each table under an exclusive lock', way: WAY.maintenance }]
+      : [];
   }
-  if ('ClusterStmt' in node) return [{ rule: 'long-lock', subject: 'CLUSTER rewrites the table under an exclusive lock', way: WAY.maintenance }];
+  if ('ClusterStmt' in node)
+    return [{ rule: 'long-lock', subject: 'CLUSTER rewrites the table under an exclusive lock', way: WAY.maintenance }];
   if ('ReindexStmt' in node) {
     const concurrently = (node.ReindexStmt.params ?? []).some((o) => 'DefElem' in o && o.DefElem.defname === 'concurrently');
     return concurrently ? [] : [{ rule: 'long-lock', subject: 'REINDEX without CONCURRENTLY', way: WAY.reindex }];
   }
   if ('RefreshMatViewStmt' in node) {
     const m = node.RefreshMatViewStmt;
-    return m.concurrent ? [] : [{ rule: 'long-lock', subject: `refreshes ${relName(m.relation)} without CONCURRENTLY, blocking its readers`, way: WAY.refresh }];
+    return m.concurrent
+      ? []
+      : [{ rule: 'long-lock', subject: `refreshes ${relName(m.relation)} without CONCURRENTLY, blocking its readers`, way: WAY.refresh }];
   }
   return [];
 }
@@ -248,8 +287,16 @@ function addColumn(rel: string, def: ColumnDef): Hit[] {
   const notNull = def.is_not_null || cons.some((k) => k.contype === 'CONSTR_NOTNULL' || k.contype === 'CONSTR_PRIMARY');
   const hits: Hit[] = [];
   if (notNull && !filled) hits.push({ rule: 'add-column-not-null-without-default', subject: `adds ${col} NOT NULL without a default` });
-  if (serial || (dflt?.raw_expr && callsVolatile(dflt.raw_expr)) || cons.some((k) => k.contype === 'CONSTR_IDENTITY' || k.contype === 'CONSTR_GENERATED')) {
-    hits.push({ rule: 'long-lock', subject: `adds ${col} with a value computed per row, which rewrites the table under an exclusive lock`, way: WAY.rewrite });
+  if (
+    serial ||
+    (dflt?.raw_expr && callsVolatile(dflt.raw_expr)) ||
+    cons.some((k) => k.contype === 'CONSTR_IDENTITY' || k.contype === 'CONSTR_GENERATED')
+  ) {
+    hits.push({
+      rule: 'long-lock',
+      subject: `adds ${col} with a value computed per row, which rewrites the table under an exclusive lock`,
+      way: WAY.rewrite,
+    });
   }
   if (cons.some((k) => k.contype === 'CONSTR_PRIMARY' || k.contype === 'CONSTR_UNIQUE')) {
     hits.push({ rule: 'long-lock', subject: `adds ${col} with a unique index built under a lock`, way: WAY.usingIndex });
@@ -266,12 +313,22 @@ function addConstraint(rel: string, k: Constraint): Hit[] {
     }
     case 'CONSTR_CHECK':
     case 'CONSTR_FOREIGN':
-      return k.skip_validation ? [] : [{ rule: 'long-lock', subject: `adds constraint ${name} on ${rel} and checks every row under a lock`, way: WAY.validate }];
+      return k.skip_validation
+        ? []
+        : [{ rule: 'long-lock', subject: `adds constraint ${name} on ${rel} and checks every row under a lock`, way: WAY.validate }];
     case 'CONSTR_PRIMARY':
     case 'CONSTR_UNIQUE':
-      return k.indexname ? [] : [{ rule: 'long-lock', subject: `adds constraint ${name} on ${rel} and builds its index under a lock`, way: WAY.usingIndex }];
+      return k.indexname
+        ? []
+        : [{ rule: 'long-lock', subject: `adds constraint ${name} on ${rel} and builds its index under a lock`, way: WAY.usingIndex }];
     case 'CONSTR_EXCLUSION':
-      return [{ rule: 'long-lock', subject: `adds exclusion constraint ${name} on ${rel} and builds its index under a lock`, way: WAY.maintenance }];
+      return [
+        {
+          rule: 'long-lock',
+          subject: `adds exclusion constraint ${name} on ${rel} and builds its index under a lock`,
+          way: WAY.maintenance,
+        },
+      ];
     default:
       return [];
   }
@@ -355,7 +412,8 @@ function annotationProblems(note: Annotation, file: string, statement: string): 
   if (unknown.length > 0) {
     return [finding('bad-annotation', `unknown rule ${unknown.join(', ')} (rules: ${[...ALLOWABLE].join(', ')})`)];
   }
-  if (note.reason === '') return [finding('bad-annotation', `cutover:allow ${note.rules.join(',')} gives no reason, and the release records one`)];
+  if (note.reason === '')
+    return [finding('bad-annotation', `cutover:allow ${note.rules.join(',')} gives no reason, and the release records one`)];
   if (statement === '') return [finding('unused-allow', `cutover:allow ${note.rules.join(',')} follows the last statement`)];
   const unused = note.rules.filter((r) => !note.used.has(r));
   return unused.length > 0 ? [finding('unused-allow', `cutover:allow ${unused.join(',')}`)] : [];

@@ -47,16 +47,32 @@ describe('runMigration', () => {
 
   test('the database URL reaches the command in the variable migrations.database names', async () => {
     const url = 'postgres://app@127.0.0.1:5432/app';
-    const r = await runMigration('expand', 'printf %s "$APP_DB"', { cwd: dir, env: { PATH: process.env.PATH }, databaseEnvName: 'APP_DB', databaseUrl: url, timeoutMs: 10_000 });
+    const r = await runMigration('expand', 'printf %s "$APP_DB"', {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      databaseEnvName: 'APP_DB',
+      databaseUrl: url,
+      timeoutMs: 10_000,
+    });
     assert.equal(r.output, url);
-    const inherited = await runMigration('expand', 'printf %s "$APP_DB"', { cwd: dir, env: { PATH: process.env.PATH, APP_DB: 'postgres://from-env/db' }, databaseEnvName: 'APP_DB', timeoutMs: 10_000 });
+    const inherited = await runMigration('expand', 'printf %s "$APP_DB"', {
+      cwd: dir,
+      env: { PATH: process.env.PATH, APP_DB: 'postgres://from-env/db' },
+      databaseEnvName: 'APP_DB',
+      timeoutMs: 10_000,
+    });
     assert.equal(inherited.output, 'postgres://from-env/db');
   });
 
   test('a database variable that is not set refuses before anything runs', async () => {
     const marker = path.join(dir, 'ran');
     await assert.rejects(
-      runMigration('expand', `touch ${marker}`, { cwd: dir, env: { PATH: process.env.PATH }, databaseEnvName: 'APP_DB', timeoutMs: 10_000 }),
+      runMigration('expand', `touch ${marker}`, {
+        cwd: dir,
+        env: { PATH: process.env.PATH },
+        databaseEnvName: 'APP_DB',
+        timeoutMs: 10_000,
+      }),
       (err: unknown) => err instanceof MigrationSetupError && /APP_DB is not set/.test(err.message),
     );
     assert.throws(() => readFileSync(marker));
@@ -65,7 +81,11 @@ describe('runMigration', () => {
   test('at the timeout the command is stopped together with what it started', async () => {
     const pidFile = path.join(dir, 'child.pid');
     const started = Date.now();
-    const r = await runMigration('expand', `sleep 30 & echo $! > ${pidFile}; echo started; wait`, { cwd: dir, timeoutMs: 300, killGraceMs: 2_000 });
+    const r = await runMigration('expand', `sleep 30 & echo $! > ${pidFile}; echo started; wait`, {
+      cwd: dir,
+      timeoutMs: 300,
+      killGraceMs: 2_000,
+    });
     assert.ok(Date.now() - started < 5_000, 'returned within the grace period');
     assert.equal(r.ok, false);
     assert.equal(r.timedOut, true);
@@ -75,7 +95,11 @@ describe('runMigration', () => {
   });
 
   test('a command that ignores SIGTERM is killed after the grace period', async () => {
-    const r = await runMigration('contract', "trap '' TERM; echo stubborn; while :; do sleep 0.05; done", { cwd: dir, timeoutMs: 200, killGraceMs: 300 });
+    const r = await runMigration('contract', "trap '' TERM; echo stubborn; while :; do sleep 0.05; done", {
+      cwd: dir,
+      timeoutMs: 200,
+      killGraceMs: 300,
+    });
     assert.equal(r.timedOut, true);
     assert.equal(r.signal, 'SIGKILL');
   });
@@ -94,7 +118,11 @@ describe('runMigration', () => {
   });
 
   test('output is bounded, and the end of it is what is kept', async () => {
-    const r = await runMigration('expand', 'i=0; while [ $i -lt 3000 ]; do echo "line $i of migration output"; i=$((i+1)); done', { cwd: dir, timeoutMs: 20_000, maxOutputBytes: 4096 });
+    const r = await runMigration('expand', 'i=0; while [ $i -lt 3000 ]; do echo "line $i of migration output"; i=$((i+1)); done', {
+      cwd: dir,
+      timeoutMs: 20_000,
+      maxOutputBytes: 4096,
+    });
     assert.equal(r.ok, true);
     assert.equal(r.truncated, true);
     assert.ok(Buffer.byteLength(r.output) < 4096 + 100);
@@ -113,7 +141,10 @@ describe('runMigration', () => {
   });
 
   test('a folder that does not exist is a setup error that names it', async () => {
-    await assert.rejects(runMigration('expand', 'true', { cwd: path.join(dir, 'missing'), timeoutMs: 1000 }), (err: unknown) => err instanceof MigrationSetupError && err.message.includes('missing'));
+    await assert.rejects(
+      runMigration('expand', 'true', { cwd: path.join(dir, 'missing'), timeoutMs: 1000 }),
+      (err: unknown) => err instanceof MigrationSetupError && err.message.includes('missing'),
+    );
   });
 });
 
@@ -127,7 +158,10 @@ describe('lintBeforeExpand', () => {
       assert.equal(err.code, 'CUTOVER_E_MIGRATION_UNSAFE');
       assert.equal(err.kind, 'migration-unsafe');
       assert.match(err.message, /first: 001\.sql:2: rename-column/);
-      assert.deepEqual(err.findings.map((f) => f.rule), ['rename-column']);
+      assert.deepEqual(
+        err.findings.map((f) => f.rule),
+        ['rename-column'],
+      );
       return true;
     });
   });
@@ -135,9 +169,18 @@ describe('lintBeforeExpand', () => {
   test('lets warnings and annotated statements through and returns them for the release record', async () => {
     const d = path.join(dir, 'pass');
     mkdirSync(d);
-    writeFileSync(path.join(d, '001.sql'), 'CREATE INDEX users_bio ON users (bio);\n-- cutover:allow drop-column nothing has read it since 1.4\nALTER TABLE users DROP COLUMN fax;\n');
+    writeFileSync(
+      path.join(d, '001.sql'),
+      'CREATE INDEX users_bio ON users (bio);\n-- cutover:allow drop-column nothing has read it since 1.4\nALTER TABLE users DROP COLUMN fax;\n',
+    );
     const r = await lintBeforeExpand('*.sql', d);
-    assert.deepEqual(r.findings.map((f) => `${f.severity}:${f.rule}`), ['warning:create-index-without-concurrently']);
-    assert.deepEqual(r.allowed.map((a) => `${a.rule}: ${a.reason}`), ['drop-column: nothing has read it since 1.4']);
+    assert.deepEqual(
+      r.findings.map((f) => `${f.severity}:${f.rule}`),
+      ['warning:create-index-without-concurrently'],
+    );
+    assert.deepEqual(
+      r.allowed.map((a) => `${a.rule}: ${a.reason}`),
+      ['drop-column: nothing has read it since 1.4'],
+    );
   });
 });

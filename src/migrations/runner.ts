@@ -101,14 +101,30 @@ export async function runMigration(kind: MigrationKind, command: string, opts: R
   try {
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', (err) =>
-        reject(new MigrationSetupError(`cannot run the ${kind} migration \`${command}\` in ${opts.cwd}: ${err.message}; check that the folder exists`, { cause: err })),
+        reject(
+          new MigrationSetupError(
+            `cannot run the ${kind} migration \`${command}\` in ${opts.cwd}: ${err.message}; check that the folder exists`,
+            { cause: err },
+          ),
+        ),
       );
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     await closed(child.stdout, child.stderr, child.pid!);
     const ok = exit.code === 0 && !timedOut && !aborted;
-    const why = timedOut ? `stopped after ${opts.timeoutMs} ms; raise the timeout or make the migration faster` : aborted ? 'stopped: the release was aborted' : undefined;
-    return result({ ok, exitCode: exit.code, signal: exit.signal, timedOut, aborted, ...(why ? { output: withNote(output.text(), why) } : {}) });
+    const why = timedOut
+      ? `stopped after ${opts.timeoutMs} ms; raise the timeout or make the migration faster`
+      : aborted
+        ? 'stopped: the release was aborted'
+        : undefined;
+    return result({
+      ok,
+      exitCode: exit.code,
+      signal: exit.signal,
+      timedOut,
+      aborted,
+      ...(why ? { output: withNote(output.text(), why) } : {}),
+    });
   } finally {
     clearTimeout(timer);
     clearTimeout(killTimer);
@@ -129,11 +145,16 @@ export async function lintBeforeExpand(pattern: string, cwd: string): Promise<Fi
 
 /** Waits for both pipes to close; what the shell left running and holds them open is killed. */
 async function closed(out: NodeJS.ReadableStream, err: NodeJS.ReadableStream, pgid: number): Promise<void> {
-  const ends = Promise.all([out, err].map((s) => new Promise<void>((resolve) => {
-    const r = s as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean };
-    if (r.readableEnded || r.destroyed) resolve();
-    else s.once('close', () => resolve());
-  })));
+  const ends = Promise.all(
+    [out, err].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const r = s as NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean };
+          if (r.readableEnded || r.destroyed) resolve();
+          else s.once('close', () => resolve());
+        }),
+    ),
+  );
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS)));
   if ((await Promise.race([ends, late])) === 'late') {

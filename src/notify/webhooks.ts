@@ -90,7 +90,9 @@ export function webhookBody(event: WebhookEvent, e: StoreEvent, release: Release
     text: `${ICON[event]} *${e.service}*: ${what[event]} (${e.actor})${reason ? ` - ${reason}` : ''}`,
     event,
     service: e.service,
-    release: release ? { id: release.id, version: release.version, slot: release.slot, fromSlot: release.fromSlot, phase: e.phase ?? release.phase } : null,
+    release: release
+      ? { id: release.id, version: release.version, slot: release.slot, fromSlot: release.fromSlot, phase: e.phase ?? release.phase }
+      : null,
     reason: e.reason,
     actor: e.actor,
     time: e.time,
@@ -217,11 +219,24 @@ export class WebhookNotifier {
           problem = (err as Error).message;
         }
         if (attempt >= this.retry.attempts) {
-          this.log.error('webhook not delivered; giving up', { url: redactUrl(h.cfg.url), event, delivery: id, attempts: attempt, problem });
+          this.log.error('webhook not delivered; giving up', {
+            url: redactUrl(h.cfg.url),
+            event,
+            delivery: id,
+            attempts: attempt,
+            problem,
+          });
           return;
         }
         const wait = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
-        this.log.warn('webhook failed; retrying', { url: redactUrl(h.cfg.url), event, delivery: id, attempt, problem, retryInMs: Math.round(wait) });
+        this.log.warn('webhook failed; retrying', {
+          url: redactUrl(h.cfg.url),
+          event,
+          delivery: id,
+          attempt,
+          problem,
+          retryInMs: Math.round(wait),
+        });
         if (!(await sleep(wait, this.stop.signal))) return;
       }
     } finally {
@@ -233,7 +248,7 @@ export class WebhookNotifier {
 /** A webhook URL often carries its secret in the path (Slack's do): logs show only the host. */
 function redactUrl(url: string): string {
   try {
-    return new URL(url).origin + '/...';
+    return `${new URL(url).origin}/...`;
   } catch {
     return '(bad url)';
   }

@@ -24,7 +24,7 @@ export function rotatedPath(path: string, generation: number): string {
 /** The last `n` lines of one file, oldest first; a missing file has none. */
 export async function lastLines(file: string, n: number): Promise<string[]> {
   if (n <= 0) return [];
-  let handle;
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(file, 'r');
   } catch (err) {

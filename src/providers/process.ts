@@ -120,7 +120,10 @@ export class ProcessProviderImpl implements Provider {
   /** One operation at a time per slot, in call order; a failed one does not block the next. */
   #serial<T>(slot: SlotName, fn: () => Promise<T>): Promise<T> {
     const next = (this.#ops.get(slot) ?? Promise.resolve()).then(fn, fn);
-    this.#ops.set(slot, next.catch(() => {}));
+    this.#ops.set(
+      slot,
+      next.catch(() => {}),
+    );
     return next;
   }
 
@@ -253,7 +256,10 @@ export class ProcessProviderImpl implements Provider {
       throw new ProviderError('CUTOVER_E_PROVISION_FAILED', `${this.service}: ${(err as Error).message}`, { cause: err });
     }
     if (cwd === undefined) return;
-    const isDir = await stat(cwd).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(cwd).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) {
       throw new ProviderError(
         'CUTOVER_E_PROVISION_FAILED',

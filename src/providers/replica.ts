@@ -132,7 +132,9 @@ export class Replica {
     });
     if (child.pid !== undefined) {
       this.state = 'running';
-      this.#opts.log.write(this.index, 'cutover', [`started pid ${child.pid} on ${this.target}${this.restarts ? ` (restart ${this.restarts})` : ''}`]);
+      this.#opts.log.write(this.index, 'cutover', [
+        `started pid ${child.pid} on ${this.target}${this.restarts ? ` (restart ${this.restarts})` : ''}`,
+      ]);
       this.#opts.onStart(this);
     }
   }
@@ -209,7 +211,9 @@ export class Replica {
     if (exit.uptime >= this.#opts.backoff.resetAfter) this.#deaths = 0;
     const delay = restartDelay(this.#opts.backoff, this.#deaths++);
     this.state = 'backoff';
-    this.#opts.log.write(this.index, 'cutover', [`${pgid === null ? 'it' : `pid ${pgid}`} ${how} after ${exit.uptime} ms; restarting in ${delay} ms`]);
+    this.#opts.log.write(this.index, 'cutover', [
+      `${pgid === null ? 'it' : `pid ${pgid}`} ${how} after ${exit.uptime} ms; restarting in ${delay} ms`,
+    ]);
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.restarts++;

@@ -38,7 +38,11 @@ test('the log rotates at its size, keeps only its number of files, and tail read
     }
     // A burst bigger than a file is spread over files too.
     const burst = new SlotLog(slotLogPath(dir, 'web', 'blue'), { maxBytes: 1000, files: 2 });
-    burst.write(0, 'out', Array.from({ length: 100 }, (_, i) => `burst ${i + 1}`));
+    burst.write(
+      0,
+      'out',
+      Array.from({ length: 100 }, (_, i) => `burst ${i + 1}`),
+    );
     burst.close();
     const older = (await stat(join(dir, 'logs', 'web', 'blue.log.1'))).size;
     assert.ok(older <= 1000 && older > 900, `the older file was filled up to maxBytes: ${older}`);
@@ -46,7 +50,10 @@ test('the log rotates at its size, keeps only its number of files, and tail read
     assert.match((await tailSlotLog(dir, 'web', 'blue', 1))[0] ?? '', / burst 100$/);
 
     const lines = await tailSlotLog(dir, 'web', 'green', 3);
-    assert.deepEqual(lines.map((l) => l.split(' ').slice(3).join(' ')), ['line 198', 'line 199', 'line 200']);
+    assert.deepEqual(
+      lines.map((l) => l.split(' ').slice(3).join(' ')),
+      ['line 198', 'line 199', 'line 200'],
+    );
     // More lines than the current file has: the older files supply the rest, in order.
     const current = (await readFile(path, 'utf8')).trimEnd().split('\n').length;
     const many = await tailSlotLog(dir, 'web', 'green', current + 5);
@@ -78,6 +85,12 @@ test('the logs of both slots merge in time order, each line naming its slot', ()
     blue.close();
     green.close();
     const lines = await tailServiceLogs(dir, 'web', { lines: 10 });
-    assert.deepEqual(lines.map((l) => `${l.split(' ')[0]} ${l.split(' ').at(-1)}`), ['blue first', 'green second', 'blue third']);
-    assert.deepEqual((await tailServiceLogs(dir, 'web', { slot: 'green' })).map((l) => l.split(' ').at(-1)), ['second']);
+    assert.deepEqual(
+      lines.map((l) => `${l.split(' ')[0]} ${l.split(' ').at(-1)}`),
+      ['blue first', 'green second', 'blue third'],
+    );
+    assert.deepEqual(
+      (await tailServiceLogs(dir, 'web', { slot: 'green' })).map((l) => l.split(' ').at(-1)),
+      ['second'],
+    );
   }));

@@ -22,7 +22,9 @@ test('a closed static provider refuses to provision, and an aborted signal is ho
   const provider = new StaticProviderImpl('web', config);
   const ac = new AbortController();
   ac.abort();
-  await assert.rejects(provider.provision('blue', '1', { signal: ac.signal }), (err) => isProviderError(err, 'CUTOVER_E_PROVISION_ABORTED'));
+  await assert.rejects(provider.provision('blue', '1', { signal: ac.signal }), (err) =>
+    isProviderError(err, 'CUTOVER_E_PROVISION_ABORTED'),
+  );
   await provider.close();
   await assert.rejects(provider.provision('blue', '1'), (err) => isProviderError(err, 'CUTOVER_E_PROVIDER_CLOSED'));
 });

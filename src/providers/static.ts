@@ -49,4 +49,3 @@ export class StaticProviderImpl implements Provider {
     this.#deployments.clear();
   }
 }
-

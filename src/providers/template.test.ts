@@ -26,7 +26,13 @@ test('{version} is replaced in command, cwd and env, and the cutover variables w
 });
 
 test("the daemon's API token is not passed on to the applications it runs", () => {
-  const spec = launchSpec(config, { service: 'web', slot: 'blue', version: '1', port: 1, baseEnv: { CUTOVER_TOKEN: 'secret', PATH: '/bin' } });
+  const spec = launchSpec(config, {
+    service: 'web',
+    slot: 'blue',
+    version: '1',
+    port: 1,
+    baseEnv: { CUTOVER_TOKEN: 'secret', PATH: '/bin' },
+  });
   assert.equal(spec.env.CUTOVER_TOKEN, undefined);
   assert.equal(spec.env.PATH, '/bin');
 });

@@ -137,7 +137,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.clearDeadline();
     switch (kind) {
       case DL_HEADERS:
-        if (this.pending !== null && this.pending.length > 0) this.respondAndClose(408, 'request head not received within the headers timeout');
+        if (this.pending !== null && this.pending.length > 0)
+          this.respondAndClose(408, 'request head not received within the headers timeout');
         else this.socket.destroy();
         return;
       case DL_IDLE:
@@ -242,7 +243,11 @@ export class ClientConn implements UpstreamOwner, Drainable {
     else pool = null;
     if (pool === null) {
       this.pending = rest;
-      const why = this.previewListener ? 'no release in preview: this listener shows the idle slot while a release is verified' : table.spec.live === null ? 'no release yet: this service has no live slot' : 'no live slot';
+      const why = this.previewListener
+        ? 'no release in preview: this listener shows the idle slot while a release is verified'
+        : table.spec.live === null
+          ? 'no release yet: this service has no live slot'
+          : 'no live slot';
       return this.respondLocal(req, 503, why);
     }
     const target = pool.pick();
@@ -267,7 +272,14 @@ export class ClientConn implements UpstreamOwner, Drainable {
     pool.metrics.inFlight++;
     pool.active.add(this);
     this.upHead = this.buildUpstreamHead(req);
-    if (table.mirrorPool !== null && pool !== table.mirrorPool && req.bodyMode === BODY_NONE && req.upgrade === null && (req.method === 'GET' || req.method === 'HEAD') && Math.random() < table.mirrorShare) {
+    if (
+      table.mirrorPool !== null &&
+      pool !== table.mirrorPool &&
+      req.bodyMode === BODY_NONE &&
+      req.upgrade === null &&
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      Math.random() < table.mirrorShare
+    ) {
       this.host.mirror(table.mirrorPool, this.upHead);
     }
     this.connect(target);
@@ -284,14 +296,15 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const prefix = table.stickyPrefix;
     if (prefix !== '' && req.cookie !== null) {
       const v = cookieValue(req.cookie, this.host.opts.stickyCookie);
-      if (v !== null && v.startsWith(prefix)) {
+      if (v?.startsWith(prefix)) {
         const slot = v.slice(prefix.length);
         if (slot === 'blue' && table.spec.weights.blue > 0) return table.blue;
         if (slot === 'green' && table.spec.weights.green > 0) return table.green;
       }
     }
     const pool = Math.random() < table.blueShare ? table.blue : table.green;
-    if (prefix !== '') this.setCookie = `set-cookie: ${this.host.opts.stickyCookie}=${prefix}${pool.slot}; ${this.host.opts.stickyAttributes}\r\n`;
+    if (prefix !== '')
+      this.setCookie = `set-cookie: ${this.host.opts.stickyCookie}=${prefix}${pool.slot}; ${this.host.opts.stickyAttributes}\r\n`;
     return pool;
   }
 
@@ -304,7 +317,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     if (req.upgrade !== null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
     else if (req.minor === 0) head += 'connection: close\r\n';
     if (this.host.opts.via) head += `via: 1.${req.minor} cutover\r\n`;
-    return head + '\r\n';
+    return `${head}\r\n`;
   }
 
   private connect(target: Target): void {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker, cookieValue, isHeadError, parseRequestHeadStrict, parseResponseHeadStrict } from './http1.ts';
+import {
+  CHUNKED_ERROR,
+  CHUNKED_MORE,
+  ChunkedTracker,
+  cookieValue,
+  isHeadError,
+  parseRequestHeadStrict,
+  parseResponseHeadStrict,
+} from './http1.ts';
 import { fastRequest, fastResponse, parseRequestHead, parseResponseHead } from './heads.ts';
 
 const requests = [

@@ -238,10 +238,10 @@ export function fastResponse(head: string, method: string, maxHeaders: number): 
   return {
     status,
     minor,
-    statusLine: minor === 1 ? statusLine : 'HTTP/1.1' + statusLine.slice(8),
+    statusLine: minor === 1 ? statusLine : `HTTP/1.1${statusLine.slice(8)}`,
     forwardLines: keptFrom === 0 ? block : forward + block.slice(keptFrom),
     bodyMode,
-    contentLength: contentLength < 0 ? 0 : contentLength,
+    contentLength: Math.max(contentLength, 0),
     keepAlive: minor === 1 && bodyMode !== BODY_UNTIL_CLOSE && !close,
     contentType,
   };

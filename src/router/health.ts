@@ -26,13 +26,16 @@ export function checkOnce(address: string, cfg: HealthConfig): Promise<string | 
       clearTimeout(timer);
       resolve(err);
     };
-    const req = http.get({ host, port, path: cfg.path, headers: { ...cfg.headers, connection: 'close', 'user-agent': 'cutover-health' }, agent: false }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      const ok = cfg.expectStatus !== undefined ? status === cfg.expectStatus : status >= 200 && status < 400;
-      res.on('end', () => finish(ok ? null : `status ${status}`));
-      res.on('error', (e) => finish(e.message));
-    });
+    const req = http.get(
+      { host, port, path: cfg.path, headers: { ...cfg.headers, connection: 'close', 'user-agent': 'cutover-health' }, agent: false },
+      (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        const ok = cfg.expectStatus !== undefined ? status === cfg.expectStatus : status >= 200 && status < 400;
+        res.on('end', () => finish(ok ? null : `status ${status}`));
+        res.on('error', (e) => finish(e.message));
+      },
+    );
     const timer = setTimeout(() => {
       finish(`no answer within ${cfg.timeout}ms`);
       req.destroy();

@@ -165,7 +165,11 @@ export class WorkerRouterHost implements RouterHost {
           }),
       ),
     );
-    const out: RouterMetrics = { generation: this.spec?.generation ?? 0, slots: { blue: emptySnapshot(), green: emptySnapshot() }, connections: 0 };
+    const out: RouterMetrics = {
+      generation: this.spec?.generation ?? 0,
+      slots: { blue: emptySnapshot(), green: emptySnapshot() },
+      connections: 0,
+    };
     for (const p of parts) {
       if (p === null) continue;
       out.slots.blue = addSnapshot(out.slots.blue, p.slots.blue);

@@ -125,7 +125,8 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     const line = lines[i] as string;
     const colon = line.indexOf(':');
     if (colon <= 0) {
-      if (line.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9)) return { status: 400, reason: 'obsolete line folding' };
+      if (line.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9))
+        return { status: 400, reason: 'obsolete line folding' };
       return { status: 400, reason: 'malformed header line' };
     }
     const name = line.slice(0, colon);
@@ -204,16 +205,16 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     if (connection.has('close')) keepAlive = false;
     else if (minor === 0 && connection.has('keep-alive')) keepAlive = false; // HTTP/1.0 keep-alive is not offered
   }
-  const wantsUpgrade = upgrade !== null && connection !== null && connection.has('upgrade') && minor === 1;
+  const wantsUpgrade = upgrade && connection?.has('upgrade') && minor === 1;
 
   if (connection !== null && connection.size > 0) {
     // Headers named in Connection are hop-by-hop too.
     for (let i = 0; i < kept.length; i++) {
       const n = keptNames[i] as string;
-      if (!connection.has(n) || HOP_BY_HOP.has(n)) forwardLines += kept[i] + '\r\n';
+      if (!connection.has(n) || HOP_BY_HOP.has(n)) forwardLines += `${kept[i]}\r\n`;
     }
   } else {
-    for (let i = 0; i < kept.length; i++) forwardLines += kept[i] + '\r\n';
+    for (let i = 0; i < kept.length; i++) forwardLines += `${kept[i]}\r\n`;
   }
 
   return {
@@ -243,7 +244,7 @@ export function parseResponseHeadStrict(head: string, method: string, maxHeaders
   const lines = head.split('\r\n');
   const statusLine = lines[0] ?? '';
   if (BAD_VALUE.test(statusLine)) return { status: 502, reason: 'control character in status line' };
-  if (!statusLine.startsWith('HTTP/1.') || statusLine.length < 12 || statusLine.charCodeAt(12) !== 32 && statusLine.length > 12) {
+  if (!statusLine.startsWith('HTTP/1.') || statusLine.length < 12 || (statusLine.charCodeAt(12) !== 32 && statusLine.length > 12)) {
     return { status: 502, reason: 'malformed status line' };
   }
   const minorChar = statusLine.charCodeAt(7);
@@ -321,19 +322,19 @@ export function parseResponseHeadStrict(head: string, method: string, maxHeaders
   }
 
   let keepAlive = minor === 1 && bodyMode !== BODY_UNTIL_CLOSE;
-  if (connection !== null && connection.has('close')) keepAlive = false;
+  if (connection?.has('close')) keepAlive = false;
   let forwardLines = '';
   for (let i = 0; i < kept.length; i++) {
     const n = keptNames[i] as string;
-    if (connection === null || !connection.has(n) || n === 'upgrade') forwardLines += kept[i] + '\r\n';
+    if (connection === null || !connection.has(n) || n === 'upgrade') forwardLines += `${kept[i]}\r\n`;
   }
   return {
     status,
     minor,
-    statusLine: 'HTTP/1.1' + statusLine.slice(8),
+    statusLine: `HTTP/1.1${statusLine.slice(8)}`,
     forwardLines,
     bodyMode,
-    contentLength: contentLength < 0 ? 0 : contentLength,
+    contentLength: Math.max(contentLength, 0),
     keepAlive,
     contentType,
   };
@@ -494,7 +495,7 @@ const REASONS: Record<number, string> = {
 
 /** A short plain-text answer of the router's own (never the upstream's), which closes the connection. */
 export function errorResponse(status: number, body: string, close: boolean): string {
-  const text = body + '\n';
+  const text = `${body}\n`;
   return (
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n` +
     'content-type: text/plain; charset=utf-8\r\n' +

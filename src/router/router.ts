@@ -67,7 +67,8 @@ export class Router implements ConnHost {
 
   async listen(): Promise<{ host: string; port: number }> {
     await this.listenOn(this.server, this.opts.listen, 'listen');
-    if (this.previewServer !== null && this.opts.previewListen) await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
+    if (this.previewServer !== null && this.opts.previewListen)
+      await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
     const addr = this.server.address() as net.AddressInfo;
     return { host: addr.address, port: addr.port };
   }
@@ -76,7 +77,14 @@ export class Router implements ConnHost {
     const { host, port } = splitHostPort(address);
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(new CutoverError('CUTOVER_E_LISTEN', `service ${this.opts.service} cannot listen on ${address}: ${err.message}; pick a free address in \`${key}\``, 500, { cause: err }));
+        reject(
+          new CutoverError(
+            'CUTOVER_E_LISTEN',
+            `service ${this.opts.service} cannot listen on ${address}: ${err.message}; pick a free address in \`${key}\``,
+            500,
+            { cause: err },
+          ),
+        );
       };
       server.once('error', onError);
       server.listen({ host, port, reusePort: this.opts.reusePort, backlog: 2048 }, () => {
@@ -91,7 +99,9 @@ export class Router implements ConnHost {
     if (this.mirrors.size >= MAX_MIRRORS_IN_FLIGHT) return;
     const target = pool.pick();
     if (target === null) return;
-    const m: MirrorRequest = new MirrorRequest(pool, target, head, this.opts.connectTimeout, this.opts.responseTimeout, () => this.mirrors.delete(m));
+    const m: MirrorRequest = new MirrorRequest(pool, target, head, this.opts.connectTimeout, this.opts.responseTimeout, () =>
+      this.mirrors.delete(m),
+    );
     this.mirrors.add(m);
   }
 
@@ -121,8 +131,17 @@ export class Router implements ConnHost {
   }
 
   private poolFor(slot: SlotName, addresses: string[], current: SlotPool): SlotPool {
-    if (sameList(current.targets.map((t) => t.address), addresses)) return current;
-    return new SlotPool(slot, addresses.map((a) => this.target(a)));
+    if (
+      sameList(
+        current.targets.map((t) => t.address),
+        addresses,
+      )
+    )
+      return current;
+    return new SlotPool(
+      slot,
+      addresses.map((a) => this.target(a)),
+    );
   }
 
   private target(address: string): Target {

@@ -57,17 +57,19 @@ export function createClient(endpoints: string[], requestTimeoutMs: number): Etc
     hosts: endpoints,
     // A thousand events with their data can pass gRPC's default 4 MiB for one answer.
     grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES },
-    defaultCallOptions: (ctx) =>
-      ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs, interceptors: [requireLeader] },
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs, interceptors: [requireLeader] }),
     faultHandling: {
       // Another member may serve what this one turned away (it is down, or has no leader while an
       // election runs): try again for about three seconds, long enough for an election after a
       // leader crashed (1-2 election timeouts of 1 s). Not after a deadline or a lost leader: the
       // call may have been applied, and a retry would hide that.
-      global: cockatiel.retry(cockatiel.handleWhen((err) => classify(err) === 'refused'), {
-        maxAttempts: RETRIES,
-        backoff: new cockatiel.ConstantBackoff(RETRY_DELAY_MS),
-      }),
+      global: cockatiel.retry(
+        cockatiel.handleWhen((err) => classify(err) === 'refused'),
+        {
+          maxAttempts: RETRIES,
+          backoff: new cockatiel.ConstantBackoff(RETRY_DELAY_MS),
+        },
+      ),
       host: () =>
         cockatiel.circuitBreaker(cockatiel.handleWhen(isRecoverableError), {
           halfOpenAfter: HOST_REST_MS,

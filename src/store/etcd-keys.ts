@@ -82,7 +82,11 @@ export function prefixRange(dir: string): { key: Buffer; range_end: Buffer } {
 /** `etcd://h1:2379,h2:2379/cutover/prod` -> endpoints and prefix (`/cutover` when the URL has no path). */
 export function parseEtcdUrl(url: string): { endpoints: string[]; prefix: string } {
   const m = /^etcd(s?):\/\/([^/]+)(\/.*)?$/.exec(url.trim());
-  const hosts = m?.[2]?.split(',').map((h) => h.trim()).filter((h) => h.length > 0) ?? [];
+  const hosts =
+    m?.[2]
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter((h) => h.length > 0) ?? [];
   if (m === null || hosts.length === 0 || hosts.some((h) => !/^([^\s:/[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(h))) {
     throw new CutoverError(
       'CUTOVER_E_CONFIG_INVALID',

@@ -149,26 +149,25 @@ export class EtcdStore implements Store {
           ...(input.data === undefined ? {} : { data: cloneJson(input.data) }),
         };
         const first = toEvent(seq, time, { ...event, service: input.service, releaseId: id }, 'phase', 'pending');
-        const res = await commit({
-          compare: [modIs(k.seq, seqKv), absent(k.active(input.service)), absent(k.release(id))],
-          success: [
-            put(k.release(id), JSON.stringify(release)),
-            put(k.releasesOfService(input.service) + padSeq(seq), id),
-            put(k.active(input.service), id),
-            ...this.#eventOps(first),
-          ],
-        }, this.#seqCheck(seqKv, first));
+        const res = await commit(
+          {
+            compare: [modIs(k.seq, seqKv), absent(k.active(input.service)), absent(k.release(id))],
+            success: [
+              put(k.release(id), JSON.stringify(release)),
+              put(k.releasesOfService(input.service) + padSeq(seq), id),
+              put(k.active(input.service), id),
+              ...this.#eventOps(first),
+            ],
+          },
+          this.#seqCheck(seqKv, first),
+        );
         if (res.succeeded) return release;
         await contended(attempt, `creating a release of ${input.service}`);
       }
     });
   }
 
-  async transition(
-    releaseId: string,
-    phase: Phase,
-    input: TransitionInput,
-  ): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
+  async transition(releaseId: string, phase: Phase, input: TransitionInput): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
     const k = this.#k;
     // Resolves once a quorum has the transaction on disk (etcd fsyncs its log before acknowledging),
     // so the caller may make the transition's effect visible.
@@ -189,16 +188,19 @@ export class EtcdStore implements Store {
           ...(data === undefined ? {} : { data }),
         };
         const event = toEvent(seq, time, { ...input, service: release.service, releaseId }, 'phase', phase);
-        const res = await commit({
-          // The release as read: a concurrent transition (an operator's abort) makes this one retry
-          // from a fresh read, where checkTransition refuses it with the phase it found.
-          compare: [modIs(k.release(releaseId), releaseKv), modIs(k.seq, seqKv)],
-          success: [
-            put(k.release(releaseId), JSON.stringify(release)),
-            ...this.#eventOps(event),
-            ...(isTerminal(phase) ? [del(k.active(release.service))] : []),
-          ],
-        }, this.#seqCheck(seqKv, event));
+        const res = await commit(
+          {
+            // The release as read: a concurrent transition (an operator's abort) makes this one retry
+            // from a fresh read, where checkTransition refuses it with the phase it found.
+            compare: [modIs(k.release(releaseId), releaseKv), modIs(k.seq, seqKv)],
+            success: [
+              put(k.release(releaseId), JSON.stringify(release)),
+              ...this.#eventOps(event),
+              ...(isTerminal(phase) ? [del(k.active(release.service))] : []),
+            ],
+          },
+          this.#seqCheck(seqKv, event),
+        );
         if (res.succeeded) return { release, event };
         await contended(attempt, `moving release ${releaseId} to ${phase}`);
       }
@@ -212,10 +214,7 @@ export class EtcdStore implements Store {
         const [seqKv, releaseKv] = await this.#readForEvent(input);
         checkEventRelease(input, releaseKv === null ? null : parse<ReleaseRecord>(releaseKv));
         const event = toEvent(seqOf(seqKv) + 1, this.#time(), input, input.type);
-        const res = await commit(
-          { compare: [modIs(this.#k.seq, seqKv)], success: this.#eventOps(event) },
-          this.#seqCheck(seqKv, event),
-        );
+        const res = await commit({ compare: [modIs(this.#k.seq, seqKv)], success: this.#eventOps(event) }, this.#seqCheck(seqKv, event));
         if (res.succeeded) return event;
         await contended(attempt, `recording a ${input.type} event of ${input.service}`);
       }
@@ -269,9 +268,7 @@ export class EtcdStore implements Store {
       });
       const events = kvs.map((kv) => parse<StoreEvent>(kv));
       // A release's events all have its service, so this keeps all of them or none.
-      return query.releaseId !== undefined && query.service !== undefined
-        ? events.filter((e) => e.service === query.service)
-        : events;
+      return query.releaseId !== undefined && query.service !== undefined ? events.filter((e) => e.service === query.service) : events;
     });
   }
 
@@ -324,11 +321,14 @@ export class EtcdStore implements Store {
         checkPhaseEventType(event);
         checkEventRelease(event, releaseKv === null ? null : parse<ReleaseRecord>(releaseKv));
         const recorded = toEvent(seqOf(seqKv) + 1, this.#time(), event, event.type);
-        const res = await commit({
-          compare: [sameGeneration, modIs(k.seq, seqKv)],
-          success: [...writes, ...this.#eventOps(recorded)],
-          failure: [get(genKey)],
-        }, this.#seqCheck(seqKv, recorded));
+        const res = await commit(
+          {
+            compare: [sameGeneration, modIs(k.seq, seqKv)],
+            success: [...writes, ...this.#eventOps(recorded)],
+            failure: [get(genKey)],
+          },
+          this.#seqCheck(seqKv, recorded),
+        );
         if (res.succeeded) return JSON.parse(text) as RouteState;
         if (generationOf(res.responses[0]?.response_range.kvs[0] ?? null) !== expect) throw stale(res);
         await contended(attempt, `switching ${state.service}`);
@@ -341,11 +341,14 @@ export class EtcdStore implements Store {
     const id = input.id ?? newId('tok');
     return this.#write(async (commit) => {
       const token: TokenRecord = { id, name: input.name, role: input.role, hash: input.hash, createdAt: this.#time(), revokedAt: null };
-      const res = await commit({
-        compare: [absent(k.token(id)), absent(k.tokenHash(input.hash))],
-        success: [put(k.token(id), JSON.stringify(token)), put(k.tokenHash(input.hash), id)],
-        failure: [get(k.token(id))],
-      }, { witness: { key: k.token(id), value: JSON.stringify(token) } });
+      const res = await commit(
+        {
+          compare: [absent(k.token(id)), absent(k.tokenHash(input.hash))],
+          success: [put(k.token(id), JSON.stringify(token)), put(k.tokenHash(input.hash), id)],
+          failure: [get(k.token(id))],
+        },
+        { witness: { key: k.token(id), value: JSON.stringify(token) } },
+      );
       if (res.succeeded) return token;
       if ((res.responses[0]?.response_range.kvs.length ?? 0) > 0) throw conflict(`a token ${id} exists already; choose another id`);
       throw conflict('a token with this secret exists already; create the token again');
@@ -456,7 +459,11 @@ export class EtcdStore implements Store {
       stage = 'before-write';
       return res;
     };
-    return callEtcd(this.#endpoints, () => stage, () => fn(commit));
+    return callEtcd(
+      this.#endpoints,
+      () => stage,
+      () => fn(commit),
+    );
   }
 
   /** Whether a transaction whose answer was lost happened: true, false, or null when it cannot tell. */

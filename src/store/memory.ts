@@ -76,11 +76,7 @@ export class MemoryStore implements Store {
     return cloneJson(release);
   }
 
-  async transition(
-    releaseId: string,
-    phase: Phase,
-    input: TransitionInput,
-  ): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
+  async transition(releaseId: string, phase: Phase, input: TransitionInput): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
     this.#open();
     const current = this.#releases.get(releaseId);
     if (current === undefined) throw releaseNotFound(releaseId);

@@ -26,7 +26,10 @@ export function takeOwnership(db: DatabaseSync, file: string, pidFile: string): 
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     const mode = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string } | undefined;
     if (mode?.journal_mode !== 'wal') {
-      throw new CutoverError('CUTOVER_E_INTERNAL', `${file} could not be switched to WAL mode (${mode?.journal_mode}); is it on a network file system?`);
+      throw new CutoverError(
+        'CUTOVER_E_INTERNAL',
+        `${file} could not be switched to WAL mode (${mode?.journal_mode}); is it on a network file system?`,
+      );
     }
     // The lock is taken at the first write and then kept: take it now, not at the first transition.
     db.exec('BEGIN EXCLUSIVE');
@@ -39,7 +42,9 @@ export function takeOwnership(db: DatabaseSync, file: string, pidFile: string): 
       throw conflictFrom(`${file} is in use by ${who}; ${next}, or give this one another stateDir`, err);
     }
     if (isSqliteError(err, SQLITE_NOTADB)) {
-      throw new CutoverError('CUTOVER_E_INTERNAL', `${file} is not a SQLite database; move it away or choose another stateDir`, 500, { cause: err });
+      throw new CutoverError('CUTOVER_E_INTERNAL', `${file} is not a SQLite database; move it away or choose another stateDir`, 500, {
+        cause: err,
+      });
     }
     throw err;
   }

@@ -7,7 +7,11 @@ const reachableFrom = (start: Phase): Set<Phase> => {
   const seen = new Set<Phase>([start]);
   const todo = [start];
   for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
-    for (const n of nextPhases(p)) if (!seen.has(n)) (seen.add(n), todo.push(n));
+    for (const n of nextPhases(p))
+      if (!seen.has(n)) {
+        seen.add(n);
+        todo.push(n);
+      }
   }
   return seen;
 };

@@ -90,8 +90,7 @@ export function checkRouteGeneration(state: RouteState, expectGeneration: number
 
 export function staleRouteConflict(service: string, expected: number, actual: number): CutoverError {
   return conflict(
-    `the route table of ${service} changed meanwhile (generation ${actual}, expected ${expected}); ` +
-      'read it again and retry the change',
+    `the route table of ${service} changed meanwhile (generation ${actual}, expected ${expected}); read it again and retry the change`,
   );
 }
 

@@ -58,7 +58,13 @@ test('releases, events, route state and tokens survive closing and opening the s
   const r = await a.createRelease({ service: 'web', version: '2.0.0', slot: 'green', fromSlot: 'blue' }, by);
   await a.transition(r.id, 'provisioning', { ...by, releaseData: { step: 1 } });
   await a.putRouteState(
-    { service: 'web', live: 'blue', weights: { blue: 100, green: 0 }, generation: 7, slots: { blue: { version: '1', targets: ['127.0.0.1:1'] }, green: { version: null, targets: [] } } },
+    {
+      service: 'web',
+      live: 'blue',
+      weights: { blue: 100, green: 0 },
+      generation: 7,
+      slots: { blue: { version: '1', targets: ['127.0.0.1:1'] }, green: { version: null, targets: [] } },
+    },
     { expectGeneration: 0 },
   );
   const token = await a.createToken({ name: 'ci', role: 'deployer', hash: 'abc' });
@@ -67,7 +73,12 @@ test('releases, events, route state and tokens survive closing and opening the s
 
   const b = SqliteStore.open(dir);
   try {
-    assert.deepEqual(await b.activeRelease('web'), { ...r, phase: 'provisioning', updatedAt: (await b.getRelease(r.id))!.updatedAt, data: { step: 1 } });
+    assert.deepEqual(await b.activeRelease('web'), {
+      ...r,
+      phase: 'provisioning',
+      updatedAt: (await b.getRelease(r.id))!.updatedAt,
+      data: { step: 1 },
+    });
     assert.deepEqual(await b.events(), events);
     assert.equal((await b.getRouteState('web'))?.generation, 7);
     assert.deepEqual(await b.findTokenByHash('abc'), token);
@@ -161,7 +172,10 @@ test('the same process cannot open a state directory twice', async () => {
   const dir = stateDir();
   const first = SqliteStore.open(dir);
   try {
-    assert.throws(() => SqliteStore.open(dir, { lockTimeout: 0 }), { code: 'CUTOVER_E_CONFLICT', message: new RegExp(`pid ${process.pid}`) });
+    assert.throws(() => SqliteStore.open(dir, { lockTimeout: 0 }), {
+      code: 'CUTOVER_E_CONFLICT',
+      message: new RegExp(`pid ${process.pid}`),
+    });
     // The refused attempt did not disturb the owner.
     await first.createRelease({ service: 'web', version: '1', slot: 'blue', fromSlot: null }, by);
   } finally {
@@ -195,7 +209,13 @@ test('a database at schema version 1 is migrated to the newest and keeps its rel
     await store.transition('rel_old', 'shifting', by);
     await store.createToken({ name: 'ci', role: 'admin', hash: 'h' });
     await store.putRouteState(
-      { service: 'web', live: 'blue', weights: { blue: 100, green: 0 }, generation: 1, slots: { blue: { version: '1.0.0', targets: [] }, green: { version: null, targets: [] } } },
+      {
+        service: 'web',
+        live: 'blue',
+        weights: { blue: 100, green: 0 },
+        generation: 1,
+        slots: { blue: { version: '1.0.0', targets: [] }, green: { version: null, targets: [] } },
+      },
       { expectGeneration: 0 },
     );
   } finally {

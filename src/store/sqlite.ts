@@ -248,11 +248,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async transition(
-    releaseId: string,
-    phase: Phase,
-    input: TransitionInput,
-  ): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
+  async transition(releaseId: string, phase: Phase, input: TransitionInput): Promise<{ release: ReleaseRecord; event: StoreEvent }> {
     // COMMIT returns only after the WAL is fsynced (synchronous = FULL), so when this resolves the
     // transition survives a crash or a power cut, and the caller may make its effect visible.
     return this.#tx(() => {
@@ -303,8 +299,7 @@ export class SqliteStore implements Store {
 
   async events(query: EventQuery = {}): Promise<StoreEvent[]> {
     this.#check();
-    const filter: EventFilter =
-      query.releaseId !== undefined ? 'release' : query.service !== undefined ? 'service' : 'all';
+    const filter: EventFilter = query.releaseId !== undefined ? 'release' : query.service !== undefined ? 'service' : 'all';
     const params: Record<string, string | number | null> = {
       after: query.afterSeq ?? 0,
       limit: limitOf(query.limit, DEFAULT_EVENT_LIMIT),
@@ -435,7 +430,6 @@ export class SqliteStore implements Store {
     return toEvent(row as unknown as EventRow);
   }
 }
-
 
 function parseObject(text: string): JsonObject {
   return JSON.parse(text) as JsonObject;

@@ -172,11 +172,7 @@ export interface Store {
    * (CUTOVER_E_CONFLICT) a move the phase table does not allow, including any move out of a terminal
    * phase; CUTOVER_E_NOT_FOUND for an unknown release.
    */
-  transition(
-    releaseId: string,
-    phase: Phase,
-    event: TransitionInput,
-  ): Promise<{ release: ReleaseRecord; event: StoreEvent }>;
+  transition(releaseId: string, phase: Phase, event: TransitionInput): Promise<{ release: ReleaseRecord; event: StoreEvent }>;
   /** Appends an event that is not a phase change. */
   appendEvent(event: NewEvent): Promise<StoreEvent>;
   getRelease(id: string): Promise<ReleaseRecord | null>;

@@ -29,7 +29,8 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat())
+    if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return e;
 }
 
@@ -112,7 +113,14 @@ async function loadServices() {
   const root = $('services');
   for (const s of list) {
     if (!cards.has(s.service)) {
-      const card = { name: s.service, el: h('article', { class: 'service', 'data-service': s.service }), status: null, releases: [], audit: [], traffic: [] };
+      const card = {
+        name: s.service,
+        el: h('article', { class: 'service', 'data-service': s.service }),
+        status: null,
+        releases: [],
+        audit: [],
+        traffic: [],
+      };
       cards.set(s.service, card);
       root.append(card.el);
     }
@@ -168,7 +176,11 @@ function render(card) {
       {},
       h('h2', {}, s.service),
       h('span', { class: 'listen' }, s.listen),
-      h('span', { class: `live-slot slot-${live}`, 'data-testid': 'live-slot', 'data-slot': live }, s.live ? `live: ${s.live}` : 'no live slot yet'),
+      h(
+        'span',
+        { class: `live-slot slot-${live}`, 'data-testid': 'live-slot', 'data-slot': live },
+        s.live ? `live: ${s.live}` : 'no live slot yet',
+      ),
       h('span', { class: 'muted' }, `generation ${s.generation}`),
     ),
     h('div', { class: 'slots' }, slotBox(s, 'blue'), slotBox(s, 'green')),
@@ -181,7 +193,12 @@ function render(card) {
 
 function slotBox(s, slot) {
   const d = s.slots[slot];
-  const role = s.live === slot ? 'live' : s.release && s.release.fromSlot === slot && ['promoted', 'observing', 'shifting'].includes(s.release.phase) ? 'standby' : 'idle';
+  const role =
+    s.live === slot
+      ? 'live'
+      : s.release && s.release.fromSlot === slot && ['promoted', 'observing', 'shifting'].includes(s.release.phase)
+        ? 'standby'
+        : 'idle';
   return h(
     'section',
     { class: `slot slot-${slot} ${role}`, 'data-slot': slot },
@@ -194,7 +211,13 @@ function slotBox(s, slot) {
           'ul',
           { class: 'targets' },
           d.targets.map((t) =>
-            h('li', { 'data-healthy': String(t.healthy) }, h('span', { class: `dot ${t.healthy ? 'ok' : 'bad'}`, title: t.healthy ? 'healthy' : (t.lastError ?? 'unhealthy') }), t.address, t.healthy ? '' : h('span', { class: 'muted' }, ` ${t.lastError ?? 'not healthy yet'}`)),
+            h(
+              'li',
+              { 'data-healthy': String(t.healthy) },
+              h('span', { class: `dot ${t.healthy ? 'ok' : 'bad'}`, title: t.healthy ? 'healthy' : (t.lastError ?? 'unhealthy') }),
+              t.address,
+              t.healthy ? '' : h('span', { class: 'muted' }, ` ${t.lastError ?? 'not healthy yet'}`),
+            ),
           ),
         ),
   );
@@ -207,19 +230,43 @@ function releaseBox(card, r) {
   const path = HAPPY.filter((p) => p !== 'awaiting-approval' || entered.has('awaiting-approval') || r.phase === 'awaiting-approval');
   const steps = ended ? [...path.filter((p) => entered.has(p)), ended] : path;
   const gates = r.events.filter((e) => e.type === 'gate' && e.data.result);
-  const analysis = r.events.filter((e) => e.type === 'analysis' && (e.data.kind === 'outcome' || e.data.kind === 'hold' || e.data.kind === 'warning'));
+  const analysis = r.events.filter(
+    (e) => e.type === 'analysis' && (e.data.kind === 'outcome' || e.data.kind === 'hold' || e.data.kind === 'warning'),
+  );
   const detailsOf = (phase) => {
-    if (phase === 'verifying') return gates.map((g) => h('li', { class: `gate ${g.data.result.outcome}` }, h('strong', {}, g.data.result.outcome), ` ${g.data.result.name}: ${g.data.result.summary}`));
+    if (phase === 'verifying')
+      return gates.map((g) =>
+        h(
+          'li',
+          { class: `gate ${g.data.result.outcome}` },
+          h('strong', {}, g.data.result.outcome),
+          ` ${g.data.result.name}: ${g.data.result.summary}`,
+        ),
+      );
     if (phase === 'shifting' || phase === 'observing')
       return analysis
         .filter((a) => (phase === 'observing') === /observ/i.test(String(a.data.label ?? a.reason)))
-        .map((a) => h('li', { class: `analysis ${a.data.outcome?.verdict ?? a.data.kind}` }, h('strong', {}, a.data.outcome?.verdict ?? a.data.kind), ` ${a.reason}`));
+        .map((a) =>
+          h(
+            'li',
+            { class: `analysis ${a.data.outcome?.verdict ?? a.data.kind}` },
+            h('strong', {}, a.data.outcome?.verdict ?? a.data.kind),
+            ` ${a.reason}`,
+          ),
+        );
     return [];
   };
   return h(
     'section',
     { class: 'release', 'data-release': r.id, 'data-phase': r.phase },
-    h('h3', {}, `Release ${r.version} `, h('span', { class: 'muted' }, `${r.id} · ${r.fromSlot ?? 'none'} → ${r.slot}`), ' ', h('span', { class: `phase phase-${r.phase}`, 'data-testid': 'phase' }, r.phase)),
+    h(
+      'h3',
+      {},
+      `Release ${r.version} `,
+      h('span', { class: 'muted' }, `${r.id} · ${r.fromSlot ?? 'none'} → ${r.slot}`),
+      ' ',
+      h('span', { class: `phase phase-${r.phase}`, 'data-testid': 'phase' }, r.phase),
+    ),
     h(
       'ol',
       { class: 'timeline' },
@@ -227,7 +274,14 @@ function releaseBox(card, r) {
         const e = entered.get(p);
         const state = p === ended ? 'bad' : p === r.phase ? 'current' : e ? 'done' : 'todo';
         const more = detailsOf(p);
-        return h('li', { class: state, 'data-step': p }, h('span', { class: 'step' }, p), e ? h('time', {}, time(e.time).slice(11)) : null, e && e.reason ? h('div', { class: 'reason' }, e.reason.split('\n')[0]) : null, more.length ? h('ul', { class: 'results' }, more) : null);
+        return h(
+          'li',
+          { class: state, 'data-step': p },
+          h('span', { class: 'step' }, p),
+          e ? h('time', {}, time(e.time).slice(11)) : null,
+          e?.reason ? h('div', { class: 'reason' }, e.reason.split('\n')[0]) : null,
+          more.length ? h('ul', { class: 'results' }, more) : null,
+        );
       }),
     ),
     actions(card, r),
@@ -237,9 +291,30 @@ function releaseBox(card, r) {
 function actions(card, r) {
   if (!me || RANK[me.role] < RANK.deployer) return null;
   const buttons = [];
-  if (['awaiting-approval', 'shifting', 'observing'].includes(r.phase)) buttons.push(button(card, 'promote', 'Promote', `Promote release ${r.version} of ${card.name}?`, r.phase === 'awaiting-approval' ? `Traffic moves to ${r.slot}.` : `${r.slot} takes all traffic now.`));
-  if (['shifting', 'observing', 'promoted'].includes(r.phase) && r.fromSlot) buttons.push(button(card, 'rollback', 'Roll back', `Roll ${card.name} back to ${r.fromSlot}?`, `All traffic goes back to ${r.fromSlot}${r.data?.fromVersion ? ` (version ${r.data.fromVersion})` : ''} at once; release ${r.version} ends rolled back.`));
-  if (BEFORE_TRAFFIC.includes(r.phase)) buttons.push(button(card, 'abort', 'Abort', `Abort release ${r.version} of ${card.name}?`, `${r.slot} is stopped; the live slot is not touched.`));
+  if (['awaiting-approval', 'shifting', 'observing'].includes(r.phase))
+    buttons.push(
+      button(
+        card,
+        'promote',
+        'Promote',
+        `Promote release ${r.version} of ${card.name}?`,
+        r.phase === 'awaiting-approval' ? `Traffic moves to ${r.slot}.` : `${r.slot} takes all traffic now.`,
+      ),
+    );
+  if (['shifting', 'observing', 'promoted'].includes(r.phase) && r.fromSlot)
+    buttons.push(
+      button(
+        card,
+        'rollback',
+        'Roll back',
+        `Roll ${card.name} back to ${r.fromSlot}?`,
+        `All traffic goes back to ${r.fromSlot}${r.data?.fromVersion ? ` (version ${r.data.fromVersion})` : ''} at once; release ${r.version} ends rolled back.`,
+      ),
+    );
+  if (BEFORE_TRAFFIC.includes(r.phase))
+    buttons.push(
+      button(card, 'abort', 'Abort', `Abort release ${r.version} of ${card.name}?`, `${r.slot} is stopped; the live slot is not touched.`),
+    );
   return buttons.length ? h('div', { class: 'actions' }, buttons) : null;
 }
 
@@ -277,7 +352,9 @@ function confirmDialog(title, text, withReason) {
   d.returnValue = '';
   d.showModal();
   $('confirm-cancel').focus();
-  return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok' ? $('confirm-reason').value.trim() : null), { once: true }));
+  return new Promise((resolve) =>
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok' ? $('confirm-reason').value.trim() : null), { once: true }),
+  );
 }
 
 function historyBox(card) {
@@ -290,16 +367,62 @@ function historyBox(card) {
       : h(
           'table',
           { 'data-testid': 'releases' },
-          h('thead', {}, h('tr', {}, ['started (UTC)', 'version', 'slots', 'phase', 'reason'].map((c) => h('th', {}, c)))),
-          h('tbody', {}, card.releases.slice(0, 10).map((r) => h('tr', {}, h('td', {}, time(r.createdAt)), h('td', {}, r.version), h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`), h('td', {}, h('span', { class: `phase phase-${r.phase}` }, r.phase)), h('td', { class: 'reason' }, (r.reason ?? '').split('\n')[0])))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['started (UTC)', 'version', 'slots', 'phase', 'reason'].map((c) => h('th', {}, c)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            card.releases
+              .slice(0, 10)
+              .map((r) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', {}, time(r.createdAt)),
+                  h('td', {}, r.version),
+                  h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`),
+                  h('td', {}, h('span', { class: `phase phase-${r.phase}` }, r.phase)),
+                  h('td', { class: 'reason' }, (r.reason ?? '').split('\n')[0]),
+                ),
+              ),
+          ),
         ),
     card.audit.length === 0
       ? null
       : h(
           'table',
           { class: 'audit' },
-          h('thead', {}, h('tr', {}, ['time (UTC)', 'who', 'what', 'status', 'from'].map((c) => h('th', {}, c)))),
-          h('tbody', {}, card.audit.map((e) => h('tr', {}, h('td', {}, time(e.time)), h('td', {}, e.actor), h('td', {}, `${e.data.method} ${e.data.path}`), h('td', {}, e.data.status), h('td', {}, e.data.remote)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['time (UTC)', 'who', 'what', 'status', 'from'].map((c) => h('th', {}, c)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            card.audit.map((e) =>
+              h(
+                'tr',
+                {},
+                h('td', {}, time(e.time)),
+                h('td', {}, e.actor),
+                h('td', {}, `${e.data.method} ${e.data.path}`),
+                h('td', {}, e.data.status),
+                h('td', {}, e.data.remote),
+              ),
+            ),
+          ),
         ),
   );
 }
@@ -308,19 +431,41 @@ function renderCharts(card) {
   const box = card.el.querySelector('[data-charts]');
   if (!box) return;
   const pts = card.traffic;
-  const series = (pick) => ['blue', 'green'].map((slot) => ({ name: slot, className: `slot-${slot}`, values: pts.map((p) => [p.t, pick(p[slot])]) }));
-  const last = (pick, fmt) => ['blue', 'green'].map((slot) => {
-    const v = pts.length ? pick(pts[pts.length - 1][slot]) : null;
-    return h('span', { class: `legend slot-${slot}` }, `${slot} ${v === null || v === undefined || !Number.isFinite(v) ? '-' : fmt(v)}`);
-  });
+  const series = (pick) =>
+    ['blue', 'green'].map((slot) => ({ name: slot, className: `slot-${slot}`, values: pts.map((p) => [p.t, pick(p[slot])]) }));
+  const last = (pick, fmt) =>
+    ['blue', 'green'].map((slot) => {
+      const v = pts.length ? pick(pts[pts.length - 1][slot]) : null;
+      return h('span', { class: `legend slot-${slot}` }, `${slot} ${v === null || v === undefined || !Number.isFinite(v) ? '-' : fmt(v)}`);
+    });
   const now = Date.now();
   const spanMs = Math.min(CHART_SPAN.max, Math.max(CHART_SPAN.min, pts.length ? now - pts[0].t : 0));
   const chart = (title, pick, fmt, floor) =>
-    h('figure', { class: 'chart-box' }, h('figcaption', {}, title, ' ', last(pick, fmt)), lineChart({ title, series: series(pick), spanMs, now, format: fmt, floor }));
+    h(
+      'figure',
+      { class: 'chart-box' },
+      h('figcaption', {}, title, ' ', last(pick, fmt)),
+      lineChart({ title, series: series(pick), spanMs, now, format: fmt, floor }),
+    );
   box.replaceChildren(
-    chart('requests/s', (p) => p.rate, (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)), 1),
-    chart('error rate', (p) => p.errorRate, (v) => pct(v * 100), 0.01),
-    chart('p99 latency', (p) => p.p99, (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ms`), 1),
+    chart(
+      'requests/s',
+      (p) => p.rate,
+      (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)),
+      1,
+    ),
+    chart(
+      'error rate',
+      (p) => p.errorRate,
+      (v) => pct(v * 100),
+      0.01,
+    ),
+    chart(
+      'p99 latency',
+      (p) => p.p99,
+      (v) => (v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v >= 10 ? v.toFixed(0) : v.toFixed(1)} ms`),
+      1,
+    ),
   );
 }
 
@@ -334,7 +479,10 @@ async function follow() {
   let lastId = null;
   while (!ac.signal.aborted && token) {
     try {
-      const res = await fetch('/api/v1/events', { headers: { authorization: `Bearer ${token}`, ...(lastId !== null ? { 'last-event-id': lastId } : {}) }, signal: ac.signal });
+      const res = await fetch('/api/v1/events', {
+        headers: { authorization: `Bearer ${token}`, ...(lastId !== null ? { 'last-event-id': lastId } : {}) },
+        signal: ac.signal,
+      });
       if (res.status === 401) return signOut('Your token is not accepted any more (revoked?). Sign in again.');
       if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}`);
       $('live-dot').classList.add('ok');

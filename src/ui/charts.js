@@ -36,7 +36,13 @@ export function lineChart({ title, series, spanMs, now = Date.now(), format, flo
     svg.append(el('line', { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), class: 'grid' }));
     svg.append(el('text', { x: L - 4, y: y(max * f) + 3, class: 'axis', 'text-anchor': 'end' }, format(max * f)));
   }
-  svg.append(el('text', { x: L, y: H - 4, class: 'axis' }, spanMs >= 120_000 ? `-${Math.round(spanMs / 60000)} min` : `-${Math.round(spanMs / 1000)} s`));
+  svg.append(
+    el(
+      'text',
+      { x: L, y: H - 4, class: 'axis' },
+      spanMs >= 120_000 ? `-${Math.round(spanMs / 60000)} min` : `-${Math.round(spanMs / 1000)} s`,
+    ),
+  );
   svg.append(el('text', { x: W - R, y: H - 4, class: 'axis', 'text-anchor': 'end' }, 'now'));
   for (const s of series) {
     let d = '';
