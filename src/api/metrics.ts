@@ -6,7 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { SlotName } from '../config/types.ts';
 import type { Daemon } from '../controller/daemon.ts';
 import { BUCKETS, bucketUpperMs } from '../router/metrics.ts';
-import { PHASES } from '../store/phases.ts';
+import { PHASES } from '../lifecycle.ts';
 import type { Phase } from '../store/types.ts';
 
 /** The histogram's `le` bounds, in seconds: each counts the router's buckets whose upper bound is at most it. */

@@ -6,7 +6,7 @@ import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { createLogger } from '../log.ts';
 import type { Provider, SlotDeployment } from '../providers/types.ts';
 import { MemoryStore } from '../store/memory.ts';
-import { derivePhase } from '../store/phases.ts';
+import { derivePhase } from '../lifecycle.ts';
 import type { Phase, RouteState } from '../store/types.ts';
 import { ReleaseController } from './release.ts';
 import type { ServiceRuntime } from './service.ts';

@@ -7,7 +7,7 @@ import type { SlotName } from '../config/types.ts';
 import { CutoverError, conflict, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/types.ts';
-import { hasTraffic, isTerminal } from '../store/phases.ts';
+import { BEFORE_TRAFFIC_PHASES, hasTraffic, isBeforeTraffic, isTerminal, WITH_TRAFFIC_PHASES } from '../lifecycle.ts';
 import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
 import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
@@ -22,9 +22,6 @@ import { type Runner, sleep, sleepUntil, wake } from './wait.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
-
-const BEFORE_TRAFFIC: readonly Phase[] = ['pending', 'provisioning', 'verifying', 'awaiting-approval'];
-const WITH_TRAFFIC: readonly Phase[] = ['shifting', 'observing', 'promoted'];
 
 export function otherSlot(slot: SlotName): SlotName {
   return slot === 'blue' ? 'green' : 'blue';
@@ -151,12 +148,12 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   async abort(actor: string, reason = 'aborted by the operator'): Promise<ReleaseRecord> {
     await this.resumed;
     const active = await this.requireActive('abort');
-    if (!BEFORE_TRAFFIC.includes(active.phase)) {
+    if (!isBeforeTraffic(active.phase)) {
       throw conflict(
         `release ${active.id} of ${this.service} is ${active.phase}: traffic has moved already, so it cannot be aborted; run \`cutover rollback ${this.service}\` instead`,
       );
     }
-    const { release } = await this.store.transition(active.id, 'aborted', { from: BEFORE_TRAFFIC, actor, reason });
+    const { release } = await this.store.transition(active.id, 'aborted', { from: BEFORE_TRAFFIC_PHASES, actor, reason });
     await this.stopRunner(active.id);
     await this.clearIdle(release);
     return release;
@@ -187,7 +184,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
         `${this.service} has no release with a slot on standby to roll back to; deploy the version you want with \`cutover deploy ${this.service} <version>\``,
       );
     }
-    if (!WITH_TRAFFIC.includes(active.phase)) {
+    if (!hasTraffic(active.phase)) {
       throw conflict(
         `release ${active.id} of ${this.service} is ${active.phase}: traffic has not moved, nothing to roll back; run \`cutover abort ${this.service}\` to stop it`,
       );
@@ -231,7 +228,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   async statusOf(release: ReleaseRecord): Promise<ReleaseStatus> {
     const events = await this.store.events({ releaseId: release.id, limit: 100_000 });
     const route = this.rt.routeState().preview;
-    const previewing = BEFORE_TRAFFIC.includes(release.phase) && route?.slot === release.slot;
+    const previewing = isBeforeTraffic(release.phase) && route?.slot === release.slot;
     const cfg = this.rt.cfg;
     return {
       id: release.id,
@@ -383,7 +380,11 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       await this.rollBackTo(release, CONTROLLER, `analysis failed: ${reason}`, false);
       return;
     }
-    await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor: CONTROLLER, reason: `analysis failed: ${reason}` });
+    await this.store.transition(release.id, 'rolled-back', {
+      from: WITH_TRAFFIC_PHASES,
+      actor: CONTROLLER,
+      reason: `analysis failed: ${reason}`,
+    });
     await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
   }
 
@@ -418,7 +419,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       // A first release has no old slot: back to where it started, no live slot ("no release yet"),
       // which loses nothing (its targets are not healthy) and lets a fixed version be deployed.
       await this.store.transition(release.id, 'rolled-back', {
-        from: WITH_TRAFFIC,
+        from: WITH_TRAFFIC_PHASES,
         actor: CONTROLLER,
         reason: `${release.phase} failed: ${reason}`,
       });
@@ -435,7 +436,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
 
   private async rollBackTo(release: ReleaseRecord, actor: string, reason: string, stopRunner = true): Promise<ReleaseRecord> {
     const from = release.fromSlot!;
-    const { release: ended } = await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC, actor, reason });
+    const { release: ended } = await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC_PHASES, actor, reason });
     if (stopRunner) await this.stopRunner(release.id);
     const state = this.rt.routeState();
     if (state.live !== from || state.weights[from] !== 100) {

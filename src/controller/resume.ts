@@ -6,7 +6,7 @@
 import type { SlotName } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/types.ts';
-import { hasTraffic } from '../store/phases.ts';
+import { hasTraffic } from '../lifecycle.ts';
 import type { ReleaseRecord, Store } from '../store/types.ts';
 import type { ServiceRuntime } from './service.ts';
 

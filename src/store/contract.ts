@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CutoverError } from '../errors.ts';
-import { derivePhase, PHASES, TERMINAL_PHASES } from './phases.ts';
+import { derivePhase, PHASES, TERMINAL_PHASES } from '../lifecycle.ts';
 import type { Phase, ReleaseRecord, RouteState, Store } from './types.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; dispose: () => Promise<void> }>;

@@ -25,7 +25,7 @@ import {
 import { conflict, CutoverError, notFound } from '../errors.ts';
 import { callEtcd, classify, createClient, DEFAULT_REQUEST_TIMEOUT, readAgain, type Stage } from './etcd-client.ts';
 import { keysFor, padSeq, prefixRange, SCHEMA_VERSION, type Keys } from './etcd-keys.ts';
-import { isTerminal } from './phases.ts';
+import { isTerminal } from '../lifecycle.ts';
 import {
   activeReleaseConflict,
   checkEventRelease,

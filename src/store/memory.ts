@@ -2,7 +2,7 @@
 // for unit tests of the controller and the API. Everything it returns is a copy.
 
 import { conflict, CutoverError, notFound } from '../errors.ts';
-import { isTerminal } from './phases.ts';
+import { isTerminal } from '../lifecycle.ts';
 import {
   activeReleaseConflict,
   checkEventRelease,

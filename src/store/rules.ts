@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { conflict, CutoverError, notFound } from '../errors.ts';
-import { canTransition, isTerminal, nextPhases } from './phases.ts';
+import { canTransition, isTerminal, nextPhases } from '../lifecycle.ts';
 import type { JsonObject, NewEvent, Phase, ReleaseRecord, RouteState, TransitionInput } from './types.ts';
 
 export const DEFAULT_RELEASE_LIMIT = 50;

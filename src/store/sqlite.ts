@@ -21,7 +21,7 @@ import {
   staleRouteConflict,
 } from './rules.ts';
 import { conflictFrom, createPrivate, isSqliteError, makeStateDir, PID_FILE, takeOwnership, writePid } from './ownership.ts';
-import { TERMINAL_PHASES } from './phases.ts';
+import { TERMINAL_PHASES } from '../lifecycle.ts';
 import { migrate, schemaVersion } from './schema.ts';
 import type {
   EventInput,

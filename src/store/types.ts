@@ -4,19 +4,10 @@
 
 import type { SlotName } from '../config/types.ts';
 
-/** A release's phase; the allowed moves between them are in phases.ts. */
-export type Phase =
-  | 'pending'
-  | 'provisioning'
-  | 'verifying'
-  | 'awaiting-approval'
-  | 'shifting'
-  | 'observing'
-  | 'promoted'
-  | 'retired'
-  | 'failed'
-  | 'aborted'
-  | 'rolled-back';
+import type { Phase } from '../lifecycle.ts';
+
+/** A release's phase; defined, with its moves, by the lifecycle (src/lifecycle.ts). */
+export type { Phase };
 
 /** A JSON-serialisable object. Stores keep a copy (a JSON round trip), never the caller's object. */
 export type JsonObject = Record<string, unknown>;

@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canTransition, derivePhase, hasTraffic, isTerminal, nextPhases, PHASES, TERMINAL_PHASES } from './phases.ts';
-import type { Phase, StoreEvent } from './types.ts';
+import {
+  BEFORE_TRAFFIC_PHASES,
+  canTransition,
+  derivePhase,
+  hasTraffic,
+  isBeforeTraffic,
+  isTerminal,
+  nextPhases,
+  PHASES,
+  TERMINAL_PHASES,
+  WITH_TRAFFIC_PHASES,
+} from './lifecycle.ts';
+import type { Phase, StoreEvent } from './store/types.ts';
 
 const reachableFrom = (start: Phase): Set<Phase> => {
   const seen = new Set<Phase>([start]);
@@ -40,6 +51,17 @@ test('once traffic has moved a release can only end by rolling back or retiring,
     assert.equal(canTransition(p, 'rolled-back'), false, `${p}: the live slot was never touched, nothing to roll back`);
     assert.equal(canTransition(p, 'aborted'), true, p);
   }
+});
+
+test('every phase is exactly one of before traffic, with traffic, or ended, and abort only leaves the first', () => {
+  for (const p of PHASES) {
+    const classes = [isBeforeTraffic(p), hasTraffic(p), isTerminal(p)].filter(Boolean);
+    assert.equal(classes.length, 1, p);
+  }
+  assert.deepEqual(BEFORE_TRAFFIC_PHASES, ['pending', 'provisioning', 'verifying', 'awaiting-approval']);
+  assert.deepEqual(WITH_TRAFFIC_PHASES, ['shifting', 'observing', 'promoted']);
+  for (const p of BEFORE_TRAFFIC_PHASES) assert.equal(canTransition(p, 'aborted'), true, p);
+  for (const p of WITH_TRAFFIC_PHASES) assert.equal(canTransition(p, 'aborted'), false, p);
 });
 
 test('approval is skipped when automatic, but traffic never moves before verifying', () => {

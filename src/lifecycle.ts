@@ -1,8 +1,23 @@
-// The release lifecycle as one table: which phase may follow which (DESIGN.md, "Release lifecycle").
-// The stores enforce it on every transition; the controller and the API ask it before acting.
+// The release lifecycle, a domain concept in one place (DESIGN.md, "Release lifecycle"): the phases,
+// the one table of which phase may follow which, and how phases are classified (before traffic, with
+// traffic, terminal). A leaf module: the stores enforce it on every transition; the controller, the
+// API and the metrics ask it before acting. It imports nothing of cutover but its errors.
 
-import { CutoverError } from '../errors.ts';
-import type { Phase, StoreEvent } from './types.ts';
+import { CutoverError } from './errors.ts';
+
+/** A release's phase; the allowed moves between them are in NEXT below. */
+export type Phase =
+  | 'pending'
+  | 'provisioning'
+  | 'verifying'
+  | 'awaiting-approval'
+  | 'shifting'
+  | 'observing'
+  | 'promoted'
+  | 'retired'
+  | 'failed'
+  | 'aborted'
+  | 'rolled-back';
 
 export const PHASES: readonly Phase[] = [
   'pending',
@@ -70,6 +85,32 @@ export function isTerminal(phase: Phase): boolean {
   }
 }
 
+/**
+ * Before traffic moves a release may be aborted and ends `failed` or `aborted`; the live slot is
+ * untouched and its slot may still be previewed.
+ */
+export function isBeforeTraffic(phase: Phase): boolean {
+  switch (phase) {
+    case 'pending':
+    case 'provisioning':
+    case 'verifying':
+    case 'awaiting-approval':
+      return true;
+    case 'shifting':
+    case 'observing':
+    case 'promoted':
+    case 'retired':
+    case 'failed':
+    case 'aborted':
+    case 'rolled-back':
+      return false;
+    default: {
+      const never: never = phase;
+      throw new Error(`unknown phase ${String(never)}`);
+    }
+  }
+}
+
 /** Whether users' traffic may be on the release's slot in this phase (rollback must move it back). */
 export function hasTraffic(phase: Phase): boolean {
   switch (phase) {
@@ -94,6 +135,18 @@ export function hasTraffic(phase: Phase): boolean {
 }
 
 export const TERMINAL_PHASES: readonly Phase[] = PHASES.filter(isTerminal);
+/** The phases an abort may leave (a store transition's `from` guard). */
+export const BEFORE_TRAFFIC_PHASES: readonly Phase[] = PHASES.filter(isBeforeTraffic);
+/** The phases a rollback may leave: traffic is, or may be, on the release's slot. */
+export const WITH_TRAFFIC_PHASES: readonly Phase[] = PHASES.filter(hasTraffic);
+
+/** The part of a store event that the lifecycle reads (kept structural so this stays a leaf). */
+export interface PhaseEvent {
+  seq: number;
+  releaseId: string | null;
+  type: string;
+  phase?: Phase;
+}
 
 export function isPhase(value: string): value is Phase {
   return (PHASES as readonly string[]).includes(value);
@@ -104,7 +157,7 @@ export function isPhase(value: string): value is Phase {
  * each one was a legal move. Null when there is none. The stores keep the same answer on the release
  * record so it can be read without replaying; this is how anyone can check that they agree.
  */
-export function derivePhase(events: readonly StoreEvent[]): Phase | null {
+export function derivePhase(events: readonly PhaseEvent[]): Phase | null {
   let phase: Phase | null = null;
   for (const e of events) {
     if (e.type !== 'phase' || e.phase === undefined) continue;
