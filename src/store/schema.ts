@@ -65,7 +65,7 @@ export const MIGRATIONS: readonly Migration[] = [
         revoked_at TEXT
       ) STRICT;
 
-      -- The terminal phases of phases.ts, frozen here; the contract test ends a release in each of
+      -- The terminal phases of src/lifecycle.ts, frozen here; the contract test ends a release in each of
       -- them and starts another, so a drift shows.
       CREATE UNIQUE INDEX one_active_release ON releases (service)
         WHERE phase NOT IN ('retired', 'failed', 'aborted', 'rolled-back');
