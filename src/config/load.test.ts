@@ -49,6 +49,7 @@ test('a minimal service gets every documented default', () => {
     limits: { maxHeaderBytes: 16384, maxHeaders: 100 },
     via: false,
     provider: { kind: 'process', command: ['node', 'app.js'], replicas: 1, env: {}, stopGrace: 10_000 },
+    traffic: { kind: 'router' },
     health: { path: '/', interval: 1000, timeout: 1000, healthyThreshold: 1, unhealthyThreshold: 2, headers: {} },
     gates: [],
     approval: 'auto',

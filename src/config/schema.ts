@@ -39,6 +39,7 @@ import type {
   TimeoutsConfig,
 } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
+import { trafficSchema } from './traffic-schema.ts';
 
 /** Defaults, as a user would write them. */
 export const DEFAULTS = {
@@ -431,6 +432,7 @@ function service(dir: string) {
       limits,
       via: z.boolean().default(DEFAULTS.via),
       provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider]),
+      traffic: trafficSchema(dir),
       health,
       gates: z.array(gate).default([]),
       approval: z.enum(['auto', 'manual']).default(DEFAULTS.approval),

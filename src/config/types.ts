@@ -82,6 +82,61 @@ export interface KubernetesProvider {
 
 export type ProviderConfig = StaticProvider | ProcessProvider | KubernetesProvider;
 
+/** The embedded router (default): users' traffic arrives at `listen`. */
+export interface RouterTraffic {
+  kind: 'router';
+}
+
+/** HAProxy driven through its runtime API: the slots' targets are dynamic servers of `backend`. */
+export interface HaproxyTraffic {
+  kind: 'haproxy';
+  /** The stats socket (`level admin`): an absolute path of a unix socket, or `host:port`. */
+  socket: string;
+  backend: string;
+}
+
+/** nginx: cutover writes `upstream <upstream> { ... }` into `upstreamFile`, checks, then reloads. */
+export interface NginxTraffic {
+  kind: 'nginx';
+  /** Absolute. */
+  upstreamFile: string;
+  upstream: string;
+  /** Run after the file is written and checked (default `nginx -s reload`). */
+  reload: string[];
+  /** Run before the reload; a failure refuses the change and puts the old file back (default `nginx -t`). */
+  check: string[];
+}
+
+/** Caddy driven through its admin API: the upstreams of the reverse_proxy in the route with `@id` `route`. */
+export interface CaddyTraffic {
+  kind: 'caddy';
+  /** The admin endpoint, like http://127.0.0.1:2019. */
+  admin: string;
+  route: string;
+}
+
+/** DNS: the record's addresses are the live slot's (PowerDNS HTTP API or RFC 2136 updates). */
+export interface DnsTraffic {
+  kind: 'dns';
+  server: string;
+  api: 'powerdns' | 'rfc2136';
+  zone: string;
+  record: string;
+  /** Seconds. */
+  ttl: number;
+}
+
+/** A Kubernetes Service whose selector picks the live slot's pods. */
+export interface KubernetesServiceTraffic {
+  kind: 'kubernetes-service';
+  service: string;
+  namespace: string;
+  selectorKey: string;
+}
+
+export type TrafficConfig = RouterTraffic | HaproxyTraffic | NginxTraffic | CaddyTraffic | DnsTraffic | KubernetesServiceTraffic;
+export type TrafficKind = TrafficConfig['kind'];
+
 export interface HealthConfig {
   path: string;
   interval: number;
@@ -165,6 +220,8 @@ export interface ServiceConfig {
   /** Add a `Via` header to proxied messages (off by default). */
   via: boolean;
   provider: ProviderConfig;
+  /** What moves users' traffic between the slots: the embedded router, or an external balancer. */
+  traffic: TrafficConfig;
   health: HealthConfig;
   gates: GateConfig[];
   approval: 'auto' | 'manual';
