@@ -76,6 +76,8 @@ function fakeProvider(): Provider & { running: Map<SlotName, SlotDeployment> } {
   return {
     kind: 'process',
     service: 'web',
+    capabilities: { replicasDieWithController: true, fixedTargets: false },
+    lastOutput: async () => [],
     running,
     async provision(slot, version) {
       const d = { slot, version, targets: [`${slot}-${version}:1`] };

@@ -271,7 +271,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
 
   private async restartSlots(): Promise<void> {
     const active = await this.store.activeRelease(this.service);
-    if (this.provider.kind === 'process')
+    if (this.provider.capabilities.replicasDieWithController)
       await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active);
     if (active !== null && !this.closed) {
       this.log.info('resuming release', { release: active.id, phase: active.phase });
@@ -404,7 +404,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
   }
 
   healthy(release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
-    return waitSlotHealthy(this.ctx, this.stateDir, release, targets, signal);
+    return waitSlotHealthy(this.ctx, release, targets, signal);
   }
 
   /** A step failed: before traffic moved the release fails and its slot is stopped; after, it rolls back. */
@@ -459,7 +459,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
       const drained = Date.parse(String(release.data?.switchedAt)) + this.rt.cfg.drain;
       if (drained > Date.now()) await sleep(drained - Date.now());
       // Recorded first; a static slot's addresses are the operator's and stay.
-      if (this.provider.kind !== 'static') {
+      if (!this.provider.capabilities.fixedTargets) {
         await this.rt.setSlot(
           standby,
           { version: null, targets: [] },
@@ -479,7 +479,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
     const slot = release.slot;
     await closePreview(this.ctx, release);
     if (this.rt.routeState().live === slot) return; // never touch the live slot
-    if (this.provider.kind !== 'static') {
+    if (!this.provider.capabilities.fixedTargets) {
       await this.rt.setSlot(
         slot,
         { version: null, targets: [] },

@@ -1,7 +1,6 @@
 // The release's slot as the steps need it: running its version (started again when it does not,
 // as after a restart), with every target healthy; and the provider's replica restarts on record.
 import { CutoverError } from '../errors.ts';
-import { tailSlotLog } from '../providers/logs.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 
@@ -26,20 +25,13 @@ export async function provisionSlot(ctx: StepContext, release: ReleaseRecord, si
 }
 
 /** Every target healthy within VERIFY_TIMEOUT, or an error quoting the slot's last output. */
-export async function waitSlotHealthy(
-  ctx: StepContext,
-  stateDir: string,
-  release: ReleaseRecord,
-  targets: string[],
-  signal: AbortSignal,
-): Promise<void> {
+export async function waitSlotHealthy(ctx: StepContext, release: ReleaseRecord, targets: string[], signal: AbortSignal): Promise<void> {
   const service = ctx.service;
   try {
     await ctx.rt.waitHealthy(targets, VERIFY_TIMEOUT, signal);
   } catch (err) {
     if (signal.aborted) throw err;
-    const lines =
-      ctx.provider.kind === 'process' ? await tailSlotLog(stateDir, service, release.slot, LOG_LINES_IN_REASON).catch(() => []) : [];
+    const lines = await ctx.provider.lastOutput(release.slot, LOG_LINES_IN_REASON);
     const output = lines.length > 0 ? `; the slot's last output:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
     throw new CutoverError(
       'CUTOVER_E_SLOT_UNHEALTHY',

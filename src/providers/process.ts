@@ -17,13 +17,14 @@ import type { ProcessProvider, SlotName } from '../config/types.ts';
 import { SLOTS } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { abortedError, closedError, ProviderError } from './errors.ts';
-import { slotLogPath } from './logs.ts';
+import { slotLogPath, tailSlotLog } from './logs.ts';
 import { releasePorts, REPLICA_HOST, reservePorts } from './ports.ts';
 import { Replica, RESTART_BACKOFF, type BackoffPolicy } from './replica.ts';
 import { SlotLog } from './slot-log.ts';
 import { launchSpec } from './template.ts';
 import type {
   Provider,
+  ProviderCapabilities,
   ProvisionOptions,
   ReplicaEvent,
   ReplicaExit,
@@ -69,6 +70,7 @@ interface SlotRun {
 export class ProcessProviderImpl implements Provider {
   readonly kind = 'process' as const;
   readonly service: string;
+  readonly capabilities: ProviderCapabilities = { replicasDieWithController: true, fixedTargets: false };
   readonly #opts: ProcessProviderOptions;
   readonly #watchdog: Watchdog;
   readonly #ownsWatchdog: boolean;
@@ -92,6 +94,10 @@ export class ProcessProviderImpl implements Provider {
 
   stop(slot: SlotName, opts: StopOptions = {}): Promise<void> {
     return this.#serial(slot, () => this.#stopSlot(slot, opts.grace));
+  }
+
+  lastOutput(slot: SlotName, lines: number): Promise<string[]> {
+    return tailSlotLog(this.#opts.stateDir, this.service, slot, lines).catch(() => []);
   }
 
   deployment(slot: SlotName): SlotDeployment | null {

@@ -1,13 +1,14 @@
 // The static provider: the operator runs both slots; cutover only knows their addresses.
 // Provisioning returns the configured targets and records which version the slot now stands for;
-// stopping is a no-op (the hook commands of `StaticProvider.hooks` are run by later work).
+// stopping is a no-op.
 import type { SlotName, StaticProvider } from '../config/types.ts';
 import { abortedError, closedError } from './errors.ts';
-import type { Provider, ProvisionOptions, ReplicaListener, ReplicaStatus, SlotDeployment } from './types.ts';
+import type { Provider, ProviderCapabilities, ProvisionOptions, ReplicaListener, ReplicaStatus, SlotDeployment } from './types.ts';
 
 export class StaticProviderImpl implements Provider {
   readonly kind = 'static' as const;
   readonly service: string;
+  readonly capabilities: ProviderCapabilities = { replicasDieWithController: false, fixedTargets: true };
   readonly #config: StaticProvider;
   readonly #deployments = new Map<SlotName, SlotDeployment>();
   #closed = false;
@@ -29,6 +30,10 @@ export class StaticProviderImpl implements Provider {
 
   async stop(slot: SlotName): Promise<void> {
     this.#deployments.delete(slot);
+  }
+
+  async lastOutput(_slot: SlotName, _lines: number): Promise<string[]> {
+    return [];
   }
 
   deployment(slot: SlotName): SlotDeployment | null {

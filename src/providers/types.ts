@@ -74,9 +74,32 @@ export type ReplicaEvent =
 
 export type ReplicaListener = (event: ReplicaEvent) => void;
 
+/**
+ * What a provider can do, so the controller asks instead of branching on its kind. A new provider
+ * (kubernetes) states its own answers here and the controller needs no change.
+ */
+export interface ProviderCapabilities {
+  /**
+   * The slot's replicas are children of the controller's machine and die with it (the process
+   * provider's watchdog sees to that): a restarted controller starts the slots it needs again.
+   */
+  readonly replicasDieWithController: boolean;
+  /**
+   * The slot's addresses are the operator's, named in the config: stopping a slot leaves them in the
+   * route state (a static slot always has its targets); otherwise a stopped slot has none.
+   */
+  readonly fixedTargets: boolean;
+}
+
 export interface Provider {
   readonly kind: 'process' | 'static' | 'kubernetes';
   readonly service: string;
+  readonly capabilities: ProviderCapabilities;
+  /**
+   * The slot's last `lines` lines of output, for a failure's reason; empty when the provider keeps
+   * none (a static slot's output is the operator's). Never rejects.
+   */
+  lastOutput(slot: SlotName, lines: number): Promise<string[]>;
   /**
    * Make `slot` run `version` and return its targets. Idempotent: the same version already running
    * is returned as it is; another version in the slot is stopped first. Rejects with a CutoverError
