@@ -33,6 +33,7 @@ import type {
   KubernetesProvider,
   LimitsConfig,
   ProcessProvider,
+  ProviderKind,
   ServiceConfig,
   ShiftConfig,
   StaticProvider,
@@ -150,13 +151,35 @@ function processProvider(dir: string) {
 }
 true satisfies Same<z.output<ReturnType<typeof processProvider>>, ProcessProvider>;
 
-const staticProvider = z.strictObject({
-  kind: z.literal('static'),
-  blue: z.array(address).min(1, { error: 'blue needs at least one address, like [127.0.0.1:3001]' }),
-  green: z.array(address).default([]),
-  hooks: z.strictObject({ start: command.optional(), stop: command.optional() }).optional(),
-});
+const staticProvider = z
+  .strictObject({
+    kind: z.literal('static'),
+    blue: z.array(address).min(1, { error: 'blue needs at least one address, like [127.0.0.1:3001]' }),
+    green: z.array(address).default([]),
+    // Named so that it is refused with a reason instead of as an unknown key: it was accepted once
+    // and never run. A key either works or validate refuses it.
+    hooks: z.unknown().optional().meta({ description: 'Not supported: refused by validate.' }),
+  })
+  .superRefine((p, ctx) => {
+    if (p.hooks !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'provider.hooks is not run by cutover: the static provider only knows your addresses, you start and stop what runs there; remove provider.hooks',
+        path: ['hooks'],
+        input: p.hooks,
+      });
+    }
+  })
+  .transform(({ hooks: _, ...p }): StaticProvider => p);
 true satisfies Same<z.output<typeof staticProvider>, StaticProvider>;
+
+/**
+ * The provider kinds this build can run. A kind whose provider is not built yet is refused by
+ * `cutover validate` rather than by `up` later; a provider adds its kind here in the change that
+ * builds it.
+ */
+export const PROVIDERS_AVAILABLE: ReadonlySet<ProviderKind> = new Set<ProviderKind>(['process', 'static']);
 
 const kubernetesProvider = z.strictObject({
   kind: z.literal('kubernetes'),
@@ -431,7 +454,16 @@ function service(dir: string) {
       timeouts,
       limits,
       via: z.boolean().default(DEFAULTS.via),
-      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider]),
+      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider]).superRefine((p, ctx) => {
+        if (!PROVIDERS_AVAILABLE.has(p.kind)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `provider kind ${p.kind} is not available in this version of cutover yet; use kind: process (cutover runs the slots) or kind: static (addresses you run)`,
+            path: ['kind'],
+            input: p.kind,
+          });
+        }
+      }),
       traffic: trafficSchema(dir),
       health,
       gates: z.array(gate).default([]),

@@ -59,8 +59,6 @@ export interface StaticProvider {
   kind: 'static';
   blue: string[];
   green: string[];
-  /** Optional hook commands run when a slot is (de)activated; later issues use them. */
-  hooks?: { start?: string; stop?: string };
 }
 
 export interface ProcessProvider {
@@ -81,6 +79,7 @@ export interface KubernetesProvider {
 }
 
 export type ProviderConfig = StaticProvider | ProcessProvider | KubernetesProvider;
+export type ProviderKind = ProviderConfig['kind'];
 
 /** The embedded router (default): users' traffic arrives at `listen`. */
 export interface RouterTraffic {
