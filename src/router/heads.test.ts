@@ -18,6 +18,8 @@ const requests = [
   'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n',
   'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n',
   'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n',
+  'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n',
+  'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n',
   'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\xa0\r\n',
   'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n',
   'GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-hop\r\nX-Hop: 1\r\n',

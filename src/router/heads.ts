@@ -2,26 +2,36 @@
 // whose name can matter are looked at. Anything unusual (Transfer-Encoding on a request, upgrades,
 // Connection naming other headers, any malformed byte) goes to the strict parsers of http1.ts, which
 // also give the precise reason for a refusal. The differential test checks both agree.
+import { type HeadError, parseRequestHeadStrict, parseResponseHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
 import {
-  BODY_CHUNKED,
-  BODY_LENGTH,
-  BODY_NONE,
   BODY_UNTIL_CLOSE,
-  ows,
-  parseRequestHeadStrict,
-  parseResponseHeadStrict,
   type BodyMode,
-  type HeadError,
-  type RequestHead,
-  type ResponseHead,
-} from './http1.ts';
+  closeToken,
+  F_CONNECTION,
+  F_CONTENT_LENGTH,
+  F_CONTENT_TYPE,
+  F_COOKIE,
+  F_EXPECT,
+  F_HOP,
+  F_HOST,
+  F_SET_BY_ROUTER,
+  F_TRANSFER_ENCODING,
+  F_UPGRADE,
+  F_X_FORWARDED_FOR,
+  fieldKind,
+  ows,
+  parseContentLength,
+  REQUEST_FIRST,
+  RESPONSE_FIRST,
+  requestBodyMode,
+  responseBodyMode,
+} from './rules.ts';
 
 /** Header lines, each `name:value` with a token name and visible/obs-text value, each ending CRLF. */
 const BLOCK_OK = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 const METHOD_OK = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET_BAD = /[\x00-\x20\x7f]/;
 const STATUS_LINE_OK = /^HTTP\/1\.[01] [1-5][0-9][0-9](?: [\t\x20-\x7e\x80-\xff]*)?$/;
-const DIGITS = /^[0-9]{1,15}$/;
 
 /** Parses a request head given with the CRLF of its last line (but not the blank line). */
 export function parseRequestHead(head: string, maxHeaders: number, routeHeaderName: string): RequestHead | HeadError {
@@ -31,25 +41,6 @@ export function parseRequestHead(head: string, maxHeaders: number, routeHeaderNa
 /** Parses a response head given with the CRLF of its last line (but not the blank line). */
 export function parseResponseHead(head: string, method: string, maxHeaders: number): ResponseHead | HeadError {
   return fastResponse(head, method, maxHeaders) ?? parseResponseHeadStrict(head.slice(0, -2), method, maxHeaders);
-}
-
-/** A Content-Length value, agreeing with an earlier one (-1: none yet); -2 when malformed or different. */
-function sameLength(raw: string, prev: number): number {
-  const v = ows(raw);
-  if (!DIGITS.test(v)) return -2;
-  const n = Number(v);
-  return prev !== -1 && prev !== n ? -2 : n;
-}
-
-/** Whether a Connection value says close; null when it names anything but close and keep-alive. */
-function closeToken(raw: string): boolean | null {
-  let close = false;
-  for (const part of raw.split(',')) {
-    const t = ows(part).toLowerCase();
-    if (t === 'close') close = true;
-    else if (t !== 'keep-alive' && t !== '') return null;
-  }
-  return close;
 }
 
 export function fastRequest(head: string, maxHeaders: number, route: string): RequestHead | null {
@@ -81,48 +72,44 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
   for (let i = 0; i < block.length; ) {
     const end = block.indexOf('\r\n', i);
     if (++count > maxHeaders) return null;
-    const c = block.charCodeAt(i) | 0x20;
+    const c = block.charCodeAt(i);
     // Only names starting with these letters can be special; the rest pass through untouched.
-    if (c === 104 || c === 99 || c === 116 || c === 117 || c === 107 || c === 112 || c === 120 || c === 101 || c === routeFirst) {
+    if ((c < 128 && REQUEST_FIRST[c] === 1) || (c | 0x20) === routeFirst) {
       const colon = block.indexOf(':', i);
       const name = block.slice(i, colon).toLowerCase();
       let drop = true;
-      switch (name) {
-        case 'host':
+      switch (fieldKind(name)) {
+        case F_HOST:
           if (host !== null) return null;
           host = ows(block.slice(colon + 1, end));
           drop = false;
           break;
-        case 'content-length':
-          contentLength = sameLength(block.slice(colon + 1, end), contentLength);
+        case F_CONTENT_LENGTH:
+          contentLength = parseContentLength(block.slice(colon + 1, end), contentLength);
           if (contentLength === -2) return null;
           break;
-        case 'connection': {
+        case F_CONNECTION: {
           const k = closeToken(block.slice(colon + 1, end));
           if (k === null) return null; // upgrade, or names other headers
           close ||= k;
           break;
         }
-        case 'transfer-encoding':
-        case 'upgrade':
+        case F_TRANSFER_ENCODING:
+        case F_UPGRADE:
           return null;
-        case 'keep-alive':
-        case 'proxy-connection':
-        case 'te':
-        case 'trailer':
-        case 'x-forwarded-proto':
-        case 'x-forwarded-host':
+        case F_HOP:
+        case F_SET_BY_ROUTER:
           break;
-        case 'x-forwarded-for': {
+        case F_X_FORWARDED_FOR: {
           const v = ows(block.slice(colon + 1, end));
           xff = xff === null ? v : `${xff}, ${v}`;
           break;
         }
-        case 'expect':
+        case F_EXPECT:
           if (ows(block.slice(colon + 1, end)).toLowerCase() === '100-continue') expectContinue = true;
           drop = false;
           break;
-        case 'cookie': {
+        case F_COOKIE: {
           const v = ows(block.slice(colon + 1, end));
           cookie = cookie === null ? v : `${cookie}; ${v}`;
           drop = false;
@@ -151,7 +138,7 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
     forwardLines: forward,
     host,
     xForwardedFor: xff,
-    bodyMode: contentLength > 0 ? BODY_LENGTH : BODY_NONE,
+    bodyMode: requestBodyMode(null, contentLength, minor) as BodyMode,
     contentLength,
     transferEncoding: null,
     keepAlive: minor === 1 && !close,
@@ -183,36 +170,33 @@ export function fastResponse(head: string, method: string, maxHeaders: number): 
   for (let i = 0; i < block.length; ) {
     const end = block.indexOf('\r\n', i);
     if (++count > maxHeaders) return null;
-    const c = block.charCodeAt(i) | 0x20;
-    if (c === 99 || c === 116 || c === 107 || c === 112 || c === 117) {
+    const c = block.charCodeAt(i);
+    if (c < 128 && RESPONSE_FIRST[c] === 1) {
       const colon = block.indexOf(':', i);
       const name = block.slice(i, colon).toLowerCase();
       let drop = false;
-      switch (name) {
-        case 'content-length':
-          contentLength = sameLength(block.slice(colon + 1, end), contentLength);
+      switch (fieldKind(name)) {
+        case F_CONTENT_LENGTH:
+          contentLength = parseContentLength(block.slice(colon + 1, end), contentLength);
           if (contentLength === -2) return null;
           break;
-        case 'transfer-encoding': {
+        case F_TRANSFER_ENCODING: {
           const v = ows(block.slice(colon + 1, end));
           te = te === null ? v : `${te}, ${v}`;
           break;
         }
-        case 'connection': {
+        case F_CONNECTION: {
           const k = closeToken(block.slice(colon + 1, end));
           if (k === null) return null;
           close ||= k;
           drop = true;
           break;
         }
-        case 'keep-alive':
-        case 'proxy-connection':
-        case 'trailer':
-        case 'te':
-        case 'upgrade':
+        case F_HOP:
+        case F_UPGRADE:
           drop = true;
           break;
-        case 'content-type':
+        case F_CONTENT_TYPE:
           contentType = ows(block.slice(colon + 1, end));
           break;
       }
@@ -224,17 +208,7 @@ export function fastResponse(head: string, method: string, maxHeaders: number): 
     i = end + 2;
   }
   if (te !== null && contentLength !== -1) return null; // both: the strict parser drops Content-Length
-  let bodyMode: BodyMode;
-  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {
-    bodyMode = BODY_NONE;
-  } else if (te !== null) {
-    const codings = te.split(',');
-    bodyMode = ows(codings[codings.length - 1] ?? '').toLowerCase() === 'chunked' ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
-  } else if (contentLength >= 0) {
-    bodyMode = contentLength > 0 ? BODY_LENGTH : BODY_NONE;
-  } else {
-    bodyMode = BODY_UNTIL_CLOSE;
-  }
+  const bodyMode = responseBodyMode(method, status, te, contentLength);
   return {
     status,
     minor,

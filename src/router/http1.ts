@@ -1,20 +1,36 @@
 // HTTP/1.1 message heads, parsed by hand on the request path: node:http's object work costs
 // several times the throughput (see the router issue's measurements). Strict where leniency smuggles:
 // bare LF, obs-fold, Content-Length with Transfer-Encoding, a final coding other than chunked.
+// What each field means and how a body is framed come from rules.ts, shared with the fast parsers.
+import {
+  BODY_CHUNKED,
+  BODY_NONE,
+  BODY_UNTIL_CLOSE,
+  type BodyMode,
+  connectionTokens,
+  F_CONNECTION,
+  F_CONTENT_LENGTH,
+  F_CONTENT_TYPE,
+  F_COOKIE,
+  F_EXPECT,
+  F_HOP,
+  F_HOST,
+  F_SET_BY_ROUTER,
+  F_TRANSFER_ENCODING,
+  F_UPGRADE,
+  F_X_FORWARDED_FOR,
+  fieldKind,
+  HOP_BY_HOP,
+  ows,
+  parseContentLength,
+  requestBodyMode,
+  responseBodyMode,
+  TOKEN,
+} from './rules.ts';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, space, tab and obs-text; no other control characters.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const BAD_TARGET = /[\x00-\x20\x7f]/;
-
-/** Hop-by-hop headers: never forwarded as received (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-export const BODY_NONE = 0;
-export const BODY_LENGTH = 1;
-export const BODY_CHUNKED = 2;
-export const BODY_UNTIL_CLOSE = 3;
-export type BodyMode = 0 | 1 | 2 | 3;
 
 export interface HeadError {
   status: 400 | 431 | 501 | 505 | 502;
@@ -54,35 +70,6 @@ export interface ResponseHead {
   contentLength: number;
   keepAlive: boolean;
   contentType: string | null;
-}
-
-/** Trims optional whitespace (space and tab only: RFC 9110 5.6.3), never other characters. */
-export function ows(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
-function connectionTokens(value: string, into: Set<string>): void {
-  for (const part of value.split(',')) {
-    const t = ows(part).toLowerCase();
-    if (t) into.add(t);
-  }
-}
-
-function parseContentLength(value: string, prev: number): number {
-  // Identical repeated values ("5, 5") are allowed by RFC 9110 8.6; anything else is refused.
-  let result = prev;
-  for (const part of value.split(',')) {
-    const v = ows(part);
-    if (!/^[0-9]{1,15}$/.test(v)) return -2;
-    const n = Number(v);
-    if (result !== -1 && result !== n) return -2;
-    result = n;
-  }
-  return result;
 }
 
 /**
@@ -134,42 +121,37 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     const value = ows(line.slice(colon + 1));
     if (BAD_VALUE.test(value)) return { status: 400, reason: 'invalid character in header value' };
     const lower = name.toLowerCase();
-    switch (lower) {
-      case 'host':
+    switch (fieldKind(lower)) {
+      case F_HOST:
         if (host !== null) return { status: 400, reason: 'more than one Host header' };
         host = value;
         break;
-      case 'content-length': {
+      case F_CONTENT_LENGTH: {
         contentLength = parseContentLength(value, contentLength);
         if (contentLength === -2) return { status: 400, reason: 'invalid Content-Length' };
         continue;
       }
-      case 'transfer-encoding':
+      case F_TRANSFER_ENCODING:
         te = te === null ? value : `${te}, ${value}`;
         continue;
-      case 'connection':
+      case F_CONNECTION:
         connection ??= new Set();
         connectionTokens(value, connection);
         continue;
-      case 'upgrade':
+      case F_UPGRADE:
         upgrade = value;
         continue;
-      case 'keep-alive':
-      case 'proxy-connection':
-      case 'te':
-      case 'trailer':
+      case F_HOP:
         continue;
-      case 'x-forwarded-for':
+      case F_X_FORWARDED_FOR:
         xff = xff === null ? value : `${xff}, ${value}`;
         continue;
-      case 'x-forwarded-proto':
-      case 'x-forwarded-host':
-        // Set by us from what we saw; a client's own value is not trusted.
+      case F_SET_BY_ROUTER:
         continue;
-      case 'expect':
+      case F_EXPECT:
         if (value.toLowerCase() === '100-continue') expectContinue = true;
         break;
-      case 'cookie':
+      case F_COOKIE:
         cookie = cookie === null ? value : `${cookie}; ${value}`;
         break;
     }
@@ -183,22 +165,8 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
 
   if (minor === 1 && host === null) return { status: 400, reason: 'missing Host header' };
 
-  let bodyMode: BodyMode = BODY_NONE;
-  if (te !== null) {
-    if (contentLength !== -1) return { status: 400, reason: 'both Content-Length and Transfer-Encoding' };
-    if (minor === 0) return { status: 400, reason: 'Transfer-Encoding in an HTTP/1.0 request' };
-    const codings = te.split(',');
-    const last = ows(codings[codings.length - 1] ?? '').toLowerCase();
-    if (last !== 'chunked') return { status: 400, reason: 'Transfer-Encoding must end with chunked' };
-    for (let i = 0; i < codings.length - 1; i++) {
-      const c = ows(codings[i] as string).toLowerCase();
-      if (c === 'chunked') return { status: 400, reason: 'chunked applied more than once' };
-      if (!TOKEN.test(c)) return { status: 400, reason: 'malformed Transfer-Encoding' };
-    }
-    bodyMode = BODY_CHUNKED;
-  } else if (contentLength > 0) {
-    bodyMode = BODY_LENGTH;
-  }
+  const bodyMode = requestBodyMode(te, contentLength, minor);
+  if (typeof bodyMode === 'string') return { status: 400, reason: bodyMode };
 
   let keepAlive = minor === 1;
   if (connection !== null) {
@@ -270,27 +238,24 @@ export function parseResponseHeadStrict(head: string, method: string, maxHeaders
     const value = ows(line.slice(colon + 1));
     if (BAD_VALUE.test(value)) return { status: 502, reason: 'invalid character in response header value' };
     const lower = name.toLowerCase();
-    switch (lower) {
-      case 'content-length':
+    switch (fieldKind(lower)) {
+      case F_CONTENT_LENGTH:
         contentLength = parseContentLength(value, contentLength);
         if (contentLength === -2) return { status: 502, reason: 'invalid Content-Length in response' };
         break;
-      case 'transfer-encoding':
+      case F_TRANSFER_ENCODING:
         te = te === null ? value : `${te}, ${value}`;
         break;
-      case 'connection':
+      case F_CONNECTION:
         connection ??= new Set();
         connectionTokens(value, connection);
         continue;
-      case 'keep-alive':
-      case 'proxy-connection':
-      case 'trailer':
-      case 'te':
+      case F_HOP:
         continue;
-      case 'upgrade':
+      case F_UPGRADE:
         if (status !== 101) continue;
         break;
-      case 'content-type':
+      case F_CONTENT_TYPE:
         contentType = value;
         break;
     }
@@ -298,19 +263,8 @@ export function parseResponseHeadStrict(head: string, method: string, maxHeaders
     keptNames.push(lower);
   }
 
-  let bodyMode: BodyMode;
-  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {
-    bodyMode = BODY_NONE;
-  } else if (te !== null) {
-    const codings = te.split(',');
-    const last = ows(codings[codings.length - 1] ?? '').toLowerCase();
-    bodyMode = last === 'chunked' ? BODY_CHUNKED : BODY_UNTIL_CLOSE;
-    if (bodyMode === BODY_CHUNKED) contentLength = -1;
-  } else if (contentLength >= 0) {
-    bodyMode = contentLength > 0 ? BODY_LENGTH : BODY_NONE;
-  } else {
-    bodyMode = BODY_UNTIL_CLOSE;
-  }
+  const bodyMode = responseBodyMode(method, status, te, contentLength);
+  if (bodyMode === BODY_CHUNKED) contentLength = -1;
   if (te !== null && bodyMode !== BODY_NONE) {
     // A response with both: Transfer-Encoding wins (RFC 9112 6.3); drop the Content-Length we'd otherwise forward.
     for (let i = kept.length - 1; i >= 0; i--) {
