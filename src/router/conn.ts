@@ -1,25 +1,16 @@
-// One client connection through the router: read a request head, pick the slot from the route table
-// as it is at that moment, stream the request to a pooled upstream connection and the response back,
-// then wait for the next request. Upgrades become tunnels. No await, no allocation beyond the strings
-// of the heads, no timers per request (the router's sweep enforces deadlines).
+// One client connection through the router: read a request head, ask the routing policy (routing.ts)
+// for a slot under the route table as it is at that moment, stream the request to a pooled upstream
+// connection and the response back, then wait for the next request. Upgrades become tunnels. No
+// await and no timers: every deadline is a number the router's sweep checks. Per request it
+// allocates the head strings and their parsed objects, and one buffer when a response head and a
+// small body are joined into one write; the exchange state and the routing decision are reused.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  BODY_CHUNKED,
-  BODY_LENGTH,
-  BODY_NONE,
-  BODY_UNTIL_CLOSE,
-  CHUNKED_ERROR,
-  cookieValue,
-  CHUNKED_MORE,
-  ChunkedTracker,
-  errorResponse,
-  isHeadError,
-  type RequestHead,
-  type ResponseHead,
-} from './http1.ts';
+import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker, errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
+import { emptyChoice, type RouteChoice, route } from './routing.ts';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from './rules.ts';
 import type { RouteTable } from './table.ts';
 import { CLOSE_GOING_AWAY_TO_CLIENT, closeGoingAwayToServer, WsFrames } from './ws.ts';
 
@@ -58,6 +49,9 @@ const DL_HEADERS = 1;
 const DL_IDLE = 2;
 const DL_RESPONSE = 3;
 const DL_TUNNEL_CLOSE = 4;
+/** After a refusal: a client that keeps sending is not worth waiting for. */
+const DL_LINGER = 5;
+const LINGER_MS = 1000;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const STASH_LIMIT = 65536;
@@ -94,6 +88,9 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private readonly resChunks = new ChunkedTracker();
   private resBytes = 0;
   private attempts = 0;
+  /** True from the start of an exchange until it is counted (settle). */
+  private counting = false;
+  private readonly choice: RouteChoice = emptyChoice();
   private upstreamBroken = false;
   private clientPausedForUpstream = false;
   private clientPaused = false;
@@ -148,6 +145,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
         this.failUpstream(504, `upstream ${this.target?.address ?? ''} did not answer within the response timeout`);
         return;
       case DL_TUNNEL_CLOSE:
+      case DL_LINGER:
         this.destroyAll();
         return;
     }
@@ -234,21 +232,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private startExchange(req: RequestHead, rest: Buffer | null): void {
     this.clearDeadline();
     const table = this.host.table;
-    this.setCookie = null;
-    let pool: SlotPool | null;
-    if (table.previewPool !== null && (this.previewListener || this.hasPreviewToken(req, table))) pool = table.previewPool;
-    else if (this.previewListener) pool = null;
-    else if (table.only !== null) pool = table.only;
-    else if (table.hasTraffic) pool = this.weightedPick(req, table);
-    else pool = null;
+    const choice = route(table, req, this.host.opts, this.previewListener, Math.random, this.choice);
+    this.setCookie = choice.setCookie;
+    const pool = choice.pool;
     if (pool === null) {
       this.pending = rest;
-      const why = this.previewListener
-        ? 'no release in preview: this listener shows the idle slot while a release is verified'
-        : table.spec.live === null
-          ? 'no release yet: this service has no live slot'
-          : 'no live slot';
-      return this.respondLocal(req, 503, why);
+      return this.respondLocal(req, 503, choice.refusal);
     }
     const target = pool.pick();
     if (target === null) {
@@ -271,41 +260,25 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.pending = rest;
     pool.metrics.inFlight++;
     pool.active.add(this);
+    this.counting = true;
     this.upHead = this.buildUpstreamHead(req);
-    if (
-      table.mirrorPool !== null &&
-      pool !== table.mirrorPool &&
-      req.bodyMode === BODY_NONE &&
-      req.upgrade === null &&
-      (req.method === 'GET' || req.method === 'HEAD') &&
-      Math.random() < table.mirrorShare
-    ) {
-      this.host.mirror(table.mirrorPool, this.upHead);
-    }
+    if (choice.mirror !== null) this.host.mirror(choice.mirror, this.upHead);
     this.connect(target);
   }
 
-  /** The request carries the release's preview token, in the preview header or cookie. */
-  private hasPreviewToken(req: RequestHead, table: RouteTable): boolean {
-    if (req.routeHeader !== null) return req.routeHeader === table.previewToken;
-    return req.cookie !== null && cookieValue(req.cookie, this.host.opts.previewCookie) === table.previewToken;
-  }
-
-  /** A progressive shift: the pinned slot from the sticky cookie, or a weighted draw that gets pinned. */
-  private weightedPick(req: RequestHead, table: RouteTable): SlotPool {
-    const prefix = table.stickyPrefix;
-    if (prefix !== '' && req.cookie !== null) {
-      const v = cookieValue(req.cookie, this.host.opts.stickyCookie);
-      if (v?.startsWith(prefix)) {
-        const slot = v.slice(prefix.length);
-        if (slot === 'blue' && table.spec.weights.blue > 0) return table.blue;
-        if (slot === 'green' && table.spec.weights.green > 0) return table.green;
-      }
-    }
-    const pool = Math.random() < table.blueShare ? table.blue : table.green;
-    if (prefix !== '')
-      this.setCookie = `set-cookie: ${this.host.opts.stickyCookie}=${prefix}${pool.slot}; ${this.host.opts.stickyAttributes}\r\n`;
-    return pool;
+  /**
+   * Counts the end of the exchange in progress, once: `status` and its latency (0 when the client
+   * left before an answer: not a request anyone saw answered), and whether the upstream failed.
+   * A tunnel stays in its pool's active set, so a drain can still close it.
+   */
+  private settle(status: number, upstreamError: boolean, stillActive: boolean): void {
+    if (!this.counting) return;
+    this.counting = false;
+    const m = (this.pool as SlotPool).metrics;
+    if (upstreamError) m.upstreamErrors++;
+    if (status !== 0) m.record(status, performance.now() - this.start);
+    m.inFlight--;
+    if (!stillActive) (this.pool as SlotPool).active.delete(this);
   }
 
   private buildUpstreamHead(req: RequestHead): string {
@@ -412,13 +385,10 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   private onClientClose(): void {
     this.clientClosed = true;
-    const wasExchange = this.state === ST_EXCHANGE;
     this.state = ST_CLOSED;
     this.host.conns.delete(this);
-    if (this.pool !== null) {
-      this.pool.active.delete(this);
-      if (wasExchange) this.pool.metrics.inFlight--;
-    }
+    this.settle(0, false, false);
+    if (this.pool !== null) this.pool.active.delete(this);
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();
@@ -571,42 +541,27 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   /** The request could not be answered by the upstream: answer it ourselves, keep the counts honest. */
   private failUpstream(status: number, reason: string): void {
-    const pool = this.pool;
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();
     // Once the head went out the only honest signal left is a cut connection (counted there, once).
     if (this.res !== null) return this.abortMidResponse();
-    if (pool !== null && status >= 500) pool.metrics.upstreamErrors++;
-    if (pool !== null) {
-      pool.metrics.record(status, performance.now() - this.start);
-      pool.metrics.inFlight--;
-      pool.active.delete(this);
-    }
+    this.settle(status, status >= 500, false);
     this.state = ST_CLOSED;
     this.socket.end(errorResponse(status, reason, true), 'latin1');
   }
 
   /** The response was cut after its head went out: the client can only learn it from a closed connection. */
   private abortMidResponse(): void {
-    const pool = this.pool;
-    if (pool !== null && this.state === ST_EXCHANGE) {
-      pool.metrics.upstreamErrors++;
-      pool.metrics.record(502, performance.now() - this.start);
-      pool.metrics.inFlight--;
-      pool.active.delete(this);
-    }
+    this.settle(502, true, false);
     this.state = ST_CLOSED;
     this.destroyAll();
   }
 
   private finishExchange(): void {
-    const pool = this.pool as SlotPool;
     const res = this.res as ResponseHead;
     const req = this.req as RequestHead;
-    pool.metrics.record(res.status, performance.now() - this.start);
-    pool.metrics.inFlight--;
-    pool.active.delete(this);
+    this.settle(res.status, false, false);
     const up = this.up;
     this.up = null;
     if (up !== null) {
@@ -644,10 +599,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private respondAndClose(status: number, reason: string): void {
     this.state = ST_CLOSED;
     this.pending = null;
-    this.clearDeadline();
+    this.setDeadline(DL_LINGER, LINGER_MS);
     this.socket.end(errorResponse(status, reason, true), 'latin1');
-    // A client that keeps sending after the refusal is not worth waiting for.
-    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   private destroyAll(): void {
@@ -662,9 +615,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private startTunnel(res: ResponseHead, rest: Buffer | null): void {
     this.clearDeadline();
     const req = this.req as RequestHead;
-    const pool = this.pool as SlotPool;
-    pool.metrics.record(101, performance.now() - this.start);
-    pool.metrics.inFlight--;
+    this.settle(101, false, true);
     this.state = ST_TUNNEL;
     if (req.upgrade !== null && req.upgrade.toLowerCase() === 'websocket') {
       this.wsFromClient = new WsFrames();
@@ -731,10 +682,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const res = this.res;
     if (res !== null && res.bodyMode === BODY_CHUNKED && this.resChunks.atBoundary() && res.contentType?.startsWith('text/event-stream')) {
       // An event stream ends cleanly between events; the browser reconnects to the live slot.
-      const pool = this.pool as SlotPool;
-      pool.metrics.record(res.status, performance.now() - this.start);
-      pool.metrics.inFlight--;
-      pool.active.delete(this);
+      this.settle(res.status, false, false);
       this.state = ST_CLOSED;
       this.socket.end('0\r\n\r\n');
       const up = this.up;
