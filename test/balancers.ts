@@ -148,3 +148,47 @@ export function keepAliveLoad(port: number, connections = 20, maxSeconds = 60): 
     },
   };
 }
+
+export interface NginxServer extends Balancer {
+  upstreamFile: string;
+  /** The check and reload commands for this nginx (its own prefix, config and error log). */
+  check: string[];
+  reload: string[];
+}
+
+/** nginx whose `http {}` includes the upstream file cutover writes, proxying / to upstream `web`. */
+export async function startNginx(dir: string): Promise<NginxServer> {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const upstreamFile = join(dir, 'web-upstream.conf');
+  writeFileSync(upstreamFile, 'upstream web {\n    server 127.0.0.1:9 down;\n}\n');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  include ${upstreamFile};
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://web;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502;
+    }
+  }
+}
+`,
+  );
+  const base = ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')];
+  const b = await run('nginx', [...base, '-g', 'daemon off;'], port, dir);
+  return { ...b, upstreamFile, check: ['nginx', ...base, '-t', '-q'], reload: ['nginx', ...base, '-s', 'reload'] };
+}
