@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI, ROOT, freePort, waitFor } from './helpers.ts';
+import { splitHostPort } from '../src/net/address.ts';
 
 export const DEMO_APP = join(ROOT, 'examples/demo/app.js');
 
@@ -185,7 +186,7 @@ export function steadyLoad(
 
 /** Whether something still accepts connections at `address`. */
 export function listening(address: string): Promise<boolean> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const { host, port } = splitHostPort(address);
   return new Promise((resolve) => {
     const req = http.get({ host, port, path: '/healthz', agent: false, timeout: 2000 }, (res) => {
       res.resume();

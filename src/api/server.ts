@@ -7,6 +7,7 @@ import http from 'node:http';
 import { z } from 'zod';
 import { CutoverError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { splitHostPort } from '../net/address.ts';
 import type { Daemon } from '../controller/daemon.ts';
 import { Authenticator, hashToken, newToken, type Caller, type Role } from './auth.ts';
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
@@ -346,9 +347,7 @@ export class ApiServer {
   }
 
   listen(address: string): Promise<{ host: string; port: number }> {
-    const colon = address.lastIndexOf(':');
-    const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-    const port = Number(address.slice(colon + 1));
+    const { host, port } = splitHostPort(address);
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void =>
         reject(

@@ -1,12 +1,9 @@
 // `host:port` addresses as written in cutover.yaml (listeners and static targets). IPv6 hosts are
 // written in brackets (`[::1]:8080`) so the port is never ambiguous.
 import { isIPv4, isIPv6 } from 'node:net';
+import type { HostPort } from '../net/address.ts';
 
-export interface HostPort {
-  /** Without brackets: `::1`, `127.0.0.1`, `localhost`. */
-  host: string;
-  port: number;
-}
+export type { HostPort };
 
 /** For editors (JSON Schema `pattern`); parseHostPort is the real check. */
 export const ADDRESS_PATTERN = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';

@@ -9,6 +9,7 @@ import { formatMs, percent } from '../gates/common.ts';
 import { runGates } from '../gates/run.ts';
 import type { GateContext, GateResult, GateRunner, MirrorGate } from '../gates/types.ts';
 import { diffSnapshot } from '../router/metrics.ts';
+import { joinHostPort, reachableHost, splitHostPort } from '../net/address.ts';
 import type { JsonObject, Phase, ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { type Runner, msUntil, sleep, woken } from './wait.ts';
@@ -35,10 +36,8 @@ export function newPreviewToken(): string {
 
 /** The URL gates reach the router's listener on: a wildcard listen address is reached on loopback. */
 export function listenUrl(listen: string): string {
-  const colon = listen.lastIndexOf(':');
-  let host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
-  if (host === '' || host === '0.0.0.0' || host === '::') host = '127.0.0.1';
-  return `http://${host.includes(':') ? `[${host}]` : host}:${listen.slice(colon + 1)}`;
+  const { host, port } = splitHostPort(listen);
+  return `http://${joinHostPort(reachableHost(host), port)}`;
 }
 
 /** The idle slot healthy, open to preview, then every gate; a gate that does not pass fails the release. */

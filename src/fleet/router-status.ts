@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { Gauge, Registry } from 'prom-client';
-import { splitHostPort } from '../router/router.ts';
+import { splitHostPort } from '../net/address.ts';
 import { CutoverError } from '../errors.ts';
 import type { FleetRouter } from './router-node.ts';
 

@@ -3,7 +3,7 @@
 // `unhealthyThreshold` failures in a row. Off the request path, so node:http is fine here.
 import http from 'node:http';
 import type { HealthConfig } from '../config/types.ts';
-import { splitHostPort } from './router.ts';
+import { splitHostPort } from '../net/address.ts';
 
 export interface TargetHealth {
   address: string;

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import type { SlotName } from '../config/types.ts';
 import { SlotMetrics } from './metrics.ts';
+import { splitHostPort } from '../net/address.ts';
 
 /** What owns an upstream connection while a request uses it. */
 export interface UpstreamOwner {
@@ -84,9 +85,7 @@ export class Target {
 
   constructor(address: string, opts: { maxIdle: number; idleTimeout: number }) {
     this.address = address;
-    const colon = address.lastIndexOf(':');
-    this.host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-    this.port = Number(address.slice(colon + 1));
+    ({ host: this.host, port: this.port } = splitHostPort(address));
     this.maxIdle = opts.maxIdle;
     this.idleTimeout = opts.idleTimeout;
   }

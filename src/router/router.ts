@@ -6,6 +6,7 @@ import type { SlotName } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
+import { splitHostPort } from '../net/address.ts';
 import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
 import { SlotPool, Target } from './pool.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
@@ -26,11 +27,6 @@ export interface RouterMetrics {
   generation: number;
   slots: Record<SlotName, SlotMetricsSnapshot>;
   connections: number;
-}
-
-export function splitHostPort(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
 }
 
 export class Router implements ConnHost {

@@ -6,6 +6,7 @@
 // only: when HAProxy restarts (its Pid changes) the last state is applied again.
 import net from 'node:net';
 import { parseHostPort } from '../config/address.ts';
+import { joinHostPort } from '../net/address.ts';
 import type { HaproxyTraffic, SlotName } from '../config/types.ts';
 import { SLOTS } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -185,7 +186,7 @@ export class HaproxyAdapter implements TrafficAdapter {
       if (f.length < 19 || line.startsWith('#') || f[1] !== this.#cfg.backend) continue;
       out.push({
         name: f[3] as string,
-        address: joinAddress(f[4] as string, f[18] as string),
+        address: joinHostPort(f[4] as string, f[18] as string),
         opState: Number(f[5]),
         adminState: Number(f[6]),
         weight: Number(f[7]),
@@ -256,10 +257,6 @@ export function serverWeight(percent: number, servers: number): number {
 function haproxyAddress(address: string): string {
   const { host, port } = parseHostPort(address);
   return host.includes(':') ? `ipv6@${host}:${port}` : `${host}:${port}`;
-}
-
-function joinAddress(host: string, port: string): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function isHostPort(s: string): boolean {
