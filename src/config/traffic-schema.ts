@@ -3,13 +3,14 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseHostPort } from './address.ts';
-import { messageOf, nonEmpty, positiveInt } from './fields.ts';
+import { address, duration, messageOf, nonEmpty, positiveInt } from './fields.ts';
 import type {
   CaddyTraffic,
-  DnsTraffic,
   HaproxyTraffic,
   KubernetesServiceTraffic,
   NginxTraffic,
+  PowerDnsTraffic,
+  Rfc2136Traffic,
   RouterTraffic,
   TrafficConfig,
   TrafficKind,
@@ -21,6 +22,9 @@ export const TRAFFIC_DEFAULTS = {
   nginxCheck: ['nginx', '-t'],
   caddyAdmin: 'http://127.0.0.1:2019',
   dnsTtl: 5,
+  dnsTimeout: '10s',
+  pdnsApiKeyEnv: 'PDNS_API_KEY',
+  tsigSecretEnv: 'CUTOVER_TSIG_SECRET',
   kubernetesNamespace: 'default',
   selectorKey: 'slot',
 } as const;
@@ -46,6 +50,12 @@ const argv = z
 
 const httpUrl = (example: string) =>
   z.url({ protocol: /^https?$/, error: (iss) => `expected an http(s) URL, like ${example}, got ${JSON.stringify(iss.input)}` });
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const envName = (key: string, example: string) =>
+  z.string().regex(ENV_NAME, {
+    error: `${key} names an environment variable that holds the secret (like ${example}), not the secret itself`,
+  });
 
 const name = (what: string, example: string) =>
   z.string().regex(NAME, { error: `expected ${what}, like ${example}: letters, digits and _ . : -` });
@@ -85,15 +95,49 @@ function kinds(dir: string) {
   });
   true satisfies Same<z.output<typeof caddy>, CaddyTraffic>;
 
-  const dns = z.strictObject({
+  // DNS: one object per api, so each names only the keys its server needs.
+  const dnsCommon = {
     kind: z.literal('dns'),
-    server: nonEmpty('the DNS server: the PowerDNS API URL, or host:port for RFC 2136'),
-    api: z.enum(['powerdns', 'rfc2136']),
     zone: z.string().regex(FQDN, { error: 'expected a zone with its final dot, like example.test.' }),
     record: z.string().regex(FQDN, { error: 'expected a record name with its final dot, like web.example.test.' }),
-    ttl: positiveInt(86_400).default(TRAFFIC_DEFAULTS.dnsTtl).meta({ description: 'Seconds.' }),
+    ttl: positiveInt(86_400)
+      .default(TRAFFIC_DEFAULTS.dnsTtl)
+      .meta({ description: 'Seconds; analysis of a new slot starts this long after the switch.' }),
+    timeout: duration(1)
+      .prefault(TRAFFIC_DEFAULTS.dnsTimeout)
+      .meta({ description: 'How long a switch waits for the authoritative server to answer the new addresses.' }),
+  };
+  const powerdns = z.strictObject({
+    ...dnsCommon,
+    api: z.literal('powerdns'),
+    server: httpUrl('http://127.0.0.1:8081')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .meta({ description: 'The PowerDNS HTTP API (webserver) base URL.' }),
+    serverId: name('the PowerDNS server id', 'localhost').default('localhost'),
+    apiKeyEnv: envName('apiKeyEnv', 'PDNS_API_KEY')
+      .default(TRAFFIC_DEFAULTS.pdnsApiKeyEnv)
+      .meta({ description: 'Environment variable holding the API key (X-API-Key); default PDNS_API_KEY.' }),
+    nameserver: address.optional().meta({ description: 'Where the switch is confirmed by a DNS query (default: the API host, port 53).' }),
   });
-  true satisfies Same<z.output<typeof dns>, DnsTraffic>;
+  const rfc2136 = z.strictObject({
+    ...dnsCommon,
+    api: z.literal('rfc2136'),
+    server: address.meta({ description: 'The primary server that takes dynamic updates (RFC 2136): host:port.' }),
+    tsig: z.strictObject({
+      name: z.string().regex(FQDN, { error: 'expected the TSIG key name with its final dot, like cutover.' }),
+      algorithm: z.literal('hmac-sha256').default('hmac-sha256'),
+      secretEnv: envName('secretEnv', 'CUTOVER_TSIG_SECRET')
+        .default(TRAFFIC_DEFAULTS.tsigSecretEnv)
+        .meta({ description: 'Environment variable holding the base64 secret, as tsig-keygen prints it; default CUTOVER_TSIG_SECRET.' }),
+    }),
+    nameserver: address.optional().meta({ description: 'Where the switch is confirmed by a DNS query (default: server).' }),
+  });
+  const dns = z.discriminatedUnion('api', [powerdns, rfc2136], {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? 'api is powerdns (the PowerDNS HTTP API) or rfc2136 (dynamic updates with TSIG)' : undefined,
+  });
+  true satisfies Same<z.output<typeof powerdns>, PowerDnsTraffic>;
+  true satisfies Same<z.output<typeof rfc2136>, Rfc2136Traffic>;
 
   const kubernetesService = z.strictObject({
     kind: z.literal('kubernetes-service'),

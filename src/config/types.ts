@@ -114,16 +114,40 @@ export interface CaddyTraffic {
   route: string;
 }
 
-/** DNS: the record's addresses are the live slot's (PowerDNS HTTP API or RFC 2136 updates). */
-export interface DnsTraffic {
+interface DnsTrafficCommon {
   kind: 'dns';
-  server: string;
-  api: 'powerdns' | 'rfc2136';
+  /** With the final dot: `example.test.` */
   zone: string;
+  /** The name users resolve, with the final dot: `web.example.test.` */
   record: string;
-  /** Seconds. */
+  /** Seconds; resolvers may serve the old addresses this long after a switch. */
   ttl: number;
+  /** ms a switch waits for the authoritative server to answer the new addresses. */
+  timeout: number;
+  /** `host:port` where the switch is confirmed by a query; unset: see each api. */
+  nameserver?: string;
 }
+
+/** DNS through the PowerDNS HTTP API: the record's A/AAAA RRsets are replaced by the live slot's addresses. */
+export interface PowerDnsTraffic extends DnsTrafficCommon {
+  api: 'powerdns';
+  /** The API's base URL, like http://127.0.0.1:8081 (no trailing slash). */
+  server: string;
+  serverId: string;
+  /** Name of the environment variable holding the API key (never the key itself). */
+  apiKeyEnv: string;
+}
+
+/** DNS through RFC 2136 dynamic updates signed with TSIG, to the zone's primary (BIND, Knot, PowerDNS). */
+export interface Rfc2136Traffic extends DnsTrafficCommon {
+  api: 'rfc2136';
+  /** `host:port` of the primary. */
+  server: string;
+  tsig: { name: string; algorithm: 'hmac-sha256'; secretEnv: string };
+}
+
+/** DNS: the record's addresses are the live slot's (PowerDNS HTTP API or RFC 2136 updates). */
+export type DnsTraffic = PowerDnsTraffic | Rfc2136Traffic;
 
 /** A Kubernetes Service whose selector picks the live slot's pods. */
 export interface KubernetesServiceTraffic {

@@ -42,6 +42,11 @@ export interface TrafficAdapter {
   readonly kind: string;
   readonly capabilities: TrafficCapabilities;
   /**
+   * ms after a switch until clients follow it (an eventual adapter: DNS waits out the record's TTL);
+   * analysis of the new slot should start only then. Absent: at once.
+   */
+  readonly settleAfter?: number;
+  /**
    * Makes the balancer serve `state`; resolves once it does (an eventual adapter: once the authority
    * answers it). Idempotent: applying the same state again is harmless, which is how drift is
    * repaired and how a restarted balancer gets its state back. Throws a CutoverError coded
