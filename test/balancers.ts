@@ -17,8 +17,12 @@ export interface Balancer {
 }
 
 function run(cmd: string, args: string[], port: number, cwd: string): Promise<Balancer> {
+  return runWithEnv(cmd, args, port, cwd, {});
+}
+
+function runWithEnv(cmd: string, args: string[], port: number, cwd: string, env: Record<string, string>): Promise<Balancer> {
   let out = '';
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
   const b: Balancer = {
@@ -191,4 +195,27 @@ http {
   const base = ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')];
   const b = await run('nginx', [...base, '-g', 'daemon off;'], port, dir);
   return { ...b, upstreamFile, check: ['nginx', ...base, '-t', '-q'], reload: ['nginx', ...base, '-s', 'reload'] };
+}
+
+export interface CaddyServer extends Balancer {
+  admin: string;
+  route: string;
+}
+
+/** Caddy with one server whose route `@id: web` reverse-proxies to nothing yet, its admin API on loopback. */
+export async function startCaddy(dir: string, opts: { upstreamIdle?: string } = {}): Promise<CaddyServer> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const proxy: Record<string, unknown> = { handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:9' }] };
+  if (opts.upstreamIdle) proxy.transport = { protocol: 'http', keep_alive: { idle_timeout: opts.upstreamIdle } };
+  const config = {
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    logging: { logs: { default: { level: 'ERROR' } } },
+    storage: { module: 'file_system', root: join(dir, 'data') },
+    apps: { http: { servers: { web: { listen: [`127.0.0.1:${port}`], routes: [{ '@id': 'web', handle: [proxy] }] } } } },
+  };
+  const file = join(dir, 'caddy.json');
+  writeFileSync(file, JSON.stringify(config));
+  const b = await runWithEnv('caddy', ['run', '--config', file], port, dir, { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
+  return { ...b, admin: `http://127.0.0.1:${adminPort}`, route: 'web' };
 }
