@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { GRPCDeadlineExceededError } from 'etcd3';
 import { after, describe, test } from 'node:test';
 import { CutoverError } from '../src/errors.ts';
-import { storeContract } from '../src/store/contract.ts';
+import { storeContract } from './store-contract.ts';
 import { EtcdStore } from '../src/store/etcd.ts';
 import { STORE_UNAVAILABLE, StoreUnavailableError } from '../src/store/etcd-errors.ts';
 import type { RouteState, Store } from '../src/store/types.ts';

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { askWhenUp, isGone, servedByUs, waitUntil } from '../src/providers/fixtures/probe.ts';
+import { askWhenUp, isGone, servedByUs, waitUntil } from './fixtures/providers/probe.ts';
 
-const DAEMON = fileURLToPath(new URL('../src/providers/fixtures/daemon.ts', import.meta.url));
+const DAEMON = fileURLToPath(new URL('./fixtures/providers/daemon.ts', import.meta.url));
 
 interface DaemonReport {
   pid: number;

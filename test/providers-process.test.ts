@@ -8,12 +8,12 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ProcessProvider } from '../src/config/types.ts';
 import { isProviderError } from '../src/providers/errors.ts';
-import { ask, askWhenUp, isGone, servedByUs, waitUntil } from '../src/providers/fixtures/probe.ts';
+import { ask, askWhenUp, isGone, servedByUs, waitUntil } from './fixtures/providers/probe.ts';
 import { tailServiceLogs } from '../src/providers/logs.ts';
 import { ProcessProviderImpl, type ProcessProviderOptions } from '../src/providers/process.ts';
 import type { ReplicaEvent } from '../src/providers/types.ts';
 
-const APP = fileURLToPath(new URL('../src/providers/fixtures/app.ts', import.meta.url));
+const APP = fileURLToPath(new URL('./fixtures/providers/app.ts', import.meta.url));
 
 async function setup(t: TestContext, config: Partial<ProcessProvider> = {}, opts: Partial<ProcessProviderOptions> = {}) {
   const stateDir = await mkdtemp(join(tmpdir(), 'cutover-process-'));

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { createLogger } from '../log.ts';
 import type { Provider, SlotDeployment } from '../providers/types.ts';
-import { MemoryStore } from '../store/memory.ts';
+import { MemoryStore } from '../../test/fixtures/memory-store.ts';
 import { derivePhase } from '../lifecycle.ts';
 import type { Phase, RouteState } from '../store/types.ts';
 import { ReleaseController } from './release.ts';

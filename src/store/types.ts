@@ -1,6 +1,6 @@
 // What cutover keeps durably: releases and their phases, the event log they are derived from, the
-// route state of every service, and API tokens. `Store` is the one interface; SQLite (one machine),
-// memory (unit tests) and later etcd (a fleet) implement it. Nothing here speaks SQL.
+// route state of every service, and API tokens. `Store` is the one interface; SQLite (one machine)
+// and etcd (a fleet) implement it, and test/fixtures/memory-store.ts for unit tests. Nothing here speaks SQL.
 
 import type { SlotName } from '../config/types.ts';
 

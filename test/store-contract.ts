@@ -1,11 +1,11 @@
-// The behaviour every Store must have, as tests: store.test.ts runs it on SQLite and memory, and an
-// etcd store runs it too. `makeStore` gives a fresh, empty store and a function that disposes of it.
+// The behaviour every Store must have, as tests: store-contract-sqlite.test.ts runs it on SQLite and memory,
+// and etcd-store.test.ts on etcd. `makeStore` gives a fresh, empty store and a function that disposes of it.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CutoverError } from '../errors.ts';
-import { derivePhase, PHASES, TERMINAL_PHASES } from '../lifecycle.ts';
-import type { Phase, ReleaseRecord, RouteState, Store } from './types.ts';
+import { CutoverError } from '../src/errors.ts';
+import { derivePhase, PHASES, TERMINAL_PHASES } from '../src/lifecycle.ts';
+import type { Phase, ReleaseRecord, RouteState, Store } from '../src/store/types.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; dispose: () => Promise<void> }>;
 

@@ -1,11 +1,12 @@
-// Runs the Store contract on every implementation we ship.
+// Runs the Store contract on SQLite (and on the memory store the unit tests use); etcd-store.test.ts
+// runs it on etcd.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storeContract } from './contract.ts';
-import { MemoryStore } from './memory.ts';
-import { SqliteStore } from './sqlite.ts';
+import { storeContract } from './store-contract.ts';
+import { MemoryStore } from './fixtures/memory-store.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
 
 storeContract('memory', async () => {
   const store = new MemoryStore();
