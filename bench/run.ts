@@ -144,6 +144,9 @@ async function measureQuietly(o: Options, t: Target, upstream: Upstream, mode: M
 
 async function main(): Promise<number> {
   // The fleet round is its own measurement (etcd, routers, a controller): see bench/fleet.ts.
+  // The traffic adapters' round: switches through HAProxy, nginx and Caddy beside the router (bench/adapters.ts).
+  if (process.argv.includes('--adapters'))
+    return (await import('./adapters.ts')).main(process.argv.slice(2).filter((a) => a !== '--adapters'));
   if (process.argv.includes('--fleet')) return (await import('./fleet.ts')).main(process.argv.slice(2).filter((a) => a !== '--fleet'));
   let o: Options;
   try {

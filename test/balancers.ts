@@ -161,7 +161,7 @@ export interface NginxServer extends Balancer {
 }
 
 /** nginx whose `http {}` includes the upstream file cutover writes, proxying / to upstream `web`. */
-export async function startNginx(dir: string): Promise<NginxServer> {
+export async function startNginx(dir: string, opts: { keepaliveTimeout?: string } = {}): Promise<NginxServer> {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   const upstreamFile = join(dir, 'web-upstream.conf');
@@ -174,6 +174,7 @@ error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_timeout ${opts.keepaliveTimeout ?? '75s'};
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
