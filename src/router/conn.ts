@@ -30,6 +30,15 @@ export interface ConnOptions {
   stickyAttributes: string;
 }
 
+/**
+ * On an edge listener (src/edge/: TLS, or services sharing one listener): picks the service for each
+ * request, rewriting its target when a path prefix is stripped, or says why none takes it.
+ */
+export interface ServiceSelector {
+  readonly proto: 'http' | 'https';
+  select(req: RequestHead): ConnHost | { status: number; reason: string };
+}
+
 /** What a connection needs from its router. */
 export interface ConnHost {
   table: RouteTable;
@@ -61,7 +70,10 @@ const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ClientConn implements UpstreamOwner, Drainable {
-  private readonly host: ConnHost;
+  /** The router of the service; on an edge listener, of the service the current request went to. */
+  private host: ConnHost;
+  private readonly edge: ServiceSelector | null;
+  private readonly proto: string;
   private readonly socket: net.Socket;
   private readonly remote: string;
   /** Accepted on the preview listener: every request goes to the slot in preview. */
@@ -103,8 +115,10 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   private setCookie: string | null = null;
 
-  constructor(host: ConnHost, socket: net.Socket, previewListener = false) {
+  constructor(host: ConnHost, socket: net.Socket, previewListener = false, edge: ServiceSelector | null = null) {
     this.host = host;
+    this.edge = edge;
+    this.proto = edge?.proto ?? 'http';
     this.socket = socket;
     this.previewListener = previewListener;
     this.remote = socket.remoteAddress ?? '';
@@ -231,6 +245,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   private startExchange(req: RequestHead, rest: Buffer | null): void {
     this.clearDeadline();
+    if (this.edge !== null && !this.selectService(req, rest)) return;
     const table = this.host.table;
     const choice = route(table, req, this.host.opts, this.previewListener, Math.random, this.choice);
     this.setCookie = choice.setCookie;
@@ -266,6 +281,22 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.connect(target);
   }
 
+  /** Moves this connection to the service the request is for; false after answering it ourselves. */
+  private selectService(req: RequestHead, rest: Buffer | null): boolean {
+    const to = (this.edge as ServiceSelector).select(req);
+    if ('status' in to) {
+      this.pending = rest;
+      this.respondLocal(req, to.status, to.reason);
+      return false;
+    }
+    if (to !== this.host) {
+      this.host.conns.delete(this);
+      this.host = to;
+      to.conns.add(this);
+    }
+    return true;
+  }
+
   /**
    * Counts the end of the exchange in progress, once: `status` and its latency (0 when the client
    * left before an answer: not a request anyone saw answered), and whether the upstream failed.
@@ -283,7 +314,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   private buildUpstreamHead(req: RequestHead): string {
     const xff = req.xForwardedFor === null ? this.remote : `${req.xForwardedFor}, ${this.remote}`;
-    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: http\r\n`;
+    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: ${this.proto}\r\n`;
     if (req.host !== null) head += `x-forwarded-host: ${req.host}\r\n`;
     if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
     else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;

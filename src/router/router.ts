@@ -63,10 +63,15 @@ export class Router implements ConnHost {
 
   async listen(): Promise<{ host: string; port: number }> {
     await this.listenOn(this.server, this.opts.listen, 'listen');
-    if (this.previewServer !== null && this.opts.previewListen)
-      await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
+    await this.listenPreview();
     const addr = this.server.address() as net.AddressInfo;
     return { host: addr.address, port: addr.port };
+  }
+
+  /** The preview listener alone: on an edge listener (src/edge/) the service has no socket of its own. */
+  async listenPreview(): Promise<void> {
+    if (this.previewServer !== null && this.opts.previewListen)
+      await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
   }
 
   private listenOn(server: net.Server, address: string, key: string): Promise<void> {

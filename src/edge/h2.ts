@@ -1,0 +1,459 @@
+// One HTTP/2 stream through the router: its headers become an HTTP/1.1 request on a pooled upstream
+// connection of the slot the routing policy chose, and the HTTP/1.1 response becomes the stream's
+// headers, data and trailers (chunked trailers pass through to clients that said `te: trailers`, as
+// gRPC clients do). The slot is fixed when the stream starts: a switch moves the next stream only.
+import type http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import { isHeadError, type RequestHead, type ResponseHead } from '../router/http1.ts';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from '../router/rules.ts';
+import { parseResponseHead } from '../router/heads.ts';
+import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../router/pool.ts';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
+
+/** What a stream needs from the service that takes it (a Router). */
+export interface H2Service {
+  readonly opts: {
+    connectTimeout: number;
+    responseTimeout: number;
+    via: boolean;
+    previewHeader: string;
+  };
+  mirror(pool: SlotPool, head: string): void;
+}
+
+/** Headers an HTTP/2 request may not carry on to HTTP/1.1, or that the router sets itself. */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'content-length',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+/** Response headers that are HTTP/1.1 framing, not content (RFC 9113 8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+const BAD_TARGET = /[\x00-\x20\x7f]/;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_RESPONSE_HEAD = 65536;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export interface H2Request {
+  head: RequestHead;
+  authority: string;
+  /** The client said `te: trailers`: it can take trailers (gRPC). */
+  trailers: boolean;
+}
+
+/** The request an HTTP/2 stream's headers describe, or why it cannot go on as HTTP/1.1. */
+export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream: boolean, routeHeaderName: string): H2Request | string {
+  const method = headers[':method'];
+  const path = headers[':path'];
+  const authority = headers[':authority'] ?? headers.host;
+  if (typeof method !== 'string' || !TOKEN.test(method.toLowerCase())) return 'missing or malformed :method';
+  if (method === 'CONNECT') return 'CONNECT is not supported';
+  if (typeof path !== 'string' || path.length === 0 || BAD_TARGET.test(path)) return 'missing or malformed :path';
+  if (typeof authority !== 'string' || authority.length === 0 || BAD_VALUE.test(authority) || authority.includes(' '))
+    return 'missing or malformed :authority';
+  let lines = `host: ${authority}\r\n`;
+  let cookie: string | null = null;
+  let xff: string | null = null;
+  let routeHeader: string | null = null;
+  let trailers = false;
+  let contentLength = -1;
+  for (const [name, raw] of Object.entries(headers)) {
+    if (name.charCodeAt(0) === 58 || raw === undefined) continue; // pseudo-headers
+    const values = Array.isArray(raw) ? raw : [raw];
+    if (!TOKEN.test(name)) return `malformed header name ${JSON.stringify(name)}`;
+    for (const v of values) if (BAD_VALUE.test(v)) return `invalid character in header ${name}`;
+    if (name === 'cookie') {
+      cookie = values.join('; ');
+      lines += `cookie: ${cookie}\r\n`;
+      continue;
+    }
+    if (name === 'te') trailers = values.some((v) => v.toLowerCase().includes('trailers'));
+    if (name === 'x-forwarded-for') xff = values.join(', ');
+    if (name === 'content-length') {
+      const v = values[0] ?? '';
+      if (values.length !== 1 || !/^[0-9]{1,15}$/.test(v)) return 'invalid content-length';
+      contentLength = Number(v);
+    }
+    if (name === routeHeaderName) {
+      routeHeader = values[0] ?? null;
+      continue; // the preview token never reaches the upstream
+    }
+    if (DROPPED.has(name)) continue;
+    for (const v of values) lines += `${name}: ${v}\r\n`;
+  }
+  let bodyMode: RequestHead['bodyMode'] = BODY_NONE;
+  if (!endStream) bodyMode = contentLength >= 0 ? (contentLength > 0 ? BODY_LENGTH : BODY_NONE) : BODY_CHUNKED;
+  const head: RequestHead = {
+    method,
+    target: path,
+    minor: 1,
+    forwardLines: lines,
+    host: authority,
+    xForwardedFor: xff,
+    bodyMode,
+    contentLength: bodyMode === BODY_CHUNKED ? -1 : contentLength,
+    transferEncoding: bodyMode === BODY_CHUNKED ? 'chunked' : null,
+    keepAlive: true,
+    upgrade: null,
+    expectContinue: false,
+    cookie,
+    routeHeader,
+  };
+  return { head, authority, trailers };
+}
+
+/** The HTTP/1.1 head sent upstream for a stream. */
+export function upstreamHead(req: RequestHead, remote: string, via: boolean): string {
+  const xff = req.xForwardedFor === null ? remote : `${req.xForwardedFor}, ${remote}`;
+  let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: https\r\n`;
+  if (req.host !== null) head += `x-forwarded-host: ${req.host}\r\n`;
+  if (req.bodyMode === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+  else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
+  if (via) head += 'via: 2 cutover\r\n';
+  return `${head}\r\n`;
+}
+
+/** An HTTP/1.1 response head's fields as HTTP/2 headers. */
+export function responseHeaders(res: ResponseHead, setCookie: string | null, via: boolean): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = { ':status': res.status };
+  const add = (line: string): void => {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return;
+    const name = line.slice(0, colon).toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name)) return;
+    const value = line.slice(colon + 1).trim();
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (name === 'set-cookie') out[name] = Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+    else out[name] = `${String(prev)}, ${value}`;
+  };
+  for (const line of res.forwardLines.split('\r\n')) if (line !== '') add(line);
+  if (setCookie !== null) add(setCookie.slice(0, -2));
+  if (via) out.via = '1.1 cutover';
+  return out;
+}
+
+/** A plain-text answer of the router's own on a stream. */
+export function respondPlain(stream: http2.ServerHttp2Stream, status: number, body: string, extra: http2.OutgoingHttpHeaders = {}): void {
+  if (stream.destroyed || stream.closed) return;
+  const text = `${body}\n`;
+  if (stream.headersSent) {
+    stream.close();
+    return;
+  }
+  stream.respond({
+    ':status': status,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'x-cutover-error': '1',
+    ...extra,
+  });
+  stream.end(text);
+}
+
+export class H2Exchange implements UpstreamOwner, Drainable {
+  private readonly stream: http2.ServerHttp2Stream;
+  private readonly service: H2Service;
+  private readonly pool: SlotPool;
+  private readonly req: RequestHead;
+  private readonly wantsTrailers: boolean;
+  private readonly setCookie: string | null;
+  private readonly head: string;
+  private readonly start = performance.now();
+  private up: Upstream | null = null;
+  private attempts = 0;
+  private counting = true;
+  private reqDone: boolean;
+  private reqChunked: boolean;
+  private reqTrailers: string | null = null;
+  private resHeadBuf: Buffer | null = null;
+  private res: ResponseHead | null = null;
+  private resRemaining = 0;
+  private decoder: ChunkedDecoder | null = null;
+  private resBytes = 0;
+  private upstreamBroken = false;
+  private timer: NodeJS.Timeout | null = null;
+  private finished = false;
+
+  constructor(
+    stream: http2.ServerHttp2Stream,
+    service: H2Service,
+    pool: SlotPool,
+    target: Target,
+    request: H2Request,
+    choice: { setCookie: string | null; mirror: SlotPool | null },
+    remote: string,
+  ) {
+    this.stream = stream;
+    this.service = service;
+    this.pool = pool;
+    this.req = request.head;
+    this.wantsTrailers = request.trailers;
+    this.setCookie = choice.setCookie;
+    this.reqDone = this.req.bodyMode === BODY_NONE;
+    this.reqChunked = this.req.bodyMode === BODY_CHUNKED;
+    this.head = upstreamHead(this.req, remote, service.opts.via);
+    pool.metrics.inFlight++;
+    pool.active.add(this);
+    if (choice.mirror !== null) service.mirror(choice.mirror, this.head);
+    stream.on('close', () => this.onStreamClose());
+    stream.on('error', () => {});
+    stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      let s = '';
+      for (const [k, v] of Object.entries(t)) {
+        if (k.charCodeAt(0) === 58 || v === undefined || !TOKEN.test(k)) continue;
+        for (const one of Array.isArray(v) ? v : [v]) if (!BAD_VALUE.test(one)) s += `${k}: ${one}\r\n`;
+      }
+      this.reqTrailers = s;
+    });
+    if (!this.reqDone) {
+      stream.pause();
+      stream.on('data', (chunk: Buffer) => this.onRequestData(chunk));
+      stream.on('end', () => this.onRequestEnd());
+    }
+    this.connect(target);
+  }
+
+  private connect(target: Target): void {
+    this.attempts++;
+    const up = target.acquire(this, performance.now(), this.service.opts.connectTimeout);
+    this.up = up;
+    if (up.connected) this.onUpstreamConnect(up);
+  }
+
+  onUpstreamConnect(up: Upstream): void {
+    if (up !== this.up || this.finished) return;
+    up.socket.write(this.head, 'latin1');
+    if (this.reqDone) this.armResponseTimer();
+    else this.stream.resume();
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    const up = this.up;
+    if (up === null || chunk.length === 0) return;
+    let ok: boolean;
+    if (this.reqChunked) {
+      up.socket.cork();
+      up.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      up.socket.write(chunk);
+      ok = up.socket.write('\r\n', 'latin1');
+      up.socket.uncork();
+    } else ok = up.socket.write(chunk);
+    if (!ok) this.stream.pause();
+  }
+
+  private onRequestEnd(): void {
+    this.reqDone = true;
+    const up = this.up;
+    if (up !== null && this.reqChunked) up.socket.write(`0\r\n${this.reqTrailers ?? ''}\r\n`);
+    this.armResponseTimer();
+  }
+
+  onUpstreamDrain(_up: Upstream): void {
+    if (!this.reqDone && !this.finished) this.stream.resume();
+  }
+
+  private armResponseTimer(): void {
+    if (this.res !== null || this.timer !== null) return;
+    this.timer = setTimeout(() => this.fail(504, 'upstream did not answer within the response timeout'), this.service.opts.responseTimeout);
+    this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  onUpstreamData(up: Upstream, chunk: Buffer): void {
+    if (up !== this.up || this.finished) return;
+    this.resBytes += chunk.length;
+    if (this.res === null) {
+      const buf = this.resHeadBuf === null ? chunk : Buffer.concat([this.resHeadBuf, chunk]);
+      this.resHeadBuf = null;
+      this.readHead(buf);
+    } else this.body(chunk);
+  }
+
+  private readHead(buf: Buffer): void {
+    let offset = 0;
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF, offset);
+      if (end < 0) {
+        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.fail(502, 'upstream response head too large');
+        this.resHeadBuf = offset === 0 ? buf : buf.subarray(offset);
+        return;
+      }
+      const res = parseResponseHead(buf.toString('latin1', offset, end + 2), this.req.method, 200);
+      if (isHeadError(res)) return this.fail(502, `upstream sent a malformed response: ${res.reason}`);
+      offset = end + 4;
+      if (res.status < 200) continue; // interim answers are not passed on over HTTP/2
+      this.clearTimer();
+      this.res = res;
+      if (this.stream.destroyed) return this.finish();
+      const chunkedTrailers = res.bodyMode === BODY_CHUNKED && this.wantsTrailers;
+      if (chunkedTrailers || res.bodyMode === BODY_CHUNKED) this.decoder = new ChunkedDecoder();
+      this.resRemaining = res.bodyMode === BODY_LENGTH ? res.contentLength : 0;
+      const headers = responseHeaders(res, this.setCookie, this.service.opts.via);
+      if (res.bodyMode === BODY_NONE) {
+        this.stream.respond(headers, { endStream: true });
+        if (offset < buf.length) this.upstreamBroken = true;
+        return this.finish();
+      }
+      if (chunkedTrailers) {
+        this.stream.once('wantTrailers', () => {
+          const t: http2.OutgoingHttpHeaders = {};
+          for (const [k, v] of this.decoder?.trailers ?? []) if (!CONNECTION_SPECIFIC.has(k)) t[k] = v;
+          this.stream.sendTrailers(t);
+        });
+      }
+      this.stream.respond(headers, { waitForTrailers: chunkedTrailers });
+      if (offset < buf.length) this.body(buf.subarray(offset));
+      return;
+    }
+  }
+
+  private body(chunk: Buffer): void {
+    const res = this.res as ResponseHead;
+    let ok = true;
+    let done = false;
+    if (res.bodyMode === BODY_LENGTH) {
+      let data = chunk;
+      if (chunk.length >= this.resRemaining) {
+        if (chunk.length > this.resRemaining) this.upstreamBroken = true;
+        data = chunk.subarray(0, this.resRemaining);
+        done = true;
+      }
+      this.resRemaining -= data.length;
+      ok = this.stream.write(data);
+    } else if (res.bodyMode === BODY_CHUNKED) {
+      const end = (this.decoder as ChunkedDecoder).feed(chunk, (d) => {
+        ok = this.stream.write(d) && ok;
+      });
+      if (end === DECODE_ERROR) return this.abort();
+      if (end !== DECODE_MORE) {
+        if (end < chunk.length) this.upstreamBroken = true;
+        done = true;
+      }
+    } else {
+      ok = this.stream.write(chunk);
+    }
+    if (done) {
+      this.stream.end();
+      this.finish();
+    } else if (!ok && this.up !== null) {
+      const up = this.up;
+      up.socket.pause();
+      this.stream.once('drain', () => {
+        if (this.up === up) up.socket.resume();
+      });
+    }
+  }
+
+  onUpstreamEnd(up: Upstream): void {
+    if (up !== this.up) return;
+    if (this.res !== null && this.res.bodyMode === BODY_UNTIL_CLOSE) {
+      this.stream.end();
+      this.upstreamBroken = true;
+      this.finish();
+    }
+  }
+
+  onUpstreamClose(up: Upstream, err: Error | null): void {
+    if (up !== this.up || this.finished) return;
+    this.up = null;
+    if (this.res === null) {
+      const code = (err as (Error & { code?: string }) | null)?.code;
+      if (!up.connected) {
+        const next = this.pool.pick(up.target);
+        if (next !== null && this.attempts < this.pool.targets.length) return this.connect(next);
+        return this.fail(
+          code === 'ETIMEDOUT' ? 504 : 502,
+          `upstream ${up.target.address} refused the connection${code ? ` (${code})` : ''}`,
+        );
+      }
+      if (up.reused && this.resBytes === 0 && this.req.bodyMode === BODY_NONE && IDEMPOTENT.has(this.req.method) && this.attempts < 3)
+        return this.connect(up.target);
+      return this.fail(502, `upstream ${up.target.address} closed the connection before answering`);
+    }
+    if (this.res.bodyMode === BODY_UNTIL_CLOSE) {
+      this.stream.end();
+      this.finish();
+    } else this.abort();
+  }
+
+  /** No answer from the upstream: answer the stream ourselves. */
+  private fail(status: number, reason: string): void {
+    if (this.finished) return;
+    if (this.res !== null) return this.abort();
+    this.pool.metrics.upstreamErrors++;
+    this.settle(status);
+    respondPlain(this.stream, status, reason);
+    this.release(false);
+  }
+
+  /** Cut after the headers went out: the client learns it from a reset stream. */
+  private abort(): void {
+    if (this.finished) return;
+    this.pool.metrics.upstreamErrors++;
+    this.settle(502);
+    if (!this.stream.destroyed) this.stream.close(2 /* INTERNAL_ERROR */);
+    this.release(false);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.settle((this.res as ResponseHead).status);
+    this.release(this.res?.keepAlive === true && !this.upstreamBroken && this.reqDone);
+  }
+
+  private settle(status: number): void {
+    this.finished = true;
+    this.clearTimer();
+    if (!this.counting) return;
+    this.counting = false;
+    if (status !== 0) this.pool.metrics.record(status, performance.now() - this.start);
+    this.pool.metrics.inFlight--;
+    this.pool.active.delete(this);
+  }
+
+  private release(keep: boolean): void {
+    const up = this.up;
+    this.up = null;
+    if (up === null) return;
+    if (keep) up.target.release(up, performance.now());
+    else up.destroy();
+  }
+
+  private onStreamClose(): void {
+    if (this.finished) return;
+    // The client reset the stream (or the session went away) before the answer was complete.
+    this.settle(0);
+    this.release(false);
+  }
+
+  /** The drain ran out: an event stream ends between events, anything else is cancelled. */
+  drainClose(): void {
+    if (this.finished) return;
+    const res = this.res;
+    if (res !== null && this.decoder?.atBoundary() && res.contentType?.startsWith('text/event-stream')) {
+      this.stream.end();
+      this.settle(res.status);
+      this.release(false);
+      return;
+    }
+    this.settle(res?.status ?? 0);
+    if (!this.stream.destroyed) this.stream.close(8 /* CANCEL */);
+    this.release(false);
+  }
+}

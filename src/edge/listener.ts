@@ -1,0 +1,235 @@
+// An edge listener: one socket serving one or more services, over TLS (a certificate per host by SNI,
+// HTTP/2 or HTTP/1.1 by ALPN) or plain HTTP/1.1. Each request is given to its service by Host and
+// path (match.ts), then to a slot by that service's router as on a listener of its own. HTTP/1.1
+// connections run the router's own connection code (router/conn.ts); HTTP/2 streams run h2.ts.
+import http2 from 'node:http2';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
+import { CutoverError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { splitHostPort } from '../net/address.ts';
+import { ClientConn, type ConnHost, type ConnOptions, type ServiceSelector } from '../router/conn.ts';
+import type { RequestHead } from '../router/http1.ts';
+import { SlotPool } from '../router/pool.ts';
+import type { Router } from '../router/router.ts';
+import { emptyChoice, route } from '../router/routing.ts';
+import { buildTable, emptySpec, type RouteTable } from '../router/table.ts';
+import { CertStore, TLS_DEFAULTS } from './certs.ts';
+import { H2Exchange, type H2Request, requestFromHeaders, respondPlain } from './h2.ts';
+import { buildEdgeTable, type EdgeRoute, type EdgeTable, isMiss, matchRoute } from './match.ts';
+
+/** HTTP/2 limits: what one client may hold open or send before it is refused (RFC 9113 abuse cases). */
+export const H2_DEFAULTS = {
+  maxConcurrentStreams: 128,
+  /** Bytes of session state nghttp2 may hold per connection (MB): beyond it new streams are refused. */
+  maxSessionMemory: 4,
+  /** Streams a client may reset quickly (rapid reset, CVE-2023-44487) before the session is closed. */
+  streamResetBurst: 200,
+  streamResetRate: 50,
+  maxSessionRejectedStreams: 100,
+  maxSessionInvalidFrames: 100,
+  maxSettings: 32,
+} as const;
+
+export interface EdgeListenerOptions {
+  listen: string;
+  tls: boolean;
+  log: Logger;
+}
+
+/** A service on the listener: its router and what it claims. */
+export type EdgeService = EdgeRoute<Router>;
+
+export class EdgeListener implements ServiceSelector {
+  readonly listen: string;
+  readonly proto: 'http' | 'https';
+  readonly certs: CertStore | null;
+  private readonly log: Logger;
+  private services: EdgeService[] = [];
+  private table: EdgeTable<Router> = buildEdgeTable<Router>([]);
+  /** Where connections wait for their first request head, under the listener's own limits. */
+  private readonly lobby: ConnHost & { opts: ConnOptions };
+  private readonly server: net.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private listening = false;
+
+  constructor(opts: EdgeListenerOptions) {
+    this.listen = opts.listen;
+    this.log = opts.log;
+    this.proto = opts.tls ? 'https' : 'http';
+    const empty: RouteTable = buildTable(emptySpec('(edge)'), new SlotPool('blue', []), new SlotPool('green', []));
+    this.lobby = {
+      table: empty,
+      opts: {
+        maxHeaderBytes: 16384,
+        maxHeaders: 100,
+        headersTimeout: 10_000,
+        idleTimeout: 60_000,
+        responseTimeout: 60_000,
+        connectTimeout: 5000,
+        via: false,
+        previewHeader: 'x-cutover-preview',
+        previewCookie: 'cutover-preview',
+        stickyCookie: 'cutover-slot',
+        stickyAttributes: '',
+      },
+      conns: new Set(),
+      mirror: () => {},
+    };
+    this.h2 = http2.createServer({
+      ...H2_DEFAULTS,
+      settings: { maxConcurrentStreams: H2_DEFAULTS.maxConcurrentStreams, enablePush: false, maxHeaderListSize: 16384 },
+      maxHeaderListPairs: 128,
+    });
+    this.h2.on('session', (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.setTimeout(this.lobby.opts.idleTimeout, () => session.close());
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
+    });
+    this.h2.on('stream', (stream, headers, flags) => this.onStream(stream, headers, flags));
+    if (opts.tls) {
+      const certs = new CertStore(opts.log.child({ listen: opts.listen }));
+      this.certs = certs;
+      const server = tls.createServer({
+        ...TLS_DEFAULTS,
+        SNICallback: certs.sniCallback,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        handshakeTimeout: this.lobby.opts.headersTimeout,
+      });
+      certs.onChange = () => {
+        const o = certs.defaultOptions();
+        if (o !== null) server.setSecureContext(o);
+      };
+      server.on('secureConnection', (socket: tls.TLSSocket) => this.onConnection(socket, socket.alpnProtocol === 'h2'));
+      server.on('tlsClientError', () => {});
+      this.server = server;
+    } else {
+      this.certs = null;
+      this.server = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket, false));
+    }
+    this.server.on('error', () => {});
+    this.sweepTimer = setInterval(() => this.sweep(), 250);
+    this.sweepTimer.unref();
+  }
+
+  /** Adds (or replaces) a service; its claims were checked when the config was validated. */
+  add(service: EdgeService): void {
+    this.services = [...this.services.filter((s) => s.service !== service.service), service];
+    this.rebuild();
+  }
+
+  remove(name: string): void {
+    this.services = this.services.filter((s) => s.service !== name);
+    this.rebuild();
+  }
+
+  get size(): number {
+    return this.services.length;
+  }
+
+  private rebuild(): void {
+    this.table = buildEdgeTable(this.services);
+    const all = this.services.map((s) => s.value.opts);
+    const o = this.lobby.opts;
+    if (all.length > 0) {
+      // A head is read before its service is known: the most generous limits of the services apply.
+      o.maxHeaderBytes = Math.max(...all.map((x) => x.maxHeaderBytes));
+      o.maxHeaders = Math.max(...all.map((x) => x.maxHeaders));
+      o.headersTimeout = Math.max(...all.map((x) => x.headersTimeout));
+      o.idleTimeout = Math.max(...all.map((x) => x.idleTimeout));
+      o.previewHeader = all[0]?.previewHeader ?? o.previewHeader;
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.listening) return;
+    const { host, port } = splitHostPort(this.listen);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        const names = this.services.map((s) => s.service).join(', ');
+        reject(
+          new CutoverError(
+            'CUTOVER_E_LISTEN',
+            `cannot listen on ${this.listen} (services ${names}): ${err.message}; pick a free address in \`listen\``,
+            500,
+            {
+              cause: err,
+            },
+          ),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port, backlog: 2048 }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.listening = true;
+  }
+
+  address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  private onConnection(socket: net.Socket, h2: boolean): void {
+    if (h2) {
+      this.h2.emit('connection', socket);
+      return;
+    }
+    new ClientConn(this.lobby, socket, false, this);
+  }
+
+  /** For router/conn.ts: the service of an HTTP/1.1 request. */
+  select(req: RequestHead): ConnHost | { status: number; reason: string } {
+    const m = matchRoute(this.table, req.host, req.target);
+    if (isMiss(m)) return m;
+    req.target = m.target;
+    return m.route.value;
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
+    stream.on('error', () => {});
+    const authority = headers[':authority'] ?? headers.host ?? null;
+    const path = headers[':path'];
+    const m = matchRoute(this.table, typeof authority === 'string' ? authority : null, typeof path === 'string' ? path : '/');
+    if (isMiss(m)) return respondPlain(stream, m.status, m.reason);
+    const router = m.route.value;
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 || stream.endAfterHeaders;
+    const r: H2Request | string = requestFromHeaders(headers, endStream, router.opts.previewHeader);
+    if (typeof r === 'string') return respondPlain(stream, 400, r);
+    r.head.target = m.target;
+    const choice = route(router.table, r.head, router.opts, false, Math.random, emptyChoice());
+    const pool = choice.pool;
+    if (pool === null) return respondPlain(stream, 503, choice.refusal);
+    const target = pool.pick();
+    if (target === null) return respondPlain(stream, 503, `no healthy target in slot ${pool.slot}`);
+    new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '');
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const c of this.lobby.conns) if (c.deadline !== 0 && now >= c.deadline) c.onDeadline();
+  }
+
+  /** HTTP/1.1 connections waiting for a head and HTTP/2 sessions; services count their own exchanges. */
+  connections(): number {
+    return this.lobby.conns.size + this.sessions.size;
+  }
+
+  async close(grace = 0): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.certs?.close();
+    const closed = new Promise<void>((resolve) => (this.listening ? this.server.close(() => resolve()) : resolve()));
+    for (const s of this.sessions) s.close();
+    const deadline = Date.now() + grace;
+    while (Date.now() < deadline && this.sessions.size > 0) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sessions) s.destroy();
+    for (const c of this.lobby.conns) c.destroy();
+    this.listening = false;
+    await closed;
+  }
+}
