@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../errors.ts';
 import { parseConfig } from './load.ts';
-import { PROVIDERS_AVAILABLE } from './schema.ts';
 
 const FILE = '/srv/app/cutover.yaml';
 const web = (provider: string) => `services:
@@ -31,13 +30,4 @@ test('static provider hooks, accepted once and never run, are refused by validat
 test('a static provider without hooks still validates, and its config carries no hooks key', () => {
   const config = parseConfig(web('{ kind: static, blue: [127.0.0.1:3001] }'), FILE);
   assert.deepEqual(config.services.web?.provider, { kind: 'static', blue: ['127.0.0.1:3001'], green: [] });
-});
-
-test('provider kind kubernetes, written as the docs show, is refused by validate while its provider is not built', {
-  skip: PROVIDERS_AVAILABLE.has('kubernetes') ? 'the kubernetes provider is built: nothing to refuse' : false,
-}, () => {
-  const found = problems(web('{ kind: kubernetes, namespace: shop, deployment: web }'));
-  assert.equal(found.length, 1, JSON.stringify(found));
-  assert.equal(found[0]?.path, 'services.web.provider.kind');
-  assert.match(found[0]?.message ?? '', /provider kind kubernetes is not available.*use kind: process.*or kind: static/);
 });

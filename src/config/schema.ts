@@ -71,6 +71,7 @@ export const DEFAULTS = {
   replicas: 1,
   stopGrace: '10s',
   kubernetesNamespace: 'default',
+  kubernetesRolloutTimeout: '5m',
   httpGateTimeout: '1m',
   httpGateMethod: 'GET',
   commandGateTimeout: '5m',
@@ -88,7 +89,6 @@ export const NO_SERVICES =
 export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 // ---- router -------------------------------------------------------------------------------------
 
@@ -179,18 +179,44 @@ true satisfies Same<z.output<typeof staticProvider>, StaticProvider>;
  * `cutover validate` rather than by `up` later; a provider adds its kind here in the change that
  * builds it.
  */
-export const PROVIDERS_AVAILABLE: ReadonlySet<ProviderKind> = new Set<ProviderKind>(['process', 'static']);
+export const PROVIDERS_AVAILABLE: ReadonlySet<ProviderKind> = new Set<ProviderKind>(['process', 'static', 'kubernetes']);
 
-const kubernetesProvider = z.strictObject({
-  kind: z.literal('kubernetes'),
-  namespace: z
-    .string()
-    .regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' })
-    .default(DEFAULTS.kubernetesNamespace),
-  deployment: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Deployment name: lowercase letters, digits, - and .' }),
-  service: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Service name: lowercase letters, digits, - and .' }).optional(),
-});
-true satisfies Same<z.output<typeof kubernetesProvider>, KubernetesProvider>;
+function kubernetesProvider(dir: string) {
+  return z.strictObject({
+    kind: z.literal('kubernetes'),
+    namespace: z
+      .string()
+      .regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' })
+      .default(DEFAULTS.kubernetesNamespace),
+    name: z
+      .string()
+      .regex(DNS_LABEL, { error: 'expected a name for the app label and the Deployments: lowercase letters, digits and -' })
+      .optional()
+      .meta({ description: 'The app label; the slots run as the Deployments <name>-blue and <name>-green (default: the service name).' }),
+    image: nonEmpty('a container image, like registry.example/web:{version}')
+      .refine((i) => i.includes('{version}'), {
+        error: 'the image must contain {version}, like registry.example/web:{version}, so each release runs its own version',
+      })
+      .meta({ description: 'The container image; {version} is replaced by the release version.' }),
+    port: z.int().min(1).max(65535).meta({ description: 'The port the container listens on (PORT is set to it).' }),
+    replicas: positiveInt(1000).default(DEFAULTS.replicas),
+    env: z
+      .record(
+        z.string().regex(ENV_NAME, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment variable name` }),
+        z.union([z.string(), z.number(), z.boolean()]).transform(String),
+      )
+      .default({}),
+    rolloutTimeout: duration(1)
+      .prefault(DEFAULTS.kubernetesRolloutTimeout)
+      .meta({ description: 'How long a slot may take until every replica is ready.' }),
+    kubeconfig: nonEmpty('a kubeconfig file')
+      .transform((p) => path.resolve(dir, p))
+      .optional()
+      .meta({ description: 'Default: the pod service account in a cluster, else $KUBECONFIG or ~/.kube/config.' }),
+    context: nonEmpty('a kubeconfig context').optional(),
+  });
+}
+true satisfies Same<z.output<ReturnType<typeof kubernetesProvider>>, KubernetesProvider>;
 
 // ---- health and gates ---------------------------------------------------------------------------
 
@@ -454,7 +480,7 @@ function service(dir: string) {
       timeouts,
       limits,
       via: z.boolean().default(DEFAULTS.via),
-      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider]).superRefine((p, ctx) => {
+      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider(dir)]).superRefine((p, ctx) => {
         if (!PROVIDERS_AVAILABLE.has(p.kind)) {
           ctx.addIssue({
             code: 'custom',

@@ -39,6 +39,7 @@ export const TRAFFIC_AVAILABLE: ReadonlySet<TrafficKind> = new Set<TrafficKind>(
 const NAME = /^[A-Za-z0-9_.:-]+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const FQDN = /^([a-z0-9_]([-a-z0-9_]{0,61}[a-z0-9])?\.)+$/i;
 
 const argv = z
@@ -146,7 +147,27 @@ function kinds(dir: string) {
       .string()
       .regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' })
       .default(TRAFFIC_DEFAULTS.kubernetesNamespace),
-    selectorKey: nonEmpty('a label key, like slot').default(TRAFFIC_DEFAULTS.selectorKey),
+    selectorKey: z
+      .string()
+      .regex(LABEL_KEY, { error: 'expected a label key, like slot or app.example.com/slot' })
+      .default(TRAFFIC_DEFAULTS.selectorKey)
+      .meta({
+        description:
+          "The Service selector's key whose value is the live slot (blue or green); the kubernetes provider labels pods with it.",
+      }),
+    httpRoute: z
+      .string()
+      .regex(DNS_NAME, { error: 'expected a Gateway API HTTPRoute name: lowercase letters, digits, - and .' })
+      .optional()
+      .meta({
+        description:
+          'A Gateway API HTTPRoute in the same namespace whose backendRefs <service>-blue and <service>-green get the weights of a progressive shift.',
+      }),
+    kubeconfig: nonEmpty('a kubeconfig file')
+      .transform((p) => path.resolve(dir, p))
+      .optional()
+      .meta({ description: 'Default: the pod service account in a cluster, else $KUBECONFIG or ~/.kube/config.' }),
+    context: nonEmpty('a kubeconfig context').optional(),
   });
   true satisfies Same<z.output<typeof kubernetesService>, KubernetesServiceTraffic>;
 

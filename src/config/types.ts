@@ -74,8 +74,19 @@ export interface ProcessProvider {
 export interface KubernetesProvider {
   kind: 'kubernetes';
   namespace: string;
-  deployment: string;
-  service?: string;
+  /** The app label and the Deployments' prefix (`<name>-blue`); unset: the service name. */
+  name?: string;
+  /** With `{version}`. */
+  image: string;
+  /** The container port: targets are `<pod IP>:<port>`. */
+  port: number;
+  replicas: number;
+  env: Record<string, string>;
+  /** ms until every replica of a slot must be ready. */
+  rolloutTimeout: number;
+  /** Absolute; unset: in-cluster service account, else $KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string;
+  context?: string;
 }
 
 export type ProviderConfig = StaticProvider | ProcessProvider | KubernetesProvider;
@@ -154,7 +165,13 @@ export interface KubernetesServiceTraffic {
   kind: 'kubernetes-service';
   service: string;
   namespace: string;
+  /** The selector key whose value is the live slot's name. */
   selectorKey: string;
+  /** An HTTPRoute whose backendRefs `<service>-blue`/`<service>-green` carry the weights of a shift. */
+  httpRoute?: string;
+  /** Absolute; unset: in-cluster service account, else $KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string;
+  context?: string;
 }
 
 export type TrafficConfig = RouterTraffic | HaproxyTraffic | NginxTraffic | CaddyTraffic | DnsTraffic | KubernetesServiceTraffic;

@@ -1,8 +1,10 @@
 // Picks the provider a service's config names. The daemon creates one per service and closes them all
-// on shutdown; process providers share one watchdog.
+// on shutdown; process providers share one watchdog; a kubernetes provider finds its API server here.
 import type { ServiceConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import { KubeClient, loadConnection, type KubeConnection } from '../kubernetes/client.ts';
 import { ProviderError } from './errors.ts';
+import { DEFAULT_SLOT_LABEL, KubernetesProviderImpl } from './kubernetes.ts';
 import { ProcessProviderImpl } from './process.ts';
 import { StaticProviderImpl } from './static.ts';
 import type { Provider } from './types.ts';
@@ -24,11 +26,26 @@ export function createProvider(service: ServiceConfig, ctx: ProviderContext): Pr
       });
     case 'static':
       return new StaticProviderImpl(service.name, config);
-    case 'kubernetes':
-      throw new ProviderError(
-        'CUTOVER_E_PROVIDER_UNSUPPORTED',
-        `service ${service.name}: the kubernetes provider is not available in this build; use provider.kind process or static`,
-      );
+    case 'kubernetes': {
+      let conn: KubeConnection;
+      try {
+        conn = loadConnection({ kubeconfig: config.kubeconfig, context: config.context });
+      } catch (err) {
+        throw new ProviderError(
+          'CUTOVER_E_PROVISION_FAILED',
+          `service ${service.name}: cannot find the Kubernetes API (${(err as Error).message}); run cutover in a pod with a service account, or set provider.kubeconfig`,
+          { cause: err },
+        );
+      }
+      return new KubernetesProviderImpl({
+        service: service.name,
+        config,
+        client: new KubeClient(conn),
+        // Pods carry the label the Service selector switches on, so the two always agree.
+        slotLabel: service.traffic.kind === 'kubernetes-service' ? service.traffic.selectorKey : DEFAULT_SLOT_LABEL,
+        health: service.health,
+      });
+    }
     default: {
       const never: never = config;
       throw new Error(`unknown provider ${JSON.stringify(never)}`);
@@ -41,3 +58,4 @@ export { ProviderError, isProviderError, type ProviderErrorCode } from './errors
 export { tailServiceLogs, tailSlotLog, slotLogPath } from './logs.ts';
 export { ProcessProviderImpl, type ProcessProviderOptions } from './process.ts';
 export { StaticProviderImpl } from './static.ts';
+export { KubernetesProviderImpl } from './kubernetes.ts';

@@ -1,0 +1,182 @@
+// A recorded Kubernetes API for the tests (no API server can run on these machines): an HTTP server
+// on loopback that expects exactly the given exchanges, in order, and answers each with its recorded
+// response. The request/response pairs are written from the Kubernetes API reference (apps/v1
+// Deployment, core/v1 Service and Pod, discovery.k8s.io/v1 EndpointSlice, gateway.networking.k8s.io/v1
+// HTTPRoute, and the Status object of a refusal). Anything else is answered 599 and reported.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type net from 'node:net';
+
+export interface Exchange {
+  method: string;
+  /** Path and query, exactly as sent, like /api/v1/namespaces/default/pods?labelSelector=app%3Dweb */
+  path: string;
+  contentType?: string;
+  /** The JSON body the request must carry, compared deeply. */
+  body?: unknown;
+  status: number;
+  response: unknown;
+}
+
+export interface Received {
+  method: string;
+  path: string;
+  contentType: string | undefined;
+  authorization: string | undefined;
+  body: unknown;
+}
+
+export interface RecordedApi {
+  url: string;
+  received: Received[];
+  /** Requests that did not match what was expected next, as sentences. */
+  problems: string[];
+  /** Asserts every exchange happened, in order, and nothing else. */
+  assertDone(): void;
+  close(): Promise<void>;
+}
+
+export async function startRecordedApi(exchanges: Exchange[]): Promise<RecordedApi> {
+  const received: Received[] = [];
+  const problems: string[] = [];
+  let next = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const got: Received = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
+        body: text === '' ? undefined : JSON.parse(text),
+      };
+      received.push(got);
+      const want = exchanges[next];
+      const answer = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (!want) {
+        problems.push(`unexpected ${got.method} ${got.path} after the last recorded exchange`);
+        return answer(599, { kind: 'Status', status: 'Failure', message: 'not recorded', code: 599 });
+      }
+      const mismatch: string[] = [];
+      if (got.method !== want.method || got.path !== want.path) mismatch.push(`expected ${want.method} ${want.path}`);
+      if (want.contentType !== undefined && got.contentType !== want.contentType)
+        mismatch.push(`expected content-type ${want.contentType}, got ${got.contentType}`);
+      if (want.body !== undefined) {
+        try {
+          assert.deepStrictEqual(got.body, want.body);
+        } catch {
+          mismatch.push(`expected body ${JSON.stringify(want.body)}, got ${text}`);
+        }
+      }
+      if (mismatch.length > 0) {
+        problems.push(`exchange ${next + 1}: ${got.method} ${got.path}: ${mismatch.join('; ')}`);
+        return answer(599, { kind: 'Status', status: 'Failure', message: 'not as recorded', code: 599 });
+      }
+      next++;
+      answer(want.status, want.response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    problems,
+    assertDone() {
+      assert.deepEqual(problems, [], 'every request matched the recorded exchange due');
+      assert.equal(next, exchanges.length, `all ${exchanges.length} recorded exchanges happened (${next} did)`);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A Status object as the API server sends with a refusal. */
+export function status(code: number, reason: string, message: string): unknown {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+export interface SlotManifest {
+  app: string;
+  namespace: string;
+  slot: 'blue' | 'green';
+  version: string;
+  slotLabel: string;
+  image: string;
+  port: number;
+  replicas: number;
+  env?: { name: string; value: string }[];
+  health?: { path: string; periodSeconds: number };
+  service?: string;
+}
+
+/** The Deployment server-side apply must receive for a slot: what the kubernetes provider sends. */
+export function slotDeployment(m: SlotManifest): unknown {
+  const labels = { app: m.app, [m.slotLabel]: m.slot };
+  const annotations = { 'cutover/version': m.version };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: `${m.app}-${m.slot}`,
+      namespace: m.namespace,
+      labels: { ...labels, 'app.kubernetes.io/managed-by': 'cutover' },
+      annotations,
+    },
+    spec: {
+      replicas: m.replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels, annotations },
+        spec: {
+          containers: [
+            {
+              name: m.app,
+              image: m.image,
+              ports: [{ name: 'http', containerPort: m.port }],
+              env: [
+                ...(m.env ?? []),
+                { name: 'PORT', value: String(m.port) },
+                { name: 'CUTOVER_SLOT', value: m.slot },
+                { name: 'CUTOVER_VERSION', value: m.version },
+                { name: 'CUTOVER_SERVICE', value: m.service ?? m.app },
+              ],
+              readinessProbe: { httpGet: { path: m.health?.path ?? '/', port: m.port }, periodSeconds: m.health?.periodSeconds ?? 1 },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** A Deployment as GET returns it once its rollout is complete (generation observed, all replicas ready). */
+export function rolledOut(name: string, namespace: string, version: string, replicas: number): unknown {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, generation: 1, annotations: { 'cutover/version': version } },
+    spec: { replicas },
+    status: { observedGeneration: 1, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas },
+  };
+}
+
+/** A PodList of ready pods running `version` at the given IPs. */
+export function readyPods(version: string, ips: string[]): unknown {
+  return {
+    kind: 'PodList',
+    apiVersion: 'v1',
+    items: ips.map((ip, i) => ({
+      metadata: { name: `pod-${i}`, annotations: { 'cutover/version': version } },
+      status: { podIP: ip, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ restartCount: 0 }] },
+    })),
+  };
+}
