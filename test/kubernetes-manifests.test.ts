@@ -7,7 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import type { KubernetesProvider, KubernetesServiceTraffic } from '../src/config/types.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -113,7 +113,7 @@ test('the ConfigMap example validates, and the manifests agree on account, confi
     problems.filter((p) => !(p.path === 'services.web.traffic.kind' && /kubernetes-service is not available/.test(p.message))),
     [],
   );
-  const cfg = (parseAllDocuments(configMap.data['cutover.yaml'])[0]?.toJS() as { services: Record<string, any> }).services.web;
+  const cfg = (parse(configMap.data['cutover.yaml']) as { services: Record<string, any> }).services.web;
   const rbac = docs('rbac.yaml');
   const sa = rbac.find((d) => d.kind === 'ServiceAccount');
   const deployment = docs('cutover.yaml').find((d) => d.kind === 'Deployment');
