@@ -5,7 +5,8 @@
 // adapter switches back and forth. Per adapter: failed requests per switch (median and max), how long
 // apply() took, and the time until a new connection is answered by the new slot. Then wrk req/s
 // through HAProxy driven by cutover (still, and while switching every second) beside the embedded
-// router. Writes bench/results/<time>-adapters.json. Not a timed test.
+// router. DNS (PowerDNS, BIND) and the Kubernetes Service adapter (against an API stand-in) get rows of
+// their own (bench/adapters-dns-k8s.ts). Writes bench/results/<time>-adapters.json. Not a timed test.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -22,6 +23,7 @@ import { keepAliveLoad, startCaddy, startHaproxy, startNginx, type Balancer } fr
 import { testRouterOptions } from '../test/helpers.ts';
 import { freePorts, sleep, startProcess, stopAll, waitForPort } from './proc.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
+import { DNS_K8S_KINDS, type DnsK8sRow, dnsK8sTable, measureDnsK8s } from './adapters-dns-k8s.ts';
 
 const log = (line: string) => process.stderr.write(`bench adapters: ${line}\n`);
 const quiet = createLogger({ level: 'error' });
@@ -248,7 +250,7 @@ export async function main(argv: string[]): Promise<number> {
       connections: { type: 'string', default: '50' },
       every: { type: 'string', default: '500' },
       duration: { type: 'string', default: '10' },
-      only: { type: 'string', default: 'router,haproxy,nginx,nginx-no-keepalive,caddy' },
+      only: { type: 'string', default: `router,haproxy,nginx,nginx-no-keepalive,caddy,${DNS_K8S_KINDS.join(',')}` },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -266,10 +268,12 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const rows: Row[] = [];
+  const dnsK8s: DnsK8sRow[] = [];
   const rps: Record<string, unknown> = {};
   const slots = await startSlots(path.join(tmp, 'slots'));
   try {
     for (const kind of kinds) {
+      if ((DNS_K8S_KINDS as readonly string[]).includes(kind)) continue; // no proxy in front: measured below
       log(`${kind}: ${o.switches} switches under ${o.connections} keep-alive connections`);
       const d = await startDriver(kind, path.join(tmp, kind), slots);
       try {
@@ -287,16 +291,20 @@ export async function main(argv: string[]): Promise<number> {
         await d.stop();
       }
     }
+    dnsK8s.push(...(await measureDnsK8s(kinds, o.switches, log)));
   } finally {
     await slots.stop();
     await stopAll();
     if (!values.keep) rmSync(tmp, { recursive: true, force: true });
     else log(`kept ${tmp}`);
   }
-  process.stdout.write(
-    `\nswitches under ${o.connections} keep-alive connections, one every ${o.every} ms (${os.availableParallelism()} cores, node ${process.version})\n`,
-  );
-  process.stdout.write(`${table(rows)}\n\n`);
+  if (rows.length > 0) {
+    process.stdout.write(
+      `\nswitches under ${o.connections} keep-alive connections, one every ${o.every} ms (${os.availableParallelism()} cores, node ${process.version})\n`,
+    );
+    process.stdout.write(`${table(rows)}\n\n`);
+  }
+  if (dnsK8s.length > 0) process.stdout.write(`DNS and Kubernetes switches (no requests cross them here)\n${dnsK8sTable(dnsK8s)}\n\n`);
   for (const [k, v] of Object.entries(rps) as [
     string,
     { still: { rps: number; failed: number }; switching: { rps: number; failed: number; switches: number } },
@@ -310,7 +318,7 @@ export async function main(argv: string[]): Promise<number> {
   const file = path.join(dir, `${startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-adapters.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ kind: 'adapters', startedAt, options: o, machine: { cpus: os.availableParallelism(), node: process.version }, rows, rps }, null, 2)}\n`,
+    `${JSON.stringify({ kind: 'adapters', startedAt, options: o, machine: { cpus: os.availableParallelism(), node: process.version }, rows, rps, dnsK8s }, null, 2)}\n`,
   );
   process.stdout.write(`results: ${path.relative(process.cwd(), file)}\n`);
   return 0;

@@ -180,3 +180,43 @@ export function readyPods(version: string, ips: string[]): unknown {
     })),
   };
 }
+
+/**
+ * A lenient stand-in for the API: answers every call cutover makes with a plausible object (the
+ * Deployment rolled out, its pods ready, the Service selecting `selected`) and notes what was asked.
+ * For tests and the bench that count calls rather than check them one by one.
+ */
+export async function startApiStandIn(
+  selected = 'green',
+): Promise<{ url: string; seen: { method: string; path: string }[]; close(): Promise<void> }> {
+  const seen: { method: string; path: string }[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const path = req.url ?? '';
+      seen.push({ method: req.method ?? '', path });
+      const slot = /-(blue|green)[/?]?/.exec(path)?.[1] ?? 'blue';
+      const body = path.includes('/deployments/')
+        ? rolledOut(`web-${slot}`, 'shop', '2.0.0', 1)
+        : path.includes('/pods')
+          ? readyPods('2.0.0', ['10.1.0.9'])
+          : path.includes('/httproutes/')
+            ? { metadata: { resourceVersion: '1' }, spec: { rules: [{ backendRefs: [{ name: 'web-blue' }, { name: 'web-green' }] }] } }
+            : path.includes('/services/')
+              ? { spec: { selector: { app: 'web', slot: selected } } }
+              : { items: [] };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

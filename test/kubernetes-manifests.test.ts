@@ -3,8 +3,6 @@
 // the manifests name each other (service account, ConfigMap, labels, selector key) consistently.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
@@ -15,10 +13,9 @@ import { KubeClient } from '../src/kubernetes/client.ts';
 import { KubernetesProviderImpl } from '../src/providers/kubernetes.ts';
 import { KubernetesServiceAdapter } from '../src/traffic/kubernetes-service.ts';
 import { ROOT } from './helpers.ts';
-import { readyPods, rolledOut } from './kubernetes-api.ts';
+import { startApiStandIn } from './kubernetes-api.ts';
 
 const DIR = join(ROOT, 'deploy/kubernetes');
-// biome-ignore lint/suspicious/noExplicitAny: manifests are free-form YAML read by the test
 const docs = (file: string): any[] => parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((d) => d.toJS());
 
 /** The RBAC rule (group, resource, verb) that authorizes one request, from its method and path. */
@@ -30,31 +27,9 @@ function rbacOf(method: string, path: string): string {
 }
 
 test('the Role in deploy/kubernetes grants exactly the calls the provider and the adapter make, seen by an API stand-in (no API server runs here)', async () => {
-  const seen = new Set<string>();
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const path = req.url ?? '';
-      seen.add(rbacOf(req.method ?? '', path));
-      // Server-side apply that creates the object needs `create` as well as `patch`.
-      if (path.includes('force=true')) seen.add(rbacOf('POST', path));
-      const slot = /web-(blue|green)/.exec(path)?.[1] ?? 'blue';
-      const body = path.includes('/deployments/')
-        ? rolledOut(`web-${slot}`, 'shop', '2.0.0', 1)
-        : path.includes('/pods')
-          ? readyPods('2.0.0', ['10.1.0.9'])
-          : path.includes('/httproutes/')
-            ? { metadata: { resourceVersion: '1' }, spec: { rules: [{ backendRefs: [{ name: 'web-blue' }, { name: 'web-green' }] }] } }
-            : path.includes('/services/')
-              ? { spec: { selector: { app: 'web', slot: 'green' } } }
-              : { items: [] };
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const api = await startApiStandIn();
   try {
-    const client = new KubeClient({ server: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` });
+    const client = new KubeClient({ server: api.url });
     const config: KubernetesProvider = {
       kind: 'kubernetes',
       namespace: 'shop',
@@ -89,8 +64,13 @@ test('the Role in deploy/kubernetes grants exactly the calls the provider and th
     });
     await adapter.observe();
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await api.close();
+  }
+  const seen = new Set<string>();
+  for (const call of api.seen) {
+    seen.add(rbacOf(call.method, call.path));
+    // Server-side apply that creates the object needs `create` as well as `patch`.
+    if (call.path.includes('force=true')) seen.add(rbacOf('POST', call.path));
   }
   const role = docs('rbac.yaml').find((d) => d.kind === 'Role');
   const granted = new Set<string>();
