@@ -182,7 +182,7 @@ describe('the release lifecycle of a process service', () => {
     assert.equal((await status()).slots.blue.version, null);
     assert.equal((await served(s.port)).version, 'v2');
     const r = cli(s, ['rollback', 'web']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3, 'the API refuses: exit 3');
     assert.match(r.stderr, /slow path/);
     assert.match(r.stderr, /cutover deploy web v1/);
     const h = cli(s, ['history', 'web']);

@@ -13,6 +13,7 @@ import { Authenticator, hashToken, newToken, type Caller, type Role } from './au
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
 import type { MetricsExporter } from './metrics.ts';
+import { logRoutes } from './logs.ts';
 import { openApiDocument } from './openapi.ts';
 import { ActionBody, AuditEntry, NewTokenAnswer, PromoteBody, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
 import { forRole } from '../controller/service.ts';
@@ -237,6 +238,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       answer: TokenAnswer,
       handler: async (c) => publicToken(await store().revokeToken(c.params.id!)),
     }),
+    ...logRoutes(daemon),
   ];
 }
 

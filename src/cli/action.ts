@@ -1,25 +1,36 @@
 // What `cutover promote|rollback|abort <service>` share: one POST, one line (or --json) back.
-import { parseArgs } from 'node:util';
-import { usageError } from '../errors.ts';
 import type { ReleaseStatus } from '../controller/service.ts';
 import { api } from './client.ts';
-import type { Command } from './main.ts';
+import { badUsage, type CommandModule, defineCommand, type Flags } from './command.ts';
 
-export function releaseAction(action: 'promote' | 'rollback' | 'abort', done: (r: ReleaseStatus) => string): Command {
-  return async (ctx) => {
-    const { values, positionals } = parseArgs({
-      args: ctx.argv,
-      allowPositionals: true,
-      options: { json: { type: 'boolean' }, reason: { type: 'string' } },
-    });
-    const [service] = positionals;
-    if (!service || positionals.length > 1)
-      throw usageError(`usage: cutover ${action} <service>${action === 'promote' ? '' : ' [--reason TEXT]'} [--json]`);
-    const started = performance.now();
-    const body = values.reason !== undefined && action !== 'promote' ? { reason: values.reason } : {};
-    const r = await api<ReleaseStatus>('POST', `/services/${encodeURIComponent(service)}/${action}`, body);
-    if (values.json) ctx.stdout.write(`${JSON.stringify(r)}\n`);
-    else ctx.stdout.write(`${service}: ${done(r)} (${(performance.now() - started).toFixed(0)} ms)\n`);
-    return 0;
-  };
+const REASON = { reason: { type: 'string', value: 'TEXT', help: 'why, for the history and the audit log' } } as const;
+const JSON_FLAG = { json: { type: 'boolean', help: 'print the release as JSON' } } as const;
+
+export function releaseAction(
+  action: 'promote' | 'rollback' | 'abort',
+  summary: string,
+  done: (r: ReleaseStatus, values: Record<string, unknown>) => string,
+  extra: Flags = {},
+): CommandModule {
+  const flags: Flags = { ...extra, ...(action === 'promote' ? {} : REASON), ...JSON_FLAG };
+  const usage = `${action} <service>${Object.entries(flags)
+    .map(([k, f]) => ` [--${k}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}]`)
+    .join('')}`;
+  return defineCommand({
+    usage,
+    summary,
+    api: true,
+    flags,
+    async run(values, positionals, ctx) {
+      const [service] = positionals;
+      if (!service || positionals.length > 1) throw badUsage(usage);
+      const started = performance.now();
+      const body: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(values)) if (k !== 'json' && k !== 'config' && v !== undefined) body[k] = v;
+      const r = await api<ReleaseStatus>('POST', `/services/${encodeURIComponent(service)}/${action}`, body);
+      if (values.json) ctx.stdout.write(`${JSON.stringify(r)}\n`);
+      else ctx.stdout.write(`${service}: ${done(r, values)} (${(performance.now() - started).toFixed(0)} ms)\n`);
+      return 0;
+    },
+  });
 }

@@ -9,6 +9,8 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(ar
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
+    // An unknown flag goes up as it is: main.ts answers it with "did you mean" from the command's help.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw err;
     throw usageError(`${(err as Error).message}; ${usage}`);
   }
 }

@@ -1,65 +1,158 @@
-// The CLI is a thin client of the daemon's API: CUTOVER_API (default http://127.0.0.1:9900) and
-// CUTOVER_TOKEN (default: the admin token the local daemon keeps in its stateDir, found through
-// ./cutover.yaml, else in ./.cutover/admin.token).
+// The CLI is a thin client of the daemon's API. Which daemon, in order: CUTOVER_API; else the
+// `api.listen` of the config given with `-c FILE`, else of ./cutover.yaml; else http://127.0.0.1:9900.
+// The token, in order: CUTOVER_TOKEN; else the admin token the daemon keeps in that config's stateDir
+// (./.cutover without a config). Errors name both, so "which daemon, as whom" is never a guess.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ADMIN_TOKEN_FILE } from '../api/auth.ts';
-import { CutoverError } from '../errors.ts';
+import { CutoverError, type ErrorCode } from '../errors.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:9900';
 
-function token(): string | undefined {
-  const env = process.env.CUTOVER_TOKEN;
-  if (env) return env;
-  const file = join(localStateDir(), ADMIN_TOKEN_FILE);
-  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
-}
-
-/** The stateDir of ./cutover.yaml when there is one (as `up` resolves it), else ./.cutover. */
-function localStateDir(): string {
-  const config = resolve('cutover.yaml');
-  try {
-    const stateDir = (parse(readFileSync(config, 'utf8')) as { stateDir?: unknown } | null)?.stateDir;
-    if (typeof stateDir === 'string' && stateDir !== '') return resolve(dirname(config), stateDir);
-  } catch {
-    // No config here, or not one we can read: the default place.
+/** An error the API answered with (exit 3), naming the URL asked and where the token came from. */
+export class ApiError extends CutoverError {
+  readonly url: string;
+  constructor(code: ErrorCode, message: string, status: number, url: string) {
+    super(code, message, status);
+    this.name = 'ApiError';
+    this.url = url;
   }
-  return resolve('.cutover');
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const base = (process.env.CUTOVER_API ?? DEFAULT_API).replace(/\/$/, '');
-  const headers: Record<string, string> = { accept: 'application/json' };
-  const t = token();
-  if (t) headers.authorization = `Bearer ${t}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
+export interface Target {
+  /** `http://127.0.0.1:9900`, without a trailing slash. */
+  base: string;
+  /** Where `base` came from: `CUTOVER_API`, `api.listen in FILE`, or `the default`. */
+  baseFrom: string;
+  token: string | undefined;
+  /** Where the token came from, or why there is none. */
+  tokenFrom: string;
+}
+
+let configFile: string | undefined;
+
+/** `-c FILE` of the running command: the config whose daemon to talk to. */
+export function useConfig(file: string | undefined): void {
+  configFile = file;
+  cached = undefined;
+}
+
+let cached: Target | undefined;
+
+/** The API and token this CLI run uses (resolved once). */
+export function target(): Target {
+  cached ??= resolveTarget(configFile, process.env);
+  return cached;
+}
+
+interface RawConfig {
+  api?: { listen?: unknown };
+  stateDir?: unknown;
+}
+
+function readConfig(file: string, explicit: boolean): RawConfig | undefined {
+  if (!existsSync(file)) {
+    if (explicit)
+      throw new CutoverError('CUTOVER_E_CONFIG_NOT_FOUND', `no config file at ${file}; give the one \`cutover up\` runs with -c`, 400);
+    return undefined;
+  }
   try {
-    res = await fetch(`${base}/api/v1${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
+    const raw = parse(readFileSync(file, 'utf8')) as unknown;
+    return raw !== null && typeof raw === 'object' ? (raw as RawConfig) : {};
   } catch (err) {
-    throw new CutoverError(
-      'CUTOVER_E_API_UNREACHABLE',
-      `cannot reach the cutover API at ${base}: is \`cutover up\` running? (set CUTOVER_API to its address)`,
-      503,
-      { cause: err },
-    );
+    if (explicit)
+      throw new CutoverError(
+        'CUTOVER_E_CONFIG_INVALID',
+        `${file} is not YAML cutover can read; check it with \`cutover validate -c ${file}\``,
+        400,
+        {
+          cause: err,
+        },
+      );
+    return undefined;
   }
+}
+
+/** `0.0.0.0:9900` and `[::]:9900` listen everywhere; the CLI on this machine asks the loopback. */
+export function apiUrl(listen: string): string {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen.trim());
+  if (!m) return `http://${listen.trim()}`;
+  const host = m[1] === '0.0.0.0' ? '127.0.0.1' : m[1] === '[::]' ? '[::1]' : m[1];
+  return `http://${host}:${m[2]}`;
+}
+
+export function resolveTarget(file: string | undefined, env: NodeJS.ProcessEnv): Target {
+  const configPath = resolve(file ?? 'cutover.yaml');
+  const config = readConfig(configPath, file !== undefined);
+  let base = DEFAULT_API;
+  let baseFrom = 'the default (no CUTOVER_API, no ./cutover.yaml)';
+  if (env.CUTOVER_API) {
+    base = env.CUTOVER_API;
+    baseFrom = 'CUTOVER_API';
+  } else if (config !== undefined) {
+    const listen = config.api?.listen;
+    if (typeof listen === 'string' && listen !== '') {
+      base = apiUrl(listen);
+      baseFrom = `api.listen in ${configPath}`;
+    } else baseFrom = `the default api.listen of ${configPath}`;
+  }
+  base = base.replace(/\/+$/, '');
+
+  if (env.CUTOVER_TOKEN) return { base, baseFrom, token: env.CUTOVER_TOKEN, tokenFrom: 'CUTOVER_TOKEN' };
+  const stateDir =
+    config !== undefined
+      ? resolve(dirname(configPath), typeof config.stateDir === 'string' && config.stateDir !== '' ? config.stateDir : '.cutover')
+      : resolve('.cutover');
+  const tokenFile = join(stateDir, ADMIN_TOKEN_FILE);
+  if (existsSync(tokenFile)) return { base, baseFrom, token: readFileSync(tokenFile, 'utf8').trim(), tokenFrom: tokenFile };
+  return { base, baseFrom, token: undefined, tokenFrom: `none (no CUTOVER_TOKEN, no ${tokenFile})` };
+}
+
+export async function api<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const res = await request(method, path, body, signal);
+  const t = target();
+  const url = `${t.base}/api/v1${path}`;
   const text = await res.text();
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new CutoverError('CUTOVER_E_INTERNAL', `the API at ${base} answered ${res.status} with something that is not JSON`, 502);
+    throw new ApiError('CUTOVER_E_INTERNAL', `${method} ${url} answered ${res.status} with something that is not JSON`, res.status, url);
   }
   if (!res.ok) {
     const e = (json as { error?: { code?: string; message?: string } }).error;
-    throw new CutoverError((e?.code ?? 'CUTOVER_E_INTERNAL') as CutoverError['code'], e?.message ?? `HTTP ${res.status}`, res.status);
+    const auth = res.status === 401 || res.status === 403 ? ` (token: ${t.tokenFrom})` : '';
+    throw new ApiError(
+      (e?.code ?? 'CUTOVER_E_INTERNAL') as ErrorCode,
+      `${e?.message ?? `HTTP ${res.status}`}${auth} [${method} ${url}]`,
+      res.status,
+      url,
+    );
   }
   return json as T;
+}
+
+/** The raw answer (for streams such as `logs --follow`); unreachable is a coded error naming the URL. */
+export async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  const t = target();
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (t.token) headers.authorization = `Bearer ${t.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const url = `${t.base}/api/v1${path}`;
+  try {
+    return await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: signal ?? AbortSignal.timeout(60_000),
+    });
+  } catch (err) {
+    throw new CutoverError(
+      'CUTOVER_E_API_UNREACHABLE',
+      `cannot reach the cutover API at ${t.base} (from ${t.baseFrom}): is \`cutover up\` running? Point the CLI at its config with -c FILE or set CUTOVER_API`,
+      503,
+      { cause: err },
+    );
+  }
 }

@@ -12,7 +12,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { helpText } from './command.ts';
 import type { Command } from './main.ts';
+
+export const help = helpText(
+  'demo [--keep]',
+  'A guided tour on this machine: a daemon of its own on free ports, a steady load of users, then v1, v2, a rollback\nand a broken v3 that fails before any user sees it. Exit 0 when no user request failed.',
+  {
+    keep: { type: 'boolean', help: 'leave the demo daemon running at the end (its pid and config are printed)' },
+    help: { type: 'boolean', short: 'h', help: 'show this help' },
+  },
+);
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(ROOT, 'src/cli/main.ts');

@@ -1,47 +1,49 @@
 // `cutover history <service> [--json] [-n N]`: the service's releases, newest first.
-import { parseArgs } from 'node:util';
-import { usageError } from '../errors.ts';
 import type { ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { api } from './client.ts';
-import type { Command } from './main.ts';
+import { badUsage, defineCommand } from './command.ts';
+import type { CommandContext } from './main.ts';
 
-export const run: Command = async (ctx) => {
-  const { values, positionals } = parseArgs({
-    args: ctx.argv,
-    allowPositionals: true,
-    options: { json: { type: 'boolean' } },
-  });
-  const [service] = positionals;
-  if (!service || positionals.length > 1) throw usageError('usage: cutover history <service> [--json]');
-  const releases = await api<ReleaseRecord[]>('GET', `/services/${encodeURIComponent(service)}/releases`);
-  const audit = values.json ? [] : await api<StoreEvent[]>('GET', `/services/${encodeURIComponent(service)}/audit?limit=20`);
-  if (values.json) {
-    ctx.stdout.write(`${JSON.stringify(releases, null, 2)}\n`);
-    return 0;
-  }
-  if (releases.length === 0) {
-    ctx.stdout.write(`${service}: no releases yet; start one with \`cutover deploy ${service} <version>\`\n`);
+const USAGE = 'history <service> [--json]';
+
+export const { run, help } = defineCommand({
+  usage: USAGE,
+  summary: "The releases of <service>, newest first, with each one's phase and reason, then the audit log of API calls.",
+  api: true,
+  flags: { json: { type: 'boolean', help: 'print the releases as JSON' } },
+  async run(values, positionals, ctx) {
+    const [service] = positionals;
+    if (!service || positionals.length > 1) throw badUsage(USAGE);
+    const releases = await api<ReleaseRecord[]>('GET', `/services/${encodeURIComponent(service)}/releases`);
+    const audit = values.json ? [] : await api<StoreEvent[]>('GET', `/services/${encodeURIComponent(service)}/audit?limit=20`);
+    if (values.json) {
+      ctx.stdout.write(`${JSON.stringify(releases, null, 2)}\n`);
+      return 0;
+    }
+    if (releases.length === 0) {
+      ctx.stdout.write(`${service}: no releases yet; start one with \`cutover deploy ${service} <version>\`\n`);
+      writeAudit(ctx, audit);
+      return 0;
+    }
+    const rows = releases.map((r) => [
+      r.createdAt.replace('T', ' ').slice(0, 19),
+      r.id,
+      r.version,
+      `${r.fromSlot ?? '-'} -> ${r.slot}`,
+      r.phase,
+      (r.reason ?? '').split('\n')[0] ?? '',
+    ]);
+    const head = ['started (UTC)', 'release', 'version', 'slots', 'phase', 'reason'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    for (const row of [head, ...rows])
+      ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
     writeAudit(ctx, audit);
     return 0;
-  }
-  const rows = releases.map((r) => [
-    r.createdAt.replace('T', ' ').slice(0, 19),
-    r.id,
-    r.version,
-    `${r.fromSlot ?? '-'} -> ${r.slot}`,
-    r.phase,
-    (r.reason ?? '').split('\n')[0] ?? '',
-  ]);
-  const head = ['started (UTC)', 'release', 'version', 'slots', 'phase', 'reason'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  for (const row of [head, ...rows])
-    ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
-  writeAudit(ctx, audit);
-  return 0;
-};
+  },
+});
 
 /** The audit log under the releases: who called the API to change what, from where. */
-function writeAudit(ctx: Parameters<Command>[0], audit: StoreEvent[]): void {
+function writeAudit(ctx: CommandContext, audit: StoreEvent[]): void {
   if (audit.length === 0) return;
   ctx.stdout.write('\naudit log (newest first)\n');
   const rows = audit.map((e) => [

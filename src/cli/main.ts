@@ -1,6 +1,16 @@
-// Entry point of the `cutover` command: picks the command file and maps errors to exit codes
-// (0 done, 1 the release ended badly, 2 bad usage or config).
-import { CutoverError, ConfigError } from '../errors.ts';
+// Entry point of the `cutover` command: picks the command file and maps errors to exit codes.
+// Exit codes: 0 done; 1 the release ended failed, aborted or rolled back (or an unexpected error);
+// 2 bad usage or config; 3 the API refused (auth, not found, conflict, bad request); 4 the API is
+// unreachable; 130 interrupted (Ctrl-C). With --json anywhere on the line, an error is printed as
+// {"error":{"code","message"}} on stdout instead of a line on stderr.
+// A new command is one file exporting `run` (and `help`; `defineCommand` in command.ts gives both)
+// and one line in `commands` below; `--help`, exit codes and --json errors then apply to it as well.
+import { readFileSync } from 'node:fs';
+import { closest } from '../config/suggest.ts';
+import { ConfigError, CutoverError } from '../errors.ts';
+import { ApiError } from './client.ts';
+import { flagsIn, type CommandModule, unknownFlag } from './command.ts';
+import { EXIT } from './exit.ts';
 
 export interface CommandContext {
   argv: string[];
@@ -11,7 +21,9 @@ export interface CommandContext {
 /** A command returns its exit code. */
 export type Command = (ctx: CommandContext) => Promise<number>;
 
-const commands: Record<string, () => Promise<{ run: Command }>> = {
+export { EXIT };
+
+const commands: Record<string, () => Promise<CommandModule>> = {
   up: () => import('./up.ts'),
   router: () => import('./router.ts'),
   validate: () => import('./validate.ts'),
@@ -28,7 +40,7 @@ const commands: Record<string, () => Promise<{ run: Command }>> = {
   token: () => import('./token.ts'),
 };
 
-const usage = `usage: cutover <command> [options]
+const usage = `usage: cutover <command> [options]        (cutover <command> --help for its options)
 
 commands:
   up -c FILE                     run the router, controller, API and dashboard (foreground)
@@ -36,63 +48,116 @@ commands:
                                  a router only (an edge machine of a fleet): serves FILE's services
                                  with the route tables in FILE's etcd store, and says which it serves
   validate -c FILE               check a config file; exit 2 with one line per problem
-  switch <service> <blue|green>  move all traffic of a service to a slot (operator's escape hatch)
+  switch <service> <blue|green> [--force]
+                                 move all traffic of a service to a slot (operator's escape hatch)
   status [service] [--json]      show live slot, generation and target health
   deploy <service> <version> [--wait] [--json]
                                  start a release of a version; --wait follows it to its end
-                                 (exit 0 promoted, 1 failed, aborted or rolled back)
   promote <service> [--full]     approve a release that waits; during a shift, the next step (--full: 100%)
   rollback <service>             put traffic back on the standby slot at once
   abort <service>                end a release before traffic moves; live is not touched
   history <service> [--json]     the service's releases, newest first
-  logs <service> [--slot blue|green] [-n N] [-c FILE]
+  logs <service> [--slot blue|green] [-n N] [--follow]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)
-  migrations contract <service> run the contract migration now (only once the old slot is retired)
+  migrations contract <service>  run the contract migration now (only once the old slot is retired)
   demo                           a guided tour: deploy, roll back and a failed release under a steady load
   token create --role viewer|deployer|admin [--name N]
                                  make an API token; its secret is printed once
   token list | token revoke <id|name>
                                  the API tokens (never their secrets); revoke one at once
 
-environment: CUTOVER_API (default http://127.0.0.1:9900), CUTOVER_TOKEN
+options of every command talking to the daemon:
+  -c, --config FILE              the daemon's config (its api.listen and stateDir); default ./cutover.yaml
+  --json                         machine-readable output, errors as {"error":{"code","message"}} on stdout
+  -h, --help                     the command's options
+
+exit codes: 0 done, 1 the release ended failed, aborted or rolled back, 2 bad usage or config,
+            3 the API refused (auth, not found, conflict), 4 the API is unreachable
+
+environment: CUTOVER_API (default: api.listen of the config, else http://127.0.0.1:9900), CUTOVER_TOKEN
 `;
 
-export async function main(argv: string[]): Promise<number> {
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `cutover ${pkg.version} (node ${process.version})`;
+}
+
+/** `--help`/`-h` before a `--`: every command answers it, whatever its own parsing does. */
+function asksForHelp(argv: string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+export async function main(argv: string[], io: { stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process): Promise<number> {
   const [name, ...rest] = argv;
+  const json = argv.includes('--json');
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage);
-    return name ? 0 : 2;
+    io.stdout.write(usage);
+    return name ? EXIT.done : EXIT.usage;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`${version()}\n`);
+    return EXIT.done;
   }
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`cutover: unknown command "${name}"; run \`cutover --help\` for the list\n`);
-    return 2;
+    const guess = closest(name, Object.keys(commands));
+    const hint = guess !== undefined ? `; did you mean \`cutover ${guess}\`?` : '';
+    return reportError(
+      new CutoverError('CUTOVER_E_USAGE', `unknown command "${name}"${hint} (run \`cutover --help\` for the list)`, 400),
+      json,
+      io,
+    );
   }
+  let mod: CommandModule | undefined;
   try {
-    const mod = await load();
-    return await mod.run({ argv: rest, stdout: process.stdout, stderr: process.stderr });
+    mod = await load();
+    if (asksForHelp(rest)) {
+      io.stdout.write(mod.help ?? usage);
+      return EXIT.done;
+    }
+    return await mod.run({ argv: rest, stdout: io.stdout, stderr: io.stderr });
   } catch (err) {
-    return reportError(err);
+    // A command parsing its flags with parseArgs directly still gets "did you mean" from its help.
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'([^']+)'/.exec(e.message)?.[1] ?? '';
+      return reportError(unknownFlag(flag, flagsIn(mod?.help ?? ''), name, mod?.help), json, io);
+    }
+    return reportError(err, json, io);
   }
 }
 
-export function reportError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    for (const p of err.problems) process.stderr.write(`${err.file}: ${p.path}: ${p.message}\n`);
-    process.stderr.write(`cutover: ${err.code}: ${err.message}\n`);
-    return 2;
-  }
+/** The exit code of an error: 2 usage/config, 3 the API said no, 4 no API, 1 anything else. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof ApiError) return EXIT.refused;
   if (err instanceof CutoverError) {
-    process.stderr.write(`cutover: ${err.code}: ${err.message}\n`);
-    return err.code === 'CUTOVER_E_USAGE' || err.code === 'CUTOVER_E_CONFIG_NOT_FOUND' ? 2 : 1;
+    if (err.code === 'CUTOVER_E_API_UNREACHABLE') return EXIT.unreachable;
+    if (err.code === 'CUTOVER_E_USAGE' || err.code === 'CUTOVER_E_CONFIG_NOT_FOUND' || err.code === 'CUTOVER_E_CONFIG_INVALID')
+      return EXIT.usage;
   }
-  if (err && typeof err === 'object' && 'code' in err && (err as { code: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    process.stderr.write(`cutover: CUTOVER_E_USAGE: ${(err as unknown as Error).message}; run \`cutover --help\`\n`);
-    return 2;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) return EXIT.usage;
+  return EXIT.releaseEnded;
+}
+
+export function reportError(err: unknown, json = false, io: { stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process): number {
+  const exit = exitCodeOf(err);
+  const coded = err instanceof CutoverError;
+  const code = coded ? err.code : exit === EXIT.usage ? 'CUTOVER_E_USAGE' : 'CUTOVER_E_INTERNAL';
+  const message = err instanceof Error ? (coded || exit === EXIT.usage ? err.message : (err.stack ?? err.message)) : String(err);
+  if (json) {
+    const extra = err instanceof ConfigError ? { file: err.file, problems: err.problems } : err instanceof ApiError ? { url: err.url } : {};
+    io.stdout.write(`${JSON.stringify({ error: { code, message, ...extra } })}\n`);
+    return exit;
   }
-  process.stderr.write(`cutover: CUTOVER_E_INTERNAL: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return 1;
+  if (err instanceof ConfigError) for (const p of err.problems) io.stderr.write(`${err.file}: ${p.path}: ${p.message}\n`);
+  io.stderr.write(`cutover: ${code}: ${message}\n`);
+  return exit;
 }
 
 if (import.meta.main) {

@@ -7,18 +7,32 @@ import path from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { usageError } from '../errors.ts';
 import { lintFiles, type FilesLintResult } from '../migrations/lint.ts';
-import { api } from './client.ts';
+import { api, useConfig } from './client.ts';
 import { parseFlags } from './args.ts';
+import { helpText } from './command.ts';
 import type { Command } from './main.ts';
 
 const USAGE =
   'usage: cutover migrations lint [-c FILE] [--service NAME] [--json]   (FILE defaults to cutover.yaml in this folder)\n' +
   '       cutover migrations contract <service> [--json]                 (asks the running daemon)';
 
+export const help = `${helpText(
+  'migrations lint [-c FILE] [--service NAME] [--json] | migrations contract <service> [--json]',
+  "lint: check every service's expand SQL (migrations.lint) for statements that would break the live version (exit 2).\n" +
+    'contract: ask the running daemon to run the contract migration now (only once the old slot is retired).',
+  {
+    config: { type: 'string', short: 'c', value: 'FILE', default: 'cutover.yaml', help: "lint: the config; contract: the daemon's config" },
+    service: { type: 'string', short: 's', value: 'NAME', help: 'lint: only this service' },
+    json: { type: 'boolean', help: "print the findings (or the migration's result) as JSON" },
+    help: { type: 'boolean', short: 'h', help: 'show this help' },
+  },
+)}`;
+
 export const run: Command = async ({ argv, stdout, stderr }) => {
   const [sub, ...rest] = argv;
   if (sub === 'contract') {
-    const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' } }, USAGE);
+    const { values, positionals } = parseFlags(rest, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } }, USAGE);
+    useConfig(values.config);
     const [service] = positionals;
     if (!service || positionals.length > 1) throw usageError(USAGE);
     const r = await api<{ ok: boolean; exitCode: number | null; durationMs: number; output: string }>(

@@ -10,7 +10,19 @@ import { FleetRouter } from '../fleet/router-node.ts';
 import { serveRouterStatus } from '../fleet/router-status.ts';
 import { createLogger } from '../log.ts';
 import { runUntilSignal } from './args.ts';
+import { helpText } from './command.ts';
 import type { Command } from './main.ts';
+
+export const help = helpText(
+  'router [-c FILE] [--id ID] [--status HOST:PORT]',
+  "A router only, for an edge machine of a fleet: serves FILE's services with the route tables a controller records in\nFILE's etcd store, and never writes any.",
+  {
+    config: { type: 'string', short: 'c', value: 'FILE', default: 'cutover.yaml', help: 'the config (its store must be etcd)' },
+    id: { type: 'string', value: 'ID', help: "this router's name in the fleet (default: the host name and the first listener)" },
+    status: { type: 'string', value: 'HOST:PORT', help: 'serve /status (the generations this router serves) on this address' },
+    help: { type: 'boolean', short: 'h', help: 'show this help' },
+  },
+);
 
 export const run: Command = async (ctx) => {
   const { values } = parseArgs({

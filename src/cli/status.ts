@@ -1,10 +1,9 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
 // then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
-import { parseArgs } from 'node:util';
 import type { ReleaseStatus, ServiceStatus } from '../controller/service.ts';
 import type { FleetStatus } from '../fleet/control.ts';
 import { api } from './client.ts';
-import type { Command } from './main.ts';
+import { badUsage, defineCommand } from './command.ts';
 
 export function formatStatus(s: ServiceStatus & { fleet?: FleetStatus }): string {
   const lines = [
@@ -55,13 +54,21 @@ export function formatRelease(r: ReleaseStatus): string[] {
   return lines;
 }
 
-export const run: Command = async (ctx) => {
-  const { values, positionals } = parseArgs({ args: ctx.argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
-  const [service] = positionals;
-  const result = service
-    ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`)
-    : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
-  if (values.json) ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else ctx.stdout.write(`${(Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n')}\n`);
-  return 0;
-};
+const USAGE = 'status [service] [--json]';
+
+export const { run, help } = defineCommand({
+  usage: USAGE,
+  summary: 'Show every service (or one): live slot, weights, generation, the health of every target, and the current release.',
+  api: true,
+  flags: { json: { type: 'boolean', help: 'print the status as the API gives it (JSON)' } },
+  async run(values, positionals, ctx) {
+    const [service] = positionals;
+    if (positionals.length > 1) throw badUsage(USAGE);
+    const result = service
+      ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`)
+      : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
+    if (values.json) ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else ctx.stdout.write(`${(Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n')}\n`);
+    return 0;
+  },
+});

@@ -5,7 +5,17 @@ import { loadConfig } from '../config/load.ts';
 import { Daemon } from '../controller/daemon.ts';
 import { createLogger } from '../log.ts';
 import { runUntilSignal } from './args.ts';
+import { helpText } from './command.ts';
 import type { Command } from './main.ts';
+
+export const help = helpText(
+  'up [-c FILE]',
+  'Run the router, controller, API and dashboard in the foreground until SIGINT/SIGTERM (Ctrl-C drains and stops).',
+  {
+    config: { type: 'string', short: 'c', value: 'FILE', default: 'cutover.yaml', help: 'the config to run' },
+    help: { type: 'boolean', short: 'h', help: 'show this help' },
+  },
+);
 
 export const run: Command = async (ctx) => {
   const { values } = parseArgs({

@@ -3,9 +3,20 @@
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, CutoverError, usageError } from '../errors.ts';
 import { parseFlags } from './args.ts';
+import { helpText } from './command.ts';
 import type { Command } from './main.ts';
 
 const USAGE = 'usage: cutover validate [-c FILE] [--json]   (FILE defaults to cutover.yaml in this folder)';
+
+export const help = helpText(
+  'validate [-c FILE | FILE] [--json]',
+  'Check a config file without starting anything: exit 0 when it is valid, 2 with one line per problem when not.',
+  {
+    config: { type: 'string', short: 'c', value: 'FILE', default: 'cutover.yaml', help: 'the config to check' },
+    json: { type: 'boolean', help: 'print {ok, file, services} or {ok: false, problems} as JSON on stdout' },
+    help: { type: 'boolean', short: 'h', help: 'show this help' },
+  },
+);
 
 export const run: Command = async ({ argv, stdout }) => {
   const { values, positionals } = parseFlags(
