@@ -1,7 +1,7 @@
 // The API's edge: bearer tokens and roles against every endpoint, tokens made and revoked through
 // the CLI, the audit log of mutating calls, and bodies that are refused before anything changes.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -117,27 +117,36 @@ test('the admin token is written at the first up, readable only by its owner, an
 
 test('token create prints a working token once, list shows no secrets, revoke stops it at once; the audit log says who did what from where', async () => {
   await withDaemon(async (d) => {
+    // Spawned, not spawnSync: a blocked event loop cannot see the API close an idle keep-alive socket,
+    // and the next fetch on it fails with "other side closed" once the CLI runs take over 5 s.
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [CLI, 'token', ...args], {
-        env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token },
-        encoding: 'utf8',
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const p = spawn(process.execPath, [CLI, 'token', ...args], {
+          env: { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}`, CUTOVER_TOKEN: d.token },
+        });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+        p.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+        p.on('error', reject);
+        p.on('close', (status) => resolve({ status, stdout, stderr }));
       });
-    const created = cli('create', '--role', 'deployer', '--name', 'ci');
+    const created = await cli('create', '--role', 'deployer', '--name', 'ci');
     assert.equal(created.status, 0, created.stderr);
     const secret = created.stdout.trim();
     assert.match(secret, /^cut_[A-Za-z0-9_-]{20,}$/);
     assert.match(created.stderr, /shown only now/);
     assert.equal((await call(d, 'GET', '/api/v1/whoami', secret)).json.role, 'deployer');
 
-    const list = cli('list');
+    const list = await cli('list');
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /ci\s+deployer/);
     assert.ok(!list.stdout.includes(secret), 'the secret is never listed');
-    const json = JSON.parse(cli('list', '--json').stdout);
+    const json = JSON.parse((await cli('list', '--json')).stdout);
     assert.ok(json.every((t: any) => !('token' in t) && !('hash' in t)));
 
-    const bad = cli('create', '--role', 'root');
-    assert.equal(bad.status, 1);
+    const bad = await cli('create', '--role', 'root');
+    assert.equal(bad.status, 3, 'the API refuses a bad role: exit 3');
     assert.match(bad.stderr, /CUTOVER_E_BAD_REQUEST.*role/);
 
     // A deployer switches nothing, but deploys; both attempts are audited with who and where from.
@@ -145,7 +154,7 @@ test('token create prints a working token once, list shows no secrets, revoke st
     const dep = await call(d, 'POST', '/api/v1/services/web/releases', secret, { version: 'v2' });
     assert.equal(dep.status, 202, JSON.stringify(dep.json));
 
-    const revoked = cli('revoke', 'ci');
+    const revoked = await cli('revoke', 'ci');
     assert.equal(revoked.status, 0, revoked.stderr);
     const after = await call(d, 'GET', '/api/v1/whoami', secret);
     assert.equal(after.status, 401);

@@ -38,7 +38,7 @@ test('with approval: manual a verified release waits for `cutover promote`, and 
     assert.deepEqual(await served(s.port).then((x) => [x.version, x.slot]), ['v4', 'blue']);
 
     const nothing = cli(s, ['promote', 'web']);
-    assert.equal(nothing.code, 1);
+    assert.equal(nothing.code, 3, 'the API refuses: exit 3');
     assert.match(nothing.stderr, /not awaiting-approval/);
   } finally {
     await d.stop();

@@ -65,7 +65,9 @@ export async function startUp(s: Setup): Promise<Running> {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`http://127.0.0.1:${s.apiPort}${path}`, {
       method,
-      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+      // No keep-alive: cli() blocks this event loop in spawnSync, so a socket the API closed as idle
+      // meanwhile would be reused and fail with "other side closed".
+      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json', connection: 'close' },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
