@@ -25,7 +25,9 @@ export type Setting = 'default' | 'fastest';
 
 /**
  * The analysis block of each setting. `default` writes only the rules, so every other field is the
- * config's default (interval 1s, failureLimit 2, minSamples 20, window 5m, inconclusive hold).
+ * config's default (interval 100ms, failureLimit 2, minSamples 20, window 5m, inconclusive hold).
+ * The slow variant adds `p99 <= 500ms`: a request in flight past the max counts as slow while it runs,
+ * so the rollback comes about 0.2 s after the first requests pass 500 ms, before users' 1 s limit.
  *
  * `fastest`: interval 100ms, failureLimit 1, minSamples 20. One failing tick is enough because a tick
  * does not look at 100 ms alone: it judges a lookback of 10 intervals (1 s), so under this load (500
@@ -38,7 +40,7 @@ export type Setting = 'default' | 'fastest';
  */
 export function analysisFor(setting: Setting, latencyRule: boolean, window?: string): Record<string, unknown> {
   const rules: Record<string, unknown>[] = [{ metric: 'error_rate', max: 0.01 }];
-  if (latencyRule) rules.push({ metric: 'p99', max: '1s' });
+  if (latencyRule) rules.push({ metric: 'p99', max: '500ms' });
   const base = setting === 'fastest' ? { interval: '100ms', failureLimit: 1, minSamples: 20 } : {};
   return { ...base, rules, ...(window && { window }) };
 }

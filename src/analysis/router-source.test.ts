@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AnalysisRule } from '../config/types.ts';
-import { SlotMetrics, emptySnapshot, type SlotMetricsSnapshot } from '../router/metrics.ts';
+import { SlotMetrics, bucketOf, emptySnapshot, type SlotMetricsSnapshot } from '../router/metrics.ts';
 import { RouterSource, errorRate } from './router-source.ts';
 
 const ER: AnalysisRule = { metric: 'error_rate', max: 0.01 };
@@ -130,4 +130,47 @@ test('start() takes a snapshot every interval until close()', async () => {
   assert.ok(n >= 3, `${n} snapshots`);
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(src.size, n);
+});
+
+test('a latency rule counts requests still in flight past its max as slow, and leaves younger ones out', async () => {
+  const f = fixture();
+  await f.src.checkpoint();
+  const since = f.now();
+  f.advance(1000);
+  const ages = (ms: number, n: number): number[] => {
+    const h = emptySnapshot().latency;
+    h[bucketOf(ms)] = n;
+    return h;
+  };
+  const live = (inFlightAge: number[]): Record<'blue' | 'green', SlotMetricsSnapshot> => ({
+    blue: emptySnapshot(),
+    green: { ...emptySnapshot(), inFlight: 50, inFlightAge },
+  });
+  // 50 requests running for 800 ms against a 500 ms max: slow already, though none has answered.
+  f.freeze(live(ages(800, 50)));
+  const slow = await f.src.measure(P99, { slot: 'green', version: 'v2', sinceMs: since });
+  assert.equal(slow.samples, 50);
+  assert.ok(slow.value !== null && slow.value > 500, `p99 ${slow.value} is past the max while nothing has answered yet`);
+  // 50 requests running for 100 ms: not slow yet, so no samples and no verdict from them.
+  f.freeze(live(ages(100, 50)));
+  const young = await f.src.measure(P99, { slot: 'green', version: 'v2', sinceMs: since });
+  assert.equal(young.samples, 0);
+  assert.equal(young.value, null);
+});
+
+test('at a 100 ms interval the ring keeps every snapshot of the last seconds and one a second before, but never drops a checkpoint', async () => {
+  const f = fixture(60_000);
+  await f.src.checkpoint();
+  const start = f.now();
+  for (let i = 0; i < 300; i++) {
+    f.advance(100);
+    f.green.record(500, 5);
+    await f.src.measure(ER, { slot: 'green', version: 'v2', sinceMs: f.now() - 1000 });
+  }
+  // 30 s of snapshots: 10 s dense (100) + 20 s sparse (~20) + the checkpoint, not 300.
+  assert.ok(f.src.size < 130 && f.src.size > 110, `ring holds ${f.src.size}`);
+  const whole = await f.src.measure(ER, { slot: 'green', version: 'v2', sinceMs: start });
+  assert.equal(whole.samples, 300, 'a measurement from the checkpoint still counts exactly the requests since it');
+  const recent = await f.src.measure(ER, { slot: 'green', version: 'v2', sinceMs: f.now() - 1000 });
+  assert.equal(recent.samples, 10);
 });

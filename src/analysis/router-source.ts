@@ -2,7 +2,7 @@
 // difference of two snapshots: a ring keeps one every `interval` (and one at every checkpoint), and a
 // measurement diffs a fresh snapshot against the newest one taken at or before the window's start.
 import type { AnalysisRule, SlotName } from '../config/types.ts';
-import { diffSnapshot, quantileMs, type SlotMetricsSnapshot } from '../router/metrics.ts';
+import { bucketUpperMs, diffSnapshot, quantileMs, type SlotMetricsSnapshot } from '../router/metrics.ts';
 import type { MeasureWindow, Measurement, MetricSource } from './types.ts';
 
 /** What RouterHost.metrics() resolves to, or any function that gives the same per-slot snapshots. */
@@ -18,8 +18,15 @@ export type RouterSourceOptions = {
 };
 
 export const DEFAULT_RETAIN_MS = 15 * 60_000;
+/**
+ * Snapshots of the last DENSE_MS are all kept (ticks every 100 ms look back about a second); older
+ * ones only SPARSE_MS apart, so a 15-minute ring at a 100 ms interval holds ~900 snapshots, not 9,000.
+ * Checkpoints (a run's start) are always kept: a whole-window measurement starts exactly there.
+ */
+const DENSE_MS = 10_000;
+const SPARSE_MS = 1000;
 
-type Entry = { at: number; slots: Record<SlotName, SlotMetricsSnapshot> };
+type Entry = { at: number; slots: Record<SlotName, SlotMetricsSnapshot>; pinned?: boolean };
 
 const QUANTILES = { p50: 0.5, p90: 0.9, p99: 0.99 } as const;
 
@@ -35,16 +42,33 @@ export function errorRate(d: SlotMetricsSnapshot): number | null {
   return Math.min(1, (d.status[5] ?? 0) / d.requests);
 }
 
-/** The value of a router rule over one window of counters, and the requests behind it. */
+/**
+ * The value of a router rule over one window of counters, and the requests behind it. With
+ * `slowAfterMs` (a latency rule's max), a request still in flight that has run at least that long is
+ * counted as a sample of its age so far: it is slow already, and waiting for its answer (2 s, or
+ * never) would delay the verdict by as much. Younger requests in flight are left out: not known yet.
+ */
 export function valueOf(
   metric: Exclude<AnalysisRule['metric'], 'prometheus'>,
   d: SlotMetricsSnapshot,
+  slowAfterMs?: number,
 ): { value: number | null; samples: number } {
   if (metric === 'error_rate') return { value: errorRate(d), samples: Math.max(0, d.requests) };
+  const latency =
+    slowAfterMs === undefined || d.inFlightAge === undefined ? d.latency : withSlowInFlight(d.latency, d.inFlightAge, slowAfterMs);
   let samples = 0;
-  for (const c of d.latency) samples += c;
-  const q = quantileMs(d.latency, QUANTILES[metric]);
+  for (const c of latency) samples += c;
+  const q = quantileMs(latency, QUANTILES[metric]);
   return { value: Number.isNaN(q) ? null : q, samples };
+}
+
+/**
+ * The finished requests' histogram plus the requests in flight in the buckets that reach past
+ * `slowAfterMs` (the bucket holding the threshold included: a bucket is ~19% wide, and waiting for the
+ * next one would add as much to the time users see a slow version).
+ */
+function withSlowInFlight(latency: number[], ages: number[], slowAfterMs: number): number[] {
+  return latency.map((c, i) => (bucketUpperMs(i) > slowAfterMs ? c + (ages[i] ?? 0) : c));
 }
 
 export class RouterSource implements MetricSource {
@@ -55,6 +79,8 @@ export class RouterSource implements MetricSource {
   private readonly ring: Entry[] = [];
   private pending: Promise<Entry> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** ring[0..sparseEnd) is already thinned. */
+  private sparseEnd = 1;
 
   constructor(read: SnapshotReader, opts: RouterSourceOptions) {
     this.read = read;
@@ -79,7 +105,7 @@ export class RouterSource implements MetricSource {
   }
 
   async checkpoint(): Promise<void> {
-    await this.take();
+    (await this.take()).pinned = true;
   }
 
   /** How many snapshots the ring holds now. */
@@ -111,7 +137,7 @@ export class RouterSource implements MetricSource {
       // A worker that did not answer in time leaves its counts out of one snapshot.
       return failed("the router's counters went backwards (a router worker restarted or did not answer); measuring again next interval");
     }
-    const { value, samples } = valueOf(rule.metric, d);
+    const { value, samples } = valueOf(rule.metric, d, rule.max);
     return { rule, slot: w.slot, value, samples, at: iso(latest.at), from: iso(earlier.at) };
   }
 
@@ -125,6 +151,18 @@ export class RouterSource implements MetricSource {
     return this.ring[0] ?? latest;
   }
 
+  /** Entries older than DENSE_MS that follow the one before them by less than SPARSE_MS go (not pinned ones). */
+  private thin(now: number): void {
+    if (this.sparseEnd < 1) this.sparseEnd = 1;
+    while (this.sparseEnd < this.ring.length - 1) {
+      const e = this.ring[this.sparseEnd] as Entry;
+      if (e.at > now - DENSE_MS) break;
+      const prev = this.ring[this.sparseEnd - 1] as Entry;
+      if (!e.pinned && e.at - prev.at < SPARSE_MS) this.ring.splice(this.sparseEnd, 1);
+      else this.sparseEnd++;
+    }
+  }
+
   /** One snapshot now; callers that ask while a read is running share it. */
   private take(): Promise<Entry> {
     if (this.pending !== null) return this.pending;
@@ -134,7 +172,11 @@ export class RouterSource implements MetricSource {
         const e: Entry = { at: this.now(), slots: { blue: m.slots.blue, green: m.slots.green } };
         this.ring.push(e);
         const cutoff = e.at - this.retain;
-        while (this.ring.length > 2 && (this.ring[1] as Entry).at <= cutoff) this.ring.shift();
+        while (this.ring.length > 2 && (this.ring[1] as Entry).at <= cutoff) {
+          this.ring.shift();
+          this.sparseEnd = Math.max(1, this.sparseEnd - 1);
+        }
+        this.thin(e.at);
         return e;
       } finally {
         this.pending = null;

@@ -56,13 +56,19 @@ export const DEFAULTS = {
   onTimeout: 'abort',
   shift: 'instant',
   shiftHold: '30s',
+  // 100 ms ticks over a 1 s lookback, two failed ticks in a row: a version that answers 500 is rolled
+  // back about 0.2 s after it goes live, one that answers slowly about 0.2 s after its requests pass
+  // the rule's max (README, "Analysis timing"). minSamples keeps a trickle of traffic from deciding.
   analysis: {
-    interval: '1s',
+    interval: '100ms',
     window: '5m',
     rules: [{ metric: 'error_rate', max: 0.01 }],
     minSamples: 20,
     failureLimit: 2,
     inconclusive: 'hold',
+    // While the old slot waits on standby after promotion, analysis goes on at one tick a second.
+    watchStandby: true,
+    watchInterval: '1s',
   },
   standby: '30m',
   previewHeader: 'x-cutover-preview',
@@ -396,6 +402,13 @@ const analysis = z
     minSamples: z.int().min(0).default(DEFAULTS.analysis.minSamples),
     failureLimit: positiveInt(1000).default(DEFAULTS.analysis.failureLimit),
     inconclusive: z.enum(['hold', 'rollback', 'pass']).default(DEFAULTS.analysis.inconclusive),
+    watchStandby: z.boolean().default(DEFAULTS.analysis.watchStandby).meta({
+      description:
+        'After promotion, keep judging the new slot while the old one is on standby, and roll back to it at once when a rule fails.',
+    }),
+    watchInterval: duration(1)
+      .prefault(DEFAULTS.analysis.watchInterval)
+      .meta({ description: 'How often the standby watch measures (a lower rate than interval).' }),
     prometheus: z
       .strictObject({ url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' }) })
       .optional(),

@@ -246,6 +246,9 @@ export interface AnalysisConfig {
   minSamples: number;
   failureLimit: number;
   inconclusive: 'hold' | 'rollback' | 'pass';
+  /** Analysis goes on, every watchInterval, while a promoted release's standby slot exists. */
+  watchStandby: boolean;
+  watchInterval: number;
   prometheus?: { url: string };
 }
 

@@ -4,10 +4,13 @@
 // operator promotes (or rolls back). An operator's promote also ends a run early.
 import { AnalysisRunner, DEFAULT_BASELINE_WINDOW_MS, captureBaseline } from '../analysis/run.ts';
 import { summarize, type AnalysisSummary } from '../analysis/summary.ts';
-import type { AnalysisEvent, AnalysisOutcome, Baseline } from '../analysis/types.ts';
+import type { AnalysisEvent, AnalysisOutcome, AnalysisSettings, Baseline } from '../analysis/types.ts';
 import type { ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { type Runner, woken } from './wait.ts';
+
+/** A tick that says the same as the last recorded one is recorded at most this often. */
+const TICK_RECORD_MS = 1000;
 
 export type Decision = { next: 'continue' } | { next: 'full' } | { next: 'rollback'; reason: string };
 
@@ -18,6 +21,8 @@ export interface AnalyseOptions {
   runner: Runner;
   /** Told of the run while it lasts (and null after), so status can show it live. */
   track: (run: AnalysisRunner | null) => void;
+  /** Settings that differ from the service's analysis (the standby watch's interval and verdicts). */
+  settings?: Partial<AnalysisSettings>;
 }
 
 /** The old slot's baseline recorded for this release, if any (it survives a restart in the event log). */
@@ -54,6 +59,10 @@ export async function analyse(ctx: StepContext, release: ReleaseRecord, opts: An
   // An operator who promoted before this run began (`promote --full` at approval) is not made to wait.
   if (runner.promoted !== null) return operator(runner);
   let recorded: Promise<unknown> = Promise.resolve();
+  // Ticks come every interval (100 ms by default): the store gets a tick when its verdict changes,
+  // when it fails, and otherwise every 10 intervals (at least a second); status reads every tick
+  // from the live run.
+  let lastTick: { verdict: string; at: number } | null = null;
   const record = (reason: string, data: Record<string, unknown>): void => {
     recorded = recorded
       .then(() => ctx.store.appendEvent({ service: ctx.service, releaseId: release.id, type: 'analysis', actor: CONTROLLER, reason, data }))
@@ -64,12 +73,17 @@ export async function analyse(ctx: StepContext, release: ReleaseRecord, opts: An
     label,
     slot: release.slot,
     version: release.version,
-    settings: ctx.rt.cfg.analysis,
+    settings: { ...ctx.rt.cfg.analysis, ...opts.settings },
     window: opts.window,
     sources: ctx.rt.sources,
     baseline: opts.baseline,
     onEvent: (e: AnalysisEvent) => {
       if (e.type === 'tick') {
+        const at = Date.parse(e.tick.at);
+        const every = Math.max(TICK_RECORD_MS, 10 * (opts.settings?.interval ?? ctx.rt.cfg.analysis.interval));
+        const keep = lastTick === null || e.tick.verdict !== lastTick.verdict || e.tick.verdict === 'fail' || at - lastTick.at >= every;
+        if (!keep) return;
+        lastTick = { verdict: e.tick.verdict, at };
         const { measurements: _m, ...tick } = e.tick;
         record(`${label}: ${e.tick.verdict}: ${e.tick.reason}`, { kind: 'tick', label, tick });
       } else if (e.type === 'outcome') {

@@ -18,6 +18,7 @@ import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
 import type { ReleaseStatus, ServiceRuntime } from './service.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
 import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } from './verify.ts';
+import { watchStandby } from './watch.ts';
 import { type Runner, sleep, sleepUntil, wake } from './wait.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
@@ -353,6 +354,7 @@ export class ReleaseController implements TrafficHost, VerifyHost {
         await observe(this, release, runner);
         return;
       case 'promoted':
+        if (await watchStandby(this, release, runner)) return;
         if (release.fromSlot !== null) await sleepUntil(release.data?.standbyUntil, signal);
         await this.retire(release, CONTROLLER, release.fromSlot === null ? 'first release: nothing on standby' : 'standby time is over');
         return;

@@ -699,6 +699,11 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.setDeadline(DL_TUNNEL_CLOSE, 1000);
   }
 
+  /** When the exchange being counted began (performance.now()), or -1: none, or a tunnel. */
+  runningSince(): number {
+    return this.counting ? this.start : -1;
+  }
+
   /** The drain ran out: end what is still running on the old slot, cleanly where the protocol allows. */
   drainClose(): void {
     if (this.state === ST_TUNNEL) {

@@ -26,6 +26,11 @@ export interface SlotMetricsSnapshot {
   inFlight: number;
   latency: number[];
   latencySum: number;
+  /**
+   * A gauge like inFlight: how long each request in flight has been running, by latency bucket, at
+   * the snapshot. Absent from a router that does not report it (an older fleet router).
+   */
+  inFlightAge?: number[];
 }
 
 export class SlotMetrics {
@@ -69,7 +74,14 @@ export function addSnapshot(a: SlotMetricsSnapshot, b: SlotMetricsSnapshot): Slo
     inFlight: a.inFlight + b.inFlight,
     latency: a.latency.map((v, i) => v + (b.latency[i] ?? 0)),
     latencySum: a.latencySum + b.latencySum,
+    ...(a.inFlightAge !== undefined || b.inFlightAge !== undefined ? { inFlightAge: addCounts(a.inFlightAge, b.inFlightAge) } : {}),
   };
+}
+
+function addCounts(a: number[] | undefined, b: number[] | undefined): number[] {
+  const out = new Array<number>(BUCKETS).fill(0);
+  for (let i = 0; i < BUCKETS; i++) out[i] = (a?.[i] ?? 0) + (b?.[i] ?? 0);
+  return out;
 }
 
 /** What happened between two snapshots (the later minus the earlier). */
@@ -81,6 +93,7 @@ export function diffSnapshot(later: SlotMetricsSnapshot, earlier: SlotMetricsSna
     inFlight: later.inFlight,
     latency: later.latency.map((v, i) => v - (earlier.latency[i] ?? 0)),
     latencySum: later.latencySum - earlier.latencySum,
+    ...(later.inFlightAge !== undefined ? { inFlightAge: [...later.inFlightAge] } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 // Upstream side of the router: a target's keep-alive connections, and a slot's balancer over its targets.
 import net from 'node:net';
 import type { SlotName } from '../config/types.ts';
-import { SlotMetrics } from './metrics.ts';
+import { BUCKETS, bucketOf, SlotMetrics, type SlotMetricsSnapshot } from './metrics.ts';
 import { splitHostPort } from '../net/address.ts';
 
 /** What owns an upstream connection while a request uses it. */
@@ -150,6 +150,8 @@ export class Target {
 /** Something long-lived on a slot (a tunnel, a streaming response) that a drain must end. */
 export interface Drainable {
   drainClose(): void;
+  /** When its counted exchange began (performance.now()), or -1 when it has none (a tunnel). */
+  runningSince(): number;
 }
 
 /** A slot's targets and its per-slot counters. Round robin over the healthy targets. */
@@ -199,5 +201,21 @@ export class SlotPool {
 
   draining(): boolean {
     return this.drainTimer !== null;
+  }
+
+  /**
+   * The counters, with how long the requests in flight have been running: a latency rule can then
+   * count a request that is already slower than its threshold before its answer comes. One pass over
+   * the exchanges in progress, done only when the analysis reads (every interval), never per request.
+   */
+  snapshot(now = performance.now()): SlotMetricsSnapshot {
+    const snap = this.metrics.snapshot();
+    const ages = new Array<number>(BUCKETS).fill(0);
+    for (const d of this.active) {
+      const since = d.runningSince();
+      if (since >= 0) ages[bucketOf(now - since)]!++;
+    }
+    snap.inFlightAge = ages;
+    return snap;
   }
 }

@@ -178,8 +178,8 @@ export class Router implements ConnHost {
     return {
       generation: this.table.generation,
       slots: {
-        blue: addSnapshot(this.table.blue.metrics.snapshot(), this.retired.blue),
-        green: addSnapshot(this.table.green.metrics.snapshot(), this.retired.green),
+        blue: addSnapshot(this.table.blue.snapshot(), this.retired.blue),
+        green: addSnapshot(this.table.green.snapshot(), this.retired.green),
       },
       connections: this.conns.size,
     };
