@@ -443,6 +443,11 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   }
 
   /** The drain ran out: an event stream ends between events, anything else is cancelled. */
+  /** When this stream's counted exchange began, or -1 once counted (see Drainable). */
+  runningSince(): number {
+    return this.counting ? this.start : -1;
+  }
+
   drainClose(): void {
     if (this.finished) return;
     const res = this.res;
