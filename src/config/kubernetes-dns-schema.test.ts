@@ -78,3 +78,42 @@ test('a dns api other than powerdns or rfc2136 is refused naming both', () => {
   const p = found.find((x) => x.path === 'services.web.traffic.api');
   assert.match(p?.message ?? '', /powerdns .* or rfc2136/);
 });
+
+const DNS = '{ kind: dns, api: rfc2136, server: 127.0.0.1:53, zone: example.test., record: web.example.test., tsig: { name: cutover. } }';
+const messages = (text: string) => problems(text).map((p) => `${p.path}: ${p.message}`);
+
+test('dns with the process provider is refused: both slots would be 127.0.0.1', () => {
+  assert.ok(
+    messages(web('{ command: node app.js }', DNS)).some((m) => /^services\.web\.traffic\.kind: .*runs both slots on 127\.0\.0\.1/.test(m)),
+  );
+});
+
+test('dns with static slots that share an IP, or are named by host name, is refused', () => {
+  const shared = messages(web('{ kind: static, blue: [10.0.0.1:80], green: [10.0.0.1:81] }', DNS));
+  assert.ok(
+    shared.some((m) => /^services\.web\.provider: .*blue and green share 10\.0\.0\.1/.test(m)),
+    shared.join('\n'),
+  );
+  const named = messages(web('{ kind: static, blue: [blue.internal:80], green: [10.0.0.2:80] }', DNS));
+  assert.ok(
+    named.some((m) => /blue\.internal is a host name/.test(m)),
+    named.join('\n'),
+  );
+});
+
+test('dns with static slots on their own IPs has no problem of its own', () => {
+  const found = messages(web('{ kind: static, blue: [10.0.0.1:80], green: [10.0.0.2:80] }', DNS));
+  assert.deepEqual(
+    found.filter((m) => !/is not available in this version/.test(m)),
+    [],
+  );
+});
+
+test('shift steps are refused with dns, and with a Service selector unless an HTTPRoute carries the weights', () => {
+  const steps = (traffic: string) =>
+    `${web('{ kind: static, blue: [10.0.0.1:80], green: [10.0.0.2:80] }', traffic)}    shift: { steps: [10, 100] }\n`;
+  assert.ok(messages(steps(DNS)).some((m) => /^services\.web\.shift: traffic kind dns cannot split traffic by weights/.test(m)));
+  const k8s = '{ kind: kubernetes-service, service: web }';
+  assert.ok(messages(steps(k8s)).some((m) => /^services\.web\.shift: .*set traffic\.httpRoute/.test(m)));
+  assert.ok(!messages(steps('{ kind: kubernetes-service, service: web, httpRoute: web }')).some((m) => m.startsWith('services.web.shift')));
+});

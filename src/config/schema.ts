@@ -1,5 +1,6 @@
 // The schema of cutover.yaml: what may be written (the input side, published as JSON Schema for
 // editors) and what the rest of cutover reads (the output side, exactly `Config`).
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseHostPort, sameListener, type HostPort } from './address.ts';
@@ -558,8 +559,65 @@ function service(dir: string) {
           input: v.onTimeout,
         });
       }
+      for (const problem of dnsAndKubernetesProblems(v)) ctx.addIssue({ code: 'custom', ...problem });
     }, always)
     .transform((s): Omit<ServiceConfig, 'name'> => ({ ...s, onTimeout: s.onTimeout ?? DEFAULTS.onTimeout }));
+}
+
+/**
+ * What DNS and a Kubernetes Service selector cannot do, refused at validate rather than at the first
+ * switch: weights (DNS never; a selector only with an HTTPRoute), and DNS slots it cannot tell apart
+ * (a record holds addresses, no ports: process replicas all run on 127.0.0.1, static ones must be IPs).
+ */
+function dnsAndKubernetesProblems(v: Record<string, unknown>): { message: string; path: PropertyKey[]; input: unknown }[] {
+  const traffic = record(v.traffic);
+  const provider = record(v.provider);
+  const out: { message: string; path: PropertyKey[]; input: unknown }[] = [];
+  const steps = record(v.shift)?.steps !== undefined;
+  if (traffic?.kind === 'dns') {
+    if (steps)
+      out.push({ message: 'traffic kind dns cannot split traffic by weights; use shift: instant', path: ['shift'], input: v.shift });
+    if (provider !== undefined && (provider.kind ?? 'process') === 'process')
+      out.push({
+        message:
+          'traffic kind dns tells slots apart by IP address, and the process provider runs both slots on 127.0.0.1; use provider kind static (or kubernetes) with each slot on its own IPs',
+        path: ['traffic', 'kind'],
+        input: traffic.kind,
+      });
+    if (provider?.kind === 'static') {
+      const hosts = (slot: string) =>
+        (Array.isArray(provider[slot]) ? (provider[slot] as unknown[]) : []).flatMap((a) => {
+          try {
+            return [parseHostPort(a).host];
+          } catch {
+            return []; // reported by the address's own schema
+          }
+        });
+      const blue = hosts('blue');
+      const green = hosts('green');
+      const named = [...blue, ...green].filter((h) => !isIP(h));
+      if (named.length > 0)
+        out.push({
+          message: `traffic kind dns puts IP addresses in the record; ${named.join(', ')} ${named.length === 1 ? 'is a host name' : 'are host names'}: write the slots' addresses as IPs`,
+          path: ['provider'],
+          input: provider,
+        });
+      const shared = blue.filter((h) => green.includes(h));
+      if (shared.length > 0)
+        out.push({
+          message: `traffic kind dns tells slots apart by IP address; blue and green share ${[...new Set(shared)].join(', ')}: give each slot its own IPs`,
+          path: ['provider'],
+          input: provider,
+        });
+    }
+  }
+  if (traffic?.kind === 'kubernetes-service' && steps && traffic.httpRoute === undefined)
+    out.push({
+      message: 'a Service selector picks one slot at a time; set traffic.httpRoute for shift steps, or use shift: instant',
+      path: ['shift'],
+      input: v.shift,
+    });
+  return out;
 }
 
 /** Every listener address in a (possibly partly parsed) config, with its path, in file order. */

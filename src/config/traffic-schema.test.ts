@@ -8,7 +8,7 @@ const FILE = '/srv/app/cutover.yaml';
 const web = (traffic: string) => `services:
   web:
     listen: 127.0.0.1:8080
-    provider: { command: node app.js }
+    provider: { kind: static, blue: [10.0.0.1:80], green: [10.0.0.2:80] } # own IPs per slot, as dns needs
     traffic: ${traffic}
 `;
 
