@@ -4,7 +4,7 @@
 // from its 88 fine buckets into a few `le` bounds.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { SlotName } from '../config/types.ts';
-import type { Daemon } from '../controller/daemon.ts';
+import type { ControlPlane } from './control.ts';
 import { BUCKETS, bucketUpperMs } from '../router/metrics.ts';
 import { PHASES } from '../lifecycle.ts';
 import type { Phase } from '../store/types.ts';
@@ -44,7 +44,7 @@ export function foldHistogram(latency: readonly number[], sumMs: number): { buck
 
 export class MetricsExporter {
   readonly registry = new Registry();
-  private readonly daemon: Daemon;
+  private readonly daemon: ControlPlane;
   private readonly requests: Counter;
   private readonly upstreamErrors: Counter;
   private readonly inFlight: Gauge;
@@ -63,7 +63,7 @@ export class MetricsExporter {
   /** Scrapes run one after another: each refreshes the values, then writes them. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(daemon: Daemon) {
+  constructor(daemon: ControlPlane) {
     this.daemon = daemon;
     const registers = [this.registry];
     const sl = ['service', 'slot'];
@@ -145,14 +145,12 @@ export class MetricsExporter {
   }
 
   private async refresh(): Promise<void> {
-    const store = this.daemon.getStore();
+    const store = this.daemon.store();
     const runtimes = this.daemon.services();
     const [routers, phases] = await Promise.all([
       Promise.all(runtimes.map((rt) => rt.metrics())),
       Promise.all(
-        runtimes.map(
-          async (rt) => (await store.activeRelease(rt.cfg.name)) ?? (await store.listReleases(rt.cfg.name, { limit: 1 }))[0] ?? null,
-        ),
+        runtimes.map(async (rt) => (await store.activeRelease(rt.name)) ?? (await store.listReleases(rt.name, { limit: 1 }))[0] ?? null),
       ),
       this.countRollbacks(),
     ]);
@@ -172,7 +170,7 @@ export class MetricsExporter {
       m.reset();
     const histogram: HistogramValue[] = [];
     runtimes.forEach((rt, k) => {
-      const service = rt.cfg.name;
+      const service = rt.name;
       const state = rt.routeState();
       const router = routers[k]!;
       for (const slot of SLOTS) {
@@ -207,7 +205,7 @@ export class MetricsExporter {
 
   /** Reads only the events written since the last scrape. */
   private async countRollbacks(): Promise<void> {
-    const store = this.daemon.getStore();
+    const store = this.daemon.store();
     for (;;) {
       const events = await store.events({ afterSeq: this.lastSeq, limit: EVENT_PAGE });
       for (const e of events) {

@@ -8,15 +8,15 @@ import { z } from 'zod';
 import { CutoverError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { splitHostPort } from '../net/address.ts';
-import type { Daemon } from '../controller/daemon.ts';
 import { Authenticator, hashToken, newToken, type Caller, type Role } from './auth.ts';
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
+import type { ControlPlane } from './control.ts';
 import type { MetricsExporter } from './metrics.ts';
 import { logRoutes } from './logs.ts';
 import { openApiDocument } from './openapi.ts';
+import { forRole } from './visibility.ts';
 import { ActionBody, AuditEntry, NewTokenAnswer, PromoteBody, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
-import { forRole } from '../controller/service.ts';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 
@@ -81,16 +81,15 @@ export interface ApiExtras {
   open?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean | Promise<boolean>;
 }
 
-export function apiRoutes(daemon: Daemon): Route[] {
-  const store = () => daemon.getStore();
+export function apiRoutes(daemon: ControlPlane): Route[] {
+  const store = () => daemon.store();
   return [
     route({
       method: 'GET',
       path: '/api/v1/services',
       role: 'viewer',
       summary: 'every service: live slot, weights, generation, slots with target health, current release',
-      handler: async (c) =>
-        (await Promise.all(daemon.services().map((s) => daemon.status(s.cfg.name)))).map((s) => forRole(s, c.caller.role)),
+      handler: async (c) => (await Promise.all(daemon.services().map((s) => daemon.status(s.name)))).map((s) => forRole(s, c.caller.role)),
     }),
     route({
       method: 'GET',
@@ -107,8 +106,8 @@ export function apiRoutes(daemon: Daemon): Route[] {
       body: ReleaseBody,
       status: 202,
       handler: async (c) => {
-        const releases = daemon.release(c.params.service!);
-        await configStillValid(daemon.config.file);
+        const releases = daemon.releases(c.params.service!);
+        await configStillValid(daemon.configFile);
         return releases.statusOf(await releases.deploy(c.body.version, actorOf(c)));
       },
     }),
@@ -117,7 +116,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       path: '/api/v1/services/{service}/releases',
       role: 'viewer',
       summary: 'releases, newest first',
-      handler: async (c) => daemon.release(c.params.service!).list(),
+      handler: async (c) => daemon.releases(c.params.service!).list(),
     }),
     route({
       method: 'GET',
@@ -125,7 +124,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       role: 'viewer',
       summary: 'one release with its events',
       handler: async (c) => {
-        const releases = daemon.release(c.params.service!);
+        const releases = daemon.releases(c.params.service!);
         return forRole(await releases.statusOf(await releases.get(c.params.release!)), c.caller.role);
       },
     }),
@@ -137,7 +136,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
         'approve a release that waits for manual approval; during a shift, go on to the next step now (full: to 100% now); while observing, promote now',
       body: PromoteBody,
       handler: async (c) => {
-        const releases = daemon.release(c.params.service!);
+        const releases = daemon.releases(c.params.service!);
         return releases.statusOf(await releases.promote(actorOf(c), { full: c.body.full ?? false }));
       },
     }),
@@ -152,7 +151,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
             : 'end a release before traffic moves; the live slot is not touched',
         body: ActionBody,
         handler: async (c) => {
-          const releases = daemon.release(c.params.service!);
+          const releases = daemon.releases(c.params.service!);
           const actor = actorOf(c);
           const release =
             action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
@@ -167,7 +166,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       summary: 'run the contract migration now; only once the latest release is retired, when no old code is left',
       body: ActionBody,
       handler: async (c) => {
-        const r = await daemon.release(c.params.service!).contract(actorOf(c));
+        const r = await daemon.releases(c.params.service!).contract(actorOf(c));
         return { service: c.params.service, ok: r.ok, exitCode: r.exitCode, durationMs: r.durationMs, output: r.output };
       },
     }),
@@ -178,9 +177,11 @@ export function apiRoutes(daemon: Daemon): Route[] {
       summary: "move all traffic to a slot: the operator's escape hatch",
       body: SwitchBody,
       handler: async (c) => {
-        const svc = daemon.service(c.params.service!);
-        const state = await svc.switchTo(c.body.slot, actorOf(c), c.body.reason ?? 'operator switch', { force: c.body.force ?? false });
-        return { service: svc.cfg.name, live: state.live, generation: state.generation };
+        const service = c.params.service!;
+        const state = await daemon.switchTo(service, c.body.slot, actorOf(c), c.body.reason ?? 'operator switch', {
+          force: c.body.force ?? false,
+        });
+        return { service, live: state.live, generation: state.generation };
       },
     }),
     route({
@@ -189,7 +190,7 @@ export function apiRoutes(daemon: Daemon): Route[] {
       role: 'viewer',
       summary: 'the audit log of a service: who changed what, when, from where; newest first (?limit=)',
       answer: z.array(AuditEntry),
-      handler: async (c) => auditEntries(store(), daemon.service(c.params.service!).cfg.name, limitOf(c.query)),
+      handler: async (c) => auditEntries(store(), daemon.service(c.params.service!).name, limitOf(c.query)),
     }),
     route({
       method: 'GET',
@@ -247,11 +248,11 @@ export class ApiServer {
   private readonly routes: Compiled[];
   private readonly auth: Authenticator;
   private readonly log: Logger;
-  private readonly daemon: Daemon;
+  private readonly daemon: ControlPlane;
   private readonly extras: ApiExtras;
   private openapi: unknown = null;
 
-  constructor(daemon: Daemon, auth: Authenticator, log: Logger, extras: ApiExtras = {}) {
+  constructor(daemon: ControlPlane, auth: Authenticator, log: Logger, extras: ApiExtras = {}) {
     this.daemon = daemon;
     this.auth = auth;
     this.log = log;
@@ -333,7 +334,7 @@ export class ApiServer {
       status = failure.status;
       if (!(err instanceof CutoverError)) this.log.error('API request failed', { err, path: req.url });
     }
-    await writeAudit(this.daemon.getStore(), this.log, {
+    await writeAudit(this.daemon.store(), this.log, {
       service: params.service !== undefined && this.daemon.hasService(params.service) ? params.service : AUDIT_ALL,
       caller,
       method: req.method!,

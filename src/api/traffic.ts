@@ -2,7 +2,7 @@
 // It samples the routers' counters (as /metrics does) only while a dashboard has asked within the
 // last minute, so it costs nothing when nobody looks, and never touches the request path.
 import type { SlotName } from '../config/types.ts';
-import type { Daemon } from '../controller/daemon.ts';
+import type { ControlPlane } from './control.ts';
 import { diffSnapshot, quantileMs, type SlotMetricsSnapshot } from '../router/metrics.ts';
 import type { Route } from './server.ts';
 
@@ -29,14 +29,14 @@ export interface TrafficPoint {
 }
 
 export class TrafficSampler {
-  private readonly daemon: Daemon;
+  private readonly daemon: ControlPlane;
   private readonly series = new Map<string, TrafficPoint[]>();
   private readonly last = new Map<string, { t: number; slots: Record<SlotName, SlotMetricsSnapshot> }>();
   private timer: NodeJS.Timeout | null = null;
   private wantedUntil = 0;
   private sampling = false;
 
-  constructor(daemon: Daemon) {
+  constructor(daemon: ControlPlane) {
     this.daemon = daemon;
   }
 
@@ -71,7 +71,7 @@ export class TrafficSampler {
         this.daemon.services().map(async (rt) => {
           const m = await rt.metrics();
           const t = Date.now();
-          const name = rt.cfg.name;
+          const name = rt.name;
           const prev = this.last.get(name);
           this.last.set(name, { t, slots: m.slots });
           if (!prev) return;
@@ -97,12 +97,12 @@ export class TrafficSampler {
 }
 
 /** GET /api/v1/services/{service}/traffic: what the dashboard's charts draw. */
-export function trafficRoute(daemon: Daemon, sampler: TrafficSampler): Route {
+export function trafficRoute(daemon: ControlPlane, sampler: TrafficSampler): Route {
   return {
     method: 'GET',
     path: '/api/v1/services/{service}/traffic',
     role: 'viewer',
     summary: 'per-slot request rate, error rate and p99 of the last five minutes, one point a second (sampled while a dashboard looks)',
-    handler: async (c) => sampler.points(daemon.service(c.params.service!).cfg.name),
+    handler: async (c) => sampler.points(daemon.service(c.params.service!).name),
   };
 }

@@ -1,5 +1,5 @@
 // What `cutover promote|rollback|abort <service>` share: one POST, one line (or --json) back.
-import type { ReleaseStatus } from '../controller/service.ts';
+import type { ReleaseStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, type CommandModule, defineCommand, type Flags } from './command.ts';
 

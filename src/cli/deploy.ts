@@ -2,7 +2,7 @@
 // to its end, one line per phase (a live checklist on a terminal), and exits 0 (promoted/retired) or
 // 1 (failed/aborted/rolled back). Piped output gets a line at least every HEARTBEAT ms, so a CI log
 // never goes silent; Ctrl-C stops following only (the release goes on) and says how to follow it.
-import type { ReleaseStatus } from '../controller/service.ts';
+import type { ReleaseStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { EXIT } from './exit.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ReleaseStatus } from '../controller/service.ts';
+import type { ReleaseStatus } from '../api/types.ts';
 import { checklist, styles } from './progress.ts';
 
 const plain = { ok: (s: string) => s, bad: (s: string) => s, dim: (s: string) => s };

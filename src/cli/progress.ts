@@ -1,6 +1,6 @@
 // Live progress of a release in a terminal: the phases as a checklist with their timings and a spinner
 // on the running one, redrawn in place. Colours only when the terminal takes them and NO_COLOR is unset.
-import type { ReleaseStatus } from '../controller/service.ts';
+import type { ReleaseStatus } from '../api/types.ts';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const PATH = ['pending', 'provisioning', 'verifying', 'awaiting-approval', 'shifting', 'observing', 'promoted'] as const;

@@ -1,11 +1,10 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
 // then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
-import type { ReleaseStatus, ServiceStatus } from '../controller/service.ts';
-import type { FleetStatus } from '../fleet/control.ts';
+import type { ReleaseStatus, ServiceAnswer } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 
-export function formatStatus(s: ServiceStatus & { fleet?: FleetStatus }): string {
+export function formatStatus(s: ServiceAnswer): string {
   const lines = [
     `${s.service}  listen ${s.listen}  live ${s.live ?? '(none)'}  generation ${s.generation}  weights blue ${s.weights.blue}% green ${s.weights.green}%`,
   ];
@@ -65,8 +64,8 @@ export const { run, help } = defineCommand({
     const [service] = positionals;
     if (positionals.length > 1) throw badUsage(USAGE);
     const result = service
-      ? await api<ServiceStatus & { fleet?: FleetStatus }>('GET', `/services/${encodeURIComponent(service)}`)
-      : await api<(ServiceStatus & { fleet?: FleetStatus })[]>('GET', '/services');
+      ? await api<ServiceAnswer>('GET', `/services/${encodeURIComponent(service)}`)
+      : await api<(ServiceAnswer)[]>('GET', '/services');
     if (values.json) ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else ctx.stdout.write(`${(Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n')}\n`);
     return 0;

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
-import { Daemon } from '../controller/daemon.ts';
+import { Daemon } from '../daemon/daemon.ts';
 import { createLogger } from '../log.ts';
 import { runUntilSignal } from './args.ts';
 import { helpText } from './command.ts';

@@ -15,7 +15,8 @@ import type { MigrationResult } from '../migrations/runner.ts';
 import { contractAfterRetire, contractBlocksRollback, contractNow, expandBeforeProvision } from './migrate.ts';
 import { restartSlots } from './resume.ts';
 import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
-import type { ReleaseStatus, ServiceRuntime } from './service.ts';
+import type { ServiceRuntime } from './service.ts';
+import type { ReleaseCommands, ReleaseStatus } from './view.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
 import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } from './verify.ts';
 import { watchStandby } from './watch.ts';
@@ -38,7 +39,7 @@ export interface ReleaseControllerOptions {
   configDir?: string;
 }
 
-export class ReleaseController implements TrafficHost, VerifyHost {
+export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHost {
   private readonly rt: ServiceRuntime;
   private readonly provider: Provider;
   private readonly store: Store;

@@ -1,5 +1,6 @@
 // One service at run time: its router (in-process or workers), the health of its targets, and its
-// route state. Every change of the route state is written to the store before any router sees it.
+// route state. Every change of the route state is written to the store before any router sees it,
+// through one sequence (see change()).
 import { PrometheusSource } from '../analysis/prometheus-source.ts';
 import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
 import type { Sources } from '../analysis/types.ts';
@@ -8,108 +9,25 @@ import { CutoverError, conflict } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { HealthChecker, type TargetHealth } from '../router/health.ts';
 import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
-import type { RouterMetrics, RouterOptions } from '../router/router.ts';
+import type { RouterMetrics } from '../router/router.ts';
 import { switchedSpec, type RouteSpec } from '../router/table.ts';
-import type { AnalysisSummary } from '../analysis/summary.ts';
-import type { GateResult } from '../gates/types.ts';
-import type { JsonObject, Phase, RouteState, Store, StoreEvent } from '../store/types.ts';
-
-export interface TargetStatus {
-  address: string;
-  healthy: boolean;
-  lastError: string | null;
-}
-
-export interface ServiceStatus {
-  service: string;
-  listen: string;
-  live: SlotName | null;
-  weights: { blue: number; green: number };
-  generation: number;
-  slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
-  /** The active release, or else the latest one; filled in by the daemon (see Daemon.status). */
-  release: ReleaseStatus | null;
-}
+import type { NewEvent, RouteState, Store } from '../store/types.ts';
+import { routerOptions } from '../traffic/router-options.ts';
+import { sameList, startState } from './start-state.ts';
+import type { ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
 export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky'>;
 export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
 
-export interface ReleaseStatus {
-  id: string;
-  version: string;
-  phase: Phase;
-  slot: SlotName;
-  fromSlot: SlotName | null;
-  reason: string | null;
-  createdAt: string;
-  updatedAt: string;
-  data: JsonObject;
-  events: StoreEvent[];
-  /** How to reach the idle slot while the release is proven; `token` is for deployers only. */
-  preview: { header: string; cookie: string; listen: string | null; token?: string } | null;
-  /** Every gate result so far, in order. */
-  gates: GateResult[];
-  /** One summary per analysis run (each shift step, then observing), in order. */
-  analysis: AnalysisSummary[];
+/** One change of the route state: the next state, the event that records it, and what the log says. */
+interface Change {
+  next: RouteState;
+  event: Omit<NewEvent, 'service'>;
+  log: [message: string, fields: Record<string, unknown>];
 }
 
-/** The preview token is for deployers and admins; a viewer sees how to preview, not the secret. */
-export function forRole<T extends ServiceStatus | ReleaseStatus>(status: T, role: 'viewer' | 'deployer' | 'admin'): T {
-  if (role !== 'viewer') return status;
-  const hide = (r: ReleaseStatus): ReleaseStatus =>
-    r.preview?.token === undefined
-      ? r
-      : { ...r, preview: { header: r.preview.header, cookie: r.preview.cookie, listen: r.preview.listen } };
-  if ('service' in status) return { ...status, release: status.release === null ? null : hide(status.release) };
-  return hide(status) as T;
-}
-
-export function routerOptions(cfg: ServiceConfig): RouterOptions {
-  return {
-    service: cfg.name,
-    listen: cfg.listen,
-    reusePort: cfg.workers > 1,
-    drain: cfg.drain,
-    maxHeaderBytes: cfg.limits.maxHeaderBytes,
-    maxHeaders: cfg.limits.maxHeaders,
-    headersTimeout: cfg.timeouts.headers,
-    idleTimeout: cfg.timeouts.idle,
-    responseTimeout: cfg.timeouts.response,
-    connectTimeout: cfg.timeouts.connect,
-    upstreamIdle: cfg.timeouts.upstreamIdle,
-    via: cfg.via,
-    maxIdlePerTarget: 256,
-    previewHeader: cfg.preview.header.toLowerCase(),
-    previewCookie: cfg.preview.cookie ?? 'cutover-preview',
-    stickyCookie: cfg.sticky.cookie,
-    stickyAttributes: cfg.sticky.attributes,
-    ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
-  };
-}
-
-/** The route state a service starts with when the store has none. */
-function initialState(cfg: ServiceConfig): RouteState {
-  if (cfg.provider.kind === 'static') {
-    // A static service's addresses already run: blue is live from the start.
-    return {
-      service: cfg.name,
-      live: 'blue',
-      weights: { blue: 100, green: 0 },
-      generation: 1,
-      slots: { blue: { version: null, targets: cfg.provider.blue }, green: { version: null, targets: cfg.provider.green } },
-    };
-  }
-  return {
-    service: cfg.name,
-    live: null,
-    weights: { blue: 0, green: 0 },
-    generation: 1,
-    slots: { blue: { version: null, targets: [] }, green: { version: null, targets: [] } },
-  };
-}
-
-export class ServiceRuntime {
+export class ServiceRuntime implements ServiceView, SwitchCommand {
   readonly cfg: ServiceConfig;
   private readonly store: Store;
   private readonly log: Logger;
@@ -146,37 +64,12 @@ export class ServiceRuntime {
       : { router: this.routerSource };
   }
 
+  get name(): string {
+    return this.cfg.name;
+  }
+
   async start(): Promise<void> {
-    let state = await this.store.getRouteState(this.cfg.name);
-    if (state === null) {
-      state = initialState(this.cfg);
-      await this.store.putRouteState(state, {
-        expectGeneration: 0,
-        event: { service: this.cfg.name, type: 'switch', actor: 'controller', reason: 'first start', data: { live: state.live } },
-      });
-    } else if (this.cfg.provider.kind === 'static') {
-      // The config names a static service's addresses: a changed file takes effect at start.
-      const blue = this.cfg.provider.blue;
-      const green = this.cfg.provider.green;
-      if (!sameList(blue, state.slots.blue.targets) || !sameList(green, state.slots.green.targets)) {
-        const next: RouteState = {
-          ...state,
-          generation: state.generation + 1,
-          slots: { blue: { ...state.slots.blue, targets: blue }, green: { ...state.slots.green, targets: green } },
-        };
-        await this.store.putRouteState(next, {
-          expectGeneration: state.generation,
-          event: {
-            service: this.cfg.name,
-            type: 'switch',
-            actor: 'controller',
-            reason: 'static addresses changed in the config',
-            data: {},
-          },
-        });
-        state = next;
-      }
-    }
+    const state = await startState(this.cfg, this.store);
     this.state = state;
     await this.host.listen();
     await this.host.apply(state as RouteSpec);
@@ -189,10 +82,32 @@ export class ServiceRuntime {
     return this.state;
   }
 
-  /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
-  switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean; releaseId?: string } = {}): Promise<RouteState> {
+  /**
+   * The one way the route state changes: queued behind the change before it, `build` reads the
+   * state and says what comes next (null: nothing to do), the store records it with its event
+   * (compare-and-set on the generation read), and only then do the health checks and routers see it.
+   */
+  private change(build: (state: RouteState) => Change | null): Promise<RouteState> {
     const run = async (): Promise<RouteState> => {
       const state = this.routeState();
+      const change = build(state);
+      if (change === null) return state;
+      const { next, event, log } = change;
+      await this.store.putRouteState(next, { expectGeneration: state.generation, event: { ...event, service: this.cfg.name } });
+      this.state = next;
+      this.health.watch([...next.slots.blue.targets, ...next.slots.green.targets]);
+      await this.host.apply(next as RouteSpec);
+      this.log.info(log[0], log[1]);
+      return next;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
+  switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean; releaseId?: string } = {}): Promise<RouteState> {
+    return this.change((state) => {
       const targets = state.slots[slot].targets;
       if (targets.length === 0) throw conflict(`slot ${slot} of ${this.cfg.name} has no targets; deploy to it first`);
       const healthy = targets.filter((a) => this.health.get(a)?.healthy);
@@ -205,25 +120,18 @@ export class ServiceRuntime {
       }
       // All traffic on one slot: nothing left to pin clients to.
       const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
-      await this.store.putRouteState(next, {
-        expectGeneration: state.generation,
+      return {
+        next,
         event: {
-          service: this.cfg.name,
           releaseId: opts.releaseId ?? null,
           type: 'switch',
           actor,
           reason,
           data: { from: state.live, to: slot, generation: next.generation },
         },
-      });
-      this.state = next;
-      await this.host.apply(next as RouteSpec);
-      this.log.info('switched', { live: slot, generation: next.generation, actor });
-      return next;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+        log: ['switched', { live: slot, generation: next.generation, actor }],
+      };
+    });
   }
 
   /**
@@ -238,35 +146,26 @@ export class ServiceRuntime {
     reason: string,
     releaseId?: string,
   ): Promise<RouteState> {
-    const run = async (): Promise<RouteState> => {
-      const state = this.routeState();
+    return this.change((state) => {
       const cur = state.slots[slot];
-      if (cur.version === deployment.version && sameList(cur.targets, deployment.targets)) return state;
+      if (cur.version === deployment.version && sameList(cur.targets, deployment.targets)) return null;
       const next: RouteState = {
         ...state,
         generation: state.generation + 1,
         slots: { ...state.slots, [slot]: { version: deployment.version, targets: [...deployment.targets] } },
       };
-      await this.store.putRouteState(next, {
-        expectGeneration: state.generation,
+      return {
+        next,
         event: {
-          service: this.cfg.name,
           releaseId: releaseId ?? null,
           type: 'provider',
           actor,
           reason,
           data: { slot, version: deployment.version, targets: deployment.targets, generation: next.generation },
         },
-      });
-      this.state = next;
-      this.health.watch([...next.slots.blue.targets, ...next.slots.green.targets]);
-      await this.host.apply(next as RouteSpec);
-      this.log.info('slot set', { slot, version: deployment.version, targets: deployment.targets, generation: next.generation });
-      return next;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+        log: ['slot set', { slot, version: deployment.version, targets: deployment.targets, generation: next.generation }],
+      };
+    });
   }
 
   /**
@@ -275,15 +174,13 @@ export class ServiceRuntime {
    * generation, then applied, like switchTo.
    */
   setRoutes(patch: RoutePatch, actor: string, reason: string, releaseId?: string): Promise<RouteState> {
-    const run = async (): Promise<RouteState> => {
-      const state = this.routeState();
+    return this.change((state) => {
       const next: RouteState = { ...state, ...patch, generation: state.generation + 1 };
       if (patch.weights) next.weights = { blue: patch.weights.blue, green: patch.weights.green };
-      if (sameRoutes(state, next)) return state;
-      await this.store.putRouteState(next, {
-        expectGeneration: state.generation,
+      if (sameRoutes(state, next)) return null;
+      return {
+        next,
         event: {
-          service: this.cfg.name,
           releaseId: releaseId ?? null,
           type: 'switch',
           actor,
@@ -297,20 +194,31 @@ export class ServiceRuntime {
             generation: next.generation,
           },
         },
-      });
-      this.state = next;
-      await this.host.apply(next as RouteSpec);
-      this.log.info('routes set', {
-        weights: next.weights,
-        preview: next.preview?.slot ?? null,
-        mirror: next.mirror?.share ?? null,
-        generation: next.generation,
-      });
-      return next;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
+        log: [
+          'routes set',
+          { weights: next.weights, preview: next.preview?.slot ?? null, mirror: next.mirror?.share ?? null, generation: next.generation },
+        ],
+      };
+    });
+  }
+
+  /** No slot takes traffic any more: the listener answers 503 "no release yet" (a failed first release). */
+  clearLive(actor: string, reason: string, releaseId?: string): Promise<RouteState> {
+    return this.change((state) => {
+      if (state.live === null) return null;
+      const next: RouteState = { ...state, generation: state.generation + 1, live: null, weights: { blue: 0, green: 0 } };
+      return {
+        next,
+        event: {
+          releaseId: releaseId ?? null,
+          type: 'switch',
+          actor,
+          reason,
+          data: { from: state.live, to: null, generation: next.generation },
+        },
+        log: ['no live slot', { generation: next.generation, actor }],
+      };
+    });
   }
 
   /**
@@ -332,33 +240,6 @@ export class ServiceRuntime {
       }
       await new Promise((r) => setTimeout(r, Math.min(50, this.cfg.health.interval)));
     }
-  }
-
-  /** No slot takes traffic any more: the listener answers 503 "no release yet" (a failed first release). */
-  clearLive(actor: string, reason: string, releaseId?: string): Promise<RouteState> {
-    const run = async (): Promise<RouteState> => {
-      const state = this.routeState();
-      if (state.live === null) return state;
-      const next: RouteState = { ...state, generation: state.generation + 1, live: null, weights: { blue: 0, green: 0 } };
-      await this.store.putRouteState(next, {
-        expectGeneration: state.generation,
-        event: {
-          service: this.cfg.name,
-          releaseId: releaseId ?? null,
-          type: 'switch',
-          actor,
-          reason,
-          data: { from: state.live, to: null, generation: next.generation },
-        },
-      });
-      this.state = next;
-      await this.host.apply(next as RouteSpec);
-      this.log.info('no live slot', { generation: next.generation, actor });
-      return next;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
   }
 
   targetHealth(address: string): TargetHealth | undefined {
@@ -400,8 +281,4 @@ function sameRoutes(a: RouteState, b: RouteState): boolean {
   const extras = (s: RouteState): string =>
     JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
   return extras(a) === extras(b);
-}
-
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

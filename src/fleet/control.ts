@@ -6,7 +6,7 @@ import type { Config } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RouterHost } from '../router/host.ts';
-import type { EtcdStore } from '../store/etcd.ts';
+import type { FleetLink } from '../store/types.ts';
 import { FleetAckHost } from './ack-host.ts';
 import { FleetMetrics } from './fleet-metrics.ts';
 import type { LeaderRecord, RouterRecord } from './keys.ts';
@@ -27,32 +27,32 @@ export class FleetControl {
   readonly registry: RouterRegistry;
   readonly router: FleetRouter | null;
   readonly #config: Config;
-  readonly #store: EtcdStore;
+  readonly #link: FleetLink;
   readonly #log: Logger;
   #leadership: Leadership | null = null;
   #leader: LeaderRecord | null = null;
   #refresh: NodeJS.Timeout | null = null;
 
-  static async start(config: Config, store: EtcdStore, log: Logger): Promise<FleetControl> {
+  static async start(config: Config, link: FleetLink, log: Logger): Promise<FleetControl> {
     const id = `${hostname()}/${process.pid}`;
-    const registry = await RouterRegistry.start(store.client, store.prefix, log);
+    const registry = await RouterRegistry.start(link.etcd, link.prefix, log);
     let router: FleetRouter | null = null;
     try {
       if (config.fleet.router) {
         const first = Object.values(config.services)[0]?.listen ?? '';
-        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, client: store.client });
+        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, client: link.etcd });
       }
     } catch (err) {
       await registry.close();
       throw err;
     }
-    return new FleetControl(id, config, store, log, registry, router);
+    return new FleetControl(id, config, link, log, registry, router);
   }
 
-  private constructor(id: string, config: Config, store: EtcdStore, log: Logger, registry: RouterRegistry, router: FleetRouter | null) {
+  private constructor(id: string, config: Config, link: FleetLink, log: Logger, registry: RouterRegistry, router: FleetRouter | null) {
     this.id = id;
     this.#config = config;
-    this.#store = store;
+    this.#link = link;
     this.#log = log;
     this.registry = registry;
     this.router = router;
@@ -60,14 +60,14 @@ export class FleetControl {
 
   /** The host a service's runtime applies route states to: it waits for the fleet's acks. */
   hostFor(service: string): RouterHost {
-    const counters = new FleetMetrics(this.#store.client, this.#store.prefix, service);
+    const counters = new FleetMetrics(this.#link.etcd, this.#link.prefix, service);
     return new FleetAckHost(service, this.registry, this.#config.fleet, this.#log.child({ service }), () => counters.read());
   }
 
   /** Campaigns from now on; `handlers` start and stop what only the leader runs. */
   campaign(api: string, handlers: LeadershipHandlers): void {
     const self: LeaderRecord = { id: this.id, api };
-    this.#leadership = new Leadership(this.#store.client, this.#store.prefix, self, this.#log, {
+    this.#leadership = new Leadership(this.#link.etcd, this.#link.prefix, self, this.#log, {
       elected: async () => {
         this.#leader = self;
         await handlers.elected();

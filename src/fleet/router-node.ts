@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { HealthChecker } from '../router/health.ts';
 import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { routerOptions } from '../controller/service.ts';
+import { routerOptions } from '../traffic/router-options.ts';
 import { createClient } from '../store/etcd-client.ts';
 import { prefixRange } from '../store/etcd-keys.ts';
 import type { RouteState } from '../store/types.ts';

@@ -35,6 +35,7 @@ import {
 import type {
   EventInput,
   EventQuery,
+  FleetLink,
   NewEvent,
   NewRelease,
   NewToken,
@@ -100,6 +101,10 @@ export class EtcdStore implements Store {
   /** The client, for what builds on the store in a fleet (routers watching routes/, a leader's lease). */
   get client(): Etcd3 {
     return this.#client;
+  }
+
+  fleet(): FleetLink {
+    return { etcd: this.#client, prefix: this.prefix };
   }
 
   async createRelease(input: NewRelease, event: EventInput): Promise<ReleaseRecord> {

@@ -2,6 +2,7 @@
 // route state of every service, and API tokens. `Store` is the one interface; SQLite (one machine)
 // and etcd (a fleet) implement it, and test/fixtures/memory-store.ts for unit tests. Nothing here speaks SQL.
 
+import type { Etcd3 } from 'etcd3';
 import type { SlotName } from '../config/types.ts';
 
 import type { Phase } from '../lifecycle.ts';
@@ -189,6 +190,18 @@ export interface Store {
   listTokens(): Promise<TokenRecord[]>;
   /** Idempotent: revoking a revoked token keeps its first `revokedAt`. CUTOVER_E_NOT_FOUND if unknown. */
   revokeToken(id: string): Promise<TokenRecord>;
+  /**
+   * Present when the store can carry a fleet (etcd): the connection and key prefix the fleet's
+   * routers, election and counters coordinate over (see src/fleet/). A store without it runs one
+   * machine's routers in the daemon's own process.
+   */
+  fleet?(): FleetLink;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+/** What a store gives a fleet to coordinate over: its etcd connection and the keys' prefix. */
+export interface FleetLink {
+  readonly etcd: Etcd3;
+  readonly prefix: string;
 }

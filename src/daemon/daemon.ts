@@ -1,7 +1,8 @@
-// The daemon `cutover up` runs: the store, a runtime per service (router + health), and the API.
-// With an etcd store (a fleet) it also campaigns for leadership: only the leader runs the services'
-// runtimes and releases (a follower's API refuses changes, naming the leader), and its switches wait
-// for the fleet's routers (see src/fleet/).
+// The composition root `cutover up` runs: the store, a runtime per service (router + health), a
+// release controller per service, the API (with events, metrics, traffic and the dashboard) and the
+// webhooks, wired together. With a store that can carry a fleet (etcd) it also campaigns for
+// leadership: only the leader runs the services' runtimes and releases (a follower's API refuses
+// changes, naming the leader), and its switches wait for the fleet's routers (see src/fleet/).
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { notFound } from '../errors.ts';
@@ -14,17 +15,19 @@ import { TrafficSampler, trafficRoute } from '../api/traffic.ts';
 import { dashboardFiles } from '../api/ui.ts';
 import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
-import { FleetControl, type FleetStatus } from '../fleet/control.ts';
-import { EtcdStore } from '../store/etcd.ts';
-import { SqliteStore } from '../store/sqlite.ts';
-import type { Store } from '../store/types.ts';
-import { ReleaseController } from './release.ts';
-import { ServiceRuntime, type ServiceStatus } from './service.ts';
+import type { ControlPlane } from '../api/control.ts';
+import type { ServiceAnswer } from '../api/types.ts';
+import type { SlotName } from '../config/types.ts';
+import { ReleaseController } from '../controller/release.ts';
+import { ServiceRuntime } from '../controller/service.ts';
+import { FleetControl } from '../fleet/control.ts';
+import type { RouteState, Store } from '../store/types.ts';
+import { openStore } from './store.ts';
 
-export class Daemon {
+export class Daemon implements ControlPlane {
   readonly config: Config;
   private readonly log: Logger;
-  private store: Store | null = null;
+  #store: Store | null = null;
   private readonly runtimes = new Map<string, ServiceRuntime>();
   private readonly providers = new Map<string, Provider>();
   private readonly controllers = new Map<string, ReleaseController>();
@@ -45,25 +48,24 @@ export class Daemon {
 
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
-    const sc = this.config.store;
-    this.store =
-      sc.kind === 'etcd' ? await EtcdStore.connect({ endpoints: sc.endpoints, prefix: sc.prefix }) : SqliteStore.open(this.config.stateDir);
+    this.#store = await openStore(this.config);
     const admin = daemonAdminToken(this.config.stateDir);
     this.adminTokenFile = admin.file;
     try {
-      if (this.store instanceof EtcdStore) this.fleet = await FleetControl.start(this.config, this.store, this.log);
+      const link = this.#store.fleet?.();
+      if (link !== undefined) this.fleet = await FleetControl.start(this.config, link, this.log);
       else await this.startServices();
-      this.feed = new EventFeed(this.store, this.log);
+      this.feed = new EventFeed(this.#store, this.log);
       this.notifier = new WebhookNotifier(this.config.notifications.webhooks, {
         log: this.log,
-        release: (id) => this.getStore().getRelease(id),
+        release: (id) => this.store().getRelease(id),
       });
       // In a fleet only the leader notifies, so a webhook is not sent once per controller.
       if (this.notifier.size > 0) this.feed.subscribe((e) => (this.fleet === null || this.fleet.leading) && this.notifier?.handle(e));
       await this.feed.start();
-      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.store), this.log, {
+      this.api = new ApiServer(this, new Authenticator(admin.tokens, this.#store), this.log, {
         metrics: new MetricsExporter(this),
-        routes: [eventsRoute(this.feed, this.store), trafficRoute(this, (this.traffic = new TrafficSampler(this)))],
+        routes: [eventsRoute(this.feed, this.#store), trafficRoute(this, (this.traffic = new TrafficSampler(this)))],
         open: dashboardFiles(),
       });
       const a = await this.api.listen(this.config.api.listen);
@@ -88,7 +90,7 @@ export class Daemon {
 
   /** Starts a runtime (routes and health) and a release controller per service. */
   private async startServices(): Promise<void> {
-    const store = this.getStore();
+    const store = this.store();
     for (const [name, cfg] of Object.entries(this.config.services)) {
       const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name));
       try {
@@ -129,10 +131,14 @@ export class Daemon {
     this.runtimes.clear();
   }
 
+  get configFile(): string {
+    return this.config.file;
+  }
+
   /** The store, once started. */
-  getStore(): Store {
-    if (this.store === null) throw new Error('the daemon is not started');
-    return this.store;
+  store(): Store {
+    if (this.#store === null) throw new Error('the daemon is not started');
+    return this.#store;
   }
 
   hasService(name: string): boolean {
@@ -150,13 +156,17 @@ export class Daemon {
     return rt;
   }
 
-  release(name: string): ReleaseController {
+  releases(name: string): ReleaseController {
     this.service(name);
     return this.controllers.get(name)!;
   }
 
+  switchTo(name: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState> {
+    return this.service(name).switchTo(slot, actor, reason, opts);
+  }
+
   /** A service's route state and target health, with its active (or latest) release. */
-  async status(name: string): Promise<ServiceStatus & { fleet?: FleetStatus }> {
+  async status(name: string): Promise<ServiceAnswer> {
     const status = this.service(name).status();
     const release = (await this.controllers.get(name)?.releaseStatus()) ?? null;
     return { ...status, release, ...(this.fleet === null ? {} : { fleet: this.fleet.status(name) }) };
@@ -172,6 +182,6 @@ export class Daemon {
     await this.fleet?.close(grace);
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
     await Promise.all([...this.providers.values()].map((p) => p.close()));
-    await this.store?.close();
+    await this.#store?.close();
   }
 }

@@ -1,0 +1,21 @@
+// What the API needs of the running daemon, and nothing more: read-only views of the services,
+// their release commands, the switch, the store (tokens, audit, events). The daemon (src/daemon/)
+// provides it; the API never sees the daemon's parts.
+import type { SlotName } from '../config/types.ts';
+import type { ReleaseCommands, ServiceView } from '../controller/view.ts';
+import type { RouteState, Store } from '../store/types.ts';
+import type { ServiceAnswer } from './types.ts';
+
+export interface ControlPlane {
+  /** The config file the daemon runs from: a release checks it still validates. */
+  readonly configFile: string;
+  store(): Store;
+  hasService(name: string): boolean;
+  services(): readonly ServiceView[];
+  /** CUTOVER_E_NOT_FOUND for an unknown service; in a fleet, a follower refuses naming the leader. */
+  service(name: string): ServiceView;
+  releases(service: string): ReleaseCommands;
+  switchTo(service: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState>;
+  /** The service's status with its active (or latest) release, and in a fleet its routers. */
+  status(service: string): Promise<ServiceAnswer>;
+}

@@ -1,0 +1,72 @@
+// What the controller shows and offers to the edges (API, metrics, dashboard sampler), as types only:
+// the API answers with these, and the CLI imports them without loading any controller code.
+import type { AnalysisSummary } from '../analysis/summary.ts';
+import type { SlotName } from '../config/types.ts';
+import type { GateResult } from '../gates/types.ts';
+import type { MigrationResult } from '../migrations/runner.ts';
+import type { TargetHealth } from '../router/health.ts';
+import type { RouterMetrics } from '../router/router.ts';
+import type { JsonObject, Phase, ReleaseRecord, RouteState, StoreEvent } from '../store/types.ts';
+
+export interface TargetStatus {
+  address: string;
+  healthy: boolean;
+  lastError: string | null;
+}
+
+export interface ServiceStatus {
+  service: string;
+  listen: string;
+  live: SlotName | null;
+  weights: { blue: number; green: number };
+  generation: number;
+  slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
+  /** The active release, or else the latest one; filled in by the daemon. */
+  release: ReleaseStatus | null;
+}
+
+export interface ReleaseStatus {
+  id: string;
+  version: string;
+  phase: Phase;
+  slot: SlotName;
+  fromSlot: SlotName | null;
+  reason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  data: JsonObject;
+  events: StoreEvent[];
+  /** How to reach the idle slot while the release is proven; `token` is for deployers only. */
+  preview: { header: string; cookie: string; listen: string | null; token?: string } | null;
+  /** Every gate result so far, in order. */
+  gates: GateResult[];
+  /** One summary per analysis run (each shift step, then observing), in order. */
+  analysis: AnalysisSummary[];
+}
+
+/** A service as the edges read it: nothing here changes anything. */
+export interface ServiceView {
+  readonly name: string;
+  routeState(): RouteState;
+  targetHealth(address: string): TargetHealth | undefined;
+  metrics(): Promise<RouterMetrics>;
+  status(): ServiceStatus;
+}
+
+/** The operator's escape hatch: all traffic to one slot, recorded like everything else. */
+export interface SwitchCommand {
+  switchTo(slot: SlotName, actor: string, reason: string, opts?: { force?: boolean }): Promise<RouteState>;
+}
+
+/** What an operator (through the API) asks of a service's releases. */
+export interface ReleaseCommands {
+  deploy(version: string, actor: string): Promise<ReleaseRecord>;
+  promote(actor: string, opts?: { full?: boolean }): Promise<ReleaseRecord>;
+  rollback(actor: string, reason?: string): Promise<ReleaseRecord>;
+  abort(actor: string, reason?: string): Promise<ReleaseRecord>;
+  contract(actor: string): Promise<MigrationResult>;
+  /** Newest first. */
+  list(limit?: number): Promise<ReleaseRecord[]>;
+  get(id: string): Promise<ReleaseRecord>;
+  statusOf(release: ReleaseRecord): Promise<ReleaseStatus>;
+}

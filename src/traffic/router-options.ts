@@ -1,0 +1,31 @@
+// A service's config as the options of its embedded router: what the daemon's runtimes and a fleet
+// router (`cutover router`) both start their routers with.
+import type { ServiceConfig } from '../config/types.ts';
+import type { RouterOptions } from '../router/router.ts';
+
+/** Idle upstream connections kept per target: enough for a busy keep-alive client pool. */
+const MAX_IDLE_PER_TARGET = 256;
+const DEFAULT_PREVIEW_COOKIE = 'cutover-preview';
+
+export function routerOptions(cfg: ServiceConfig): RouterOptions {
+  return {
+    service: cfg.name,
+    listen: cfg.listen,
+    reusePort: cfg.workers > 1,
+    drain: cfg.drain,
+    maxHeaderBytes: cfg.limits.maxHeaderBytes,
+    maxHeaders: cfg.limits.maxHeaders,
+    headersTimeout: cfg.timeouts.headers,
+    idleTimeout: cfg.timeouts.idle,
+    responseTimeout: cfg.timeouts.response,
+    connectTimeout: cfg.timeouts.connect,
+    upstreamIdle: cfg.timeouts.upstreamIdle,
+    via: cfg.via,
+    maxIdlePerTarget: MAX_IDLE_PER_TARGET,
+    previewHeader: cfg.preview.header.toLowerCase(),
+    previewCookie: cfg.preview.cookie ?? DEFAULT_PREVIEW_COOKIE,
+    stickyCookie: cfg.sticky.cookie,
+    stickyAttributes: cfg.sticky.attributes,
+    ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
+  };
+}
