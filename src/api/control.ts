@@ -9,6 +9,8 @@ import type { ServiceAnswer } from './types.ts';
 export interface ControlPlane {
   /** The config file the daemon runs from: a release checks it still validates. */
   readonly configFile: string;
+  /** Where the replicas' logs are (the logs route reads them). */
+  readonly stateDir: string;
   store(): Store;
   hasService(name: string): boolean;
   services(): readonly ServiceView[];

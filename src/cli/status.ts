@@ -65,7 +65,7 @@ export const { run, help } = defineCommand({
     if (positionals.length > 1) throw badUsage(USAGE);
     const result = service
       ? await api<ServiceAnswer>('GET', `/services/${encodeURIComponent(service)}`)
-      : await api<(ServiceAnswer)[]>('GET', '/services');
+      : await api<ServiceAnswer[]>('GET', '/services');
     if (values.json) ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else ctx.stdout.write(`${(Array.isArray(result) ? result : [result]).map(formatStatus).join('\n\n')}\n`);
     return 0;

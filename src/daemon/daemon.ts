@@ -135,6 +135,10 @@ export class Daemon implements ControlPlane {
     return this.config.file;
   }
 
+  get stateDir(): string {
+    return this.config.stateDir;
+  }
+
   /** The store, once started. */
   store(): Store {
     if (this.#store === null) throw new Error('the daemon is not started');
