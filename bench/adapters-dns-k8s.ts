@@ -123,21 +123,15 @@ export async function measureDnsK8s(kinds: string[], n: number, log: (line: stri
         { kind: 'kubernetes-service', service: 'web', namespace: 'shop', selectorKey: 'slot' },
         new KubeClient({ server: api.url }),
       );
-      // The stand-in always answers selector slot=green: alternate nothing, measure the patch round trip.
-      const apply: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await adapter.apply(stateFor(i + 2, 'green'));
-        apply.push(performance.now() - t0);
-      }
-      rows.push({
-        adapter: 'kubernetes-service (recorded API)',
-        switches: n,
-        applyMs: summary(apply),
-        digSeesMs: null,
-        settleAfterMs: 0,
-        note: "cutover's side only: no API server runs here; kube-proxy propagation not measured",
-      });
+      rows.push(
+        await switches(
+          'kubernetes-service (API stand-in)',
+          adapter,
+          n,
+          null,
+          "cutover's side only (read + merge patch): no API server runs here",
+        ),
+      );
     } finally {
       await api.close();
     }

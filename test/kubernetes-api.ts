@@ -36,7 +36,11 @@ export interface RecordedApi {
   close(): Promise<void>;
 }
 
-export async function startRecordedApi(exchanges: Exchange[]): Promise<RecordedApi> {
+/**
+ * `background`: reads that may come at any time and any number of times (status polling what the
+ * Service does), answered by method and path without taking a turn in the ordered exchanges.
+ */
+export async function startRecordedApi(exchanges: Exchange[], background: Exchange[] = []): Promise<RecordedApi> {
   const received: Received[] = [];
   const problems: string[] = [];
   let next = 0;
@@ -52,12 +56,14 @@ export async function startRecordedApi(exchanges: Exchange[]): Promise<RecordedA
         authorization: req.headers.authorization,
         body: text === '' ? undefined : JSON.parse(text),
       };
-      received.push(got);
-      const want = exchanges[next];
       const answer = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
+      const polled = background.find((b) => b.method === got.method && b.path === got.path);
+      if (polled) return answer(polled.status, polled.response);
+      received.push(got);
+      const want = exchanges[next];
       if (!want) {
         problems.push(`unexpected ${got.method} ${got.path} after the last recorded exchange`);
         return answer(599, { kind: 'Status', status: 'Failure', message: 'not recorded', code: 599 });
@@ -183,18 +189,22 @@ export function readyPods(version: string, ips: string[]): unknown {
 
 /**
  * A lenient stand-in for the API: answers every call cutover makes with a plausible object (the
- * Deployment rolled out, its pods ready, the Service selecting `selected`) and notes what was asked.
- * For tests and the bench that count calls rather than check them one by one.
+ * Deployment rolled out, its pods ready, the Service with the selector last patched, blue at first)
+ * and notes what was asked. For tests and the bench that count calls rather than check them one by one.
  */
-export async function startApiStandIn(
-  selected = 'green',
-): Promise<{ url: string; seen: { method: string; path: string }[]; close(): Promise<void> }> {
+export async function startApiStandIn(): Promise<{ url: string; seen: { method: string; path: string }[]; close(): Promise<void> }> {
   const seen: { method: string; path: string }[] = [];
+  let selector: Record<string, string> = { app: 'web', slot: 'blue' };
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const path = req.url ?? '';
       seen.push({ method: req.method ?? '', path });
+      if (path.includes('/services/') && req.method === 'PATCH') {
+        const patch = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec?: { selector?: Record<string, string> } };
+        selector = { ...selector, ...patch.spec?.selector };
+      }
       const slot = /-(blue|green)[/?]?/.exec(path)?.[1] ?? 'blue';
       const body = path.includes('/deployments/')
         ? rolledOut(`web-${slot}`, 'shop', '2.0.0', 1)
@@ -203,7 +213,7 @@ export async function startApiStandIn(
           : path.includes('/httproutes/')
             ? { metadata: { resourceVersion: '1' }, spec: { rules: [{ backendRefs: [{ name: 'web-blue' }, { name: 'web-green' }] }] } }
             : path.includes('/services/')
-              ? { spec: { selector: { app: 'web', slot: selected } } }
+              ? { spec: { selector } }
               : { items: [] };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));

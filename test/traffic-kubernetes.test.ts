@@ -81,14 +81,20 @@ async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): 
   });
 }
 
-test('a switch and a rollback patch only the selector key of the Service, in that order, and status reads the endpoints back, against a recorded Kubernetes API (no API server runs here)', async () => {
+test('a switch and a rollback patch only the selector key of the Service, an unchanged live slot writes nothing, and status reads the endpoints back, against a recorded Kubernetes API (no API server runs here)', async () => {
+  const get = (slot: string): Exchange => ({ method: 'GET', path: SERVICE, status: 200, response: service(slot) });
   const { api, adapter } = await against([
+    get('blue'),
     selectorPatch('green'),
-    { method: 'GET', path: SERVICE, status: 200, response: service('green') },
+    // The same live slot again (a preview opened, say): read, nothing written.
+    get('green'),
+    get('green'),
     slices('my-app', ['10.1.0.7']),
+    get('green'),
     selectorPatch('blue'),
   ]);
   assert.deepEqual(adapter.capabilities, { lossless: true, weighted: false, eventual: true });
+  await adapter.apply(state('green'));
   await adapter.apply(state('green'));
   const seen = await adapter.observe();
   assert.deepEqual(seen.weights, { blue: 0, green: 100 });
@@ -142,7 +148,7 @@ test('a shift step of 10% writes the HTTPRoute weights (rules kept, resourceVers
         response: route(90, 10),
       },
       // During the steps the old slot is still the live one: the Service keeps selecting it.
-      selectorPatch('blue'),
+      { method: 'GET', path: SERVICE, status: 200, response: service('blue') },
     ],
     { httpRoute: 'my-app' },
   );
@@ -157,7 +163,10 @@ test('a selector patch the cluster forbids fails the switch as refused, naming t
     'Forbidden',
     'services "my-app" is forbidden: User "system:serviceaccount:default:cutover" cannot patch resource "services" in API group "" in the namespace "default"',
   );
-  const { api, adapter } = await against([{ ...selectorPatch('green'), status: 403, response: forbidden }]);
+  const { api, adapter } = await against([
+    { method: 'GET', path: SERVICE, status: 200, response: service('blue') },
+    { ...selectorPatch('green'), status: 403, response: forbidden },
+  ]);
   await rejectsWith(
     adapter.apply(state('green')),
     'CUTOVER_E_TRAFFIC_REFUSED',

@@ -110,12 +110,18 @@ export class DnsAdapter implements TrafficAdapter {
         'dns',
         `blue and green share ${shared.map((s) => s.address).join(', ')}; DNS tells slots apart by address only, so give each slot its own IPs`,
       );
-    try {
-      await this.#backend.replace(wanted);
-    } catch (err) {
-      throw this.#coded(err, `updating ${record}`);
+    const addresses = wanted.map((w) => w.address);
+    // Most route changes (preview, a slot's targets while idle) leave the live slot as it is: the
+    // record is changed only when the authority answers something else, so drift is still repaired.
+    const now = await queryAddresses(this.#nameserver, record, QUERY_TIMEOUT_MS).catch(() => null);
+    if (now?.rcode !== 'NOERROR' || !sameSet(now.addresses, addresses)) {
+      try {
+        await this.#backend.replace(wanted);
+      } catch (err) {
+        throw this.#coded(err, `updating ${record}`);
+      }
+      await this.#confirm(addresses);
     }
-    await this.#confirm(wanted.map((w) => w.address));
     this.#state = state;
   }
 

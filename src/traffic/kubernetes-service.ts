@@ -3,6 +3,8 @@
 // `app`, stay). With `httpRoute`, a Gateway API HTTPRoute's backendRefs `<service>-blue` and
 // `<service>-green` carry the weights of a progressive shift; the route is read, its weights
 // changed, and written back with its resourceVersion, so a concurrent edit is refused, not lost.
+// Both are read first and written only when they differ from the state (most route changes, like
+// opening a preview, leave the live slot alone), which also repairs drift.
 //
 // What the Service really does is read back from its EndpointSlices: the pod addresses it routes to.
 import type { KubernetesServiceTraffic, SlotName } from '../config/types.ts';
@@ -79,6 +81,9 @@ export class KubernetesServiceAdapter implements TrafficAdapter {
       );
     if (this.#config.httpRoute !== undefined) await this.#applyWeights(state);
     const key = this.#config.selectorKey;
+    // Reconcile from what the Service says now: most route changes leave the live slot as it is.
+    const current = await this.#call<Service>(`reading Service ${this.#config.service}`, { method: 'GET', path: this.#servicePath() });
+    if (current.spec?.selector?.[key] === state.live) return;
     const patched = await this.#call<Service>(`patching the selector of Service ${this.#config.service}`, {
       method: 'PATCH',
       path: this.#servicePath(),
@@ -99,12 +104,14 @@ export class KubernetesServiceAdapter implements TrafficAdapter {
     const weightOf = (slot: SlotName): number =>
       total === 0 ? (slot === state.live ? 100 : 0) : Math.round((100 * state.weights[slot]) / total);
     let found = 0;
+    let changed = false;
     const rules = (route.spec?.rules ?? []).map((rule) => ({
       ...rule,
       backendRefs: (rule.backendRefs ?? []).map((ref) => {
         const slot = this.#slotOf(ref);
         if (slot === null) return ref;
         found++;
+        if ((ref.weight ?? 1) !== weightOf(slot)) changed = true;
         return { ...ref, weight: weightOf(slot) };
       }),
     }));
@@ -113,6 +120,7 @@ export class KubernetesServiceAdapter implements TrafficAdapter {
         this.kind,
         `HTTPRoute ${name} has no backendRef named ${this.#config.service}-blue or ${this.#config.service}-green; add both (see deploy/kubernetes/httproute.yaml)`,
       );
+    if (!changed) return;
     // A merge patch replaces lists whole: the rules go back as they were, with only the weights changed.
     await this.#call(`patching the weights of HTTPRoute ${name}`, {
       method: 'PATCH',
