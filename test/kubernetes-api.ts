@@ -187,42 +187,66 @@ export function readyPods(version: string, ips: string[]): unknown {
   };
 }
 
+export interface StandIn {
+  url: string;
+  /** Every call, in order, with its body. */
+  seen: Received[];
+  /** The writes only (PATCH, POST, DELETE), in order. */
+  writes(): Received[];
+  /** The Service's selector as last patched. */
+  selector(): Record<string, string>;
+  close(): Promise<void>;
+}
+
 /**
- * A lenient stand-in for the API: answers every call cutover makes with a plausible object (the
- * Deployment rolled out, its pods ready, the Service with the selector last patched, blue at first)
- * and notes what was asked. For tests and the bench that count calls rather than check them one by one.
+ * A stand-in for the API that keeps the little state cutover's calls touch: each Deployment rolls
+ * out at once to the version last applied, its pods are ready at `podIPs[slot]`, and the Service has
+ * the selector last patched (`selector` at first). For tests that check the writes in order and let
+ * the reads (status polling, reconcile) come as they come, and for the bench.
  */
-export async function startApiStandIn(): Promise<{ url: string; seen: { method: string; path: string }[]; close(): Promise<void> }> {
-  const seen: { method: string; path: string }[] = [];
-  let selector: Record<string, string> = { app: 'web', slot: 'blue' };
+export async function startApiStandIn(opts: { selector?: Record<string, string>; podIPs?: Record<string, string> } = {}): Promise<StandIn> {
+  const seen: Received[] = [];
+  let selector: Record<string, string> = opts.selector ?? { app: 'web', slot: 'blue' };
+  const versions = new Map<string, string>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const path = req.url ?? '';
-      seen.push({ method: req.method ?? '', path });
-      if (path.includes('/services/') && req.method === 'PATCH') {
-        const patch = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec?: { selector?: Record<string, string> } };
-        selector = { ...selector, ...patch.spec?.selector };
-      }
-      const slot = /-(blue|green)[/?]?/.exec(path)?.[1] ?? 'blue';
-      const body = path.includes('/deployments/')
-        ? rolledOut(`web-${slot}`, 'shop', '2.0.0', 1)
+      const text = Buffer.concat(chunks).toString('utf8');
+      const body: any = text === '' ? undefined : JSON.parse(text);
+      seen.push({
+        method: req.method ?? '',
+        path,
+        contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
+        body,
+      });
+      const name = /\/deployments\/([^/?]+)/.exec(path)?.[1];
+      if (name && req.method === 'PATCH' && body?.metadata?.annotations?.['cutover/version'])
+        versions.set(name, body.metadata.annotations['cutover/version']);
+      if (path.includes('/services/') && req.method === 'PATCH') selector = { ...selector, ...body?.spec?.selector };
+      const slot = /slot%3D(blue|green)|-(blue|green)[/?]?$|-(blue|green)\?/.exec(path)?.slice(1).find(Boolean) ?? 'blue';
+      const version = versions.get(`web-${slot}`) ?? '2.0.0';
+      const answer = name
+        ? rolledOut(name, 'shop', versions.get(name) ?? '2.0.0', 1)
         : path.includes('/pods')
-          ? readyPods('2.0.0', ['10.1.0.9'])
+          ? readyPods(version, [opts.podIPs?.[slot] ?? '10.1.0.9'])
           : path.includes('/httproutes/')
             ? { metadata: { resourceVersion: '1' }, spec: { rules: [{ backendRefs: [{ name: 'web-blue' }, { name: 'web-green' }] }] } }
             : path.includes('/services/')
               ? { spec: { selector } }
               : { items: [] };
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(JSON.stringify(answer));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     seen,
+    writes: () => seen.filter((r) => r.method !== 'GET'),
+    selector: () => ({ ...selector }),
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
