@@ -96,9 +96,11 @@ export function h2Request(
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = session.request({ ':path': path, ...headers }, { endStream: body === undefined });
-    let answer: Answer = { status: 0, body: '', headers: {} };
+    const answer: Answer = { status: 0, body: '', headers: {} };
+    // Node may emit the first 'data' before 'response': keep the body apart from the headers.
     req.on('response', (h) => {
-      answer = { status: Number(h[':status']), body: '', headers: h };
+      answer.status = Number(h[':status']);
+      answer.headers = h;
     });
     req.on('trailers', (t) => {
       answer.trailers = t;

@@ -43,6 +43,8 @@ test('a minimal service gets every documented default', () => {
   const expected: ServiceConfig = {
     name: 'web',
     listen: '127.0.0.1:8080',
+    hosts: [],
+    stripPrefix: true,
     workers: 1,
     drain: 30_000,
     timeouts: { connect: 5000, headers: 10_000, idle: 60_000, response: 60_000, upstreamIdle: 4000 },
@@ -253,10 +255,10 @@ const invalid: { sentence: string; text: string; path: string; message: RegExp }
     message: /brackets/,
   },
   {
-    sentence: 'two services on one address are refused',
+    sentence: 'two services on one address are refused unless each names hosts or pathPrefix',
     text: `${web()}  api:\n    listen: 127.0.0.1:8080\n    provider: { command: x }\n`,
     path: 'services.api.listen',
-    message: /clashes with services\.web\.listen/,
+    message: /share 127\.0\.0\.1:8080.*add hosts/,
   },
   {
     sentence: 'a service on the API address is refused',

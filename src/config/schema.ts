@@ -41,6 +41,7 @@ import type {
   TimeoutsConfig,
 } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
+import { edgeProblems, hosts, pathPrefix, sameSharedListen, stripPrefix, tls } from './edge-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
 
 /** Defaults, as a user would write them. */
@@ -489,6 +490,10 @@ function service(dir: string) {
   return z
     .strictObject({
       listen: address.meta({ description: "Where users' traffic arrives: host:port." }),
+      hosts,
+      pathPrefix,
+      stripPrefix,
+      tls: tls(dir),
       workers: positiveInt(256).default(DEFAULTS.workers),
       drain: duration().prefault(DEFAULTS.drain),
       timeouts,
@@ -678,7 +683,14 @@ export function configSchema(file: string) {
       }
       const seen = listeners(c);
       seen.forEach((l, i) => {
-        const first = seen.slice(0, i).find((o) => sameListener(o.address, l.address));
+        // Services may share a listen address (the edge checks below say how); nothing else may.
+        const shared = (o: (typeof seen)[number]): boolean =>
+          o.path.length === 3 &&
+          l.path.length === 3 &&
+          o.path[2] === 'listen' &&
+          l.path[2] === 'listen' &&
+          sameSharedListen(o.text, l.text);
+        const first = seen.slice(0, i).find((o) => sameListener(o.address, l.address) && !shared(o));
         if (first) {
           const api = first.path[0] === 'api' ? ', where the API listens; move it with api.listen' : '';
           ctx.addIssue({
@@ -689,6 +701,8 @@ export function configSchema(file: string) {
           });
         }
       });
+      for (const p of edgeProblems(record(c)?.services))
+        ctx.addIssue({ code: 'custom', message: p.message, path: p.path, input: undefined });
     }, always)
     .transform(
       (c): Config => ({

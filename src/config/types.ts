@@ -252,9 +252,22 @@ export interface AnalysisConfig {
   prometheus?: { url: string };
 }
 
+/** TLS on a service's listener: a certificate and key on disk, reloaded when they change. */
+export interface TlsConfig {
+  certificate: string;
+  key: string;
+}
+
 export interface ServiceConfig {
   name: string;
   listen: string;
+  /** Host names this service answers on its listener (exact, or `*.` wildcards); empty: any. */
+  hosts: string[];
+  /** Only requests under this path are this service's. */
+  pathPrefix?: string;
+  /** Remove pathPrefix from the path sent upstream. */
+  stripPrefix: boolean;
+  tls?: TlsConfig;
   /** Router processes sharing the listener (reusePort). 1 = in the daemon's own process. */
   workers: number;
   drain: number;

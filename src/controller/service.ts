@@ -8,7 +8,8 @@ import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { CutoverError, conflict } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { HealthChecker, type TargetHealth } from '../router/health.ts';
-import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
+import { routerHostFor } from '../edge/host.ts';
+import type { RouterHost } from '../router/host.ts';
 import type { RouterMetrics } from '../router/router.ts';
 import { switchedSpec, type RouteSpec } from '../router/table.ts';
 import type { NewEvent, RouteState, Store } from '../store/types.ts';
@@ -50,7 +51,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     this.store = store;
     this.log = log.child({ service: cfg.name });
     const opts = routerOptions(cfg);
-    this.host = host ?? (cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, this.log) : new LocalRouterHost(opts));
+    this.host = host ?? routerHostFor(cfg, opts, this.log);
     this.health = new HealthChecker(cfg.health, (address, healthy) => {
       this.host.setHealth(address, healthy);
       this.log.info(healthy ? 'target healthy' : 'target unhealthy', { address, error: this.health.get(address)?.lastError ?? undefined });

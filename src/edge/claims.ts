@@ -41,13 +41,13 @@ export function claimProblems(claims: readonly ListenerClaim[]): ClaimProblem[] 
   for (const [listen, group] of byListen) {
     if (group.length < 2) continue;
     const names = group.map((c) => c.service).join(', ');
-    for (const c of group) {
-      if ((c.hosts === undefined || c.hosts.length === 0) && c.pathPrefix === undefined) {
-        problems.push({
-          path: ['services', c.service, 'listen'],
-          message: `services ${names} share ${listen}, so each must say which requests are its own: add hosts (like [${c.service}.example.com]) or pathPrefix to ${c.service}, or give it its own listen`,
-        });
-      }
+    const lacking = group.filter((c) => (c.hosts === undefined || c.hosts.length === 0) && c.pathPrefix === undefined);
+    // When none says which requests are its own, the first keeps the address and the others are named.
+    for (const c of lacking.length === group.length ? lacking.slice(1) : lacking) {
+      problems.push({
+        path: ['services', c.service, 'listen'],
+        message: `services ${names} share ${listen}, so each must say which requests are its own: add hosts (like [${c.service}.example.com]) or pathPrefix to ${c.service}, or give it its own listen`,
+      });
     }
     const tls = group.filter((c) => c.tls);
     if (tls.length > 0 && tls.length < group.length) {
@@ -60,6 +60,7 @@ export function claimProblems(claims: readonly ListenerClaim[]): ClaimProblem[] 
     }
     const seen = new Map<string, string>();
     for (const c of group) {
+      if (lacking.includes(c)) continue; // already named above
       const prefix = normalisePrefix(c.pathPrefix);
       const hosts = c.hosts === undefined || c.hosts.length === 0 ? [null] : c.hosts;
       hosts.forEach((h, i) => {

@@ -1,8 +1,9 @@
 // A service's router on an edge listener: the router keeps its route table, pools and counters, and
 // the listener (shared by every service naming the same `listen`, looked up in a registry keyed by
 // that address) owns the socket, TLS and the choice of service per request.
+import type { ServiceConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
-import type { RouterHost } from '../router/host.ts';
+import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
 import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { EdgeListener } from './listener.ts';
@@ -101,4 +102,11 @@ export class EdgeRouterHost implements RouterHost {
     if (l !== null) await this.registry.leave(l, this.router.opts.service, grace);
     await this.router.close(grace);
   }
+}
+
+/** The router host a service's config asks for: an edge listener, worker processes, or this process. */
+export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logger): RouterHost {
+  const edge: EdgeConfig = { hosts: cfg.hosts, pathPrefix: cfg.pathPrefix, stripPrefix: cfg.stripPrefix, tls: cfg.tls };
+  if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);
+  return cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, log) : new LocalRouterHost(opts);
 }

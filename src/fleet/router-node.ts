@@ -11,7 +11,8 @@ import type { Config, ServiceConfig } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { HealthChecker } from '../router/health.ts';
-import { LocalRouterHost, WorkerRouterHost, type RouterHost } from '../router/host.ts';
+import { routerHostFor } from '../edge/host.ts';
+import type { RouterHost } from '../router/host.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { createClient } from '../store/etcd-client.ts';
@@ -109,7 +110,7 @@ export class FleetRouter {
     this.#client = opts.client ?? createClient(endpoints, REQUEST_TIMEOUT_MS);
     for (const cfg of Object.values(opts.config.services)) {
       const ropts = routerOptions(cfg);
-      const host: RouterHost = cfg.workers > 1 ? new WorkerRouterHost(ropts, cfg.workers, this.#log) : new LocalRouterHost(ropts);
+      const host: RouterHost = routerHostFor(cfg, ropts, this.#log);
       const health = new HealthChecker(cfg.health, (address, healthy) => {
         host.setHealth(address, healthy);
         this.#log.info(healthy ? 'target healthy' : 'target unhealthy', { service: cfg.name, address });

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError } from '../errors.ts';
+import { parseConfig } from './load.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'cutover-edge-schema-'));
+const FILE = path.join(dir, 'cutover.yaml');
+writeFileSync(path.join(dir, 'app.pem'), 'x');
+writeFileSync(path.join(dir, 'app.key'), 'x');
+
+const svc = (name: string, extra: string, listen = '0.0.0.0:443') => `  ${name}:
+    listen: ${listen}
+    provider: { kind: static, blue: [127.0.0.1:3001] }
+${extra
+  .split('\n')
+  .filter((l) => l !== '')
+  .map((l) => `    ${l}`)
+  .join('\n')}
+`;
+const file = (...services: string[]) => `services:\n${services.join('')}`;
+
+function problems(text: string): { path: string; message: string }[] {
+  try {
+    parseConfig(text, FILE);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  return [];
+}
+
+describe('edge keys in cutover.yaml', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('two services on one TLS listener, told apart by hosts and path, validate and keep what was written', () => {
+    const c = parseConfig(
+      file(
+        svc('app', 'hosts: [app.example.com, "*.app.example.com"]\ntls: { certificate: app.pem, key: app.key }'),
+        svc('api', 'hosts: [app.example.com]\npathPrefix: /api\nstripPrefix: false\ntls: { certificate: app.pem, key: app.key }'),
+      ),
+      FILE,
+    );
+    assert.deepEqual(c.services.app?.hosts, ['app.example.com', '*.app.example.com']);
+    assert.equal(c.services.app?.stripPrefix, true);
+    assert.equal(c.services.api?.pathPrefix, '/api');
+    assert.equal(c.services.api?.stripPrefix, false);
+    assert.equal(c.services.api?.tls?.certificate, path.join(dir, 'app.pem'));
+  });
+
+  it('a shared listener where a service names no host nor prefix is refused at its listen', () => {
+    const found = problems(file(svc('app', 'hosts: [app.example.com]'), svc('api', '')));
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0]?.path, 'services.api.listen');
+    assert.match(found[0]?.message ?? '', /add hosts/);
+  });
+
+  it('two services claiming the same host and prefix are refused with the path of the key', () => {
+    const found = problems(file(svc('app', 'hosts: [app.example.com]'), svc('api', 'hosts: [api.example.com, app.example.com]')));
+    assert.deepEqual(
+      found.map((p) => p.path),
+      ['services.api.hosts[1]'],
+    );
+    assert.match(found[0]?.message ?? '', /app already serves app\.example\.com at \//);
+  });
+
+  it('bad hosts, prefixes, missing certificate files and edge services with workers are refused', () => {
+    const found = problems(
+      file(svc('app', 'hosts: ["App.Example.com", "a.*.b"]\npathPrefix: api\nworkers: 2\ntls: { certificate: missing.pem, key: app.key }')),
+    );
+    const paths = found.map((p) => p.path).sort();
+    assert.deepEqual(paths, [
+      'services.app.hosts[0]',
+      'services.app.hosts[1]',
+      'services.app.pathPrefix',
+      'services.app.tls.certificate',
+      'services.app.workers',
+    ]);
+  });
+
+  it('a listener is TLS for all of its services or none, and has one preview header', () => {
+    const found = problems(
+      file(
+        svc('app', 'hosts: [a.test]\ntls: { certificate: app.pem, key: app.key }'),
+        svc('api', 'hosts: [b.test]\npreview: { header: x-other }'),
+      ),
+    );
+    assert.deepEqual(found.map((p) => p.path).sort(), ['services.api.preview.header', 'services.api.tls']);
+  });
+
+  it('services still may not share a listen with the API or a preview listener', () => {
+    const found = problems(`api: { listen: 127.0.0.1:9900 }\n${file(svc('app', 'hosts: [a.test]', '127.0.0.1:9900'))}`);
+    assert.equal(found[0]?.path, 'services.app.listen');
+    assert.match(found[0]?.message ?? '', /clashes with api\.listen/);
+  });
+});
