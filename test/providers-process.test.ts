@@ -21,7 +21,7 @@ async function setup(t: TestContext, config: Partial<ProcessProvider> = {}, opts
     service: 'web',
     stateDir,
     stableFor: 300,
-    config: { kind: 'process', command: [process.execPath, APP], replicas: 2, env: {}, stopGrace: 2000, ...config },
+    config: { kind: 'process', command: [process.execPath, APP], replicas: 2, cwd: process.cwd(), env: {}, stopGrace: 2000, ...config },
     ...opts,
   });
   const events: ReplicaEvent[] = [];

@@ -10,27 +10,31 @@ test('observing holds for `cutover promote` when there is too little traffic to 
   const s = await releaseSetup({ analysis: { interval: '250ms', window: '3s', minSamples: 10, failureLimit: 2, inconclusive: 'hold' } });
   const d = await startUp(s);
   try {
+    // A first release has nothing to roll back to: promoted once its gates pass, without analysis.
     const v1 = await deploy(d, 'v1');
+    const first = await waitPhase(d, v1.id, ['promoted', 'retired']);
+    assert.deepEqual(first.analysis, [], 'no analysis run for a first release');
+    const v2 = await deploy(d, 'v2');
     await waitFor(
       'observing to hold',
-      async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'),
+      async () => (await release(d, v2.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'),
       20_000,
     );
-    assert.equal((await release(d, v1.id)).phase, 'observing', 'an inconclusive run waits for the operator');
+    assert.equal((await release(d, v2.id)).phase, 'observing', 'an inconclusive run waits for the operator');
     const p = cli(s, ['promote', 'web']);
     assert.equal(p.code, 0, p.stdout + p.stderr);
-    await waitPhase(d, v1.id, ['promoted', 'retired']);
+    await waitPhase(d, v2.id, ['promoted']);
 
     const load = steadyLoad(s.port, 6);
     const bad = await deploy(d, 'late500');
     const end = await settled(d, bad.id);
     await load.stop();
     assert.equal(end.phase, 'rolled-back', end.reason);
-    assert.match(end.reason, /^analysis failed: observing failed .*error_rate [\d.]+% on green is above the max 1%/);
+    assert.match(end.reason, /^analysis failed: observing failed .*error_rate [\d.]+% on blue is above the max 1%/);
     const observing = end.analysis.find((a: any) => a.label === 'observing');
     assert.equal(observing.state, 'fail');
     assert.equal(observing.rules[0].threshold, '<= 1%');
-    for (let i = 0; i < 20; i++) assert.equal((await served(s.port)).version, 'v1', 'users are back on the old slot');
+    for (let i = 0; i < 20; i++) assert.equal((await served(s.port)).version, 'v2', 'users are back on the old slot');
     const st = cli(s, ['status', 'web']);
     assert.match(st.stdout, /rolled-back/);
     assert.match(st.stdout, /analysis observing: fail \(rollback\)/);
@@ -50,12 +54,6 @@ test('a shift step with too little traffic to judge holds until `cutover promote
   const d = await startUp(s);
   try {
     const v1 = await deploy(d, 'v1');
-    await waitFor(
-      'observing to hold',
-      async () => (await release(d, v1.id)).events.some((e: any) => e.type === 'analysis' && e.data.kind === 'hold'),
-      20_000,
-    );
-    assert.equal(cli(s, ['promote', 'web']).code, 0);
     await waitPhase(d, v1.id, ['promoted', 'retired']);
 
     const v2 = await deploy(d, 'v2');

@@ -17,7 +17,7 @@ test("the design's example validates and means what it says", async () => {
   assert.ok(web);
   assert.equal(web.listen, '127.0.0.1:8080');
   assert.equal(web.drain, 30_000);
-  assert.deepEqual(web.provider, { kind: 'process', command: ['node', 'app.js'], replicas: 2, env: {}, stopGrace: 10_000 });
+  assert.deepEqual(web.provider, { kind: 'process', command: ['node', 'app.js'], replicas: 2, cwd: dir, env: {}, stopGrace: 10_000 });
   assert.equal(web.health.path, '/healthz');
   assert.equal(web.health.interval, 1000);
   assert.deepEqual(web.gates, [

@@ -50,20 +50,21 @@ test('a minimal service gets every documented default', () => {
     timeouts: { connect: 5000, headers: 10_000, idle: 60_000, response: 60_000, upstreamIdle: 4000 },
     limits: { maxHeaderBytes: 16384, maxHeaders: 100 },
     via: false,
-    provider: { kind: 'process', command: ['node', 'app.js'], replicas: 1, env: {}, stopGrace: 10_000 },
+    provider: { kind: 'process', command: ['node', 'app.js'], replicas: 1, cwd: '/srv/app', env: {}, stopGrace: 10_000 },
     traffic: { kind: 'router' },
     health: { path: '/', interval: 1000, timeout: 1000, healthyThreshold: 1, unhealthyThreshold: 2, headers: {} },
     gates: [],
     approval: 'auto',
     onTimeout: 'abort',
     shift: 'instant',
+    // No analysis section: a short watch that goes on (with a warning) when there is nothing to judge.
     analysis: {
       interval: 100,
-      window: 300_000,
+      window: 30_000,
       rules: [{ metric: 'error_rate', max: 0.01 }],
       minSamples: 20,
       failureLimit: 2,
-      inconclusive: 'hold',
+      inconclusive: 'pass',
       watchStandby: true,
       watchInterval: 1000,
     },
@@ -72,6 +73,20 @@ test('a minimal service gets every documented default', () => {
     sticky: { cookie: 'cutover-slot', attributes: 'Path=/; HttpOnly; SameSite=Lax' },
   };
   assert.deepEqual(config.services.web, expected);
+});
+
+test('an analysis section, even an empty one, keeps the 5-minute window that holds on too little traffic', () => {
+  const quiet = parseConfig(web(), FILE).services.web!.analysis;
+  assert.deepEqual([quiet.window, quiet.inconclusive], [30_000, 'pass'], 'no section: a short watch that goes on');
+  const written = parseConfig(web('    analysis: {}\n'), FILE).services.web!.analysis;
+  assert.deepEqual([written.window, written.inconclusive], [300_000, 'hold']);
+  const rules = parseConfig(web('    analysis: { rules: [{ metric: error_rate, max: 0.05 }] }\n'), FILE).services.web!.analysis;
+  assert.deepEqual([rules.window, rules.inconclusive], [300_000, 'hold']);
+});
+
+test('provider.cwd defaults to the folder of the config file', () => {
+  const provider = parseConfig(web(), FILE).services.web!.provider;
+  assert.equal(provider.kind === 'process' && provider.cwd, '/srv/app');
 });
 
 test('relative paths resolve against the folder of the config file', () => {

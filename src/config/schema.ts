@@ -72,6 +72,10 @@ export const DEFAULTS = {
     watchStandby: true,
     watchInterval: '1s',
   },
+  // A service whose file has no analysis section did not ask for a 5-minute watch that can hold: it
+  // gets a short one over the router's error rate that rolls back on evidence of failure and goes on
+  // (with a warning in the events) when there is too little traffic to judge.
+  analysisWithoutSection: { window: '30s', inconclusive: 'pass' },
   standby: '30m',
   previewHeader: 'x-cutover-preview',
   stickyCookie: 'cutover-slot',
@@ -142,8 +146,11 @@ function processProvider(dir: string) {
     command: processCommand,
     replicas: positiveInt(1000).default(DEFAULTS.replicas),
     cwd: nonEmpty('a folder')
+      .default('.')
       .transform((p) => path.resolve(dir, p))
-      .optional(),
+      .meta({
+        description: "The folder replicas start in; relative to this file, and this file's folder by default. {version} is replaced.",
+      }),
     env: z
       .record(
         z.string().regex(ENV_NAME, {
@@ -435,7 +442,7 @@ const analysis = z
       }
     });
   })
-  .prefault({});
+  .prefault({ ...DEFAULTS.analysisWithoutSection });
 true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;
 
 // ---- fleet --------------------------------------------------------------------------------------

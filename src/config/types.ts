@@ -65,7 +65,8 @@ export interface ProcessProvider {
   kind: 'process';
   command: string[];
   replicas: number;
-  cwd?: string;
+  /** Absolute; the config file's folder unless provider.cwd says otherwise. */
+  cwd: string;
   env: Record<string, string>;
   /** SIGTERM, then SIGKILL after this. */
   stopGrace: number;

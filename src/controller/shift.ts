@@ -2,6 +2,7 @@
 // through weights (clients pinned to the slot they first got by a sticky cookie keyed by the
 // release), with an analysis run held over every step; `observing` runs analysis over the window
 // after 100%. A failed run rolls back by itself; an operator's promote moves on (--full: to 100%).
+import { formatDuration } from '../config/duration.ts';
 import type { SlotName } from '../config/types.ts';
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { JsonObject, Phase, ReleaseRecord } from '../store/types.ts';
@@ -77,8 +78,13 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
   if (now.live !== slot || now.weights[slot] !== 100) {
     await ctx.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
   }
-  const window = cfg.analysis.window;
-  await host.move(release, 'observing', `all traffic on ${slot}; observing for ${window} ms`, {
+  // A first release has nothing to roll back to: it is promoted once its gates passed, unwatched.
+  const window = from === null ? 0 : cfg.analysis.window;
+  const watch =
+    from === null
+      ? 'a first release has nothing to roll back to: promoted without an analysis window'
+      : `observing for ${formatDuration(window)}`;
+  await host.move(release, 'observing', `all traffic on ${slot}; ${watch}`, {
     observeUntil: new Date(Date.now() + window).toISOString(),
     switchedAt: new Date().toISOString(),
   });
@@ -91,6 +97,12 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
   const slot = release.slot;
   // After a restart the slot runs again on new targets: it must be healthy, or the release rolls back.
   await host.healthy(release, ctx.rt.routeState().slots[slot].targets, signal);
+  if (release.fromSlot === null) {
+    await host.move(release, 'promoted', `version ${release.version} is live on ${slot}: a first release is promoted once its gates pass`, {
+      standbyUntil: null,
+    });
+    return;
+  }
   // A restarted daemon observes only what is left of the window, with a fresh run (at least one interval).
   const window = Math.max(cfg.analysis.interval, msUntil(release.data?.observeUntil));
   const baseline = await loadBaseline(ctx, release);

@@ -19,7 +19,7 @@ export interface LaunchContext {
 }
 
 /** Variables of the daemon that must not leak into the applications it runs. */
-const PRIVATE_ENV = ['CUTOVER_TOKEN'];
+const PRIVATE_ENV = ['CUTOVER_TOKEN', 'CUTOVER_USER_NODE_OPTIONS', 'CUTOVER_REEXEC'];
 
 export function substitute(value: string, version: string): string {
   return value.replaceAll('{version}', version);
@@ -32,6 +32,10 @@ export function launchSpec(config: ProcessProvider, ctx: LaunchContext): LaunchS
   for (const [k, v] of Object.entries(ctx.baseEnv)) {
     if (v !== undefined && !PRIVATE_ENV.includes(k)) env[k] = v;
   }
+  // An installed cutover runs with a NODE_OPTIONS of its own (bin/cutover.js): the apps get the user's.
+  const userNodeOptions = ctx.baseEnv.CUTOVER_USER_NODE_OPTIONS;
+  if (userNodeOptions === '') delete env.NODE_OPTIONS;
+  else if (userNodeOptions !== undefined) env.NODE_OPTIONS = userNodeOptions;
   for (const [k, v] of Object.entries(config.env)) env[k] = substitute(v, ctx.version);
   env.PORT = String(ctx.port);
   env.CUTOVER_SLOT = ctx.slot;
