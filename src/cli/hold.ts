@@ -1,7 +1,7 @@
 // A release that holds on an inconclusive analysis waits for a person; every place that shows a
 // release (status, deploy --wait in a terminal or a log) says so the same way: why, and what to run.
 import type { AnalysisSummary } from '../analysis/summary.ts';
-import type { ReleaseStatus } from '../controller/service.ts';
+import type { ReleaseStatus } from '../api/types.ts';
 
 export interface Hold {
   label: string;
