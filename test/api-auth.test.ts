@@ -110,7 +110,14 @@ test('the admin token is written at the first up, readable only by its owner, an
     // The local CLI with no CUTOVER_TOKEN finds the file through the config in its folder.
     const env: NodeJS.ProcessEnv = { ...process.env, CUTOVER_API: `http://127.0.0.1:${d.apiPort}` };
     delete env.CUTOVER_TOKEN;
-    const r = spawnSync(process.execPath, [CLI, 'status', '--json'], { cwd: d.dir, env, encoding: 'utf8' });
+    // Spawned, not spawnSync: the test process must keep draining the daemon's output meanwhile.
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
+      const p = spawn(process.execPath, [CLI, 'status', '--json'], { cwd: d.dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+      p.on('error', reject);
+      p.on('close', (status) => resolve({ status, stderr }));
+    });
     assert.equal(r.status, 0, r.stderr);
   });
 });
