@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import https from 'node:https';
+import { AcmeChallenges } from '../src/edge/acme.ts';
 import { EdgeListeners, EdgeRouterHost, type EdgeConfig } from '../src/edge/host.ts';
 import { createLogger } from '../src/log.ts';
 import type { RouteSpec } from '../src/router/table.ts';
@@ -15,6 +16,7 @@ export interface EdgeServiceSpec {
   edge: EdgeConfig;
   blue: string[];
   green?: string[];
+  acme?: { retryBase?: number; attemptTimeout?: number };
 }
 
 export function liveSpec(service: string, blue: string[], green: string[], live: 'blue' | 'green', generation: number): RouteSpec {
@@ -31,12 +33,12 @@ export function liveSpec(service: string, blue: string[], green: string[], live:
 export async function startEdge(
   specs: EdgeServiceSpec[],
   listen = '127.0.0.1:0',
+  registry = new EdgeListeners(new AcmeChallenges()),
 ): Promise<{ hosts: Map<string, EdgeRouterHost>; port: number; close(): Promise<void> }> {
-  const registry = new EdgeListeners();
   const hosts = new Map<string, EdgeRouterHost>();
   for (const s of specs) {
     const opts = { ...testRouterOptions(0, { service: s.name }), listen };
-    const h = new EdgeRouterHost(opts, s.edge, quiet, registry);
+    const h = new EdgeRouterHost(opts, s.edge, quiet, registry, s.acme);
     for (const a of [...s.blue, ...(s.green ?? [])]) h.setHealth(a, true);
     await h.apply(liveSpec(s.name, s.blue, s.green ?? [], 'blue', 1));
     await h.listen();

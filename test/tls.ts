@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 export interface TestCa {
@@ -54,7 +55,7 @@ export function makeCert(ca: TestCa, hosts: string[], name: string, out?: { cert
   const ext = join(ca.dir, `${n}.ext`);
   const key = out?.key ?? join(ca.dir, `${name}.key`);
   const cert = out?.cert ?? join(ca.dir, `${name}.pem`);
-  writeFileSync(ext, `subjectAltName=${hosts.map((h) => `DNS:${h}`).join(',')}\n`);
+  writeFileSync(ext, `subjectAltName=${hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',')}\n`);
   openssl([
     'req',
     '-newkey',

@@ -47,7 +47,7 @@ describe('edge keys in cutover.yaml', () => {
     assert.equal(c.services.app?.stripPrefix, true);
     assert.equal(c.services.api?.pathPrefix, '/api');
     assert.equal(c.services.api?.stripPrefix, false);
-    assert.equal(c.services.api?.tls?.certificate, path.join(dir, 'app.pem'));
+    assert.deepEqual(c.services.api?.tls, { certificate: path.join(dir, 'app.pem'), key: path.join(dir, 'app.key') });
   });
 
   it('a shared listener where a service names no host nor prefix is refused at its listen', () => {
@@ -88,6 +88,39 @@ describe('edge keys in cutover.yaml', () => {
       ),
     );
     assert.deepEqual(found.map((p) => p.path).sort(), ['services.api.preview.header', 'services.api.tls']);
+  });
+
+  it('tls.acme takes an e-mail, defaults to Let’s Encrypt, keeps its state in stateDir and answers HTTP-01 on httpRedirect', () => {
+    const c = parseConfig(
+      `httpRedirect: 0.0.0.0:80\n${file(svc('app', 'hosts: [app.example.com]\ntls: { acme: { email: ops@example.com } }'))}`,
+      FILE,
+    );
+    const app = c.services.app;
+    assert.deepEqual(app?.tls, {
+      acme: { email: 'ops@example.com', directory: 'https://acme-v02.api.letsencrypt.org/directory', renewBefore: 20 * 24 * 3600_000 },
+    });
+    assert.equal(app?.acmeStorage, path.join(dir, '.cutover', 'acme'));
+    assert.equal(app?.httpRedirect, '0.0.0.0:80');
+  });
+
+  it('ACME without hosts, for a wildcard, with files too, or an httpRedirect without TLS are refused', () => {
+    const found = problems(
+      `httpRedirect: 0.0.0.0:80\n${file(
+        svc('app', 'hosts: ["*.example.com"]\ntls: { acme: { email: ops@example.com } }'),
+        svc('api', 'tls: { certificate: app.pem, key: app.key, acme: { email: nope } }', '0.0.0.0:8443'),
+      )}`,
+    );
+    assert.deepEqual(found.map((p) => p.path).sort(), [
+      'services.api.hosts',
+      'services.api.tls.acme',
+      'services.api.tls.acme.email',
+      'services.app.hosts[0]',
+    ]);
+    const plain = problems(`httpRedirect: 0.0.0.0:80\n${file(svc('app', ''))}`);
+    assert.deepEqual(
+      plain.map((p) => p.path),
+      ['httpRedirect'],
+    );
   });
 
   it('services still may not share a listen with the API or a preview listener', () => {

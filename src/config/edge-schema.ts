@@ -5,10 +5,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { claimProblems, hostProblem, type ListenerClaim } from '../edge/claims.ts';
 import { parseHostPort } from './address.ts';
-import { nonEmpty, record } from './fields.ts';
+import { always, duration, nonEmpty, record } from './fields.ts';
 import type { TlsConfig } from './types.ts';
 
-export const EDGE_DEFAULTS = { stripPrefix: true } as const;
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const EDGE_DEFAULTS = { stripPrefix: true, acmeDirectory: LETS_ENCRYPT } as const;
 
 export const hosts = z
   .array(
@@ -46,15 +47,55 @@ function file(dir: string, what: string) {
     });
 }
 
+const acme = z.strictObject({
+  email: z.email({ error: 'expected the e-mail address the ACME server may write to about expiring certificates, like ops@example.com' }),
+  directory: z
+    .url({ protocol: /^https?$/, error: 'expected the URL of an ACME directory, like https://acme-v02.api.letsencrypt.org/directory' })
+    .default(EDGE_DEFAULTS.acmeDirectory)
+    .meta({
+      description: "The ACME server's directory URL (default Let's Encrypt); a private CA's root is trusted through NODE_EXTRA_CA_CERTS.",
+    }),
+  renewBefore: duration(60_000).prefault('480h').meta({
+    description: 'Renew when this much validity is left (default 480h = 20 days; durations stop at 596h), at most a third of the lifetime.',
+  }),
+});
+
 export function tls(dir: string) {
   return z
     .strictObject({
-      certificate: file(dir, 'a PEM certificate file (with its chain), like certs/app.pem'),
-      key: file(dir, 'a PEM private key file, like certs/app.key'),
+      certificate: file(dir, 'a PEM certificate file (with its chain), like certs/app.pem').optional(),
+      key: file(dir, 'a PEM private key file, like certs/app.key').optional(),
+      acme: acme.optional(),
     })
+    .superRefine((t, ctx) => {
+      const files = t.certificate !== undefined || t.key !== undefined;
+      if (files && t.acme !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'tls takes either certificate and key, or acme; remove one',
+          path: ['acme'],
+          input: t.acme,
+        });
+      else if (!files && t.acme === undefined)
+        ctx.addIssue({ code: 'custom', message: 'tls needs certificate and key (PEM files), or acme: { email }', input: t });
+      else if (files && (t.certificate === undefined || t.key === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'tls needs both certificate and key',
+          path: [t.certificate === undefined ? 'certificate' : 'key'],
+          input: t,
+        });
+    }, always)
     .optional()
-    .meta({ description: 'Terminate TLS on the listener with this certificate for the service’s hosts (reloaded when the files change).' })
-    .transform((t): TlsConfig | undefined => t);
+    .meta({
+      description:
+        'Terminate TLS on the listener: certificate and key files for the service’s hosts (reloaded when they change), or acme: { email, directory } to obtain them.',
+    })
+    .transform((t): TlsConfig | undefined => {
+      if (t === undefined) return undefined;
+      if (t.acme !== undefined) return { acme: t.acme };
+      return { certificate: t.certificate as string, key: t.key as string };
+    });
 }
 
 /** The listen address as sharing compares it: same host (lower case) and port. */
@@ -91,6 +132,20 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
       pathPrefix: typeof s.pathPrefix === 'string' ? s.pathPrefix : undefined,
       tls: s.tls !== undefined,
     });
+    const acmeOn = record(s.tls)?.acme !== undefined;
+    if (acmeOn && (h === undefined || h.length === 0))
+      problems.push({
+        path: ['services', name, 'hosts'],
+        message: 'tls.acme obtains certificates for the hosts a service names; list them, like hosts: [app.example.com]',
+      });
+    if (acmeOn)
+      h?.forEach((host, i) => {
+        if (host.startsWith('*.'))
+          problems.push({
+            path: ['services', name, 'hosts', i],
+            message: `${host}: a wildcard certificate needs the DNS-01 challenge, which cutover does not answer; name the hosts, or use tls: { certificate, key }`,
+          });
+      });
     const edgeKeys = s.tls !== undefined || (h !== undefined && h.length > 0) || s.pathPrefix !== undefined;
     if (edgeKeys && typeof s.workers === 'number' && s.workers > 1) {
       problems.push({

@@ -645,6 +645,7 @@ function listeners(value: unknown): { path: PropertyKey[]; text: string; address
   };
   const root = record(value);
   add(['api', 'listen'], record(root?.api)?.listen);
+  add(['httpRedirect'], root?.httpRedirect);
   for (const [name, svc] of Object.entries(record(root?.services) ?? {})) {
     add(['services', name, 'listen'], record(svc)?.listen);
     add(['services', name, 'preview', 'listen'], record(record(svc)?.preview)?.listen);
@@ -665,6 +666,9 @@ export function configSchema(file: string) {
       store: storeUrl.prefault(DEFAULTS.store),
       fleet,
       api: z.strictObject({ listen: address.default(DEFAULTS.apiListen) }).prefault({}),
+      httpRedirect: address.optional().meta({
+        description: 'Plain HTTP listener (like 0.0.0.0:80) that answers ACME HTTP-01 challenges and redirects everything else to https.',
+      }),
       stateDir: nonEmpty('a folder').default(DEFAULTS.stateDir).meta({ description: 'Store, logs and tokens; relative to this file.' }),
       services: z
         .record(
@@ -708,6 +712,14 @@ export function configSchema(file: string) {
           });
         }
       });
+      const anyTls = Object.values(record(record(c)?.services) ?? {}).some((svc) => record(svc)?.tls !== undefined);
+      if (record(c)?.httpRedirect !== undefined && !anyTls)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'httpRedirect sends plain HTTP to https, but no service has tls; add tls to a service or remove httpRedirect',
+          path: ['httpRedirect'],
+          input: record(c)?.httpRedirect,
+        });
       for (const p of edgeProblems(record(c)?.services))
         ctx.addIssue({ code: 'custom', message: p.message, path: p.path, input: undefined });
     }, always)
@@ -720,7 +732,19 @@ export function configSchema(file: string) {
         notifications: c.notifications,
         store: c.store,
         fleet: c.fleet,
-        services: Object.fromEntries(Object.entries(c.services).map(([name, s]) => [name, { name, ...s }])),
+        ...(c.httpRedirect !== undefined ? { httpRedirect: c.httpRedirect } : {}),
+        services: Object.fromEntries(
+          Object.entries(c.services).map(([name, s]) => [
+            name,
+            {
+              name,
+              ...s,
+              // What a TLS service's listener needs from the file's top level.
+              ...(s.tls !== undefined && c.httpRedirect !== undefined ? { httpRedirect: c.httpRedirect } : {}),
+              ...(s.tls !== undefined && 'acme' in s.tls ? { acmeStorage: path.join(path.resolve(dir, c.stateDir), 'acme') } : {}),
+            },
+          ]),
+        ),
       }),
     )
     .meta({ title: 'cutover.yaml', description: 'The config of cutover, blue-green releases for HTTP services.' });

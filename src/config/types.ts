@@ -18,6 +18,8 @@ export interface Config {
   services: Record<string, ServiceConfig>;
   /** Webhooks told about release events. */
   notifications: NotificationsConfig;
+  /** Plain HTTP that answers ACME HTTP-01 and redirects everything else to https. */
+  httpRedirect?: string;
 }
 
 /** The release events a webhook can ask for. */
@@ -253,10 +255,15 @@ export interface AnalysisConfig {
   prometheus?: { url: string };
 }
 
-/** TLS on a service's listener: a certificate and key on disk, reloaded when they change. */
-export interface TlsConfig {
-  certificate: string;
-  key: string;
+/** TLS on a service's listener: a certificate and key on disk (reloaded when they change), or ACME. */
+export type TlsConfig = { certificate: string; key: string } | { acme: AcmeConfig };
+
+export interface AcmeConfig {
+  email: string;
+  /** The ACME directory URL (Let's Encrypt by default). */
+  directory: string;
+  /** Renew when this much validity is left (ms), at most a third of the lifetime. */
+  renewBefore: number;
 }
 
 export interface ServiceConfig {
@@ -269,6 +276,10 @@ export interface ServiceConfig {
   /** Remove pathPrefix from the path sent upstream. */
   stripPrefix: boolean;
   tls?: TlsConfig;
+  /** The file's httpRedirect listener, on every service with tls (it serves them all). */
+  httpRedirect?: string;
+  /** stateDir/acme, on every service with tls.acme. */
+  acmeStorage?: string;
   /** Router processes sharing the listener (reusePort). 1 = in the daemon's own process. */
   workers: number;
   drain: number;

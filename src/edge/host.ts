@@ -6,7 +6,9 @@ import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
 import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
+import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges } from './acme.ts';
 import { EdgeListener } from './listener.ts';
+import { RedirectListener } from './redirect.ts';
 import { normalisePrefix } from './match.ts';
 
 /** The edge part of a service's config, as the router side needs it. */
@@ -14,7 +16,11 @@ export interface EdgeConfig {
   hosts: readonly string[];
   pathPrefix?: string | undefined;
   stripPrefix: boolean;
-  tls?: { certificate: string; key: string } | undefined;
+  tls?: { certificate: string; key: string } | { acme: { email: string; directory: string; renewBefore: number } } | undefined;
+  /** The file's top-level httpRedirect listener, started with the first TLS service. */
+  httpRedirect?: string | undefined;
+  /** Where ACME keeps its account and certificates (stateDir/acme). */
+  acmeStorage?: string | undefined;
 }
 
 /** Whether a service needs an edge listener rather than a plain socket of its own. */
@@ -25,11 +31,45 @@ export function needsEdge(edge: EdgeConfig): boolean {
 /** Edge listeners of this process by listen address; the last service to leave closes one. */
 export class EdgeListeners {
   private readonly byAddress = new Map<string, EdgeListener>();
+  private readonly redirects = new Map<string, { listener: RedirectListener; users: number; started: Promise<void> }>();
+  readonly challenges: AcmeChallenges;
+
+  constructor(challenges: AcmeChallenges = acmeChallenges) {
+    this.challenges = challenges;
+  }
+
+  /** The httpRedirect listener at `listen`, started once for all TLS services. */
+  async redirect(listen: string, log: Logger): Promise<RedirectListener> {
+    let r = this.redirects.get(listen);
+    if (r === undefined) {
+      const listener = new RedirectListener({
+        listen,
+        challenges: this.challenges,
+        log,
+        portFor: (host, path) => {
+          for (const l of this.byAddress.values()) if (l.proto === 'https' && l.serves(host, path)) return l.address().port;
+          return null;
+        },
+      });
+      r = { listener, users: 0, started: listener.start() };
+      this.redirects.set(listen, r);
+    }
+    r.users++;
+    await r.started;
+    return r.listener;
+  }
+
+  async leaveRedirect(listen: string): Promise<void> {
+    const r = this.redirects.get(listen);
+    if (r === undefined || --r.users > 0) return;
+    this.redirects.delete(listen);
+    await r.listener.close();
+  }
 
   get(listen: string, tlsOn: boolean, log: Logger): EdgeListener {
     let l = this.byAddress.get(listen);
     if (l === undefined) {
-      l = new EdgeListener({ listen, tls: tlsOn, log });
+      l = new EdgeListener({ listen, tls: tlsOn, log, challenges: this.challenges });
       this.byAddress.set(listen, l);
     }
     return l;
@@ -55,8 +95,20 @@ export class EdgeRouterHost implements RouterHost {
   private readonly log: Logger;
   private readonly registry: EdgeListeners;
   private listener: EdgeListener | null = null;
+  private acme: AcmeService | null = null;
+  private redirect: string | null = null;
 
-  constructor(opts: RouterOptions, edge: EdgeConfig, log: Logger, registry: EdgeListeners = edgeListeners) {
+  /** Retry and timeout of ACME attempts (tests shorten them). */
+  private readonly acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'>;
+
+  constructor(
+    opts: RouterOptions,
+    edge: EdgeConfig,
+    log: Logger,
+    registry: EdgeListeners = edgeListeners,
+    acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'> = {},
+  ) {
+    this.acmeTuning = acmeTuning;
     this.router = new Router({ ...opts, reusePort: false });
     this.edge = edge;
     this.log = log;
@@ -64,9 +116,10 @@ export class EdgeRouterHost implements RouterHost {
   }
 
   async listen(): Promise<void> {
-    const l = this.registry.get(this.router.opts.listen, this.edge.tls !== undefined, this.log);
+    const tlsConfig = this.edge.tls;
+    const l = this.registry.get(this.router.opts.listen, tlsConfig !== undefined, this.log);
     this.listener = l;
-    if (this.edge.tls !== undefined) l.certs?.addFiles(this.edge.hosts, this.edge.tls.certificate, this.edge.tls.key);
+    if (tlsConfig !== undefined && 'certificate' in tlsConfig) l.certs?.addFiles(this.edge.hosts, tlsConfig.certificate, tlsConfig.key);
     l.add({
       service: this.router.opts.service,
       hosts: this.edge.hosts.map((h) => h.toLowerCase()),
@@ -76,6 +129,33 @@ export class EdgeRouterHost implements RouterHost {
     });
     await l.start();
     await this.router.listenPreview();
+    if (tlsConfig !== undefined && this.edge.httpRedirect !== undefined) {
+      await this.registry.redirect(this.edge.httpRedirect, this.log);
+      this.redirect = this.edge.httpRedirect;
+    }
+    if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null) {
+      this.acme = new AcmeService({
+        service: this.router.opts.service,
+        hosts: this.edge.hosts,
+        ...tlsConfig.acme,
+        storage: this.edge.acmeStorage ?? 'acme',
+        certs: l.certs,
+        log: this.log,
+        challenges: this.registry.challenges,
+        ...this.acmeTuning,
+      });
+      this.acme.start();
+    }
+  }
+
+  /** Where each ACME certificate of this service stands (empty without ACME). */
+  acmeStatus(): AcmeHostState[] {
+    return this.acme?.status() ?? [];
+  }
+
+  /** The ACME client of this service, for tests and renewals on demand. */
+  acmeService(): AcmeService | null {
+    return this.acme;
   }
 
   /** The port the listener got (listen on port 0 in tests). */
@@ -97,6 +177,10 @@ export class EdgeRouterHost implements RouterHost {
   }
 
   async close(grace = 0): Promise<void> {
+    this.acme?.close();
+    this.acme = null;
+    if (this.redirect !== null) await this.registry.leaveRedirect(this.redirect);
+    this.redirect = null;
     const l = this.listener;
     this.listener = null;
     if (l !== null) await this.registry.leave(l, this.router.opts.service, grace);
@@ -106,7 +190,14 @@ export class EdgeRouterHost implements RouterHost {
 
 /** The router host a service's config asks for: an edge listener, worker processes, or this process. */
 export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logger): RouterHost {
-  const edge: EdgeConfig = { hosts: cfg.hosts, pathPrefix: cfg.pathPrefix, stripPrefix: cfg.stripPrefix, tls: cfg.tls };
+  const edge: EdgeConfig = {
+    hosts: cfg.hosts,
+    pathPrefix: cfg.pathPrefix,
+    stripPrefix: cfg.stripPrefix,
+    tls: cfg.tls,
+    httpRedirect: cfg.httpRedirect,
+    acmeStorage: cfg.acmeStorage,
+  };
   if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);
   return cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, log) : new LocalRouterHost(opts);
 }

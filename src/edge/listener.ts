@@ -15,7 +15,9 @@ import { SlotPool } from '../router/pool.ts';
 import type { Router } from '../router/router.ts';
 import { emptyChoice, route } from '../router/routing.ts';
 import { buildTable, emptySpec, type RouteTable } from '../router/table.ts';
+import { type AcmeChallenges, acmeChallenges } from './acme.ts';
 import { CertStore, TLS_DEFAULTS } from './certs.ts';
+import { parseClientHello } from './client-hello.ts';
 import { H2Exchange, type H2Request, requestFromHeaders, respondPlain } from './h2.ts';
 import { buildEdgeTable, type EdgeRoute, type EdgeTable, isMiss, matchRoute } from './match.ts';
 
@@ -36,6 +38,7 @@ export interface EdgeListenerOptions {
   listen: string;
   tls: boolean;
   log: Logger;
+  challenges?: AcmeChallenges;
 }
 
 /** A service on the listener: its router and what it claims. */
@@ -55,8 +58,10 @@ export class EdgeListener implements ServiceSelector {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly sweepTimer: NodeJS.Timeout;
   private listening = false;
+  private readonly challenges: AcmeChallenges;
 
   constructor(opts: EdgeListenerOptions) {
+    this.challenges = opts.challenges ?? acmeChallenges;
     this.listen = opts.listen;
     this.log = opts.log;
     this.proto = opts.tls ? 'https' : 'http';
@@ -106,7 +111,12 @@ export class EdgeListener implements ServiceSelector {
       };
       server.on('secureConnection', (socket: tls.TLSSocket) => this.onConnection(socket, socket.alpnProtocol === 'h2'));
       server.on('tlsClientError', () => {});
-      this.server = server;
+      // TCP is accepted here and handed to the TLS server: that costs nothing, and lets a pending
+      // ACME TLS-ALPN-01 challenge see the ClientHello first.
+      this.server = net.createServer({ noDelay: true }, (socket) => {
+        if (this.challenges.alpn.size === 0) server.emit('connection', socket);
+        else this.peek(socket, server);
+      });
     } else {
       this.certs = null;
       this.server = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket, false));
@@ -175,12 +185,44 @@ export class EdgeListener implements ServiceSelector {
     return this.server.address() as net.AddressInfo;
   }
 
+  /** While a TLS-ALPN-01 challenge is pending: the ACME server's `acme-tls/1` handshake gets the challenge certificate. */
+  private peek(socket: net.Socket, server: tls.Server): void {
+    let buf: Buffer = Buffer.alloc(0);
+    const giveUp = setTimeout(() => socket.destroy(), this.lobby.opts.headersTimeout);
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const hello = parseClientHello(buf);
+      if (hello === 'more' && buf.length < 16384 + 5) return;
+      clearTimeout(giveUp);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(buf);
+      const ctx =
+        hello !== null && hello !== 'more' && hello.alpn.includes('acme-tls/1') ? this.challenges.alpn.get(hello.servername) : undefined;
+      if (ctx === undefined) {
+        server.emit('connection', socket);
+        return;
+      }
+      const t = new tls.TLSSocket(socket, { isServer: true, secureContext: ctx, ALPNProtocols: ['acme-tls/1'] });
+      t.on('error', () => {});
+      t.on('secure', () => t.end());
+      setTimeout(() => t.destroy(), 10_000).unref();
+    };
+    socket.on('data', onData);
+    socket.on('error', () => {});
+  }
+
   private onConnection(socket: net.Socket, h2: boolean): void {
     if (h2) {
       this.h2.emit('connection', socket);
       return;
     }
     new ClientConn(this.lobby, socket, false, this);
+  }
+
+  /** Whether some service here takes requests for this host and path (for redirects to https). */
+  serves(host: string, path: string): boolean {
+    return !isMiss(matchRoute(this.table, host, path));
   }
 
   /** For router/conn.ts: the service of an HTTP/1.1 request. */
