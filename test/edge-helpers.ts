@@ -6,6 +6,7 @@ import https from 'node:https';
 import { AcmeChallenges } from '../src/edge/acme.ts';
 import { EdgeListeners, EdgeRouterHost, type EdgeConfig } from '../src/edge/host.ts';
 import { createLogger } from '../src/log.ts';
+import type { RouterOptions } from '../src/router/router.ts';
 import type { RouteSpec } from '../src/router/table.ts';
 import { testRouterOptions } from './helpers.ts';
 
@@ -17,6 +18,7 @@ export interface EdgeServiceSpec {
   blue: string[];
   green?: string[];
   acme?: { retryBase?: number; attemptTimeout?: number };
+  router?: Partial<RouterOptions>;
 }
 
 export function liveSpec(service: string, blue: string[], green: string[], live: 'blue' | 'green', generation: number): RouteSpec {
@@ -37,7 +39,7 @@ export async function startEdge(
 ): Promise<{ hosts: Map<string, EdgeRouterHost>; port: number; close(): Promise<void> }> {
   const hosts = new Map<string, EdgeRouterHost>();
   for (const s of specs) {
-    const opts = { ...testRouterOptions(0, { service: s.name }), listen };
+    const opts = { ...testRouterOptions(0, { service: s.name, ...s.router }), listen };
     const h = new EdgeRouterHost(opts, s.edge, quiet, registry, s.acme);
     for (const a of [...s.blue, ...(s.green ?? [])]) h.setHealth(a, true);
     await h.apply(liveSpec(s.name, s.blue, s.green ?? [], 'blue', 1));

@@ -23,6 +23,26 @@ export const hosts = z
     description: 'Host names this service answers on its listener: exact (app.example.com) or one-label wildcards (*.example.com).',
   });
 
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A size in bytes: a whole number, or with a unit (10MB, 512KiB). */
+export const size = z
+  .union([z.int().min(0), z.string()], { error: 'expected a size: bytes as a number, or with a unit, like 10MB or 512KiB' })
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const m = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]+)$/i.exec(v.trim());
+    const unit = m ? UNITS[(m[2] as string).toLowerCase()] : undefined;
+    if (!m || unit === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(v)} is not a size; write bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB`,
+        input: v,
+      });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * unit);
+  });
+
 export const pathPrefix = z
   .string()
   .regex(/^\/[^\s?#]*$/, { error: (iss) => `expected a path prefix starting with /, like /api, got ${JSON.stringify(iss.input)}` })

@@ -41,7 +41,7 @@ import type {
   TimeoutsConfig,
 } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
-import { edgeProblems, hosts, pathPrefix, sameSharedListen, stripPrefix, tls } from './edge-schema.ts';
+import { edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
 
 /** Defaults, as a user would write them. */
@@ -119,6 +119,9 @@ const limits = z
   .strictObject({
     maxHeaderBytes: z.int().min(1024).max(1_048_576).default(DEFAULTS.limits.maxHeaderBytes),
     maxHeaders: positiveInt(10_000).default(DEFAULTS.limits.maxHeaders),
+    maxRequestBody: size
+      .optional()
+      .meta({ description: 'Largest request body (bytes, or 10MB, 512KiB); larger gets 413. No limit when unset.' }),
   })
   .prefault({});
 true satisfies Same<z.output<typeof limits>, LimitsConfig>;

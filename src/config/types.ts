@@ -209,6 +209,8 @@ export interface LimitsConfig {
   maxHeaderBytes: number;
   /** Most header lines; more gets 431. */
   maxHeaders: number;
+  /** Largest request body in bytes; larger gets 413. No limit when unset. */
+  maxRequestBody?: number;
 }
 
 export interface HttpGateRequest {

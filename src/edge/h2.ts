@@ -17,6 +17,7 @@ export interface H2Service {
     responseTimeout: number;
     via: boolean;
     previewHeader: string;
+    maxRequestBody?: number;
   };
   mirror(pool: SlotPool, head: string): void;
 }
@@ -185,6 +186,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private upstreamBroken = false;
   private timer: NodeJS.Timeout | null = null;
   private finished = false;
+  private reqBytes = 0;
 
   constructor(
     stream: http2.ServerHttp2Stream,
@@ -242,6 +244,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private onRequestData(chunk: Buffer): void {
     const up = this.up;
     if (up === null || chunk.length === 0) return;
+    const limit = this.service.opts.maxRequestBody;
+    if (limit !== undefined && (this.reqBytes += chunk.length) > limit) return this.fail(413, `request body larger than ${limit} bytes`);
     let ok: boolean;
     if (this.reqChunked) {
       up.socket.cork();
@@ -396,7 +400,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private fail(status: number, reason: string): void {
     if (this.finished) return;
     if (this.res !== null) return this.abort();
-    this.pool.metrics.upstreamErrors++;
+    if (status >= 500) this.pool.metrics.upstreamErrors++;
     this.settle(status);
     respondPlain(this.stream, status, reason);
     this.release(false);

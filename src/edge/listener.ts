@@ -244,6 +244,8 @@ export class EdgeListener implements ServiceSelector {
     const r: H2Request | string = requestFromHeaders(headers, endStream, router.opts.previewHeader);
     if (typeof r === 'string') return respondPlain(stream, 400, r);
     r.head.target = m.target;
+    const limit = router.opts.maxRequestBody;
+    if (limit !== undefined && r.head.contentLength > limit) return respondPlain(stream, 413, `request body larger than ${limit} bytes`);
     const choice = route(router.table, r.head, router.opts, false, Math.random, emptyChoice());
     const pool = choice.pool;
     if (pool === null) return respondPlain(stream, 503, choice.refusal);

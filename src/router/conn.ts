@@ -28,6 +28,8 @@ export interface ConnOptions {
   stickyCookie: string;
   /** Attributes of the sticky cookie (`Path=/; HttpOnly; SameSite=Lax`). */
   stickyAttributes: string;
+  /** Largest request body in bytes (chunked: counted with its framing); larger gets 413. None when unset. */
+  maxRequestBody?: number;
 }
 
 /**
@@ -100,6 +102,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private readonly resChunks = new ChunkedTracker();
   private resBytes = 0;
   private attempts = 0;
+  /** Chunked request bytes so far, for maxRequestBody. */
+  private reqBytes = 0;
   /** True from the start of an exchange until it is counted (settle). */
   private counting = false;
   private readonly choice: RouteChoice = emptyChoice();
@@ -246,6 +250,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private startExchange(req: RequestHead, rest: Buffer | null): void {
     this.clearDeadline();
     if (this.edge !== null && !this.selectService(req, rest)) return;
+    const limit = this.host.opts.maxRequestBody;
+    if (limit !== undefined && req.contentLength > limit) {
+      this.pending = rest;
+      return this.respondLocal(req, 413, `request body larger than ${limit} bytes`);
+    }
+    this.reqBytes = 0;
     const table = this.host.table;
     const choice = route(table, req, this.host.opts, this.previewListener, Math.random, this.choice);
     this.setCookie = choice.setCookie;
@@ -367,6 +377,9 @@ export class ClientConn implements UpstreamOwner, Drainable {
     } else {
       const end = this.reqChunks.feed(chunk, 0);
       if (end === CHUNKED_ERROR) return this.failUpstream(400, 'malformed chunked request body');
+      const limit = this.host.opts.maxRequestBody;
+      if (limit !== undefined && (this.reqBytes += chunk.length) > limit)
+        return this.failUpstream(413, `request body larger than ${limit} bytes`);
       if (end !== CHUNKED_MORE) {
         used = end;
         this.reqDone = true;

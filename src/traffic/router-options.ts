@@ -27,5 +27,6 @@ export function routerOptions(cfg: ServiceConfig): RouterOptions {
     stickyCookie: cfg.sticky.cookie,
     stickyAttributes: cfg.sticky.attributes,
     ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
+    ...(cfg.limits.maxRequestBody !== undefined ? { maxRequestBody: cfg.limits.maxRequestBody } : {}),
   };
 }
