@@ -1,6 +1,6 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
 // then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
-import type { ReleaseStatus, ServiceAnswer } from '../api/types.ts';
+import type { ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 
@@ -15,6 +15,7 @@ export function formatStatus(s: ServiceAnswer): string {
     for (const t of d.targets)
       lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
+  if (s.traffic) lines.push(...formatTraffic(s.traffic));
   if (s.fleet) {
     lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
     for (const r of s.fleet.routers) {
@@ -24,6 +25,20 @@ export function formatStatus(s: ServiceAnswer): string {
   }
   if (s.release) lines.push(...formatRelease(s.release));
   return lines.join('\n');
+}
+
+/** The balancer that moves the traffic: what it can do, what it reports, and whether it agrees (drift). */
+export function formatTraffic(t: TrafficStatus): string[] {
+  const can = [t.capabilities.lossless ? 'lossless' : 'not lossless', t.capabilities.weighted ? 'weighted' : 'not weighted'];
+  if (t.capabilities.eventual) can.push('eventual');
+  const lines = [`  traffic  ${t.kind} (${can.join(', ')})${t.observed ? `: ${t.observed.detail}` : ''}`];
+  if (t.error) lines.push(`    unreachable or refusing: ${t.error}`);
+  if (t.drift.length > 0) {
+    lines.push('    DRIFT: the balancer does not serve the route table (cutover switch applies it again):');
+    for (const d of t.drift) lines.push(`      ${d}`);
+  } else if (t.observed) lines.push('    agrees with the route table');
+  for (const n of t.observed?.notes ?? []) lines.push(`    note: ${n}`);
+  return lines;
 }
 
 const OUTCOME_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', error: 'ERR ', timeout: 'TIME' };

@@ -31,7 +31,11 @@ export const run: Command = async (ctx) => {
   await daemon.start();
   const lines = [`cutover is up (pid ${process.pid})`, `  API and dashboard: http://${daemon.apiAddress}/`];
   for (const s of daemon.services())
-    lines.push(`  service ${s.cfg.name}: http://${s.cfg.listen}/  (live: ${s.routeState().live ?? 'none yet'})`);
+    lines.push(
+      s.traffic.status().kind === 'router'
+        ? `  service ${s.cfg.name}: http://${s.listenAddress()}/  (live: ${s.routeState().live ?? 'none yet'})`
+        : `  service ${s.cfg.name}: through ${s.traffic.status().kind}, preview at http://${s.listenAddress()}/  (live: ${s.routeState().live ?? 'none yet'})`,
+    );
   if (daemon.adminTokenFile) lines.push(`  admin token: ${daemon.adminTokenFile}`);
   ctx.stdout.write(`${lines.join('\n')}\n`);
 

@@ -94,6 +94,9 @@ export const DEFAULTS = {
   fleet: { router: true, ackTimeout: '5s', onLaggingRouters: 'fail' },
 } as const;
 
+/** Where the embedded router listens when an external balancer has the users and `listen` is left out: a free loopback port. */
+export const INTERNAL_LISTEN = '127.0.0.1:0';
+
 /** What to write when there is no service yet. */
 export const NO_SERVICES =
   'describe at least one service, like services: { web: { listen: 127.0.0.1:8080, provider: { command: node app.js } } }';
@@ -499,7 +502,10 @@ true satisfies Same<z.output<typeof notifications>, NotificationsConfig>;
 function service(dir: string) {
   return z
     .strictObject({
-      listen: address.meta({ description: "Where users' traffic arrives: host:port." }),
+      listen: address.optional().meta({
+        description:
+          "Where users' traffic arrives: host:port. Optional with an external balancer (traffic), whose users do not pass the router.",
+      }),
       hosts,
       pathPrefix,
       stripPrefix,
@@ -557,6 +563,32 @@ function service(dir: string) {
     })
     .superRefine((s, ctx) => {
       const v = record(s) ?? {};
+      const kind = record(v.traffic)?.kind ?? 'router';
+      if (v.listen === undefined && kind === 'router') {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            "listen is where users' traffic arrives at the embedded router; write it, like listen: 127.0.0.1:8080 (only a service with an external balancer in traffic may leave it out)",
+          path: ['listen'],
+          input: v.listen,
+        });
+      }
+      if (v.listen === undefined && (v.tls !== undefined || v.pathPrefix !== undefined || (Array.isArray(v.hosts) && v.hosts.length > 0))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'hosts, pathPrefix and tls are for the listener users reach; write listen, or leave them to the external balancer',
+          path: ['listen'],
+          input: v.listen,
+        });
+      }
+      if (v.listen === undefined && typeof v.workers === 'number' && v.workers > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'workers share the listen address; write listen, or leave workers at 1 (users come through the external balancer)',
+          path: ['workers'],
+          input: v.workers,
+        });
+      }
       if (v.approvalTimeout !== undefined && v.approval === 'auto') {
         ctx.addIssue({
           code: 'custom',
@@ -576,7 +608,13 @@ function service(dir: string) {
       }
       for (const problem of dnsAndKubernetesProblems(v)) ctx.addIssue({ code: 'custom', ...problem });
     }, always)
-    .transform((s): Omit<ServiceConfig, 'name'> => ({ ...s, onTimeout: s.onTimeout ?? DEFAULTS.onTimeout }));
+    .transform(
+      (s): Omit<ServiceConfig, 'name'> => ({
+        ...s,
+        listen: s.listen ?? INTERNAL_LISTEN,
+        onTimeout: s.onTimeout ?? DEFAULTS.onTimeout,
+      }),
+    );
 }
 
 /**

@@ -50,3 +50,37 @@ test('an unknown traffic kind is refused naming the kinds there are', () => {
   assert.equal(found[0]?.path, 'services.web.traffic.kind');
   assert.match(found[0]?.message ?? '', /haproxy/);
 });
+
+test('the haproxy, nginx and caddy sections read as written, with defaults and paths resolved against the config file', () => {
+  const h = parseConfig(web(examples.haproxy as string), FILE).services.web?.traffic;
+  assert.deepEqual(h, { kind: 'haproxy', socket: '/srv/app/run/admin.sock', backend: 'web' });
+  const tcp = parseConfig(web('{ kind: haproxy, socket: 127.0.0.1:9999, backend: web }'), FILE).services.web?.traffic;
+  assert.deepEqual(tcp, { kind: 'haproxy', socket: '127.0.0.1:9999', backend: 'web' });
+  const n = parseConfig(web('{ kind: nginx, upstreamFile: conf.d/web.conf, upstream: web }'), FILE).services.web?.traffic;
+  assert.deepEqual(n, {
+    kind: 'nginx',
+    upstreamFile: '/srv/app/conf.d/web.conf',
+    upstream: 'web',
+    reload: ['nginx', '-s', 'reload'],
+    check: ['nginx', '-t'],
+  });
+  const c = parseConfig(web('{ kind: caddy, route: web }'), FILE).services.web?.traffic;
+  assert.deepEqual(c, { kind: 'caddy', admin: 'http://127.0.0.1:2019', route: 'web' });
+});
+
+test('a haproxy section without its backend is refused naming the key', () => {
+  const found = problems(web('{ kind: haproxy, socket: /run/haproxy/admin.sock }'));
+  assert.equal(found[0]?.path, 'services.web.traffic.backend');
+});
+
+test('with an external balancer listen may be left out: the embedded router takes a free loopback port', () => {
+  const text = web('{ kind: haproxy, socket: /run/haproxy/admin.sock, backend: web }').replace('    listen: 127.0.0.1:8080\n', '');
+  assert.equal(parseConfig(text, FILE).services.web?.listen, '127.0.0.1:0');
+});
+
+test('with the embedded router, or with several workers, listen is still required and the reason is named', () => {
+  const noListen = web('{ kind: router }').replace('    listen: 127.0.0.1:8080\n', '');
+  assert.match(problems(noListen).find((p) => p.path === 'services.web.listen')?.message ?? '', /external balancer/);
+  const workers = `${web('{ kind: haproxy, socket: /run/haproxy/admin.sock, backend: web }').replace('    listen: 127.0.0.1:8080\n', '')}    workers: 2\n`;
+  assert.match(problems(workers).find((p) => p.path === 'services.web.workers')?.message ?? '', /write listen/);
+});

@@ -270,6 +270,10 @@ export interface AcmeConfig {
 
 export interface ServiceConfig {
   name: string;
+  /**
+   * Where the embedded router listens. With an external balancer (`traffic`) it may be left out of
+   * the file: the router then takes a free loopback port (INTERNAL_LISTEN), for preview and gates only.
+   */
   listen: string;
   /** Host names this service answers on its listener (exact, or `*.` wildcards); empty: any. */
   hosts: string[];

@@ -1,6 +1,8 @@
-// One service at run time: its router (in-process or workers), the health of its targets, and its
-// route state. Every change of the route state is written to the store before any router sees it,
-// through one sequence (see change()).
+// One service at run time: its router (in-process or workers), the balancer that moves its traffic,
+// the health of its targets, and its route state. Every change of the route state goes through one
+// sequence (see change()): written to the store before any router sees it, and for an external
+// balancer recorded as an intent first and as a route state only once the balancer took it
+// (controller/traffic-control.ts).
 import { PrometheusSource } from '../analysis/prometheus-source.ts';
 import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
 import type { Sources } from '../analysis/types.ts';
@@ -14,7 +16,9 @@ import type { RouterMetrics } from '../router/router.ts';
 import { switchedSpec, type RouteSpec } from '../router/table.ts';
 import type { NewEvent, RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
+import { createTrafficAdapter } from '../traffic/index.ts';
 import { sameList, startState } from './start-state.ts';
+import { TrafficControl } from './traffic-control.ts';
 import type { ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
@@ -26,6 +30,8 @@ interface Change {
   next: RouteState;
   event: Omit<NewEvent, 'service'>;
   log: [message: string, fields: Record<string, unknown>];
+  /** Apply it to an external balancer even when nothing it serves changed (a switch: repairs drift). */
+  always?: boolean;
 }
 
 export class ServiceRuntime implements ServiceView, SwitchCommand {
@@ -40,6 +46,8 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   private readonly routerSource: RouterSource;
   /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The balancer that moves users' traffic, and the order its changes are recorded in. */
+  readonly traffic: TrafficControl;
 
   /**
    * `host`: where route states are applied instead of an embedded router. In a fleet it is the
@@ -52,6 +60,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     this.log = log.child({ service: cfg.name });
     const opts = routerOptions(cfg);
     this.host = host ?? routerHostFor(cfg, opts, this.log);
+    this.traffic = new TrafficControl(createTrafficAdapter(cfg.traffic, { log: this.log }), store, this.log, cfg.name, () => this.state);
     this.health = new HealthChecker(cfg.health, (address, healthy) => {
       this.host.setHealth(address, healthy);
       this.log.info(healthy ? 'target healthy' : 'target unhealthy', { address, error: this.health.get(address)?.lastError ?? undefined });
@@ -74,6 +83,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     this.state = state;
     await this.host.listen();
     await this.host.apply(state as RouteSpec);
+    await this.traffic.start(state);
     this.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
     await this.routerSource.start();
   }
@@ -86,18 +96,26 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   /**
    * The one way the route state changes: queued behind the change before it, `build` reads the
    * state and says what comes next (null: nothing to do), the store records it with its event
-   * (compare-and-set on the generation read), and only then do the health checks and routers see it.
+   * (compare-and-set on the generation read; around the external balancer's apply, see
+   * TrafficControl.commit), and only then do the health checks and routers see it.
    */
   private change(build: (state: RouteState) => Change | null): Promise<RouteState> {
     const run = async (): Promise<RouteState> => {
       const state = this.routeState();
       const change = build(state);
       if (change === null) return state;
-      const { next, event, log } = change;
-      await this.store.putRouteState(next, { expectGeneration: state.generation, event: { ...event, service: this.cfg.name } });
-      this.state = next;
-      this.health.watch([...next.slots.blue.targets, ...next.slots.green.targets]);
-      await this.host.apply(next as RouteSpec);
+      const { next, event, log, always } = change;
+      await this.traffic.commit(
+        state,
+        next,
+        { ...event, service: this.cfg.name },
+        async (recorded) => {
+          this.state = recorded;
+          this.health.watch([...recorded.slots.blue.targets, ...recorded.slots.green.targets]);
+          await this.host.apply(recorded as RouteSpec);
+        },
+        { always: always ?? false },
+      );
       this.log.info(log[0], log[1]);
       return next;
     };
@@ -131,6 +149,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
           data: { from: state.live, to: slot, generation: next.generation },
         },
         log: ['switched', { live: slot, generation: next.generation, actor }],
+        always: true,
       };
     });
   }
@@ -243,6 +262,11 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     }
   }
 
+  /** Where the embedded router listens: `listen`, or the free port it took when an external balancer has the users. */
+  listenAddress(): string {
+    return this.host.boundAddress?.() ?? this.cfg.listen;
+  }
+
   targetHealth(address: string): TargetHealth | undefined {
     return this.health.get(address);
   }
@@ -258,11 +282,12 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     });
     return {
       service: this.cfg.name,
-      listen: this.cfg.listen,
+      listen: this.listenAddress(),
       live: s.live,
       weights: { blue: s.weights.blue, green: s.weights.green },
       generation: s.generation,
       slots: { blue: slot('blue'), green: slot('green') },
+      traffic: this.traffic.status(),
       release: null,
     };
   }
@@ -274,6 +299,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   async close(grace: number): Promise<void> {
     this.routerSource.close();
     this.health.close();
+    await this.traffic.close();
     await this.host.close(grace);
   }
 }

@@ -155,7 +155,7 @@ export async function runReleaseGates(
     service: ctx.service,
     version: release.version,
     slot: release.slot,
-    previewUrl: listenUrl(cfg.listen),
+    previewUrl: listenUrl(ctx.rt.listenAddress()),
     previewHeader: cfg.preview.header,
     previewToken: token,
     directTargets: targets,

@@ -7,6 +7,7 @@ import type { MigrationResult } from '../migrations/runner.ts';
 import type { TargetHealth } from '../router/health.ts';
 import type { RouterMetrics } from '../router/router.ts';
 import type { JsonObject, Phase, ReleaseRecord, RouteState, StoreEvent } from '../store/types.ts';
+import type { TrafficStatus } from './traffic-control.ts';
 
 export interface TargetStatus {
   address: string;
@@ -21,6 +22,8 @@ export interface ServiceStatus {
   weights: { blue: number; green: number };
   generation: number;
   slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
+  /** What moves the traffic (the embedded router or an external balancer), what it reports, and drift. */
+  traffic: TrafficStatus;
   /** The active release, or else the latest one; filled in by the daemon. */
   release: ReleaseStatus | null;
 }

@@ -10,6 +10,8 @@ import type { ParentMessage, WorkerMessage } from './worker.ts';
 
 export interface RouterHost {
   listen(): Promise<void>;
+  /** The address the router listens on once it does (a configured port 0 becomes the real port); absent: the configured one. */
+  boundAddress?(): string | null;
   apply(spec: RouteSpec): Promise<void>;
   setHealth(address: string, healthy: boolean): void;
   metrics(): Promise<RouterMetrics>;
@@ -20,11 +22,16 @@ export const APPLY_TIMEOUT_MS = 5000;
 
 export class LocalRouterHost implements RouterHost {
   readonly router: Router;
+  #bound: string | null = null;
   constructor(opts: RouterOptions) {
     this.router = new Router({ ...opts, reusePort: false });
   }
   async listen(): Promise<void> {
-    await this.router.listen();
+    const { host, port } = await this.router.listen();
+    this.#bound = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+  boundAddress(): string | null {
+    return this.#bound;
   }
   async apply(spec: RouteSpec): Promise<void> {
     this.router.apply(spec);

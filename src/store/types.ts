@@ -39,6 +39,7 @@ export type EventType =
   | 'health' // a target became healthy or unhealthy
   | 'provider' // a slot's targets were started or stopped
   | 'migration' // expand/contract migrations ran
+  | 'traffic' // an external balancer was asked to serve a generation, or did not take it (before its `switch`)
   | 'approval' // a release waits for, or got, manual approval
   | 'audit'; // anything else an operator did (tokens, config reloads, ...)
 
