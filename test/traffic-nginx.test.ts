@@ -114,7 +114,7 @@ describe('nginx adapter', () => {
   });
 });
 
-test('a switch with nginx not running fails as unreachable', async () => {
+test('a switch with nginx not running fails as unreachable and leaves the old upstream file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-nginx-down-'));
   const nginx = await startNginx(dir);
   await nginx.stop();
@@ -134,6 +134,7 @@ test('a switch with nginx not running fails as unreachable', async () => {
       assert.match(err.message, /is nginx running/);
       return true;
     });
+    assert.match(readFileSync(nginx.upstreamFile, 'utf8'), /127\.0\.0\.1:9 down/, 'the old file is back');
   } finally {
     await adapter.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // nginx: cutover owns one file that holds `upstream <name> { ... }` (nginx.conf includes it inside
 // `http {}`), writes it atomically (a temp file renamed over it, so nginx never reads half a file),
-// runs the check command (`nginx -t`), puts the old file back if that fails, then runs the reload
-// command. Open-source nginx has no API to read its running upstreams, so `observe` reports the file
+// runs the check command (`nginx -t`), then the reload command, and puts the old file back if
+// either fails. Open-source nginx has no API to read its running upstreams, so `observe` reports the file
 // as written and reloaded. A reload makes the old workers close their keep-alive connections, and a
 // request sent on one at that moment fails: nginx switches are not lossless (see README, "nginx").
 import { execFile } from 'node:child_process';
@@ -63,7 +63,9 @@ export class NginxAdapter implements TrafficAdapter {
     }
     const reload = await this.#run(this.#cfg.reload);
     if (reload.error) {
-      // The new file stays: it passed the check, and the next reload (or start) of nginx should use it.
+      // The old file goes back too: an nginx started later must not serve a switch cutover did not record.
+      if (before === null) await rm(file, { force: true });
+      else await writeAtomically(file, before);
       const down = /pid|no such process|not running|ENOENT/i.test(`${reload.output} ${reload.error.message}`);
       const msg = `${this.#cfg.reload.join(' ')} failed (${reload.output}); ${down ? 'is nginx running?' : 'see the nginx error log'}`;
       throw down ? trafficUnreachable(KIND, msg, reload.error) : trafficRefused(KIND, msg, reload.error);
