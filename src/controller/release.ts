@@ -19,8 +19,9 @@ import type { ServiceRuntime } from './service.ts';
 import type { ReleaseCommands, ReleaseStatus } from './view.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
 import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } from './verify.ts';
+import { unwritableIn } from '../store/faults.ts';
 import { watchStandby } from './watch.ts';
-import { type Runner, sleep, sleepUntil, wake } from './wait.ts';
+import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
@@ -55,6 +56,10 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   readonly ctx: StepContext;
   /** The analysis run going on now, for status. */
   private running: { releaseId: string; run: AnalysisRunner } | null = null;
+  /** Why a release waits now for the store to take its writes (a full or read-only stateDir), for status. */
+  private waiting: { releaseId: string; reason: string; since: string } | null = null;
+  /** Aborted by close(): what waits for the store outside a release's runner stops then. */
+  private readonly closing = new AbortController();
 
   constructor(opts: ReleaseControllerOptions) {
     this.rt = opts.runtime;
@@ -253,6 +258,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
         : null,
       gates: gateResults(events),
       analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
+      waiting: this.waiting?.releaseId === release.id ? { reason: this.waiting.reason, since: this.waiting.since } : null,
     };
   }
 
@@ -283,6 +289,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort(new Error('the controller is closing'));
     this.unsubscribe();
     if (this.runner) await this.stopRunner(this.runner.id);
   }
@@ -310,21 +317,66 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     clearTimeout(timer);
   }
 
+  /**
+   * Steps until the release ends. A step the store refused (a full or read-only stateDir) is not a
+   * failed release: the runner waits and runs it again (steps are idempotent) until the disk takes
+   * the write, while the routers serve the last route table; an abort or rollback meanwhile stops it.
+   * A step that failed for its own reason while its failure could not be recorded has the failure
+   * recorded on the next turn, not the step run again.
+   */
   private async drive(runner: Runner): Promise<void> {
     const signal = runner.abort.signal;
-    for (;;) {
+    let failure = null as { phase: Phase; err: unknown } | null;
+    for (let attempt = 0; ; ) {
       if (signal.aborted) return;
-      const release = await this.store.getRelease(runner.id);
-      if (release === null || isTerminal(release.phase)) return;
       try {
-        await this.step(release, runner);
+        const release = await this.store.getRelease(runner.id);
+        if (release === null || isTerminal(release.phase)) return;
+        if (failure?.phase !== release.phase) failure = null;
+        try {
+          if (failure === null) await this.step(release, runner);
+        } catch (err) {
+          // Whoever aborted the signal (abort, rollback, shutdown) owns what happens next.
+          if (signal.aborted) return;
+          if (unwritableIn(err) !== null) throw err;
+          failure = { phase: release.phase, err };
+        }
+        if (failure !== null) {
+          await this.failed(release, failure.err);
+          return;
+        }
+        if (attempt > 0) this.wrote(runner.id, attempt);
+        attempt = 0;
       } catch (err) {
-        // Whoever aborted the signal (abort, rollback, shutdown) owns what happens next.
         if (signal.aborted) return;
-        await this.failed(release, err);
-        return;
+        const unwritable = unwritableIn(err);
+        if (unwritable === null) throw err;
+        this.cannotWrite(runner.id, unwritable, attempt);
+        await sleep(storeBackoff(attempt++), signal).catch(() => {});
       }
     }
+  }
+
+  /** Runs a write whose effect must follow its record (see untilWritten), retried while the store refuses it. */
+  private untilWritten<T>(releaseId: string, fn: () => Promise<T>): Promise<T> {
+    const runner = this.runner;
+    const signal = runner?.id === releaseId && !runner.abort.signal.aborted ? runner.abort.signal : this.closing.signal;
+    return untilWritten(fn, signal, (err, attempt) =>
+      err === null ? this.wrote(releaseId, attempt) : this.cannotWrite(releaseId, err, attempt),
+    );
+  }
+
+  private cannotWrite(releaseId: string, err: CutoverError, attempt: number): void {
+    if (this.waiting?.releaseId !== releaseId || this.waiting.reason !== err.message) {
+      this.waiting = { releaseId, reason: err.message, since: this.waiting?.since ?? new Date().toISOString() };
+    }
+    if (attempt === 0)
+      this.log.warn('the store cannot be written: the release waits and tries again', { release: releaseId, reason: err.message });
+  }
+
+  private wrote(releaseId: string, attempts: number): void {
+    if (this.waiting?.releaseId === releaseId) this.waiting = null;
+    this.log.info('the store takes writes again: the release goes on', { release: releaseId, attempts });
   }
 
   /** One idempotent step for the release's phase; it ends by recording the next phase. */
@@ -383,12 +435,16 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       await this.rollBackTo(release, CONTROLLER, `analysis failed: ${reason}`, false);
       return;
     }
-    await this.store.transition(release.id, 'rolled-back', {
-      from: WITH_TRAFFIC_PHASES,
-      actor: CONTROLLER,
-      reason: `analysis failed: ${reason}`,
-    });
-    await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
+    await this.untilWritten(release.id, () =>
+      this.store.transition(release.id, 'rolled-back', {
+        from: WITH_TRAFFIC_PHASES,
+        actor: CONTROLLER,
+        reason: `analysis failed: ${reason}`,
+      }),
+    );
+    await this.untilWritten(release.id, () =>
+      this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
+    );
   }
 
   async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
@@ -426,28 +482,39 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
         actor: CONTROLLER,
         reason: `${release.phase} failed: ${reason}`,
       });
-      await this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id);
+      await this.untilWritten(release.id, () =>
+        this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
+      );
       return;
     }
+    let ended: ReleaseRecord;
     try {
-      const { release: ended } = await this.store.transition(release.id, 'failed', { from: release.phase, actor: CONTROLLER, reason });
-      await this.clearIdle(ended);
+      ({ release: ended } = await this.store.transition(release.id, 'failed', { from: release.phase, actor: CONTROLLER, reason }));
     } catch (e) {
+      // A refused write is retried by the runner; anything else means someone moved the release first.
+      if (unwritableIn(e) !== null) throw e;
       this.log.warn('could not record the failure (someone moved the release first)', { release: release.id, err: e });
+      return;
     }
+    await this.clearIdle(ended);
   }
 
   private async rollBackTo(release: ReleaseRecord, actor: string, reason: string, stopRunner = true): Promise<ReleaseRecord> {
     const from = release.fromSlot!;
-    const { release: ended } = await this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC_PHASES, actor, reason });
+    const record = () => this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC_PHASES, actor, reason });
+    // An operator's rollback is answered at once, refused or not; the controller's own (a failed
+    // analysis or step) waits for the disk, so that the verdict is not lost to a retried step.
+    const { release: ended } = stopRunner ? await record() : await this.untilWritten(release.id, record);
     if (stopRunner) await this.stopRunner(release.id);
-    const state = this.rt.routeState();
-    if (state.live !== from || state.weights[from] !== 100) {
+    // Recorded rolled back: the switch back must follow, however long the disk takes to take it.
+    await this.untilWritten(release.id, async () => {
+      const state = this.rt.routeState();
+      if (state.live === from && state.weights[from] === 100) return;
       await this.rt.switchTo(from, actor, `release ${release.id} rolled back: all traffic to ${from}`, {
         force: true,
         releaseId: release.id,
       });
-    }
+    });
     this.log.info('release rolled back', { release: release.id, live: from });
     return ended;
   }
@@ -463,12 +530,14 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       if (drained > Date.now()) await sleep(drained - Date.now());
       // Recorded first; a static slot's addresses are the operator's and stay.
       if (!this.provider.capabilities.fixedTargets) {
-        await this.rt.setSlot(
-          standby,
-          { version: null, targets: [] },
-          actor,
-          `release ${release.id} retired: ${standby} is stopped`,
-          release.id,
+        await this.untilWritten(release.id, () =>
+          this.rt.setSlot(
+            standby,
+            { version: null, targets: [] },
+            actor,
+            `release ${release.id} retired: ${standby} is stopped`,
+            release.id,
+          ),
         );
       }
       await this.provider.stop(standby);
@@ -480,15 +549,18 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   /** After a release ended before traffic moved: its slot runs nothing any more. */
   async clearIdle(release: ReleaseRecord): Promise<void> {
     const slot = release.slot;
-    await closePreview(this.ctx, release);
+    await this.untilWritten(release.id, () => closePreview(this.ctx, release));
     if (this.rt.routeState().live === slot) return; // never touch the live slot
     if (!this.provider.capabilities.fixedTargets) {
-      await this.rt.setSlot(
-        slot,
-        { version: null, targets: [] },
-        CONTROLLER,
-        `release ${release.id} ${release.phase}: ${slot} is stopped`,
-        release.id,
+      // The release is recorded ended: its slot must stop, however long the disk takes to record that.
+      await this.untilWritten(release.id, () =>
+        this.rt.setSlot(
+          slot,
+          { version: null, targets: [] },
+          CONTROLLER,
+          `release ${release.id} ${release.phase}: ${slot} is stopped`,
+          release.id,
+        ),
       );
     }
     await this.provider.stop(slot);

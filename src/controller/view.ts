@@ -45,6 +45,8 @@ export interface ReleaseStatus {
   gates: GateResult[];
   /** One summary per analysis run (each shift step, then observing), in order. */
   analysis: AnalysisSummary[];
+  /** Why the release holds now: the store cannot be written (a full or read-only stateDir); null when it does not. */
+  waiting: { reason: string; since: string } | null;
 }
 
 /** A service as the edges read it: nothing here changes anything. */

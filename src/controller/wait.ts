@@ -1,5 +1,7 @@
-// How a release's steps wait: for time (that an abort cuts short), and for an operator's word
-// (`cutover promote`, which wakes the running step).
+// How a release's steps wait: for time (that an abort cuts short), for an operator's word
+// (`cutover promote`, which wakes the running step), and for a stateDir that takes writes again.
+import type { CutoverError } from '../errors.ts';
+import { unwritableIn } from '../store/faults.ts';
 
 /** The step loop of one release, as the controller runs it. */
 export interface Runner {
@@ -60,4 +62,34 @@ export function msUntil(iso: unknown): number {
 export function sleepUntil(iso: unknown, signal: AbortSignal): Promise<void> {
   const ms = msUntil(iso);
   return ms > 0 ? sleep(ms, signal) : Promise.resolve();
+}
+
+/** The wait before the `n`th retry (from 0) of a write the stateDir refused: doubling, at most 5 s. */
+export function storeBackoff(n: number): number {
+  return Math.min(250 * 2 ** Math.min(n, 10), 5000);
+}
+
+/**
+ * Runs `fn` until the store takes its write: while it answers CUTOVER_E_STORE_UNWRITABLE (a full
+ * or read-only stateDir) it waits (storeBackoff) and tries again, telling `onWait` why, until
+ * `signal` aborts. Any other error is thrown at once. Only for writes whose effect must follow
+ * the record however long the disk takes (a rollback's switch back, a stopped slot).
+ */
+export async function untilWritten<T>(
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  onWait: (err: CutoverError | null, attempt: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const result = await fn();
+      if (attempt > 0) onWait(null, attempt);
+      return result;
+    } catch (err) {
+      const unwritable = unwritableIn(err);
+      if (unwritable === null) throw err;
+      onWait(unwritable, attempt);
+      await sleep(storeBackoff(attempt), signal);
+    }
+  }
 }

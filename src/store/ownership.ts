@@ -1,7 +1,7 @@
 // Who owns a state directory, and the files that go with it. Ownership is SQLite's own exclusive lock
 // on the database; the pid file beside it only names the owner for the message a second one gets.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { CutoverError } from '../errors.ts';
@@ -85,10 +85,16 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/** Written beside and renamed over, so a reader never sees half a pid; a failed write leaves no temp file. */
 export function writePid(pidFile: string): void {
   const tmp = `${pidFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
-  renameSync(tmp, pidFile);
+  try {
+    writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
+    renameSync(tmp, pidFile);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 function readPid(pidFile: string): number | null {
