@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CutoverError } from '../errors.ts';
 import type { Store, TokenRole } from '../store/types.ts';
+import { keepSecretValue } from '../secrets.ts';
 
 export type Role = TokenRole;
 export const ROLES: readonly Role[] = ['viewer', 'deployer', 'admin'];
@@ -43,6 +44,8 @@ export function daemonAdminToken(stateDir: string): { tokens: string[]; file: st
     token = newToken();
     writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
   }
+  // Never printed by a child into what viewers read (a gate that cats stateDir, say).
+  keepSecretValue(token);
   const env = process.env.CUTOVER_TOKEN;
   return { tokens: env !== undefined && env !== '' && env !== token ? [token, env] : [token], file };
 }

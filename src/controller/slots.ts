@@ -3,6 +3,7 @@
 import { CutoverError } from '../errors.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
+import { redactText } from '../secrets.ts';
 
 /** How long a new slot's targets have to become healthy before the release fails. */
 export const VERIFY_TIMEOUT = 60_000;
@@ -32,7 +33,7 @@ export async function waitSlotHealthy(ctx: StepContext, release: ReleaseRecord, 
   } catch (err) {
     if (signal.aborted) throw err;
     const lines = await ctx.provider.lastOutput(release.slot, LOG_LINES_IN_REASON);
-    const output = lines.length > 0 ? `; the slot's last output:\n${lines.map((l) => `  | ${l}`).join('\n')}` : '';
+    const output = lines.length > 0 ? `; the slot's last output:\n${lines.map((l) => `  | ${redactText(l)}`).join('\n')}` : '';
     throw new CutoverError(
       'CUTOVER_E_SLOT_UNHEALTHY',
       `${service}/${release.slot} (version ${release.version}): ${(err as Error).message}${output}\nFix the application or health.path, then deploy again (\`cutover logs ${service} --slot ${release.slot}\`)`,

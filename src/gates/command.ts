@@ -8,11 +8,13 @@
 //   CUTOVER_PREVIEW_TOKEN   the value that header must carry to reach the idle slot
 //   CUTOVER_SERVICE, CUTOVER_VERSION, CUTOVER_SLOT
 //   CUTOVER_TARGETS         the idle slot's targets, comma separated (host:port), to bypass the router
-// The daemon's own CUTOVER_TOKEN (an admin API token) is removed: a test suite has no business with it.
+// The daemon's secrets (CUTOVER_TOKEN, webhook signing keys: src/secrets.ts) are removed: a test
+// suite has no business with them, and its output is cut of their values before it is kept.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { groupAlive, signalGroup } from '../providers/groups.ts';
 import { LineRing, LineSplitter } from '../providers/output.ts';
+import { childEnv } from '../secrets.ts';
 import { clip, formatMs, redact } from './common.ts';
 import type { CommandGate, GateContext, GateResult } from './types.ts';
 
@@ -29,7 +31,7 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promi
   const started = performance.now();
   const name = `command: ${clip(gate.run, 120)}`;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...childEnv(),
     CUTOVER_PREVIEW_URL: ctx.previewUrl,
     CUTOVER_PREVIEW_HEADER: ctx.previewHeader,
     CUTOVER_PREVIEW_TOKEN: ctx.previewToken,
@@ -38,7 +40,6 @@ export async function runCommandGate(gate: CommandGate, ctx: GateContext): Promi
     CUTOVER_SLOT: ctx.slot,
     CUTOVER_TARGETS: ctx.directTargets.join(','),
   };
-  delete env.CUTOVER_TOKEN;
 
   const ring = new LineRing(OUTPUT_LINES);
   let lines = 0;

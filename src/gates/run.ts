@@ -2,6 +2,7 @@
 // Each gate bounds itself with its own timeout; a gate that throws (a bug, not a bad version) becomes
 // an `error` result, so the controller always gets a result to keep.
 import type { GateConfig } from '../config/types.ts';
+import { redactSecrets } from '../secrets.ts';
 import { formatMs, redact } from './common.ts';
 import { runCommandGate } from './command.ts';
 import { runHttpGate } from './http.ts';
@@ -46,7 +47,8 @@ export async function runGates(
     if (ctx.signal?.aborted) break;
     const kind = kindOf(gate);
     ctx.log?.info('gate started', { service: ctx.service, version: ctx.version, slot: ctx.slot, gate: index + 1, kind });
-    const result = redact(await runOne(gate, ctx, use), ctx.previewToken);
+    // Kept in the release's events, which viewers read: no preview token, no daemon secret in it.
+    const result = redactSecrets(redact(await runOne(gate, ctx, use), ctx.previewToken));
     results.push(result);
     ctx.log?.info('gate finished', {
       service: ctx.service,

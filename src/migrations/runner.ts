@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { signalGroup } from '../providers/groups.ts';
 import { MigrationSetupError, MigrationUnsafeError } from './errors.ts';
 import { lintFiles, type FilesLintResult } from './lint.ts';
+import { childEnv, redactText } from '../secrets.ts';
 
 export type MigrationKind = 'expand' | 'contract';
 
@@ -49,7 +50,8 @@ export interface MigrationResult {
  * It throws only when the command cannot be started as configured (MigrationSetupError).
  */
 export async function runMigration(kind: MigrationKind, command: string, opts: RunOptions): Promise<MigrationResult> {
-  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), CUTOVER_MIGRATION: kind };
+  // The daemon's secrets (src/secrets.ts) stay with the daemon; the database URL is the migration's.
+  const env: NodeJS.ProcessEnv = { ...childEnv(opts.env ?? process.env), CUTOVER_MIGRATION: kind };
   if (opts.databaseEnvName !== undefined) {
     if (opts.databaseUrl !== undefined) env[opts.databaseEnvName] = opts.databaseUrl;
     else if (!env[opts.databaseEnvName]) {
@@ -69,7 +71,8 @@ export async function runMigration(kind: MigrationKind, command: string, opts: R
     signal: null,
     timedOut: false,
     aborted: false,
-    output: output.text(),
+    // Kept in the release's events, which viewers read: cut of the daemon's secrets.
+    output: redactText(output.text()),
     truncated: output.truncated,
     durationMs: Math.round(performance.now() - started),
     ...over,
@@ -123,7 +126,7 @@ export async function runMigration(kind: MigrationKind, command: string, opts: R
       signal: exit.signal,
       timedOut,
       aborted,
-      ...(why ? { output: withNote(output.text(), why) } : {}),
+      ...(why ? { output: redactText(withNote(output.text(), why)) } : {}),
     });
   } finally {
     clearTimeout(timer);

@@ -6,6 +6,7 @@ import type { WebhookConfig, WebhookEvent } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ReleaseRecord, StoreEvent } from '../store/types.ts';
+import { keepSecretEnv, keepSecretValue } from '../secrets.ts';
 
 export const SIGNATURE_HEADER = 'x-cutover-signature';
 export const DEFAULT_RETRY = { attempts: 6, baseMs: 1000, maxMs: 60_000, timeoutMs: 10_000 };
@@ -144,6 +145,10 @@ export class WebhookNotifier {
           400,
         );
       }
+      // The signing key is cutover's own: no replica, gate, migration or hook gets the variable, and
+      // its value is cut out of what they print. Done here, before the daemon starts any child.
+      keepSecretEnv(cfg.secret);
+      keepSecretValue(key);
       return { cfg, key, pending: 0 };
     });
   }

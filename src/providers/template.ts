@@ -1,6 +1,7 @@
 // What one replica is launched with: `{version}` replaced in the command, cwd and env values, and the
 // variables every replica gets (PORT, CUTOVER_SLOT, CUTOVER_VERSION, CUTOVER_SERVICE).
 import type { ProcessProvider, SlotName } from '../config/types.ts';
+import { childEnv } from '../secrets.ts';
 
 export interface LaunchSpec {
   file: string;
@@ -18,8 +19,8 @@ export interface LaunchContext {
   baseEnv: NodeJS.ProcessEnv;
 }
 
-/** Variables of the daemon that must not leak into the applications it runs. */
-const PRIVATE_ENV = ['CUTOVER_TOKEN', 'CUTOVER_USER_NODE_OPTIONS', 'CUTOVER_REEXEC'];
+/** Variables of cutover's own launcher (bin/cutover.js): nothing to an application. */
+const LAUNCHER_ENV = ['CUTOVER_USER_NODE_OPTIONS', 'CUTOVER_REEXEC'];
 
 export function substitute(value: string, version: string): string {
   return value.replaceAll('{version}', version);
@@ -28,10 +29,9 @@ export function substitute(value: string, version: string): string {
 export function launchSpec(config: ProcessProvider, ctx: LaunchContext): LaunchSpec {
   const [file, ...args] = config.command.map((part) => substitute(part, ctx.version));
   if (file === undefined || file === '') throw new Error('provider.command is empty; name the program to run');
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.baseEnv)) {
-    if (v !== undefined && !PRIVATE_ENV.includes(k)) env[k] = v;
-  }
+  // The daemon's secrets (src/secrets.ts) do not leak into the applications it runs.
+  const env = childEnv(ctx.baseEnv) as Record<string, string>;
+  for (const k of LAUNCHER_ENV) delete env[k];
   // An installed cutover runs with a NODE_OPTIONS of its own (bin/cutover.js): the apps get the user's.
   const userNodeOptions = ctx.baseEnv.CUTOVER_USER_NODE_OPTIONS;
   if (userNodeOptions === '') delete env.NODE_OPTIONS;
