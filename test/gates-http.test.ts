@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { HttpGateRequest } from '../src/config/types.ts';
-import { runHttpGate } from '../src/gates/http.ts';
+import { decode, MAX_BODY_BYTES, runHttpGate } from '../src/gates/http.ts';
 import type { GateContext } from '../src/gates/types.ts';
 import { Router } from '../src/router/router.ts';
 import { freePort, startUpstream, testRouterOptions, type Upstream } from './helpers.ts';
@@ -208,6 +208,30 @@ describe('http gate', () => {
         ctx(`http://${zipped.address}`),
       );
       assert.equal(r.outcome, 'passed', r.summary);
+    } finally {
+      await zipped.close();
+    }
+  });
+
+  test('a compression bomb is inflated only up to the body limit, and the result says the body was cut', async () => {
+    // 16 MiB of zeros, 16 times the limit: some 16 KiB on the wire.
+    const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024));
+    const zipped = await startUpstream('green', (_req, res) => {
+      res.setHeader('content-encoding', 'gzip');
+      res.end(bomb);
+      return true;
+    });
+    try {
+      const r = await runHttpGate(
+        { requests: [req('/', { body: 'welcome' }, { headers: { 'accept-encoding': 'gzip' } })], timeout: 10_000 },
+        ctx(`http://${zipped.address}`),
+      );
+      assert.equal(r.outcome, 'failed', r.summary);
+      const [request] = r.details.requests as { bodyTruncatedAt?: number }[];
+      assert.equal(request?.bodyTruncatedAt, MAX_BODY_BYTES);
+      const inflated = await decode(bomb, 'gzip');
+      assert.equal(inflated.truncated, true);
+      assert.equal(inflated.body.length, MAX_BODY_BYTES);
     } finally {
       await zipped.close();
     }

@@ -149,8 +149,10 @@ function exchange(
             raw = raw.subarray(0, MAX_BODY_BYTES);
             truncated = true;
           }
-          const body = truncated ? raw : decode(raw, res.headers['content-encoding']);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: body.toString('utf8'), truncated, ms });
+          const decoded = truncated ? Promise.resolve({ body: raw, truncated }) : decode(raw, res.headers['content-encoding']);
+          void decoded.then((d) =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: d.body.toString('utf8'), truncated: d.truncated, ms }),
+          );
         });
       },
     );
@@ -159,23 +161,49 @@ function exchange(
   });
 }
 
-/** Bodies are compared as a user's browser shows them: decompressed when the request asked for it. */
-function decode(raw: Buffer, encoding: string | undefined): Buffer {
-  try {
-    switch (encoding?.trim().toLowerCase()) {
-      case 'gzip':
-      case 'x-gzip':
-        return zlib.gunzipSync(raw);
-      case 'deflate':
-        return zlib.inflateSync(raw);
-      case 'br':
-        return zlib.brotliDecompressSync(raw);
-      default:
-        return raw;
-    }
-  } catch {
-    return raw;
+/**
+ * Bodies are compared as a user's browser shows them: decompressed when the request asked for it,
+ * and like any body only up to MAX_BODY_BYTES. The limit holds for what decompression makes, not
+ * only for what came over the wire: a small answer that inflates to gigabytes (a compression bomb
+ * from the new version) would stall the daemon, and with it the router that shares its process.
+ * A body that does not decompress is compared as it came.
+ */
+export function decode(raw: Buffer, encoding: string | undefined, max = MAX_BODY_BYTES): Promise<{ body: Buffer; truncated: boolean }> {
+  let inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      inflate = zlib.createGunzip();
+      break;
+    case 'deflate':
+      inflate = zlib.createInflate();
+      break;
+    case 'br':
+      inflate = zlib.createBrotliDecompress();
+      break;
+    default:
+      return Promise.resolve({ body: raw, truncated: false });
   }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (result: { body: Buffer; truncated: boolean }): void => {
+      if (done) return;
+      done = true;
+      inflate.destroy();
+      resolve(result);
+    };
+    inflate.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      // Stops inflating here: the rest is never made.
+      if (size > max) finish({ body: Buffer.concat(chunks).subarray(0, max), truncated: true });
+    });
+    inflate.on('end', () => finish({ body: Buffer.concat(chunks), truncated: false }));
+    inflate.on('error', () => finish({ body: raw, truncated: false }));
+    inflate.end(raw);
+  });
 }
 
 /** Every expectation of `req` that `ex` does not meet. */
