@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { waitFor } from './helpers.ts';
-import { cleanup, DEMO_APP, deploy, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
+import { cleanup, DEMO_APP, deploy, type Running, startUp, waitPhase, writeSetup } from './lifecycle-helpers.ts';
 
 /** The environment of every live demo-app process started with `version`. */
 function replicaEnvs(version: string): string[] {
@@ -50,8 +50,9 @@ test('replicas, gates and migrations get no daemon secret, and what they print r
   const signingKey = `signing-key-${Math.random().toString(36).slice(2)}`;
   process.env.CUTOVER_TEST_SIGNING_KEY = signingKey;
   const version = `v1-${Math.random().toString(36).slice(2, 8)}`;
-  const d = await startUp(s);
+  let d: Running | null = null;
   try {
+    d = await startUp(s);
     const rel = await deploy(d, version);
     await waitPhase(d, rel.id, ['retired', 'promoted'], 60_000);
     const admin = readFileSync(join(stateDir, 'admin.token'), 'utf8').trim();
@@ -79,7 +80,7 @@ test('replicas, gates and migrations get no daemon secret, and what they print r
     assert.ok(!text.includes('CUTOVER_TEST_SIGNING_KEY='), 'no child had the signing key to print');
   } finally {
     delete process.env.CUTOVER_TEST_SIGNING_KEY;
-    await d.stop();
+    await d?.stop();
     receiver.close();
     cleanup(s);
   }
