@@ -19,6 +19,9 @@ const r = new Router({
   previewCookie: 'cutover-preview',
   stickyCookie: 'cutover-slot',
   stickyAttributes: 'Path=/',
+  bodyTimeout: 30000,
+  trustedProxies: [],
+  maxConnections: 0,
 });
 await r.listen();
 r.apply({

@@ -40,6 +40,9 @@ const router = new Router({
   previewCookie: 'cutover-preview',
   stickyCookie: 'cutover-slot',
   stickyAttributes: 'Path=/',
+  bodyTimeout: 30000,
+  trustedProxies: [],
+  maxConnections: 0,
 });
 const { port } = await router.listen();
 router.setHealth(blue.address, true);

@@ -223,6 +223,9 @@ export function testRouterOptions(port: number, extra: Partial<RouterOptions> = 
     previewCookie: 'cutover-preview',
     stickyCookie: 'cutover-slot',
     stickyAttributes: 'Path=/; HttpOnly; SameSite=Lax',
+    bodyTimeout: 30000,
+    trustedProxies: [],
+    maxConnections: 0,
     ...extra,
   };
 }

@@ -131,13 +131,15 @@ describe('the router facing hostile clients and failing upstreams', () => {
     assert.deepEqual(bodies, ['got:hello', 'got:abcde', 'blue']);
   });
 
-  test('X-Forwarded-For, -Proto and -Host are set, hop-by-hop headers are removed, and no Via is added', async () => {
+  test('from a client that is no trusted proxy, X-Forwarded-For, -Proto, -Host, Forwarded and X-Real-IP are replaced, hop-by-hop headers are removed, and no Via is added', async () => {
     const out = await rawExchange(
       d.port,
-      'GET /headers HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 10.1.1.1\r\nX-Forwarded-Proto: https\r\nConnection: close, x-secret-hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\n',
+      'GET /headers HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 10.1.1.1\r\nX-Forwarded-Proto: https\r\nForwarded: for=10.1.1.1\r\nX-Real-IP: 10.1.1.1\r\nConnection: close, x-secret-hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\n',
     );
     const headers = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
-    assert.equal(headers['x-forwarded-for'], '10.1.1.1, 127.0.0.1');
+    assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(headers['x-real-ip'], '127.0.0.1');
+    assert.equal(headers.forwarded, 'for=127.0.0.1;host="shop.example";proto=http');
     assert.equal(headers['x-forwarded-proto'], 'http');
     assert.equal(headers['x-forwarded-host'], 'shop.example');
     assert.equal(headers['x-kept'], 'yes');

@@ -50,8 +50,8 @@ export const DEFAULTS = {
   stateDir: '.cutover',
   workers: 1,
   drain: '30s',
-  timeouts: { connect: '5s', headers: '10s', idle: '60s', response: '60s', upstreamIdle: '4s' },
-  limits: { maxHeaderBytes: 16384, maxHeaders: 100 },
+  timeouts: { connect: '5s', headers: '10s', idle: '60s', response: '60s', upstreamIdle: '4s', body: '30s' },
+  limits: { maxHeaderBytes: 16384, maxHeaders: 100, maxConnections: 0 },
   via: false,
   health: { path: '/', interval: '1s', timeout: '1s', healthyThreshold: 1, unhealthyThreshold: 2 },
   approval: 'auto',
@@ -114,6 +114,9 @@ const timeouts = z
     idle: duration(1).prefault(DEFAULTS.timeouts.idle),
     response: duration(1).prefault(DEFAULTS.timeouts.response),
     upstreamIdle: duration(1).prefault(DEFAULTS.timeouts.upstreamIdle),
+    body: duration(1)
+      .prefault(DEFAULTS.timeouts.body)
+      .meta({ description: 'A request body must make progress (bytes arrive) within this, or the client gets 408 and is closed.' }),
   })
   .prefault({});
 true satisfies Same<z.output<typeof timeouts>, TimeoutsConfig>;
@@ -125,6 +128,9 @@ const limits = z
     maxRequestBody: size
       .optional()
       .meta({ description: 'Largest request body (bytes, or 10MB, 512KiB); larger gets 413. No limit when unset.' }),
+    maxConnections: z.int().min(0).max(10_000_000).default(DEFAULTS.limits.maxConnections).meta({
+      description: 'Most client connections open at once per listener (0: no limit); beyond it a connection gets 503 and is closed.',
+    }),
   })
   .prefault({});
 true satisfies Same<z.output<typeof limits>, LimitsConfig>;
@@ -499,6 +505,16 @@ true satisfies Same<z.output<typeof notifications>, NotificationsConfig>;
 
 // ---- service and file ---------------------------------------------------------------------------
 
+function validCidr(v: string): boolean {
+  const slash = v.indexOf('/');
+  const ip = slash < 0 ? v : v.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = v.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 function service(dir: string) {
   return z
     .strictObject({
@@ -515,6 +531,17 @@ function service(dir: string) {
       timeouts,
       limits,
       via: z.boolean().default(DEFAULTS.via),
+      trustedProxies: z
+        .array(
+          z.string().refine((v) => validCidr(v), {
+            error: 'expected an IP address or CIDR, like 10.0.0.0/8, 127.0.0.1 or fd00::/8',
+          }),
+        )
+        .default([])
+        .meta({
+          description:
+            'Peers whose X-Forwarded-For/-Proto/-Host, Forwarded and X-Real-IP are kept and appended to; from anyone else they are replaced.',
+        }),
       provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider(dir)]).superRefine((p, ctx) => {
         if (!PROVIDERS_AVAILABLE.has(p.kind)) {
           ctx.addIssue({

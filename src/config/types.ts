@@ -202,6 +202,8 @@ export interface TimeoutsConfig {
   response: number;
   /** Idle pooled upstream connection is closed after this. */
   upstreamIdle: number;
+  /** A request body must make progress within this (reset on every read), or the client gets 408. */
+  body: number;
 }
 
 export interface LimitsConfig {
@@ -211,6 +213,8 @@ export interface LimitsConfig {
   maxHeaders: number;
   /** Largest request body in bytes; larger gets 413. No limit when unset. */
   maxRequestBody?: number;
+  /** Most open client connections per listener (0: no limit); more get 503 and are closed. */
+  maxConnections: number;
 }
 
 export interface HttpGateRequest {
@@ -293,6 +297,8 @@ export interface ServiceConfig {
   limits: LimitsConfig;
   /** Add a `Via` header to proxied messages (off by default). */
   via: boolean;
+  /** Peers (addresses or CIDRs) whose forwarding headers are appended to instead of replaced. */
+  trustedProxies: string[];
   provider: ProviderConfig;
   /** What moves users' traffic between the slots: the embedded router, or an external balancer. */
   traffic: TrafficConfig;

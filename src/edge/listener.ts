@@ -80,9 +80,12 @@ export class EdgeListener implements ServiceSelector {
         previewCookie: 'cutover-preview',
         stickyCookie: 'cutover-slot',
         stickyAttributes: '',
+        bodyTimeout: 30_000,
       },
       conns: new Set(),
       mirror: () => {},
+      isTrusted: () => false,
+      upstreamFailed: () => {},
     };
     this.h2 = http2.createServer({
       ...H2_DEFAULTS,

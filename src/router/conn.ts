@@ -6,7 +6,8 @@
 // small body are joined into one write; the exchange state and the routing decision are reused.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker, errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
+import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
+import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
 import { emptyChoice, type RouteChoice, route } from './routing.ts';
@@ -30,6 +31,8 @@ export interface ConnOptions {
   stickyAttributes: string;
   /** Largest request body in bytes (chunked: counted with its framing); larger gets 413. None when unset. */
   maxRequestBody?: number;
+  /** A request body must make progress within this (ms between reads), or the client gets 408. */
+  bodyTimeout: number;
 }
 
 /**
@@ -48,6 +51,10 @@ export interface ConnHost {
   readonly conns: Set<ClientConn>;
   /** Sends a copy of a live request to the mirror slot (fire and forget). */
   mirror(pool: SlotPool, head: string): void;
+  /** Whether a peer address is a trusted proxy, whose forwarding headers are appended to, not replaced. */
+  isTrusted(address: string): boolean;
+  /** The detail of an upstream failure, for logs and diagnostics (the client only gets a generic answer). */
+  upstreamFailed(slot: string, target: string, status: number, detail: string): void;
 }
 
 const ST_HEAD = 0;
@@ -63,8 +70,27 @@ const DL_TUNNEL_CLOSE = 4;
 /** After a refusal: a client that keeps sending is not worth waiting for. */
 const DL_LINGER = 5;
 const LINGER_MS = 1000;
+const DL_BODY = 6;
+
+/** Request bodies up to this size are held until they are whole (and valid) before the head goes upstream. */
+export const HOLD_LIMIT = 16384;
+// What a client is told when an upstream fails: the kind of failure, never the upstream's address
+// or error codes (those go to upstreamFailed, for logs and diagnostics).
+const BAD_RESPONSE = 'bad gateway: the upstream sent a malformed response';
+const REFUSED = 'bad gateway: the upstream refused the connection';
+const CLOSED_EARLY = 'bad gateway: the upstream closed the connection before answering';
+const CONNECT_TIMEOUT = 'gateway timeout: the upstream did not accept the connection in time';
+const RESPONSE_TIMEOUT = 'gateway timeout: the upstream did not answer within the response timeout';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+
+/** A LF not after CR, or a CR followed by anything but LF, from `from` on. */
+function bareLineEnd(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(10, from); i >= 0; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  for (let i = buf.indexOf(13, from); i >= 0 && i + 1 < buf.length; i = buf.indexOf(13, i + 1)) if (buf[i + 1] !== 10) return true;
+  return false;
+}
 const STASH_LIMIT = 65536;
 /** Up to this many body bytes are copied behind a response head so both go out in one write. */
 const COALESCE_LIMIT = 16384;
@@ -78,6 +104,10 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private readonly proto: string;
   private readonly socket: net.Socket;
   private readonly remote: string;
+  /** The peer is a trusted proxy: its forwarding headers are kept and appended to. */
+  private readonly trusted: boolean;
+  /** `for=` of our own Forwarded element (IPv6 quoted, RFC 7239 6). */
+  private readonly forwardedFor: string;
   /** Accepted on the preview listener: every request goes to the slot in preview. */
   private readonly previewListener: boolean;
   private state = ST_HEAD;
@@ -104,6 +134,11 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private attempts = 0;
   /** Chunked request bytes so far, for maxRequestBody. */
   private reqBytes = 0;
+  /** Body bytes already checked but not yet written upstream (no connection yet, or held). */
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Holding a small body until it is whole before connecting upstream. */
+  private holding = false;
   /** True from the start of an exchange until it is counted (settle). */
   private counting = false;
   private readonly choice: RouteChoice = emptyChoice();
@@ -126,6 +161,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.socket = socket;
     this.previewListener = previewListener;
     this.remote = socket.remoteAddress ?? '';
+    this.trusted = host.isTrusted(this.remote);
+    this.forwardedFor = this.remote.includes(':') ? `"[${this.remote}]"` : this.remote;
     socket.setNoDelay(true);
     host.conns.add(this);
     this.setDeadline(DL_HEADERS, host.opts.headersTimeout);
@@ -160,7 +197,10 @@ export class ClientConn implements UpstreamOwner, Drainable {
         this.socket.end();
         return;
       case DL_RESPONSE:
-        this.failUpstream(504, `upstream ${this.target?.address ?? ''} did not answer within the response timeout`);
+        this.failUpstream(504, RESPONSE_TIMEOUT, 'no response head within the response timeout');
+        return;
+      case DL_BODY:
+        this.failUpstream(408, 'request body not received within the body timeout');
         return;
       case DL_TUNNEL_CLOSE:
       case DL_LINGER:
@@ -186,8 +226,11 @@ export class ClientConn implements UpstreamOwner, Drainable {
         this.feedHead(chunk);
         return;
       case ST_EXCHANGE:
-        if (!this.reqDone && this.up !== null && this.up.connected) this.forwardBody(chunk);
-        else this.stash(chunk);
+        if (this.reqDone) this.stash(chunk);
+        else {
+          if (this.deadlineKind === DL_BODY) this.setDeadline(DL_BODY, this.host.opts.bodyTimeout);
+          this.forwardBody(chunk);
+        }
         return;
       case ST_TUNNEL:
         this.tunnelFromClient(chunk);
@@ -237,6 +280,9 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const max = this.host.opts.maxHeaderBytes;
     if (end < 0) {
       if (buf.length > max) return this.respondAndClose(431, 'request head larger than the limit');
+      // A head that can never end in CRLFCRLF is refused now, not at the headers timeout: this router
+      // does not accept bare LF (or bare CR) as a line ending (RFC 9112 2.2 allows either choice).
+      if (bareLineEnd(buf, from)) return this.respondAndClose(400, 'bare LF or CR in the request head: lines end with CRLF');
       this.pending = buf;
       return;
     }
@@ -282,13 +328,29 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.resBytes = 0;
     this.upstreamBroken = false;
     this.clientPausedForUpstream = false;
-    this.pending = rest;
+    this.pending = null;
+    this.held.length = 0;
+    this.heldBytes = 0;
+    this.target = target;
     pool.metrics.inFlight++;
     pool.active.add(this);
     this.counting = true;
     this.upHead = this.buildUpstreamHead(req);
     if (choice.mirror !== null) this.host.mirror(choice.mirror, this.upHead);
-    this.connect(target);
+    if (this.reqDone) {
+      this.pending = rest;
+      this.connect(target);
+      return;
+    }
+    // A body is held until it is whole when it is small, so a malformed one is refused before the
+    // upstream sees its head; a client waiting for 100 Continue gets its head sent at once.
+    this.holding = !req.expectContinue && (req.bodyMode !== BODY_LENGTH || req.contentLength <= HOLD_LIMIT);
+    this.setDeadline(DL_BODY, this.host.opts.bodyTimeout);
+    if (rest !== null) this.forwardBody(rest);
+    if (this.state === ST_EXCHANGE && this.up === null && (!this.holding || this.reqDone)) {
+      this.holding = false;
+      this.connect(target);
+    }
   }
 
   /** Moves this connection to the service the request is for; false after answering it ourselves. */
@@ -323,9 +385,22 @@ export class ClientConn implements UpstreamOwner, Drainable {
   }
 
   private buildUpstreamHead(req: RequestHead): string {
-    const xff = req.xForwardedFor === null ? this.remote : `${req.xForwardedFor}, ${this.remote}`;
-    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: ${this.proto}\r\n`;
-    if (req.host !== null) head += `x-forwarded-host: ${req.host}\r\n`;
+    const host = req.host;
+    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}`;
+    // From a trusted proxy the chain goes on; from anyone else what the client claimed is dropped.
+    const own =
+      host === null ? `for=${this.forwardedFor};proto=${this.proto}` : `for=${this.forwardedFor};host="${host}";proto=${this.proto}`;
+    if (this.trusted) {
+      head += `x-forwarded-for: ${req.xForwardedFor === null ? this.remote : `${req.xForwardedFor}, ${this.remote}`}\r\n`;
+      head += `x-forwarded-proto: ${req.xForwardedProto ?? this.proto}\r\n`;
+      const xfh = req.xForwardedHost ?? host;
+      if (xfh !== null) head += `x-forwarded-host: ${xfh}\r\n`;
+      head += `x-real-ip: ${req.xRealIp ?? this.remote}\r\nforwarded: ${req.forwarded === null ? own : `${req.forwarded}, ${own}`}\r\n`;
+    } else {
+      head += `x-forwarded-for: ${this.remote}\r\nx-forwarded-proto: ${this.proto}\r\n`;
+      if (host !== null) head += `x-forwarded-host: ${host}\r\n`;
+      head += `x-real-ip: ${this.remote}\r\nforwarded: ${own}\r\n`;
+    }
     if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
     else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
     if (req.upgrade !== null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
@@ -345,37 +420,47 @@ export class ClientConn implements UpstreamOwner, Drainable {
   onUpstreamConnect(up: Upstream): void {
     if (up !== this.up || this.state !== ST_EXCHANGE) return;
     const sock = up.socket;
-    const rest = this.pending;
-    if (rest !== null && !this.reqDone) {
-      this.pending = null;
+    let ok: boolean;
+    if (this.heldBytes === 0) {
+      ok = sock.write(this.upHead, 'latin1');
+    } else {
+      // Head and the body so far in one write (cork turns the writes into one writev).
       sock.cork();
       sock.write(this.upHead, 'latin1');
-      this.forwardBody(rest);
+      for (const b of this.held) sock.write(b);
+      ok = sock.write(EMPTY);
       sock.uncork();
-    } else {
-      // No body, or the bytes after it are the next pipelined request: they wait for this response.
-      sock.write(this.upHead, 'latin1');
+      this.held.length = 0;
+      this.heldBytes = 0;
     }
-    if (this.state !== ST_EXCHANGE) return;
     if (this.reqDone) this.onRequestSent();
-    else if (!this.clientPausedForUpstream) this.resumeClient();
+    else if (!ok) {
+      this.clientPausedForUpstream = true;
+      this.pauseClient();
+    } else if (!this.clientPausedForUpstream) this.resumeClient();
   }
 
-  /** Forwards request body bytes; what follows the body is the next request, kept for later. */
+  /**
+   * Checks request body bytes as they arrive and passes them on (or holds them while there is no
+   * upstream connection yet); what follows the body is the next request, kept for later.
+   */
   private forwardBody(chunk: Buffer): void {
-    const up = this.up as Upstream;
     let used = chunk.length;
     const req = this.req as RequestHead;
+    let out = chunk;
+    let tail: Buffer | null = null;
     if (req.bodyMode === BODY_LENGTH) {
       if (chunk.length >= this.reqRemaining) {
         used = this.reqRemaining;
         this.reqRemaining = 0;
         this.reqDone = true;
+        if (used < chunk.length) out = chunk.subarray(0, used);
       } else {
         this.reqRemaining -= chunk.length;
       }
     } else {
-      const end = this.reqChunks.feed(chunk, 0);
+      const t = this.reqChunks;
+      const end = t.feed(chunk, 0);
       if (end === CHUNKED_ERROR) return this.failUpstream(400, 'malformed chunked request body');
       const limit = this.host.opts.maxRequestBody;
       if (limit !== undefined && (this.reqBytes += chunk.length) > limit)
@@ -383,10 +468,28 @@ export class ClientConn implements UpstreamOwner, Drainable {
       if (end !== CHUNKED_MORE) {
         used = end;
         this.reqDone = true;
+        // The trailer section goes out as the tracker re-emitted it (forbidden fields dropped).
+        tail = Buffer.from(t.trailerSection());
       }
+      if (t.holdFrom >= 0) out = chunk.subarray(0, t.holdFrom);
+      else if (used < chunk.length) out = chunk.subarray(0, used);
     }
-    const ok = up.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
     if (used < chunk.length) this.stash(chunk.subarray(used));
+    if (this.reqDone && this.deadlineKind === DL_BODY) this.clearDeadline();
+    const up = this.up;
+    if (up === null || !up.connected) {
+      if (out.length > 0) this.held.push(out);
+      if (tail !== null) this.held.push(tail);
+      this.heldBytes += out.length + (tail === null ? 0 : tail.length);
+      if (this.holding && (this.reqDone || this.heldBytes > HOLD_LIMIT)) {
+        // Whole (or too large to hold): now the upstream gets the head and what we have.
+        this.holding = false;
+        this.connect(this.target as Target);
+      } else if (this.heldBytes > STASH_LIMIT) this.pauseClient();
+      return;
+    }
+    let ok = out.length === 0 || up.socket.write(out);
+    if (tail !== null) ok = up.socket.write(tail);
     if (this.reqDone) {
       this.onRequestSent();
     } else if (!ok) {
@@ -458,16 +561,16 @@ export class ClientConn implements UpstreamOwner, Drainable {
     for (;;) {
       const end = buf.indexOf(CRLFCRLF, offset);
       if (end < 0) {
-        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.failUpstream(502, 'upstream response head too large');
+        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.failUpstream(502, BAD_RESPONSE, 'response head too large');
         this.resHeadBuf = offset === 0 ? buf : buf.subarray(offset);
         return;
       }
       const req = this.req as RequestHead;
       const res = parseResponseHead(buf.toString('latin1', offset, end + 2), req.method, 200);
-      if (isHeadError(res)) return this.failUpstream(502, `upstream sent a malformed response: ${res.reason}`);
+      if (isHeadError(res)) return this.failUpstream(502, BAD_RESPONSE, `malformed response: ${res.reason}`);
       offset = end + 4;
       if (res.status === 101) {
-        if (req.upgrade === null) return this.failUpstream(502, 'upstream switched protocols unasked');
+        if (req.upgrade === null) return this.failUpstream(502, BAD_RESPONSE, 'switched protocols unasked');
         return this.startTunnel(res, offset < buf.length ? buf.subarray(offset) : null);
       }
       if (res.status < 200) {
@@ -502,6 +605,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     const res = this.res as ResponseHead;
     let used = chunk.length;
     let done = false;
+    let tail: Buffer | null = null;
     if (res.bodyMode === BODY_LENGTH) {
       if (chunk.length >= this.resRemaining) {
         if (chunk.length > this.resRemaining) this.upstreamBroken = true;
@@ -512,17 +616,29 @@ export class ClientConn implements UpstreamOwner, Drainable {
         this.resRemaining -= chunk.length;
       }
     } else if (res.bodyMode === BODY_CHUNKED) {
-      const end = this.resChunks.feed(chunk, 0);
+      const t = this.resChunks;
+      const end = t.feed(chunk, 0);
       if (end === CHUNKED_ERROR) return this.abortMidResponse();
       if (end !== CHUNKED_MORE) {
         if (end < chunk.length) this.upstreamBroken = true;
         used = end;
         done = true;
       }
+      if (t.holdFrom >= 0) {
+        // The trailer section is held, and goes out re-emitted (forbidden fields dropped) at the end.
+        used = t.holdFrom;
+        if (done) tail = Buffer.from(t.trailerSection());
+      }
     }
     const body = used === chunk.length ? chunk : chunk.subarray(0, used);
     let ok: boolean;
-    if (head === null) {
+    if (tail !== null) {
+      this.socket.cork();
+      if (head !== null) this.socket.write(head, 'latin1');
+      this.socket.write(body);
+      ok = this.socket.write(tail);
+      this.socket.uncork();
+    } else if (head === null) {
       ok = this.socket.write(body);
     } else if (body.length <= COALESCE_LIMIT) {
       // One buffer, one write: cheaper than a corked writev of head and body.
@@ -569,14 +685,14 @@ export class ClientConn implements UpstreamOwner, Drainable {
         // Nothing was sent: another healthy target of the same slot may take it.
         const next = (this.pool as SlotPool).pick(up.target);
         if (next !== null && this.attempts < (this.pool as SlotPool).targets.length) return this.connect(next);
-        if (code === 'ETIMEDOUT') return this.failUpstream(504, `upstream ${up.target.address} connect timeout`);
-        return this.failUpstream(502, `upstream ${up.target.address} refused the connection${code ? ` (${code})` : ''}`);
+        if (code === 'ETIMEDOUT') return this.failUpstream(504, CONNECT_TIMEOUT, 'connect timeout');
+        return this.failUpstream(502, REFUSED, `refused the connection${code ? ` (${code})` : ''}`);
       }
       if (up.reused && this.resBytes === 0 && req.bodyMode === BODY_NONE && IDEMPOTENT.has(req.method) && this.attempts < 3) {
         // The keep-alive race: the upstream closed an idle connection as we reused it. Safe to send again.
         return this.connect(up.target);
       }
-      return this.failUpstream(502, `upstream ${up.target.address} closed the connection before answering${code ? ` (${code})` : ''}`);
+      return this.failUpstream(502, CLOSED_EARLY, `closed the connection before answering${code ? ` (${code})` : ''}`);
     }
     // A complete response has already let go of its upstream; this one was cut short.
     if (this.res.bodyMode === BODY_UNTIL_CLOSE) this.finishExchange();
@@ -584,7 +700,8 @@ export class ClientConn implements UpstreamOwner, Drainable {
   }
 
   /** The request could not be answered by the upstream: answer it ourselves, keep the counts honest. */
-  private failUpstream(status: number, reason: string): void {
+  private failUpstream(status: number, reason: string, detail = ''): void {
+    if (detail !== '') this.host.upstreamFailed((this.pool as SlotPool).slot, this.target?.address ?? '', status, detail);
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();

@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  CHUNKED_ERROR,
-  CHUNKED_MORE,
-  ChunkedTracker,
-  cookieValue,
-  isHeadError,
-  parseRequestHeadStrict,
-  parseResponseHeadStrict,
-} from './http1.ts';
+import { cookieValue, isHeadError, parseRequestHeadStrict, parseResponseHeadStrict } from './http1.ts';
 import { fastRequest, fastResponse, parseRequestHead, parseResponseHead } from './heads.ts';
 
 const requests = [
@@ -98,27 +90,6 @@ test('the fast response parser agrees with the strict one wherever it answers', 
     }
   }
   assert.ok(fastAnswered >= 16, `the fast path handles the common shapes (${fastAnswered})`);
-});
-
-test('a chunked body is followed across any split of its bytes, trailers included', () => {
-  const body = Buffer.from('3\r\nabc\r\na;ext=1\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT');
-  for (let cut = 0; cut <= body.length - 4; cut++) {
-    const t = new ChunkedTracker();
-    const a = t.feed(body.subarray(0, cut), 0);
-    if (a >= 0) {
-      assert.equal(a, body.length - 4);
-      continue;
-    }
-    assert.equal(a, CHUNKED_MORE);
-    const b = t.feed(body.subarray(cut), 0);
-    assert.equal(b + cut, body.length - 4, `split at ${cut}`);
-  }
-});
-
-test('malformed chunk framing is refused', () => {
-  for (const bad of ['zz\r\n', '3\r\nabcX\r\n', '3\nabc\r\n', '\r\n', '1234567890abc\r\n', '0\r\nX: 1\n\r\n']) {
-    assert.equal(new ChunkedTracker().feed(Buffer.from(bad), 0), CHUNKED_ERROR, JSON.stringify(bad));
-  }
 });
 
 test('a cookie is found by its exact name only', () => {

@@ -14,13 +14,18 @@ import {
   F_EXPECT,
   F_HOP,
   F_HOST,
-  F_SET_BY_ROUTER,
+  F_FORWARDED,
+  F_X_FORWARDED_HOST,
+  F_X_FORWARDED_PROTO,
+  F_X_REAL_IP,
   F_TRANSFER_ENCODING,
   F_UPGRADE,
   F_X_FORWARDED_FOR,
   fieldKind,
   ows,
   parseContentLength,
+  refusedMethod,
+  validHost,
   REQUEST_FIRST,
   RESPONSE_FIRST,
   requestBodyMode,
@@ -53,13 +58,18 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
   if (minorCode !== 48 && minorCode !== 49) return null;
   const method = head.slice(0, sp1);
   const target = head.slice(sp1 + 1, sp2);
-  if (!METHOD_OK.test(method) || target.length === 0 || TARGET_BAD.test(target)) return null;
+  // Only origin-form targets take the fast path; absolute-form is rewritten by the strict parser.
+  if (!METHOD_OK.test(method) || target.charCodeAt(0) !== 47 || TARGET_BAD.test(target) || refusedMethod(method) !== null) return null;
   const minor = minorCode === 49 ? 1 : 0;
   const block = eol + 2 === head.length ? '' : head.slice(eol + 2);
   if (!BLOCK_OK.test(block)) return null;
 
   let host: string | null = null;
   let xff: string | null = null;
+  let xfp: string | null = null;
+  let xfh: string | null = null;
+  let forwarded: string | null = null;
+  let xRealIp: string | null = null;
   let contentLength = -1;
   let close = false;
   let expectContinue = false;
@@ -82,6 +92,7 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
         case F_HOST:
           if (host !== null) return null;
           host = ows(block.slice(colon + 1, end));
+          if (!validHost(host)) return null;
           drop = false;
           break;
         case F_CONTENT_LENGTH:
@@ -98,7 +109,20 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
         case F_UPGRADE:
           return null;
         case F_HOP:
-        case F_SET_BY_ROUTER:
+          break;
+        case F_X_FORWARDED_PROTO:
+          xfp ??= ows(block.slice(colon + 1, end));
+          break;
+        case F_X_FORWARDED_HOST:
+          xfh ??= ows(block.slice(colon + 1, end));
+          break;
+        case F_FORWARDED: {
+          const v = ows(block.slice(colon + 1, end));
+          forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
+          break;
+        }
+        case F_X_REAL_IP:
+          xRealIp ??= ows(block.slice(colon + 1, end));
           break;
         case F_X_FORWARDED_FOR: {
           const v = ows(block.slice(colon + 1, end));
@@ -138,6 +162,10 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
     forwardLines: forward,
     host,
     xForwardedFor: xff,
+    xForwardedProto: xfp,
+    xForwardedHost: xfh,
+    forwarded,
+    xRealIp,
     bodyMode: requestBodyMode(null, contentLength, minor) as BodyMode,
     contentLength,
     transferEncoding: null,

@@ -15,14 +15,20 @@ import {
   F_EXPECT,
   F_HOP,
   F_HOST,
-  F_SET_BY_ROUTER,
+  F_FORWARDED,
+  F_X_FORWARDED_HOST,
+  F_X_FORWARDED_PROTO,
+  F_X_REAL_IP,
   F_TRANSFER_ENCODING,
   F_UPGRADE,
   F_X_FORWARDED_FOR,
   fieldKind,
-  HOP_BY_HOP,
+  NEVER_HOP,
   ows,
   parseContentLength,
+  refusedMethod,
+  splitAbsoluteForm,
+  validHost,
   requestBodyMode,
   responseBodyMode,
   TOKEN,
@@ -42,10 +48,15 @@ export interface RequestHead {
   target: string;
   /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
   minor: 0 | 1;
-  /** Header lines to forward as they came (hop-by-hop and X-Forwarded-* removed), each ending CRLF. */
+  /** Header lines to forward as they came (hop-by-hop and forwarding fields removed), each ending CRLF. */
   forwardLines: string;
   host: string | null;
+  /** The forwarding fields as the client sent them (combined when repeated); kept only from trusted proxies. */
   xForwardedFor: string | null;
+  xForwardedProto: string | null;
+  xForwardedHost: string | null;
+  forwarded: string | null;
+  xRealIp: string | null;
   bodyMode: BodyMode;
   /** -1 when the request has no Content-Length. */
   contentLength: number;
@@ -84,10 +95,20 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
   const sp2 = requestLine.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 === sp1) return { status: 400, reason: 'malformed request line' };
   const method = requestLine.slice(0, sp1);
-  const target = requestLine.slice(sp1 + 1, sp2);
+  let target = requestLine.slice(sp1 + 1, sp2);
   const version = requestLine.slice(sp2 + 1);
   if (!TOKEN.test(method)) return { status: 400, reason: 'malformed method' };
+  const refused = refusedMethod(method);
+  if (refused !== null) return refused;
   if (target.length === 0 || BAD_TARGET.test(target)) return { status: 400, reason: 'malformed request target' };
+  // Absolute-form becomes origin-form, its authority the Host (RFC 9112 3.2.2), as nginx does.
+  const absolute = splitAbsoluteForm(target);
+  if (absolute !== null) {
+    if (absolute.authority === '') return { status: 400, reason: 'malformed absolute-form request target' };
+    target = absolute.path;
+  } else if (target.charCodeAt(0) !== 47 && !(target === '*' && method === 'OPTIONS')) {
+    return { status: 400, reason: 'malformed request target' };
+  }
   let minor: 0 | 1;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;
@@ -98,6 +119,10 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
   let forwardLines = '';
   let host: string | null = null;
   let xff: string | null = null;
+  let xfp: string | null = null;
+  let xfh: string | null = null;
+  let forwarded: string | null = null;
+  let xRealIp: string | null = null;
   let contentLength = -1;
   let te: string | null = null;
   let connection: Set<string> | null = null;
@@ -124,7 +149,9 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     switch (fieldKind(lower)) {
       case F_HOST:
         if (host !== null) return { status: 400, reason: 'more than one Host header' };
+        if (!validHost(value)) return { status: 400, reason: 'invalid Host header' };
         host = value;
+        if (absolute !== null) continue; // replaced by the target's authority below
         break;
       case F_CONTENT_LENGTH: {
         contentLength = parseContentLength(value, contentLength);
@@ -146,7 +173,17 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
       case F_X_FORWARDED_FOR:
         xff = xff === null ? value : `${xff}, ${value}`;
         continue;
-      case F_SET_BY_ROUTER:
+      case F_X_FORWARDED_PROTO:
+        xfp ??= value;
+        continue;
+      case F_X_FORWARDED_HOST:
+        xfh ??= value;
+        continue;
+      case F_FORWARDED:
+        forwarded = forwarded === null ? value : `${forwarded}, ${value}`;
+        continue;
+      case F_X_REAL_IP:
+        xRealIp ??= value;
         continue;
       case F_EXPECT:
         if (value.toLowerCase() === '100-continue') expectContinue = true;
@@ -164,6 +201,7 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
   }
 
   if (minor === 1 && host === null) return { status: 400, reason: 'missing Host header' };
+  if (absolute !== null) host = absolute.authority;
 
   const bodyMode = requestBodyMode(te, contentLength, minor);
   if (typeof bodyMode === 'string') return { status: 400, reason: bodyMode };
@@ -179,11 +217,13 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     // Headers named in Connection are hop-by-hop too.
     for (let i = 0; i < kept.length; i++) {
       const n = keptNames[i] as string;
-      if (!connection.has(n) || HOP_BY_HOP.has(n)) forwardLines += `${kept[i]}\r\n`;
+      if (!connection.has(n) || NEVER_HOP.has(n)) forwardLines += `${kept[i]}\r\n`;
     }
   } else {
     for (let i = 0; i < kept.length; i++) forwardLines += `${kept[i]}\r\n`;
   }
+
+  if (absolute !== null) forwardLines = `host: ${host}\r\n${forwardLines}`;
 
   return {
     method,
@@ -192,6 +232,10 @@ export function parseRequestHeadStrict(head: string, maxHeaders: number, routeHe
     forwardLines,
     host,
     xForwardedFor: xff,
+    xForwardedProto: xfp,
+    xForwardedHost: xfh,
+    forwarded,
+    xRealIp,
     bodyMode,
     contentLength,
     transferEncoding: bodyMode === BODY_CHUNKED ? te : null,
@@ -292,147 +336,6 @@ export function parseResponseHeadStrict(head: string, method: string, maxHeaders
     keepAlive,
     contentType,
   };
-}
-
-/**
- * Follows a chunked body to find where it ends, without copying it: the bytes are forwarded as
- * they are. States walk the size line, the data, its CRLF, and the trailer section.
- */
-const S_SIZE = 0;
-const S_SIZE_EXT = 1;
-const S_SIZE_LF = 2;
-const S_DATA = 3;
-const S_DATA_CR = 4;
-const S_DATA_LF = 5;
-const S_TRAILER_START = 6;
-const S_TRAILER_LINE = 7;
-const S_TRAILER_LF = 8;
-const S_FINAL_LF = 9;
-
-export const CHUNKED_MORE = -1;
-export const CHUNKED_ERROR = -2;
-
-export class ChunkedTracker {
-  state = S_SIZE;
-  size = 0;
-  digits = 0;
-  remaining = 0;
-  lineBytes = 0;
-
-  reset(): void {
-    this.state = S_SIZE;
-    this.size = 0;
-    this.digits = 0;
-    this.remaining = 0;
-    this.lineBytes = 0;
-  }
-
-  /** True between chunks, where a terminating chunk could be written cleanly. */
-  atBoundary(): boolean {
-    return this.state === S_SIZE && this.digits === 0;
-  }
-
-  /**
-   * Reads `buf` from `start`. Returns the offset just past the end of the message, CHUNKED_MORE when
-   * all of `buf` belongs to the message and it has not ended, or CHUNKED_ERROR on malformed framing.
-   */
-  feed(buf: Buffer, start: number): number {
-    let i = start;
-    const n = buf.length;
-    while (i < n) {
-      switch (this.state) {
-        case S_DATA: {
-          const take = Math.min(this.remaining, n - i);
-          this.remaining -= take;
-          i += take;
-          if (this.remaining === 0) this.state = S_DATA_CR;
-          break;
-        }
-        case S_SIZE: {
-          const c = buf[i] as number;
-          let d = -1;
-          if (c >= 48 && c <= 57) d = c - 48;
-          else if (c >= 97 && c <= 102) d = c - 87;
-          else if (c >= 65 && c <= 70) d = c - 55;
-          if (d >= 0) {
-            if (++this.digits > 12) return CHUNKED_ERROR; // over 2^48 bytes in one chunk: refuse
-            this.size = this.size * 16 + d;
-          } else if (this.digits === 0) {
-            return CHUNKED_ERROR;
-          } else if (c === 13) {
-            this.state = S_SIZE_LF;
-          } else if (c === 59 || c === 32 || c === 9) {
-            this.state = S_SIZE_EXT;
-            this.lineBytes = 0;
-          } else {
-            return CHUNKED_ERROR;
-          }
-          i++;
-          break;
-        }
-        case S_SIZE_EXT: {
-          const c = buf[i] as number;
-          if (c === 13) this.state = S_SIZE_LF;
-          else if (c === 10 || ++this.lineBytes > 4096) return CHUNKED_ERROR;
-          i++;
-          break;
-        }
-        case S_SIZE_LF: {
-          if (buf[i] !== 10) return CHUNKED_ERROR;
-          i++;
-          if (this.size === 0) {
-            this.state = S_TRAILER_START;
-          } else {
-            this.remaining = this.size;
-            this.state = S_DATA;
-          }
-          this.size = 0;
-          this.digits = 0;
-          break;
-        }
-        case S_DATA_CR:
-          if (buf[i] !== 13) return CHUNKED_ERROR;
-          this.state = S_DATA_LF;
-          i++;
-          break;
-        case S_DATA_LF:
-          if (buf[i] !== 10) return CHUNKED_ERROR;
-          this.state = S_SIZE;
-          i++;
-          break;
-        case S_TRAILER_START: {
-          const c = buf[i] as number;
-          i++;
-          if (c === 13) {
-            this.state = S_FINAL_LF;
-          } else if (c === 10) {
-            return CHUNKED_ERROR;
-          } else {
-            this.state = S_TRAILER_LINE;
-            this.lineBytes = 1;
-          }
-          break;
-        }
-        case S_TRAILER_LINE: {
-          const c = buf[i] as number;
-          i++;
-          if (c === 13) this.state = S_TRAILER_LF;
-          else if (c === 10 || ++this.lineBytes > 8192) return CHUNKED_ERROR;
-          break;
-        }
-        case S_TRAILER_LF:
-          if (buf[i] !== 10) return CHUNKED_ERROR;
-          i++;
-          this.state = S_TRAILER_START;
-          break;
-        case S_FINAL_LF:
-          if (buf[i] !== 10) return CHUNKED_ERROR;
-          this.reset();
-          return i + 1;
-      }
-    }
-    return CHUNKED_MORE;
-  }
 }
 
 const REASONS: Record<number, string> = {

@@ -1,10 +1,13 @@
 // The embedded router of one service: a listener, the current route table, the targets' connection
 // pools, and the sweep that enforces every deadline. A switch is `apply(spec)`: one reference swap.
+import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SlotName } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
+import { errorResponse } from './http1.ts';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
 import { splitHostPort } from '../net/address.ts';
 import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
@@ -21,6 +24,35 @@ export interface RouterOptions extends ConnOptions {
   maxIdlePerTarget: number;
   /** Optional second listener on which every request goes to the slot in preview. */
   previewListen?: string;
+  /** Peers (CIDRs or addresses) whose X-Forwarded-*, Forwarded and X-Real-IP are appended to, not replaced. */
+  trustedProxies: string[];
+  /** Most client connections open at once per listener (0: no limit); beyond it a connection gets 503 and is closed. */
+  maxConnections: number;
+}
+
+/** Published for every upstream failure ({ service, slot, target, status, detail }), for tracing tools. */
+export const upstreamErrorChannel = diagnostics.channel('cutover:router:upstream-error');
+/** At most one log line per this many ms for upstream failures; the rest are counted in the next line. */
+const UPSTREAM_LOG_EVERY_MS = 1000;
+
+/** A BlockList of the trusted proxies; throws a coded error on an entry that is neither an address nor a CIDR. */
+export function trustList(entries: string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const entry of entries) {
+    const slash = entry.indexOf('/');
+    const address = slash < 0 ? entry : entry.slice(0, slash);
+    const family = net.isIPv4(address) ? 'ipv4' : net.isIPv6(address) ? 'ipv6' : null;
+    const prefix = slash < 0 ? (family === 'ipv4' ? 32 : 128) : Number(entry.slice(slash + 1));
+    if (family === null || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 'ipv4' ? 32 : 128)) {
+      throw new CutoverError(
+        'CUTOVER_E_CONFIG_INVALID',
+        `trustedProxies: ${JSON.stringify(entry)} is not an address or CIDR; write one like 10.0.0.0/8 or ::1`,
+        400,
+      );
+    }
+    list.addSubnet(address, prefix, family);
+  }
+  return list;
 }
 
 export interface RouterMetrics {
@@ -39,22 +71,24 @@ export class Router implements ConnHost {
   private readonly previewServer: net.Server | null;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly mirrors = new Set<MirrorRequest>();
+  private readonly trusted: net.BlockList;
+  private readonly hasTrusted: boolean;
+  private readonly log: Logger;
+  private lastUpstreamLog = 0;
+  private suppressedUpstreamLogs = 0;
   /** Counters of pools a table no longer holds, so per-slot totals never go backwards. */
   private readonly retired: Record<SlotName, SlotMetricsSnapshot> = { blue: emptySnapshot(), green: emptySnapshot() };
 
   constructor(opts: RouterOptions) {
     this.opts = opts;
+    this.trusted = trustList(opts.trustedProxies);
+    this.hasTrusted = opts.trustedProxies.length > 0;
+    this.log = createLogger().child({ component: 'router', service: opts.service });
     const spec = emptySpec(opts.service);
     this.table = buildTable(spec, new SlotPool('blue', []), new SlotPool('green', []));
-    this.server = net.createServer({ noDelay: true }, (socket) => {
-      new ClientConn(this, socket);
-    });
+    this.server = net.createServer({ noDelay: true }, this.acceptor(false));
     this.server.on('error', () => {});
-    this.previewServer = opts.previewListen
-      ? net.createServer({ noDelay: true }, (socket) => {
-          new ClientConn(this, socket, true);
-        })
-      : null;
+    this.previewServer = opts.previewListen ? net.createServer({ noDelay: true }, this.acceptor(true)) : null;
     this.previewServer?.on('error', () => {});
     const tick = Math.max(25, Math.min(1000, Math.min(opts.headersTimeout, opts.idleTimeout, opts.responseTimeout) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), tick);
@@ -93,6 +127,45 @@ export class Router implements ConnHost {
         resolve();
       });
     });
+  }
+
+  /** Accepts a connection on one listener, within its `maxConnections`. */
+  private acceptor(preview: boolean): (socket: net.Socket) => void {
+    const max = this.opts.maxConnections;
+    let open = 0;
+    return (socket) => {
+      if (max > 0) {
+        if (open >= max) {
+          // A clean refusal the client can read, then the socket goes (whatever the client still sends).
+          socket.on('error', () => {});
+          socket.resume();
+          socket.setTimeout(1000, () => socket.destroy());
+          socket.end(errorResponse(503, 'too many connections on this listener: try again shortly', true), 'latin1');
+          return;
+        }
+        open++;
+        socket.once('close', () => open--);
+      }
+      new ClientConn(this, socket, preview);
+    };
+  }
+
+  isTrusted(address: string): boolean {
+    if (!this.hasTrusted || address === '') return false;
+    return this.trusted.check(address, net.isIPv4(address) ? 'ipv4' : 'ipv6');
+  }
+
+  upstreamFailed(slot: string, target: string, status: number, detail: string): void {
+    if (upstreamErrorChannel.hasSubscribers) upstreamErrorChannel.publish({ service: this.opts.service, slot, target, status, detail });
+    const now = performance.now();
+    if (now - this.lastUpstreamLog < UPSTREAM_LOG_EVERY_MS) {
+      this.suppressedUpstreamLogs++;
+      return;
+    }
+    this.lastUpstreamLog = now;
+    const suppressed = this.suppressedUpstreamLogs;
+    this.suppressedUpstreamLogs = 0;
+    this.log.warn(`upstream ${target} of slot ${slot} failed: ${detail}; the client got ${status}`, { slot, target, status, suppressed });
   }
 
   /** A copy of a live request for the mirror slot; skipped when too many copies are already running. */

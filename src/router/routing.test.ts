@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { parseRequestHead } from './heads.ts';
 import { isHeadError, type RequestHead } from './http1.ts';
 import { SlotPool, Target } from './pool.ts';
-import { emptyChoice, NO_LIVE_SLOT, NO_RELEASE_IN_PREVIEW, NO_RELEASE_YET, type RoutingPolicy, route } from './routing.ts';
+import { emptyChoice, NO_LIVE_SLOT, NO_RELEASE_IN_PREVIEW, NO_RELEASE_YET, type RoutingPolicy, route, sameSecret } from './routing.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
 
 const policy: RoutingPolicy = { previewCookie: 'cutover-preview', stickyCookie: 'cutover-slot', stickyAttributes: 'Path=/; HttpOnly' };
@@ -106,4 +106,10 @@ test('a choice reused across requests carries nothing over from the previous one
   assert.equal(out.mirror, green);
   route(table({}), request(''), policy, false, never, out);
   assert.deepEqual([out.pool, out.setCookie, out.mirror, out.refusal], [blue, null, null, '']);
+});
+
+test('the preview token comparison is exact: prefixes, extensions and the empty token never match', () => {
+  assert.equal(sameSecret('s3cret', 's3cret'), true);
+  for (const wrong of ['', 's3cre', 's3crett', 'S3cret', 's3creT', 'x'.repeat(6)]) assert.equal(sameSecret(wrong, 's3cret'), false, wrong);
+  assert.equal(sameSecret('', ''), false);
 });

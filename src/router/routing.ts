@@ -78,8 +78,21 @@ function mirrorable(req: RequestHead): boolean {
 
 /** The request carries the release's preview token, in the preview header or cookie. */
 export function hasPreviewToken(req: RequestHead, table: RouteTable, policy: RoutingPolicy): boolean {
-  if (req.routeHeader !== null) return req.routeHeader === table.previewToken;
-  return req.cookie !== null && cookieValue(req.cookie, policy.previewCookie) === table.previewToken;
+  if (req.routeHeader !== null) return sameSecret(req.routeHeader, table.previewToken);
+  if (req.cookie === null) return false;
+  const v = cookieValue(req.cookie, policy.previewCookie);
+  return v !== null && sameSecret(v, table.previewToken);
+}
+
+/**
+ * Compares a candidate with the secret in time that depends only on the secret's length, so the
+ * answer's timing tells nothing about how much of a guess was right. Allocates nothing.
+ */
+export function sameSecret(candidate: string, secret: string): boolean {
+  const n = secret.length;
+  let diff = candidate.length ^ n;
+  for (let i = 0; i < n; i++) diff |= (candidate.charCodeAt(i % (candidate.length || 1)) | 0) ^ secret.charCodeAt(i);
+  return diff === 0 && n > 0;
 }
 
 /** A progressive shift: the pinned slot from the sticky cookie, or a weighted draw that gets pinned. */

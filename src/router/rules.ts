@@ -82,11 +82,14 @@ export const F_UPGRADE = 5;
 /** Hop-by-hop fields other than the framing ones above: dropped. */
 export const F_HOP = 6;
 export const F_X_FORWARDED_FOR = 7;
-/** Fields the router sets from what it saw; a client's own value is not trusted. */
-export const F_SET_BY_ROUTER = 8;
 export const F_EXPECT = 9;
 export const F_COOKIE = 10;
 export const F_CONTENT_TYPE = 11;
+/** Forwarding fields: stripped and set for untrusted peers, appended to for trusted proxies. */
+export const F_FORWARDED = 12;
+export const F_X_REAL_IP = 13;
+export const F_X_FORWARDED_PROTO = 14;
+export const F_X_FORWARDED_HOST = 15;
 
 const KINDS = new Map<string, number>([
   ['host', F_HOST],
@@ -99,8 +102,10 @@ const KINDS = new Map<string, number>([
   ['te', F_HOP],
   ['trailer', F_HOP],
   ['x-forwarded-for', F_X_FORWARDED_FOR],
-  ['x-forwarded-proto', F_SET_BY_ROUTER],
-  ['x-forwarded-host', F_SET_BY_ROUTER],
+  ['x-forwarded-proto', F_X_FORWARDED_PROTO],
+  ['x-forwarded-host', F_X_FORWARDED_HOST],
+  ['forwarded', F_FORWARDED],
+  ['x-real-ip', F_X_REAL_IP],
   ['expect', F_EXPECT],
   ['cookie', F_COOKIE],
   ['content-type', F_CONTENT_TYPE],
@@ -120,7 +125,10 @@ const REQUEST_KINDS = new Set([
   F_UPGRADE,
   F_HOP,
   F_X_FORWARDED_FOR,
-  F_SET_BY_ROUTER,
+  F_X_FORWARDED_PROTO,
+  F_X_FORWARDED_HOST,
+  F_FORWARDED,
+  F_X_REAL_IP,
   F_EXPECT,
   F_COOKIE,
 ]);
@@ -177,3 +185,78 @@ export function responseBodyMode(method: string, status: number, te: string | nu
   if (contentLength >= 0) return contentLength > 0 ? BODY_LENGTH : BODY_NONE;
   return BODY_UNTIL_CLOSE;
 }
+
+/**
+ * Fields a Connection header may not make hop-by-hop: without Host an HTTP/1.1 request is invalid
+ * (`Connection: host` would make the upstream see one), and the framing fields are the router's own.
+ */
+export const NEVER_HOP: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding']);
+
+// uri-host [ ":" port ] (RFC 9110 7.2): a reg-name, IPv4 or bracketed IPv6 literal, no userinfo,
+// no list (RFC 9112 3.2 wants 400 for `Host: a, b`), no whitespace.
+const HOST_OK = /^(?:[A-Za-z0-9\-._~!$&'()*+;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+/** Whether a Host value (already trimmed) is one authority; '' is allowed (RFC 9112 3.2). */
+export function validHost(value: string): boolean {
+  return value.length <= 255 && HOST_OK.test(value) && value.indexOf(',') < 0;
+}
+
+/**
+ * Methods refused before anything reaches an upstream: CONNECT asks for a tunnel, which a reverse
+ * proxy does not give (and whose connection could never go back to a pool); PRI is the HTTP/2
+ * connection preface, which is not HTTP/1.1 at all. The status and reason, or null.
+ */
+export function refusedMethod(method: string): { status: 501 | 505; reason: string } | null {
+  if (method === 'CONNECT') return { status: 501, reason: 'CONNECT is not supported: this router is a reverse proxy' };
+  if (method === 'PRI') return { status: 505, reason: 'HTTP/2 with prior knowledge is not supported on this listener' };
+  return null;
+}
+
+/**
+ * An absolute-form target (`http://host:port/path?q`, RFC 9112 3.2.2) as its authority and the
+ * origin-form path to forward; null when the target is not absolute-form; '' as authority when the
+ * scheme is http(s) but the authority is missing or carries userinfo (refused with 400).
+ */
+export function splitAbsoluteForm(target: string): { authority: string; path: string } | null {
+  const c = target.charCodeAt(0);
+  if (c === 47 || c === 42) return null; // origin-form or asterisk-form
+  const lower = target.slice(0, 8).toLowerCase();
+  const skip = lower.startsWith('http://') ? 7 : lower.startsWith('https://') ? 8 : -1;
+  if (skip < 0) return null;
+  let end = skip;
+  while (end < target.length) {
+    const ch = target.charCodeAt(end);
+    if (ch === 47 || ch === 63 || ch === 35) break; // / ? #
+    end++;
+  }
+  const authority = target.slice(skip, end);
+  const path = end === target.length ? '/' : target.charCodeAt(end) === 47 ? target.slice(end) : `/${target.slice(end)}`;
+  if (authority === '' || authority.includes('@') || !validHost(authority)) return { authority: '', path };
+  return { authority, path };
+}
+
+/**
+ * Fields a trailer may not carry (RFC 9110 6.5.1): framing, routing, hop-by-hop, authentication and
+ * content fields. A trailer naming one is dropped, so no upstream can act on it after the body.
+ */
+export const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'content-length',
+  'host',
+  'expect',
+  'max-forwards',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'range',
+  'cache-control',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+]);
