@@ -39,7 +39,7 @@ test('malformed chunk framing is refused', () => {
   }
 });
 
-test('chunk extensions follow RFC 9112 7.1.1: text without `;`, empty names, open quotes, controls and trailing spaces are refused', () => {
+test('chunk extensions follow RFC 9112 7.1.1 (without whitespace): text without `;`, empty names, open quotes, controls and spaces are refused', () => {
   const bad = [
     '2 erfrferferf\r\nab\r\n0\r\n\r\n',
     '2;\r\nab\r\n0\r\n\r\n',
@@ -52,6 +52,8 @@ test('chunk extensions follow RFC 9112 7.1.1: text without `;`, empty names, ope
     '2;x=\r\nab\r\n0\r\n\r\n',
     '2;x="a"b\r\nab\r\n0\r\n\r\n',
     '2;x=a b\r\nab\r\n0\r\n\r\n',
+    '2 ;a\r\nab\r\n0\r\n\r\n',
+    '2;a =b\r\nab\r\n0\r\n\r\n',
     '2\r\nab\r\n0;\r\n\r\n',
   ];
   for (const b of bad) {
@@ -61,7 +63,7 @@ test('chunk extensions follow RFC 9112 7.1.1: text without `;`, empty names, ope
   const good = [
     '2;a\r\nab\r\n0\r\n\r\n',
     '2;a=b;c="d;\\"e"\r\nab\r\n0\r\n\r\n',
-    '2 ;a = b\r\nab\r\n0;last\r\n\r\n',
+    '2;a=b\r\nab\r\n0;last\r\n\r\n',
     '2;a="\xe9"\r\nab\r\n0\r\n\r\n',
   ];
   for (const g of good) {
