@@ -17,7 +17,13 @@ export function cutoverMissing(): string | undefined {
   return existsSync(up) ? undefined : 'src/cli/up.ts does not exist yet';
 }
 
-function config(dir: string, workers: number, port: number, apiPort: number, upstream: Upstream): string {
+/** TLS on the listener (bench/tls.ts): the certificate and key files. */
+export interface CutoverTls {
+  certificate: string;
+  key: string;
+}
+
+function config(dir: string, workers: number, port: number, apiPort: number, upstream: Upstream, tls?: CutoverTls): string {
   return `api: { listen: 127.0.0.1:${apiPort} }
 stateDir: ${path.join(dir, 'state')}
 services:
@@ -26,7 +32,7 @@ services:
     workers: ${workers}
     provider: { kind: static, blue: [127.0.0.1:${upstream.blue}], green: [127.0.0.1:${upstream.green}] }
     health: { path: /, interval: 1s }
-`;
+${tls ? `    tls: { certificate: ${tls.certificate}, key: ${tls.key} }\n` : ''}`;
 }
 
 interface Api {
@@ -73,10 +79,17 @@ async function waitReady(child: Child, client: Api): Promise<void> {
   throw new Error(`${child.name} ${why}; its log:\n${tail(child.logFile)}`);
 }
 
-export async function startCutover(dir: string, workers: number, port: number, apiPort: number, upstream: Upstream): Promise<Target> {
+export async function startCutover(
+  dir: string,
+  workers: number,
+  port: number,
+  apiPort: number,
+  upstream: Upstream,
+  tls?: CutoverTls,
+): Promise<Target> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'cutover.yaml');
-  writeFileSync(file, config(dir, workers, port, apiPort, upstream));
+  writeFileSync(file, config(dir, workers, port, apiPort, upstream, tls));
   const token = randomBytes(24).toString('hex');
   const name = workers === 1 ? 'cutover' : `cutover-w${workers}`;
   const child = startProcess(name, process.execPath, [path.join(repoRoot, 'src/cli/main.ts'), 'up', '-c', file], {
@@ -95,7 +108,7 @@ export async function startCutover(dir: string, workers: number, port: number, a
     name,
     kind: 'cutover',
     workers,
-    url: `http://127.0.0.1:${port}/`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/`,
     pid: child.pid,
     switchEveryMs: 100,
     async switchTo(slot: Slot) {

@@ -144,6 +144,8 @@ async function measureQuietly(o: Options, t: Target, upstream: Upstream, mode: M
 
 async function main(): Promise<number> {
   // The fleet round is its own measurement (etcd, routers, a controller): see bench/fleet.ts.
+  // The edge over TLS beside nginx with the same certificate (bench/tls.ts).
+  if (process.argv.includes('--tls')) return (await import('./tls.ts')).main(process.argv.slice(2).filter((a) => a !== '--tls'));
   // The traffic adapters' round: switches through HAProxy, nginx and Caddy beside the router (bench/adapters.ts).
   if (process.argv.includes('--adapters'))
     return (await import('./adapters.ts')).main(process.argv.slice(2).filter((a) => a !== '--adapters'));
