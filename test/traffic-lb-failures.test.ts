@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { serverName } from '../src/traffic/haproxy.ts';
 import { startHaproxy } from './balancers.ts';
-import { CLI, startDaemon, startUpstream, waitFor } from './helpers.ts';
+import { CLI, type Daemon, startDaemon, startUpstream, waitFor } from './helpers.ts';
 
 const run = promisify(execFile);
 
@@ -72,11 +72,22 @@ async function setup() {
   const blue = await startUpstream('blue');
   const green = await startUpstream('green');
   const haproxy = await startHaproxy(dir);
-  const d = await startDaemon([blue.address], [green.address], {
-    service: { traffic: { kind: 'haproxy', socket: haproxy.socket, backend: 'web' } },
-  });
-  await waitFor('HAProxy serving blue', async () => (await fetch(`http://127.0.0.1:${haproxy.port}/`)).headers.get('x-slot') === 'blue');
-  return { dir, blue, green, haproxy, d };
+  let d: Daemon | undefined;
+  try {
+    d = await startDaemon([blue.address], [green.address], {
+      service: { traffic: { kind: 'haproxy', socket: haproxy.socket, backend: 'web' } },
+    });
+    await waitFor('HAProxy serving blue', async () => (await fetch(`http://127.0.0.1:${haproxy.port}/`)).headers.get('x-slot') === 'blue');
+    return { dir, blue, green, haproxy, d };
+  } catch (err) {
+    // Nothing started here may outlive a failed start, or the test file never ends.
+    await d?.stop();
+    await haproxy.stop();
+    await blue.close();
+    await green.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 test('a switch while HAProxy is down fails as unreachable, and the store records no switch', async () => {

@@ -25,7 +25,12 @@ async function releaseAndRollBack(
   const dir = mkdtempSync(join(tmpdir(), 'cutover-lb-'));
   const blue: Upstream = await startUpstream('blue');
   const green: Upstream = await startUpstream('green');
-  const { balancer, traffic } = await setup(dir);
+  const { balancer, traffic } = await setup(dir).catch(async (err) => {
+    await blue.close();
+    await green.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   let d: Daemon | undefined;
   try {
     d = await startDaemon([blue.address], [green.address], { service: { ...QUICK, traffic, ...extra } });
