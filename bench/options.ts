@@ -7,7 +7,7 @@ export interface Options {
   seconds: number;
   rounds: number;
   /** Proxies to compare; the upstream hit directly is always measured. */
-  only: Exclude<Kind, 'direct'>[];
+  only: Exclude<Kind, 'direct' | 'floor'>[];
   /** Worker counts (HAProxy: threads) each proxy is measured with. */
   workers: number[];
   switchSeconds: number;
@@ -30,7 +30,7 @@ export const usage = `usage: npm run bench -- [options]
 
   --duration S         seconds per wrk run (default 10)
   --rounds N           interleaved rounds; medians are reported (default 3)
-  --only LIST          proxies to compare: cutover,nginx,haproxy (default all; direct always runs)
+  --only LIST          proxies to compare: cutover,nginx,haproxy (default all; direct and floor always run)
   --workers LIST       worker counts per proxy (default 1,<cores>)
   --switch-duration S  seconds of each switch-under-load round; 0 skips them (default 10)
   --warmup S           unrecorded seconds of load per target before round 1 (default 2)
@@ -45,6 +45,10 @@ export const usage = `usage: npm run bench -- [options]
   --mttr-rate N        requests/s of the MTTR and false-alarm load, open loop over keep-alive connections (default 500)
   --false-alarms       instead of the wrk rounds: a healthy, jittery release under load must not roll back
   --false-alarms-seconds S  how long each false-alarm release is watched (default 120)
+
+  --memory             instead of the wrk rounds: RSS of cutover and nginx with many idle keep-alive connections
+  --memory-connections N  connections held open (default 10000)
+  --memory-rounds N    rounds of open-all, measure, close-all (default 10)
 `;
 
 const KINDS = ['cutover', 'nginx', 'haproxy'] as const;

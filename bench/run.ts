@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { machineCpuSeconds, selfCpuSeconds, treeCpuSeconds } from './cpu.ts';
 import { cutoverMissing, repoRoot, startCutover } from './cutover.ts';
+import { startFloor } from './floor.ts';
 import { startHaproxy } from './haproxy.ts';
 import { machineInfo } from './machine.ts';
 import { startNginxProxy, startUpstream } from './nginx.ts';
@@ -149,6 +150,8 @@ async function main(): Promise<number> {
   // The traffic adapters' round: switches through HAProxy, nginx and Caddy beside the router (bench/adapters.ts).
   if (process.argv.includes('--adapters'))
     return (await import('./adapters.ts')).main(process.argv.slice(2).filter((a) => a !== '--adapters'));
+  // Resident memory with many idle keep-alive connections, beside nginx's (bench/memory.ts).
+  if (process.argv.includes('--memory')) return (await import('./memory.ts')).main(process.argv.slice(2).filter((a) => a !== '--memory'));
   if (process.argv.includes('--fleet')) return (await import('./fleet.ts')).main(process.argv.slice(2).filter((a) => a !== '--fleet'));
   let o: Options;
   try {
@@ -194,7 +197,10 @@ async function main(): Promise<number> {
       pid: upstream.pid,
       close: async () => {},
     };
-    targets.push(direct, ...(await startTargets(o, tmp, upstream, skipped)));
+    const floorDir = path.join(tmp, 'floor');
+    mkdirSync(floorDir, { recursive: true });
+    const [floorPort] = (await freePorts(1)) as [number];
+    targets.push(direct, await startFloor(floorDir, floorPort, upstream), ...(await startTargets(o, tmp, upstream, skipped)));
     log(
       `targets: ${targets.map((t) => t.name).join(', ')}${skipped.length ? `; skipped: ${skipped.map((s) => s.target).join(', ')}` : ''}`,
     );
@@ -217,7 +223,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${formatTable(rows)}\n\n`);
     process.stdout.write(
       `medians of ${o.rounds} round(s) of ${o.seconds} s${o.switchSeconds > 0 ? ` (switching: one round of ${o.switchSeconds} s)` : ''}, wrk -t${o.threads} -c${o.connections}; ` +
-        `×nginx compares with nginx at the same worker count and mode; failed is summed over rounds; switches: how many, and the median time one took; ` +
+        `×nginx compares with nginx at the same worker count and mode, ×floor with Node piping bytes (no HTTP), ×direct with the upstream alone; failed is summed over rounds; switches: how many, and the median time one took; ` +
         `CPU µs/req is the proxy's process tree (direct: the upstream nginx), "in kernel" the share of it in system time.\n`,
     );
     for (const n of notes) process.stdout.write(`note: ${n}\n`);

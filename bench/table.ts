@@ -1,5 +1,5 @@
 // Turns the raw runs into one row per target and mode (medians over rounds, failures summed),
-// with ratios to nginx (same worker count, same mode) and to the upstream hit directly; prints them.
+// with ratios to nginx (same worker count, same mode), to Node's floor and to the upstream hit directly; prints them.
 import type { SwitchStats } from './switching.ts';
 import type { Kind } from './target.ts';
 import type { WrkResult } from './wrk.ts';
@@ -46,6 +46,8 @@ export interface Row {
   otherBusyPct: number;
   xNginx?: number;
   xDirect?: number;
+  /** Against Node's floor: a plain net pipe in the same runtime (bench/apps/floor-pipe.ts). */
+  xFloor?: number;
   p99xNginx?: number;
   switches?: number;
   switchErrors?: number;
@@ -92,9 +94,10 @@ export function summarise(runs: Run[]): Row[] {
       }),
     };
   });
-  const order: Record<Kind, number> = { direct: 0, cutover: 1, nginx: 2, haproxy: 3 };
+  const order: Record<Kind, number> = { direct: 0, floor: 1, cutover: 2, nginx: 3, haproxy: 4 };
   rows.sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'steady' ? -1 : 1) || a.workers - b.workers || order[a.kind] - order[b.kind]);
   const direct = rows.find((r) => r.kind === 'direct' && r.mode === 'steady');
+  const floor = rows.find((r) => r.kind === 'floor' && r.mode === 'steady');
   for (const row of rows) {
     const nginx = rows.find((r) => r.kind === 'nginx' && r.workers === row.workers && r.mode === row.mode);
     if (nginx) {
@@ -102,6 +105,7 @@ export function summarise(runs: Run[]): Row[] {
       row.p99xNginx = row.p99Ms / nginx.p99Ms;
     }
     if (direct) row.xDirect = row.rps / direct.rps;
+    if (floor) row.xFloor = row.rps / floor.rps;
   }
   return rows;
 }
@@ -110,11 +114,25 @@ const ms = (v: number) => (v < 1 ? `${Math.round(v * 1000)}µs` : `${v.toFixed(2
 const x = (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(2)}×`);
 
 export function formatTable(rows: Row[]): string {
-  const head = ['target', 'req/s', '×nginx', '×direct', 'p50', 'p99', 'p99 ×nginx', 'failed', 'CPU µs/req', 'in kernel', 'switches'];
+  const head = [
+    'target',
+    'req/s',
+    '×nginx',
+    '×floor',
+    '×direct',
+    'p50',
+    'p99',
+    'p99 ×nginx',
+    'failed',
+    'CPU µs/req',
+    'in kernel',
+    'switches',
+  ];
   const body = rows.map((r) => [
     r.mode === 'switching' ? `${r.target} switching` : r.target,
     Math.round(r.rps).toString(),
     x(r.xNginx),
+    x(r.xFloor),
     x(r.xDirect),
     ms(r.p50Ms),
     ms(r.p99Ms),

@@ -1,7 +1,8 @@
-// What the bench knows about one thing wrk can be pointed at: the upstream itself, cutover, nginx, HAProxy.
+// What the bench knows about one thing wrk can be pointed at: the upstream itself, Node's floor (a plain
+// net pipe), cutover, nginx, HAProxy.
 
 export type Slot = 'blue' | 'green';
-export type Kind = 'direct' | 'cutover' | 'nginx' | 'haproxy';
+export type Kind = 'direct' | 'floor' | 'cutover' | 'nginx' | 'haproxy';
 
 export interface Target {
   /** Row name in the table: `nginx`, `cutover-w2`, `haproxy-t2`. */

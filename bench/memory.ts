@@ -1,0 +1,125 @@
+// `npm run bench -- --memory`: resident memory of the router with many idle keep-alive client
+// connections (each has carried one request), beside nginx's with the same connections, and whether
+// it comes back down after they close: `--memory-rounds` rounds of open-all, measure, close-all.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startCutover } from './cutover.ts';
+import { startNginxProxy, startUpstream } from './nginx.ts';
+import { freePorts, sleep, stopAll } from './proc.ts';
+import type { Target } from './target.ts';
+import { parseArgs } from 'node:util';
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** Resident set of a process and its children (cutover's daemon, nginx's master and worker), in KB. */
+function treeRssKb(pid: number): number {
+  let total = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop() as number;
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').split(' ').filter(Boolean)) stack.push(Number(t));
+    } catch {
+      // the process ended between listing and reading
+    }
+  }
+  return total;
+}
+
+/** Opens `count` connections, sends one keep-alive GET on each and waits for every answer. */
+async function openIdle(port: number, count: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  const batch = 500;
+  for (let i = 0; i < count; i += batch) {
+    const opened = Array.from(
+      { length: Math.min(batch, count - i) },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1');
+          s.setTimeout(15_000, () => s.destroy(new Error('no answer within 15 s')));
+          s.once('error', reject);
+          s.once('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n'));
+          s.once('data', () => {
+            s.setTimeout(0);
+            resolve(s);
+          });
+        }),
+    );
+    sockets.push(...(await Promise.all(opened)));
+  }
+  return sockets;
+}
+
+async function closeAll(sockets: net.Socket[], target: Target): Promise<void> {
+  for (const s of sockets) s.destroy();
+  // Give the proxy a moment to see every close and let go of what each connection held.
+  await sleep(1000);
+  void target;
+}
+
+export interface MemoryRow {
+  target: string;
+  connections: number;
+  idleKb: number;
+  /** Per round: RSS with every connection open, and after they closed. */
+  openKb: number[];
+  afterKb: number[];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'memory-connections': { type: 'string' }, 'memory-rounds': { type: 'string' } } });
+  const connections = Number(values['memory-connections'] ?? 10_000);
+  const rounds = Number(values['memory-rounds'] ?? 10);
+  if (!Number.isInteger(connections) || connections < 1 || !Number.isInteger(rounds) || rounds < 1) {
+    process.stderr.write('bench: --memory-connections and --memory-rounds take whole numbers\n');
+    return 2;
+  }
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-mem-'));
+  const rows: MemoryRow[] = [];
+  try {
+    const [blue, green, cutPort, cutApi, ngxPort] = (await freePorts(5)) as [number, number, number, number, number];
+    const upstream = await startUpstream(path.join(tmp, 'upstream'), blue, green);
+    for (const dir of ['cutover', 'nginx']) mkdirSync(path.join(tmp, dir), { recursive: true });
+    const targets = [
+      await startCutover(path.join(tmp, 'cutover'), 1, cutPort, cutApi, upstream),
+      await startNginxProxy(path.join(tmp, 'nginx'), 1, ngxPort, upstream),
+    ];
+    for (const t of targets) {
+      const port = Number(new URL(t.url).port);
+      await closeAll(await openIdle(port, 100), t); // warm: code paths compiled, pools filled
+      const idleKb = treeRssKb(t.pid);
+      const row: MemoryRow = { target: t.name, connections, idleKb, openKb: [], afterKb: [] };
+      for (let r = 1; r <= rounds; r++) {
+        const sockets = await openIdle(port, connections);
+        await sleep(500);
+        row.openKb.push(treeRssKb(t.pid));
+        await closeAll(sockets, t);
+        row.afterKb.push(treeRssKb(t.pid));
+        log(`memory round ${r} ${t.name}: ${row.openKb.at(-1)} KB with ${connections} idle connections, ${row.afterKb.at(-1)} KB after`);
+      }
+      rows.push(row);
+    }
+    const kb = (n: number) => `${(n / 1024).toFixed(1)} MB`;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    process.stdout.write('target    idle       open (median)  per connection  after close: first -> last round\n');
+    for (const r of rows) {
+      const per = ((median(r.openKb) - r.idleKb) * 1024) / r.connections;
+      process.stdout.write(
+        `${r.target.padEnd(9)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)}\n`,
+      );
+    }
+    process.stdout.write(
+      `RSS of each proxy's process tree (cutover: the daemon, with its API and controller; nginx: master and one worker), ${connections} keep-alive connections that each carried one GET, ${rounds} rounds\n`,
+    );
+    for (const t of targets) await t.close();
+    await upstream.close();
+    return 0;
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
