@@ -104,6 +104,16 @@ describe('a switch on a shared TLS listener', () => {
     rmSync(ca.dir, { recursive: true, force: true });
   });
 
+  it('status shows what each service claims on the listener and the certificate it serves', async () => {
+    const r = await d.api('GET', '/api/v1/services/api');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.edge.hosts, ['api.test']);
+    assert.equal(r.json.edge.tls, true);
+    assert.equal(r.json.edge.certificates.length, 1);
+    assert.match(r.json.edge.certificates[0].subject, /CN=api\.test/);
+    assert.equal(r.json.edge.certificates[0].error, null);
+  });
+
   it('loses nothing over HTTP/1.1 and HTTP/2 while the other service keeps its own slot', async () => {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 8 });
     const sessions: http2.ClientHttp2Session[] = await Promise.all([1, 2, 3].map(() => h2Connect(port, 'app.test', ca.pem)));

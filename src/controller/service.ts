@@ -19,7 +19,7 @@ import { routerOptions } from '../traffic/router-options.ts';
 import { createTrafficAdapter } from '../traffic/index.ts';
 import { sameList, startState } from './start-state.ts';
 import { TrafficControl } from './traffic-control.ts';
-import type { ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
+import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
 export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky'>;
@@ -289,6 +289,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
       slots: { blue: slot('blue'), green: slot('green') },
       traffic: this.traffic.status(),
       release: null,
+      ...edgeOf(this.host),
     };
   }
 
@@ -308,4 +309,10 @@ function sameRoutes(a: RouteState, b: RouteState): boolean {
   const extras = (s: RouteState): string =>
     JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
   return extras(a) === extras(b);
+}
+
+/** The edge part of a status, from a host that has one (an edge listener's). */
+function edgeOf(host: RouterHost): { edge?: ServiceStatus['edge'] } {
+  const source = host as Partial<EdgeStatusSource>;
+  return typeof source.edgeStatus === 'function' ? { edge: source.edgeStatus() } : {};
 }

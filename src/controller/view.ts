@@ -26,6 +26,21 @@ export interface ServiceStatus {
   traffic: TrafficStatus;
   /** The active release, or else the latest one; filled in by the daemon. */
   release: ReleaseStatus | null;
+  /** On an edge listener (hosts, pathPrefix or tls): what it claims, its certificates and ACME's progress. */
+  edge?: EdgeStatus;
+}
+
+export interface EdgeStatus {
+  hosts: readonly string[];
+  pathPrefix: string;
+  tls: boolean;
+  certificates: { hosts: readonly string[]; source: string; subject: string; notAfter: string; loadedAt: string; error: string | null }[];
+  acme: { host: string; state: string; notAfter: string | null; error: string | null; failures: number; nextAttempt: string | null }[];
+}
+
+/** A router host that serves on an edge listener can say how its edge stands. */
+export interface EdgeStatusSource {
+  edgeStatus(): EdgeStatus;
 }
 
 export interface ReleaseStatus {

@@ -2,6 +2,7 @@
 // the listener (shared by every service naming the same `listen`, looked up in a registry keyed by
 // that address) owns the socket, TLS and the choice of service per request.
 import type { ServiceConfig } from '../config/types.ts';
+import type { EdgeStatus } from '../controller/view.ts';
 import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
 import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
@@ -151,6 +152,18 @@ export class EdgeRouterHost implements RouterHost {
   /** Where each ACME certificate of this service stands (empty without ACME). */
   acmeStatus(): AcmeHostState[] {
     return this.acme?.status() ?? [];
+  }
+
+  /** For the service's status: what it claims on its listener, its certificates and ACME's progress. */
+  edgeStatus(): EdgeStatus {
+    const mine = (hosts: readonly string[]): boolean => hosts.length === 0 || hosts.some((h) => this.edge.hosts.includes(h));
+    return {
+      hosts: this.edge.hosts,
+      pathPrefix: normalisePrefix(this.edge.pathPrefix),
+      tls: this.edge.tls !== undefined,
+      certificates: (this.listener?.certs?.info() ?? []).filter((c) => mine(c.hosts)),
+      acme: this.acmeStatus(),
+    };
   }
 
   /** The ACME client of this service, for tests and renewals on demand. */
