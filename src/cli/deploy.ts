@@ -7,6 +7,7 @@ import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { EXIT } from './exit.ts';
 import type { CommandContext } from './main.ts';
+import { holdLine, holdOf } from './hold.ts';
 import { LiveChecklist } from './progress.ts';
 
 /** How often --wait asks the API for news. */
@@ -114,6 +115,7 @@ export async function follow(
   // A terminal gets a live checklist with a spinner; anything else (CI logs, pipes) plain lines.
   const live = print && ctx.stdout.isTTY === true ? new LiveChecklist(ctx.stdout) : null;
   let lastLine = Date.now();
+  let heldOn: string | null = null;
   let start: number | undefined;
   for (;;) {
     const r = await api<ReleaseStatus>(
@@ -122,8 +124,9 @@ export async function follow(
       undefined,
       signal,
     );
+    const hold = holdOf(service, r);
     if (live !== null) {
-      live.draw(r);
+      live.draw(r, hold === null ? [] : [holdLine(hold)]);
       if (DONE.has(r.phase) || BAD.has(r.phase)) {
         if (BAD.has(r.phase) && r.reason) ctx.stdout.write(`\n${r.reason}\n`);
         return r;
@@ -143,10 +146,13 @@ export async function follow(
     }
     seen = phases.length;
     if (DONE.has(r.phase) || BAD.has(r.phase)) return r;
-    if (print && Date.now() - lastLine >= HEARTBEAT - POLL_INTERVAL) {
-      ctx.stdout.write(`  ${at(Date.now())}  ${r.phase.padEnd(17)} ${nowLine(r)}\n`);
+    // A hold is said at once (then with every heartbeat): nobody should wait for a release that waits for them.
+    const holding = hold === null ? null : `${hold.label}: ${hold.reason}`;
+    if (print && (Date.now() - lastLine >= HEARTBEAT - POLL_INTERVAL || (holding !== null && holding !== heldOn))) {
+      ctx.stdout.write(`  ${at(Date.now())}  ${r.phase.padEnd(17)} ${hold === null ? nowLine(r) : holdLine(hold)}\n`);
       lastLine = Date.now();
     }
+    heldOn = holding;
     await sleep(POLL_INTERVAL, signal);
   }
 }

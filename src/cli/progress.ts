@@ -58,8 +58,9 @@ export class LiveChecklist {
     this.out = out;
     this.st = styles(out);
   }
-  draw(r: ReleaseStatus): void {
-    const lines = checklist(r, Date.now(), this.frame++, this.st);
+  /** `extra`: lines under the checklist (why the release holds and what to run). */
+  draw(r: ReleaseStatus, extra: string[] = []): void {
+    const lines = [...checklist(r, Date.now(), this.frame++, this.st), ...extra.map((l) => this.st.bad(`  ${l}`))];
     let s = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
     for (const l of lines) s += `\x1b[2K${l}\n`;
     this.out.write(s);

@@ -3,6 +3,7 @@
 import type { ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
+import { holdLine, holdOf } from './hold.ts';
 
 export function formatStatus(s: ServiceAnswer): string {
   const lines = [
@@ -11,7 +12,7 @@ export function formatStatus(s: ServiceAnswer): string {
   for (const slot of ['blue', 'green'] as const) {
     const d = s.slots[slot];
     const mark = s.live === slot ? '*' : ' ';
-    lines.push(` ${mark} ${slot.padEnd(5)} ${d.version ?? '-'}`);
+    lines.push(` ${mark} ${slot.padEnd(5)} ${d.version ?? '-'}${roleOf(s, slot)}`);
     for (const t of d.targets)
       lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
@@ -23,7 +24,7 @@ export function formatStatus(s: ServiceAnswer): string {
       lines.push(`    router ${r.id}  ${r.listen ?? '-'}  serving generation ${r.generation ?? '-'}${lag}`);
     }
   }
-  if (s.release) lines.push(...formatRelease(s.release));
+  if (s.release) lines.push(...formatRelease(s.release, s.service));
   return lines.join('\n');
 }
 
@@ -41,13 +42,28 @@ export function formatTraffic(t: TrafficStatus): string[] {
   return lines;
 }
 
+const BEFORE_TRAFFIC = new Set(['pending', 'provisioning', 'verifying', 'awaiting-approval']);
+const ENDED = new Set(['retired', 'failed', 'aborted', 'rolled-back']);
+
+/** What a slot does beyond its version: its share of a shift, the version being provisioned into it, standby. */
+function roleOf(s: ServiceAnswer, slot: 'blue' | 'green'): string {
+  const r = s.release;
+  const share = s.weights[slot];
+  if (s.live !== slot && share > 0) return `  (takes ${share}% of new clients)`;
+  if (r && r.slot === slot && BEFORE_TRAFFIC.has(r.phase)) return `  (${r.phase} version ${r.version})`;
+  if (r && r.fromSlot === slot && s.live !== slot && (r.phase === 'promoted' || r.phase === 'observing')) return '  (standby)';
+  return '';
+}
+
 const OUTCOME_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', error: 'ERR ', timeout: 'TIME' };
 
 /** The release part of status: phase and reason, gates, analysis runs, and the preview token line. */
-export function formatRelease(r: ReleaseStatus): string[] {
+export function formatRelease(r: ReleaseStatus, service?: string): string[] {
   const lines = [`  release ${r.id}  version ${r.version}  ${r.fromSlot ?? '-'} -> ${r.slot}  ${r.phase}`];
   const reason = (r.reason ?? '').split('\n');
   if (reason[0]) lines.push(`    ${reason[0]}`, ...reason.slice(1).map((l) => `    ${l}`));
+  const hold = service === undefined ? null : holdOf(service, r);
+  if (hold !== null) lines.push(`  ${holdLine(hold)}`);
   if (r.preview) {
     const how =
       r.preview.token !== undefined
@@ -59,6 +75,8 @@ export function formatRelease(r: ReleaseStatus): string[] {
     lines.push(`  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${(g.durationMs / 1000).toFixed(1)}s  ${g.summary}`);
   }
   for (const a of r.analysis ?? []) {
+    // A run still shown as running on a release that ended is stale: it stopped with the release.
+    if (ENDED.has(r.phase) && (a.state === 'running' || a.state === 'waiting')) continue;
     lines.push(
       `  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}`,
     );

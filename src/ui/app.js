@@ -163,7 +163,28 @@ async function loadTraffic(card) {
 
 // ---- rendering ----------------------------------------------------------------------------------
 
-const time = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '');
+/** Local time of day, with how long ago (or how far ahead) in words: `14:02:07 (3m ago)`. */
+function time(iso) {
+  if (!iso) return '';
+  const t = new Date(iso);
+  return `${t.toLocaleTimeString([], { hour12: false })} (${ago(t.getTime() - Date.now())})`;
+}
+function ago(ms) {
+  const abs = Math.abs(ms);
+  const text = abs < 1000 ? 'now' : human(abs);
+  return abs < 1000 ? text : ms < 0 ? `${text} ago` : `in ${text}`;
+}
+/** 300000 -> 5m, 90000 -> 1m30s, 1500 -> 1.5s. */
+function human(ms) {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const sec = Math.floor((ms % 60_000) / 1000);
+  return [h ? `${h}h` : '', m ? `${m}m` : '', sec && !h ? `${sec}s` : ''].join('') || '0s';
+}
+/** Durations written in milliseconds inside an event's reason, in human units. */
+const humanReason = (text) => text.replace(/\b(\d{4,}) ms\b/g, (_, n) => human(Number(n)));
 const pct = (v) => `${Math.round(v * 10) / 10}%`;
 
 function render(card) {
@@ -191,18 +212,23 @@ function render(card) {
   renderCharts(card);
 }
 
+/** What a slot does now, in words: live, taking part of the traffic, being provisioned, standby, idle. */
+function roleOf(s, slot) {
+  const r = s.release;
+  if (s.live === slot && s.weights[slot] === 100) return 'live';
+  if (s.weights[slot] > 0) return `takes ${s.weights[slot]}%`;
+  if (r && r.slot === slot && BEFORE_TRAFFIC.includes(r.phase)) return `${r.phase} ${r.version}`;
+  if (r && r.fromSlot === slot && ['promoted', 'observing', 'shifting'].includes(r.phase)) return 'standby';
+  return 'idle';
+}
+
 function slotBox(s, slot) {
   const d = s.slots[slot];
-  const role =
-    s.live === slot
-      ? 'live'
-      : s.release && s.release.fromSlot === slot && ['promoted', 'observing', 'shifting'].includes(s.release.phase)
-        ? 'standby'
-        : 'idle';
+  const role = roleOf(s, slot);
   return h(
     'section',
-    { class: `slot slot-${slot} ${role}`, 'data-slot': slot },
-    h('h3', {}, slot, ' ', h('span', { class: 'tag' }, role)),
+    { class: `slot slot-${slot} ${role.split(' ')[0]}`, 'data-slot': slot },
+    h('h3', {}, slot, ' ', h('span', { class: 'tag', 'data-testid': `role-${slot}` }, role)),
     h('div', { class: 'weight' }, h('meter', { min: 0, max: 100, value: s.weights[slot] }), ` ${s.weights[slot]}%`),
     h('p', {}, 'version ', h('strong', {}, d.version ?? '-')),
     d.targets.length === 0
@@ -278,14 +304,57 @@ function releaseBox(card, r) {
           'li',
           { class: state, 'data-step': p },
           h('span', { class: 'step' }, p),
-          e ? h('time', {}, time(e.time).slice(11)) : null,
-          e?.reason ? h('div', { class: 'reason' }, e.reason.split('\n')[0]) : null,
+          e ? h('time', { datetime: e.time }, time(e.time)) : null,
+          e?.reason && !(p === ended && r.phase === 'failed') ? h('div', { class: 'reason' }, humanReason(e.reason.split('\n')[0])) : null,
+          // A failed release shows all of its reason (the app's own output) and the way to its logs.
+          p === ended && r.phase === 'failed'
+            ? h('pre', { class: 'reason-full', 'data-testid': 'failure' }, r.reason ?? e?.reason ?? '')
+            : null,
+          p === ended && r.phase === 'failed' ? logsButton(card, r) : null,
           more.length ? h('ul', { class: 'results' }, more) : null,
         );
       }),
     ),
+    holdBox(card, r),
     actions(card, r),
   );
+}
+
+/** A release that holds on an inconclusive analysis waits for a person: say why and what to do. */
+function holdBox(card, r) {
+  const last = r.analysis?.at(-1);
+  if (!['shifting', 'observing'].includes(r.phase) || !last || last.action !== 'hold') return null;
+  return h(
+    'div',
+    { class: 'hold', role: 'status', 'data-testid': 'hold' },
+    h('strong', {}, `Holding (${last.label}): `),
+    `${last.reason}. Press Promote or run `,
+    h('code', {}, `cutover promote ${card.name}`),
+    ' to go on, or roll back.',
+  );
+}
+
+function logsButton(card, r) {
+  const out = h('pre', { class: 'logs', hidden: true });
+  const show = h(
+    'button',
+    {
+      type: 'button',
+      class: 'quiet',
+      onclick: async () => {
+        try {
+          const answer = await api('GET', `/services/${encodeURIComponent(card.name)}/logs?slot=${r.slot}&lines=200`);
+          out.textContent = answer.lines.join('\n') || 'no log lines';
+        } catch (err) {
+          out.textContent = err.message;
+        }
+        out.hidden = false;
+        out.scrollTop = out.scrollHeight; // the newest lines, where the failure is
+      },
+    },
+    `Logs of ${r.slot}`,
+  );
+  return h('div', {}, show, ` or cutover logs ${card.name} --slot ${r.slot}`, out);
 }
 
 function actions(card, r) {
@@ -373,7 +442,7 @@ function historyBox(card) {
             h(
               'tr',
               {},
-              ['started (UTC)', 'version', 'slots', 'phase', 'reason'].map((c) => h('th', {}, c)),
+              ['started', 'version', 'slots', 'phase', 'reason'].map((c) => h('th', {}, c)),
             ),
           ),
           h(
@@ -405,7 +474,7 @@ function historyBox(card) {
             h(
               'tr',
               {},
-              ['time (UTC)', 'who', 'what', 'status', 'from'].map((c) => h('th', {}, c)),
+              ['time', 'who', 'what', 'status', 'from'].map((c) => h('th', {}, c)),
             ),
           ),
           h(
