@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'CUTOVER_E_MIGRATION_UNSAFE'
   | 'CUTOVER_E_MIGRATION_FAILED'
   | 'CUTOVER_E_GATE_FAILED'
+  | 'CUTOVER_E_HOOK_FAILED'
   | 'CUTOVER_E_INTERNAL';
 
 export class CutoverError extends Error {

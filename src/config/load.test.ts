@@ -72,6 +72,7 @@ test('a minimal service gets every documented default', () => {
     standby: 1_800_000,
     preview: { header: 'x-cutover-preview' },
     sticky: { cookie: 'cutover-slot', attributes: 'Path=/; HttpOnly; SameSite=Lax' },
+    hooks: {},
   };
   assert.deepEqual(config.services.web, expected);
 });

@@ -42,6 +42,7 @@ import type {
 } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
 import { edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
+import { hooksSchema } from './hooks-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
 
 /** Defaults, as a user would write them. */
@@ -577,6 +578,7 @@ function service(dir: string) {
           attributes: z.string().default(DEFAULTS.stickyAttributes),
         })
         .prefault({}),
+      hooks: hooksSchema,
       migrations: z
         .strictObject({
           expand: command.optional(),

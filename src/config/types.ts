@@ -32,8 +32,28 @@ export const WEBHOOK_EVENTS = [
   'retired',
   'failed',
   'aborted',
+  'hook-failed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** Where a release runs hooks, in the order it reaches them. */
+export const HOOK_POINTS = [
+  'beforeProvision',
+  'afterProvision',
+  'beforeSwitch',
+  'afterSwitch',
+  'afterPromote',
+  'beforeRetire',
+  'onRollback',
+  'onFailure',
+] as const;
+export type HookPoint = (typeof HOOK_POINTS)[number];
+
+export type HookConfig =
+  | { kind: 'command'; run: string; timeout: number }
+  | { kind: 'webhook'; url: string; headers: Record<string, string>; timeout: number };
+
+export type HooksConfig = Partial<Record<HookPoint, HookConfig[]>>;
 
 export interface WebhookConfig {
   url: string;
@@ -313,4 +333,6 @@ export interface ServiceConfig {
   preview: { header: string; cookie?: string; listen?: string };
   sticky: { cookie: string; attributes: string };
   migrations?: { expand?: string; contract?: string; lint?: string; database?: string };
+  /** Commands and webhooks at the points of a release; empty when none. */
+  hooks: HooksConfig;
 }

@@ -22,6 +22,7 @@ import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } fro
 import { unwritableIn } from '../store/faults.ts';
 import { watchStandby } from './watch.ts';
 import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
+import { afterTrafficHooks, notifyHooks, requireHooks } from './hooks.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
@@ -389,9 +390,11 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
         await this.move(release, 'provisioning', `starting version ${release.version} in ${slot}`);
         return;
       case 'provisioning':
+        await requireHooks(this.ctx, release, 'beforeProvision', `version ${release.version} is about to start in ${slot}`);
         // Expand first: the new version needs its schema before it starts, and the old one keeps working.
         await expandBeforeProvision(this.ctx, release, signal);
         await this.provisioned(release, signal);
+        await requireHooks(this.ctx, release, 'afterProvision', `${slot} runs version ${release.version}`);
         await this.move(release, 'verifying', `${slot} runs version ${release.version}; waiting until its targets are healthy`);
         return;
       case 'verifying':
@@ -435,7 +438,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       await this.rollBackTo(release, CONTROLLER, `analysis failed: ${reason}`, false);
       return;
     }
-    await this.untilWritten(release.id, () =>
+    const { release: ended } = await this.untilWritten(release.id, () =>
       this.store.transition(release.id, 'rolled-back', {
         from: WITH_TRAFFIC_PHASES,
         actor: CONTROLLER,
@@ -445,6 +448,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     await this.untilWritten(release.id, () =>
       this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
     );
+    notifyHooks(this.ctx, ended, 'onRollback', `analysis failed: ${reason}`);
   }
 
   async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
@@ -477,7 +481,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       }
       // A first release has no old slot: back to where it started, no live slot ("no release yet"),
       // which loses nothing (its targets are not healthy) and lets a fixed version be deployed.
-      await this.store.transition(release.id, 'rolled-back', {
+      const { release: ended } = await this.store.transition(release.id, 'rolled-back', {
         from: WITH_TRAFFIC_PHASES,
         actor: CONTROLLER,
         reason: `${release.phase} failed: ${reason}`,
@@ -485,6 +489,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       await this.untilWritten(release.id, () =>
         this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
       );
+      notifyHooks(this.ctx, ended, 'onRollback', `${release.phase} failed: ${reason}`);
       return;
     }
     let ended: ReleaseRecord;
@@ -496,6 +501,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       this.log.warn('could not record the failure (someone moved the release first)', { release: release.id, err: e });
       return;
     }
+    notifyHooks(this.ctx, ended, 'onFailure', reason);
     await this.clearIdle(ended);
   }
 
@@ -516,11 +522,16 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       });
     });
     this.log.info('release rolled back', { release: release.id, live: from });
+    notifyHooks(this.ctx, ended, 'onRollback', reason);
     return ended;
   }
 
   /** promoted -> retired: record it, then stop the standby slot. */
   private async retire(release: ReleaseRecord, actor: string, reason: string): Promise<void> {
+    if (release.fromSlot !== null) {
+      // Recorded and notified; a failing one does not keep the standby slot from retiring.
+      await afterTrafficHooks(this.ctx, release, 'beforeRetire', reason);
+    }
     await this.store.transition(release.id, 'retired', { from: 'promoted', actor, reason });
     const standby = release.fromSlot;
     if (standby !== null && this.rt.routeState().live === standby) return; // old code is live: no contract either

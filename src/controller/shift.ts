@@ -8,6 +8,7 @@ import type { AnalysisRunner } from '../analysis/run.ts';
 import type { JsonObject, Phase, ReleaseRecord } from '../store/types.ts';
 import { analyse, ensureBaseline, loadBaseline } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
+import { notifyHooks } from './hooks.ts';
 import { closePreview } from './verify.ts';
 import { msUntil, type Runner } from './wait.ts';
 
@@ -88,6 +89,7 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
     observeUntil: new Date(Date.now() + window).toISOString(),
     switchedAt: new Date().toISOString(),
   });
+  notifyHooks(ctx, { ...release, phase: 'observing' }, 'afterSwitch', `all traffic on ${slot}`);
 }
 
 export async function observe(host: TrafficHost, release: ReleaseRecord, runner: Runner): Promise<void> {
@@ -119,4 +121,5 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
       : `version ${release.version} is live on ${slot}; ${release.fromSlot} stays on standby until ${standbyUntil}`,
     { standbyUntil },
   );
+  notifyHooks(ctx, { ...release, phase: 'promoted' }, 'afterPromote', `version ${release.version} is live on ${slot}`);
 }

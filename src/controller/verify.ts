@@ -12,6 +12,7 @@ import { diffSnapshot } from '../router/metrics.ts';
 import { joinHostPort, reachableHost, splitHostPort } from '../net/address.ts';
 import type { JsonObject, Phase, ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
+import { notifyHooks, requireHooks } from './hooks.ts';
 import { type Runner, msUntil, sleep, woken } from './wait.ts';
 
 /** How often a release awaiting approval looks at the store again. */
@@ -63,9 +64,13 @@ export async function verify(host: VerifyHost, release: ReleaseRecord, signal: A
       releaseData: { gates },
     });
     ctx.log.info('release phase', { release: release.id, phase: 'failed', reason: `gate ${bad + 1} did not pass` });
+    notifyHooks(ctx, ended, 'onFailure', reason);
     await host.clearIdle(ended);
     return;
   }
+  // Before the switch may happen: with approval: manual, before the release waits for it. A hook
+  // that fails here fails the release (the caller records it), with the live slot untouched.
+  await requireHooks(ctx, release, 'beforeSwitch', `${slot} passed its gates; traffic moves next`);
   const passed = results.length === 0 ? '' : `; ${results.length === 1 ? 'its gate passed' : `all ${results.length} gates passed`}`;
   if (cfg.approval === 'manual') {
     const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();

@@ -56,6 +56,7 @@ export function webhookEventOf(e: StoreEvent): WebhookEvent | null {
     const outcome = (e.data.result as { outcome?: unknown } | undefined)?.outcome;
     return typeof outcome === 'string' && outcome !== 'passed' ? 'gate-failed' : null;
   }
+  if (e.type === 'hook') return e.data.ok === false ? 'hook-failed' : null;
   if (e.type === 'analysis') {
     const verdict = e.data.kind === 'outcome' ? (e.data.outcome as { verdict?: unknown } | undefined)?.verdict : undefined;
     return verdict === 'fail' ? 'analysis-failed' : null;
@@ -72,6 +73,7 @@ const ICON: Record<WebhookEvent, string> = {
   retired: ':wastebasket:',
   failed: ':x:',
   aborted: ':octagonal_sign:',
+  'hook-failed': ':warning:',
 };
 
 export function webhookBody(event: WebhookEvent, e: StoreEvent, release: ReleaseRecord | null): WebhookBody {
@@ -79,6 +81,7 @@ export function webhookBody(event: WebhookEvent, e: StoreEvent, release: Release
   const what: Record<WebhookEvent, string> = {
     'release-started': `release of${v} started${release ? ` into ${release.slot}` : ''}`,
     'gate-failed': `a gate failed for${v}`,
+    'hook-failed': `a hook failed for${v}`,
     'analysis-failed': `analysis failed for${v}`,
     promoted: `${v.trim() || 'the release'} is live${release ? ` on ${release.slot}` : ''}`,
     'rolled-back': `release of${v} rolled back${release?.fromSlot ? `: traffic is on ${release.fromSlot} again` : ''}`,

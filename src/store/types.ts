@@ -41,6 +41,7 @@ export type EventType =
   | 'migration' // expand/contract migrations ran
   | 'traffic' // an external balancer was asked to serve a generation, or did not take it (before its `switch`)
   | 'approval' // a release waits for, or got, manual approval
+  | 'hook' // a lifecycle hook (command or webhook) ran, with its outcome
   | 'audit'; // anything else an operator did (tokens, config reloads, ...)
 
 export interface StoreEvent {
