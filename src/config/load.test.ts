@@ -57,6 +57,7 @@ test('a minimal service gets every documented default', () => {
     gates: [],
     approval: 'auto',
     onTimeout: 'abort',
+    onProgressDeadline: 'flag',
     shift: 'instant',
     // No analysis section: a short watch that goes on (with a warning) when there is nothing to judge.
     analysis: {

@@ -562,6 +562,13 @@ function service(dir: string) {
         .enum(['abort', 'promote'])
         .optional()
         .meta({ description: 'What happens when approvalTimeout runs out (default abort).' }),
+      progressDeadline: duration(1).optional().meta({
+        description: 'A release that records nothing for this long is flagged in status and events (Argo: progressDeadlineSeconds).',
+      }),
+      onProgressDeadline: z.enum(['flag', 'abort']).optional().meta({
+        description:
+          'What a release past its progressDeadline does: flag (default), or abort: aborted before traffic moved, rolled back to the standby slot after.',
+      }),
       shift,
       analysis,
       standby: duration().prefault(DEFAULTS.standby),
@@ -635,6 +642,15 @@ function service(dir: string) {
           input: v.onTimeout,
         });
       }
+      if (v.onProgressDeadline !== undefined && v.progressDeadline === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'onProgressDeadline says what happens when progressDeadline runs out; set progressDeadline (like 10m) or remove onProgressDeadline',
+          path: ['onProgressDeadline'],
+          input: v.onProgressDeadline,
+        });
+      }
       for (const problem of dnsAndKubernetesProblems(v)) ctx.addIssue({ code: 'custom', ...problem });
     }, always)
     .transform(
@@ -642,6 +658,7 @@ function service(dir: string) {
         ...s,
         listen: s.listen ?? INTERNAL_LISTEN,
         onTimeout: s.onTimeout ?? DEFAULTS.onTimeout,
+        onProgressDeadline: s.onProgressDeadline ?? 'flag',
       }),
     );
 }

@@ -327,6 +327,9 @@ export interface ServiceConfig {
   approval: 'auto' | 'manual';
   approvalTimeout?: number;
   onTimeout: 'abort' | 'promote';
+  /** A release with no event for this long is flagged (and with onProgressDeadline abort, stopped). */
+  progressDeadline?: number;
+  onProgressDeadline: 'flag' | 'abort';
   shift: ShiftConfig;
   analysis: AnalysisConfig;
   standby: number;

@@ -22,6 +22,7 @@ import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } fro
 import { unwritableIn } from '../store/faults.ts';
 import { watchStandby } from './watch.ts';
 import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
+import { watchProgress } from './deadline.ts';
 import { afterTrafficHooks, notifyHooks, requireHooks } from './hooks.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
@@ -78,7 +79,12 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       service: this.service,
       configDir: opts.configDir ?? process.cwd(),
     };
-    this.unsubscribe = recordReplicaExits(this.ctx);
+    const unrecord = recordReplicaExits(this.ctx);
+    const unwatch = watchProgress(this);
+    this.unsubscribe = () => {
+      unrecord();
+      unwatch();
+    };
   }
 
   // ---- commands ---------------------------------------------------------------------------------
