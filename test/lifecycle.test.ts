@@ -188,5 +188,10 @@ describe('the release lifecycle of a process service', () => {
     const h = cli(s, ['history', 'web']);
     assert.equal(h.code, 0);
     for (const phase of ['retired', 'aborted', 'failed', 'rolled-back']) assert.match(h.stdout, new RegExp(phase));
+    // With --to, an older version that is no longer on standby comes back by a release through its gates.
+    const back = cli(s, ['rollback', 'web', '--to', 'v1', '--wait']);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.match(back.stdout, /version v1 is not on standby: rolling back by a release of v1 through its gates/);
+    assert.equal((await served(s.port)).version, 'v1');
   });
 });

@@ -54,7 +54,8 @@ commands:
   deploy <service> <version> [--wait] [--json]
                                  start a release of a version; --wait follows it to its end
   promote <service> [--full]     approve a release that waits; during a shift, the next step (--full: 100%)
-  rollback <service>             put traffic back on the standby slot at once
+  rollback <service> [--to VERSION]
+                                 back to the standby slot at once; --to an older version: a release of it
   abort <service>                end a release before traffic moves; live is not touched
   history <service> [--json]     the service's releases, newest first
   logs <service> [--slot blue|green] [-n N] [--follow]
