@@ -23,6 +23,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * How long a test waits for `cutover up` to answer. It starts in a second or two on a quiet machine;
+ * on a loaded shared one it took over 15 s, and a bound on start-up is not what these tests measure.
+ */
+export const DAEMON_START_MS = 60_000;
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
@@ -168,11 +174,15 @@ export async function startDaemon(blue: string[], green: string[], opts: DaemonO
     },
   };
   try {
-    await waitFor('the daemon API', async () => {
-      if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
-      const r = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
-      return r.ok;
-    });
+    await waitFor(
+      'the daemon API',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
+        const r = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
+        return r.ok;
+      },
+      DAEMON_START_MS,
+    );
     if (opts.waitHealthy !== false && !opts.services) {
       await waitFor('healthy targets', async () => {
         const r = await api('GET', '/api/v1/services/web');

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CLI, ROOT, freePort, waitFor } from './helpers.ts';
+import { CLI, DAEMON_START_MS, ROOT, freePort, waitFor } from './helpers.ts';
 import { splitHostPort } from '../src/net/address.ts';
 
 export const DEMO_APP = join(ROOT, 'examples/demo/app.js');
@@ -87,10 +87,14 @@ export async function startUp(s: Setup): Promise<Running> {
     },
   };
   try {
-    await waitFor('the daemon API', async () => {
-      if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
-      return (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`)).ok;
-    });
+    await waitFor(
+      'the daemon API',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
+        return (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`)).ok;
+      },
+      DAEMON_START_MS,
+    );
   } catch (err) {
     await r.stop('SIGKILL');
     throw err;
