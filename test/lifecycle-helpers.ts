@@ -54,7 +54,8 @@ export interface Running {
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
 }
 
-export async function startUp(s: Setup): Promise<Running> {
+/** Starts `cutover up`; resolves once its API answers (within `timeoutMs`). */
+export async function startUp(s: Setup, timeoutMs = DAEMON_START_MS): Promise<Running> {
   let out = '';
   const child = spawn(process.execPath, [CLI, 'up', '-c', s.file], {
     env: { ...process.env, CUTOVER_TOKEN: s.token, CUTOVER_LOG_FORMAT: 'json' },
@@ -93,7 +94,7 @@ export async function startUp(s: Setup): Promise<Running> {
         if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
         return (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`)).ok;
       },
-      DAEMON_START_MS,
+      timeoutMs,
     );
   } catch (err) {
     await r.stop('SIGKILL');

@@ -9,6 +9,7 @@ import type { Provider } from '../providers/types.ts';
 import { hasTraffic } from '../lifecycle.ts';
 import type { ReleaseRecord, Store } from '../store/types.ts';
 import type { ServiceRuntime } from './service.ts';
+import { unwritableIn } from '../store/faults.ts';
 
 const ACTOR = 'controller';
 
@@ -48,22 +49,31 @@ export async function restartSlots(ctx: ResumeContext, active: ReleaseRecord | n
     if (version === null) continue;
     try {
       const d = await provider.provision(slot, version);
-      await rt.setSlot(slot, { version, targets: d.targets }, ACTOR, `daemon restarted: ${slot} runs version ${version} again`);
+      // Served even while the stateDir cannot be written (see restarted): users need the live slot.
+      await rt.restarted(slot, version, d.targets, ACTOR, `daemon restarted: ${slot} runs version ${version} again`);
     } catch (err) {
       log.error('cannot start a slot again after the restart', { slot, version, err });
-      await store.appendEvent({
-        service,
-        type: 'provider',
-        actor: ACTOR,
-        reason: `daemon restarted: ${slot} (version ${version}) could not be started again: ${(err as Error).message}; see \`cutover logs ${service} --slot ${slot}\``,
-        data: { slot, version },
-      });
+      await store
+        .appendEvent({
+          service,
+          type: 'provider',
+          actor: ACTOR,
+          reason: `daemon restarted: ${slot} (version ${version}) could not be started again: ${(err as Error).message}; see \`cutover logs ${service} --slot ${slot}\``,
+          data: { slot, version },
+        })
+        .catch((e) => log.warn('cannot record that the slot did not start again', { slot, err: e }));
     }
   }
   for (const slot of ['blue', 'green'] as const) {
     if (keep.includes(slot)) continue;
     if (state.slots[slot].targets.length > 0 || state.slots[slot].version !== null) {
-      await rt.setSlot(slot, { version: null, targets: [] }, ACTOR, `daemon restarted: ${slot} runs nothing`);
+      try {
+        await rt.setSlot(slot, { version: null, targets: [] }, ACTOR, `daemon restarted: ${slot} runs nothing`);
+      } catch (err) {
+        // A slot that carries no traffic can stay recorded until the stateDir takes writes again.
+        if (unwritableIn(err) === null) throw err;
+        log.warn('cannot record that a slot runs nothing: the store cannot be written', { slot });
+      }
     }
   }
 }

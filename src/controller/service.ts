@@ -20,6 +20,8 @@ import { createTrafficAdapter } from '../traffic/index.ts';
 import { sameList, startState } from './start-state.ts';
 import { TrafficControl } from './traffic-control.ts';
 import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
+import { unwritableIn } from '../store/faults.ts';
+import { untilWritten } from './wait.ts';
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
 export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky'>;
@@ -46,6 +48,8 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   private readonly routerSource: RouterSource;
   /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Aborted by close(): a write still waiting for the stateDir (see restarted) gives up then. */
+  private readonly closing = new AbortController();
   /** The balancer that moves users' traffic, and the order its changes are recorded in. */
   readonly traffic: TrafficControl;
 
@@ -189,6 +193,40 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   }
 
   /**
+   * After a daemon restart: `slot` runs its recorded version again, on new targets. Recorded and
+   * applied like setSlot; but when the stateDir cannot be written (full, read-only) users must not
+   * wait for the disk, so the new targets are served at once, under the recorded generation, and
+   * recorded as soon as the store takes writes. The one write served before it is recorded, and
+   * why that is safe: the slot, its version and every weight stay as recorded; only where the same
+   * version answers changed, and a daemon that dies meanwhile starts that version again anyway.
+   */
+  async restarted(slot: SlotName, version: string, targets: string[], actor: string, reason: string): Promise<void> {
+    try {
+      await this.setSlot(slot, { version, targets }, actor, reason);
+      return;
+    } catch (err) {
+      if (unwritableIn(err) === null) throw err;
+      this.log.warn('the store cannot be written: serving the restarted slot before it is recorded', { slot, version, targets });
+    }
+    await this.change((state) => {
+      // Same generation: the store's compare-and-set still matches it; the router takes an equal one.
+      this.state = { ...state, slots: { ...state.slots, [slot]: { version, targets: [...targets] } } };
+      this.health.watch([...this.state.slots.blue.targets, ...this.state.slots.green.targets]);
+      void this.host.apply(this.state as RouteSpec);
+      return null;
+    });
+    const record = (): Promise<RouteState> =>
+      this.change((state) => ({
+        next: { ...state, generation: state.generation + 1 },
+        event: { releaseId: null, type: 'provider', actor, reason, data: { slot, version, targets, generation: state.generation + 1 } },
+        log: ['slot set', { slot, version, targets, generation: state.generation + 1 }],
+      }));
+    untilWritten(record, this.closing.signal, () => {}).catch((err) => {
+      if (!this.closing.signal.aborted) this.log.warn('could not record the restarted slot', { slot, err });
+    });
+  }
+
+  /**
    * Changes what a release sets beside the live slot: weights of a progressive shift with their sticky
    * key, the preview route (its token stays out of events and logs) and the mirror. Recorded as a new
    * generation, then applied, like switchTo.
@@ -298,6 +336,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   }
 
   async close(grace: number): Promise<void> {
+    this.closing.abort();
     this.routerSource.close();
     this.health.close();
     await this.traffic.close();
