@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ADMIN_TOKEN_FILE } from '../api/auth.ts';
 import { CutoverError, type ErrorCode } from '../errors.ts';
+import { isLoopbackHost } from '../net/address.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:9900';
 
@@ -82,6 +83,14 @@ export function apiUrl(listen: string): string {
   return `http://${host}:${m[2]}`;
 }
 
+function isLoopbackUrl(base: string): boolean {
+  try {
+    return isLoopbackHost(new URL(base).hostname);
+  } catch {
+    return false;
+  }
+}
+
 export function resolveTarget(file: string | undefined, env: NodeJS.ProcessEnv): Target {
   const configPath = resolve(file ?? 'cutover.yaml');
   const config = readConfig(configPath, file !== undefined);
@@ -100,6 +109,15 @@ export function resolveTarget(file: string | undefined, env: NodeJS.ProcessEnv):
   base = base.replace(/\/+$/, '');
 
   if (env.CUTOVER_TOKEN) return { base, baseFrom, token: env.CUTOVER_TOKEN, tokenFrom: 'CUTOVER_TOKEN' };
+  // The local admin token goes only to an API on this machine: never over a network in plain HTTP.
+  if (!isLoopbackUrl(base)) {
+    return {
+      base,
+      baseFrom,
+      token: undefined,
+      tokenFrom: `none (no CUTOVER_TOKEN; the local admin token is sent only to a loopback API, not ${base})`,
+    };
+  }
   const stateDir =
     config !== undefined
       ? resolve(dirname(configPath), typeof config.stateDir === 'string' && config.stateDir !== '' ? config.stateDir : '.cutover')

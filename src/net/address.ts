@@ -25,3 +25,9 @@ const WILDCARD = new Set(['', '0.0.0.0', '::']);
 export function reachableHost(host: string): string {
   return WILDCARD.has(host) ? '127.0.0.1' : host;
 }
+
+/** Whether `host` (no brackets) is this machine's loopback: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
