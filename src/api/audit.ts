@@ -11,7 +11,8 @@ const SCAN = 5000;
 
 export interface AuditInput {
   service: string;
-  caller: Caller;
+  /** `role: 'none'` for a call without a valid token. */
+  caller: Pick<Caller, 'name' | 'tokenId'> & { role: Caller['role'] | 'none' };
   method: string;
   path: string;
   status: number;

@@ -97,6 +97,13 @@ export class EventFeed {
 }
 
 /** One event as an SSE message: its seq is the id a reconnecting client sends back. */
+/** Whether `e` is the audit entry of a successful revoke of the token `tokenId`. */
+export function revokes(e: StoreEvent, tokenId: string | null): boolean {
+  if (tokenId === null || e.type !== 'audit') return false;
+  const d = e.data as { method?: unknown; path?: unknown; status?: unknown };
+  return d.method === 'DELETE' && d.path === `/api/v1/tokens/${tokenId}` && d.status === 200;
+}
+
 export function sseMessage(e: StoreEvent): string {
   return `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
 }
@@ -142,7 +149,16 @@ async function stream(feed: EventFeed, store: Store, req: http.IncomingMessage, 
     if (res.writableLength > MAX_BACKLOG) res.destroy();
   };
   // Subscribed before the catch-up read, so nothing written in between is lost; seq removes doubles.
-  const unsubscribe = feed.subscribe((e) => (live ? write(e) : buffered.push(e)));
+  const unsubscribe = feed.subscribe((e) => {
+    // The stream of a token that has been revoked ends: its next connection is refused (401).
+    if (revokes(e, ctx.caller.tokenId)) {
+      res.end();
+      req.socket.destroy();
+      return;
+    }
+    if (live) write(e);
+    else buffered.push(e);
+  });
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT);
   req.socket.setTimeout(0);
   res.on('close', () => {

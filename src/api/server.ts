@@ -7,7 +7,8 @@ import http from 'node:http';
 import { z } from 'zod';
 import { CutoverError, notFound } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { splitHostPort } from '../net/address.ts';
+import { isIP } from 'node:net';
+import { isLoopbackHost, splitHostPort } from '../net/address.ts';
 import { Authenticator, hashToken, newToken, type Caller, type Role } from './auth.ts';
 import { AUDIT_ALL, auditEntries, writeAudit } from './audit.ts';
 import { parseBody, readJson, send, sendError } from './http.ts';
@@ -77,6 +78,10 @@ export interface ApiExtras {
   routes?: Route[];
   /** Answers /metrics, without a token: the API listens on loopback unless configured otherwise. */
   metrics?: MetricsExporter;
+  /** api.metricsToken: /metrics asks for a viewer token like the API. */
+  metricsToken?: boolean;
+  /** api.hosts: names besides IP addresses that reach this API (the Host check against DNS rebinding). */
+  hosts?: string[];
   /** Paths outside /api/ answered without a token (the dashboard's files; it signs in by itself). */
   open?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean | Promise<boolean>;
 }
@@ -251,12 +256,18 @@ export class ApiServer {
   private readonly daemon: ControlPlane;
   private readonly extras: ApiExtras;
   private openapi: unknown = null;
+  /** Names besides IP addresses that reach this API (api.hosts), lower case. */
+  private readonly hosts: Set<string>;
+  /** What listen() was given, for messages; whether it is a loopback address. */
+  private listening = '';
+  private loopbackOnly = true;
 
   constructor(daemon: ControlPlane, auth: Authenticator, log: Logger, extras: ApiExtras = {}) {
     this.daemon = daemon;
     this.auth = auth;
     this.log = log;
     this.extras = extras;
+    this.hosts = new Set((extras.hosts ?? []).map((h) => h.toLowerCase()));
     this.routes = [...apiRoutes(daemon), ...(extras.routes ?? [])].map(compile);
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
@@ -273,10 +284,13 @@ export class ApiServer {
     try {
       const url = new URL(req.url ?? '/', 'http://api');
       if (url.pathname === '/healthz') return send(res, 200, { ok: true });
+      this.checkHost(req.headers.host);
       if (url.pathname === '/api/v1/openapi.json' && req.method === 'GET')
         return send(res, 200, (this.openapi ??= openApiDocument(this.routes, PACKAGE_VERSION)));
       if (url.pathname === '/metrics' && this.extras.metrics) {
         if (req.method !== 'GET') throw new CutoverError('CUTOVER_E_BAD_REQUEST', 'only GET /metrics', 405);
+        // api.metricsToken: Prometheus sends a viewer token (bearer_token in its scrape config).
+        if (this.extras.metricsToken) Authenticator.require(await this.auth.authenticate(req.headers.authorization), 'viewer');
         const text = await this.extras.metrics.scrape();
         res.writeHead(200, { 'content-type': this.extras.metrics.contentType, 'cache-control': 'no-store' });
         res.end(text);
@@ -309,18 +323,42 @@ export class ApiServer {
   }
 
   private async dispatch(r: Compiled, m: RegExpExecArray, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const caller = await this.auth.authenticate(req.headers.authorization);
-    Authenticator.require(caller, r.role);
-    const params: Record<string, string> = {};
-    r.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
     const remote = req.socket.remoteAddress ?? '';
-    const ctx: Ctx = { caller, params, query: url.searchParams, body: undefined, remote };
+    const mutating = req.method !== 'GET';
+    const params: Record<string, string> = {};
+    let caller: Caller | null = null;
+    let body: unknown = null;
+    try {
+      // Decoded first, so that a refused call is audited with its service.
+      r.names.forEach((name, i) => (params[name] = decodeParam(name, m[i + 1]!)));
+      caller = await this.auth.authenticate(req.headers.authorization);
+      Authenticator.require(caller, r.role);
+      // Mutating: the body is read and validated before anything happens (a bad one changes nothing).
+      if (mutating) {
+        body = await readJson(req);
+        body = r.body ? parseBody(r.body, body) : body;
+      }
+    } catch (err) {
+      // A refused call that would have changed something (401, 403, 400, 413) is audited like a done one.
+      if (mutating && err instanceof CutoverError) {
+        await writeAudit(this.daemon.store(), this.log, {
+          service: params.service !== undefined && this.daemon.hasService(params.service) ? params.service : AUDIT_ALL,
+          caller: caller ?? UNAUTHENTICATED,
+          method: req.method!,
+          path: url.pathname,
+          status: err.status,
+          remote,
+          body,
+          result: undefined,
+          error: err.code,
+        });
+      }
+      throw err;
+    }
+    const ctx: Ctx = { caller, params, query: url.searchParams, body: mutating ? body : undefined, remote };
     if (r.stream) return r.stream(req, res, ctx);
-    if (req.method === 'GET') return send(res, r.status ?? 200, await r.handler(ctx));
-    // Mutating: the body is read and validated before anything happens (a bad one changes nothing),
-    // then the call is written to the audit log whatever its outcome.
-    const raw = await readJson(req);
-    ctx.body = r.body ? parseBody(r.body, raw) : raw;
+    if (!mutating) return send(res, r.status ?? 200, await r.handler(ctx));
+    // The call is written to the audit log whatever its outcome.
     let status = r.status ?? 200;
     let result: unknown;
     let failure: CutoverError | null = null;
@@ -349,8 +387,38 @@ export class ApiServer {
     send(res, status, result);
   }
 
+  /**
+   * DNS rebinding: a web page whose name points at this API's address gets its requests here with
+   * its own name in Host. Only IP addresses (loopback ones when the API listens on loopback),
+   * localhost and the names in api.hosts are this API.
+   */
+  private checkHost(header: string | undefined): void {
+    if (header === undefined) return; // HTTP/1.0 without Host: no browser sends that
+    let name: string;
+    try {
+      name = new URL(`http://${header}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    } catch {
+      throw new CutoverError('CUTOVER_E_BAD_REQUEST', `the Host header ${JSON.stringify(header)} is not host[:port]`, 400);
+    }
+    if (this.hosts.has(name)) return;
+    if ((name === 'localhost' || isIP(name) !== 0) && (!this.loopbackOnly || isLoopbackHost(name))) return;
+    throw new CutoverError(
+      'CUTOVER_E_FORBIDDEN',
+      `Host ${header} is not an address of this API (${this.listening}); to reach it by that name, add ${name} to api.hosts (the check stops DNS rebinding)`,
+      403,
+    );
+  }
+
   listen(address: string): Promise<{ host: string; port: number }> {
     const { host, port } = splitHostPort(address);
+    this.listening = address;
+    this.loopbackOnly = isLoopbackHost(host);
+    if (!this.loopbackOnly) {
+      this.log.warn('the API listens beyond this machine, over plain HTTP: tokens and the dashboard cross the network unencrypted', {
+        listen: address,
+        hint: 'put a TLS proxy in front of it, or set api.listen to 127.0.0.1',
+      });
+    }
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void =>
         reject(
@@ -373,6 +441,22 @@ export class ApiServer {
   close(): Promise<void> {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Who a call that showed no valid token is, in the audit log. */
+const UNAUTHENTICATED = { name: 'unauthenticated', role: 'none', tokenId: null } as const;
+
+/** A path parameter, decoded; malformed percent-encoding is the client's error (400), not ours. */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new CutoverError(
+      'CUTOVER_E_BAD_REQUEST',
+      `the ${name} in the path is not valid percent-encoding (${raw}); encode it as UTF-8`,
+      400,
+    );
   }
 }
 

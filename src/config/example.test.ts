@@ -10,7 +10,7 @@ const FILE = fileURLToPath(new URL('../../examples/design.cutover.yaml', import.
 test("the design's example validates and means what it says", async () => {
   const config = await loadConfig(FILE);
   const dir = path.dirname(FILE);
-  assert.deepEqual(config.api, { listen: '127.0.0.1:9900' });
+  assert.deepEqual(config.api, { listen: '127.0.0.1:9900', hosts: [], metricsToken: false });
   assert.equal(config.stateDir, path.join(dir, '.cutover'));
   assert.deepEqual(Object.keys(config.services), ['web']);
   const web = config.services.web;

@@ -38,7 +38,7 @@ test('a minimal service gets every documented default', () => {
   const config = parseConfig(web(), FILE);
   assert.equal(config.file, FILE);
   assert.equal(config.dir, '/srv/app');
-  assert.deepEqual(config.api, { listen: '127.0.0.1:9900' });
+  assert.deepEqual(config.api, { listen: '127.0.0.1:9900', hosts: [], metricsToken: false });
   assert.equal(config.stateDir, '/srv/app/.cutover');
   const expected: ServiceConfig = {
     name: 'web',

@@ -752,7 +752,24 @@ export function configSchema(file: string) {
       notifications,
       store: storeUrl.prefault(DEFAULTS.store),
       fleet,
-      api: z.strictObject({ listen: address.default(DEFAULTS.apiListen) }).prefault({}),
+      api: z
+        .strictObject({
+          listen: address.default(DEFAULTS.apiListen),
+          hosts: z
+            .array(
+              z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, { error: 'expected a host name, like cutover.internal' }),
+            )
+            .default([])
+            .meta({
+              description:
+                'Names (besides IP addresses and localhost) by which the API is reached; any other Host is refused (DNS rebinding).',
+            }),
+          metricsToken: z
+            .boolean()
+            .default(false)
+            .meta({ description: '/metrics asks for a viewer token, like the API (Prometheus: bearer_token).' }),
+        })
+        .prefault({}),
       httpRedirect: address.optional().meta({
         description: 'Plain HTTP listener (like 0.0.0.0:80) that answers ACME HTTP-01 challenges and redirects everything else to https.',
       }),

@@ -8,7 +8,7 @@ export interface Config {
   /** Absolute path of the config file, and its folder. */
   file: string;
   dir: string;
-  api: { listen: string };
+  api: { listen: string; hosts: string[]; metricsToken: boolean };
   /** Absolute; default `.cutover` beside the config file. */
   stateDir: string;
   /** Where releases, events, tokens and route tables live: SQLite in stateDir, or an etcd cluster (a fleet). */

@@ -67,6 +67,8 @@ export class Daemon implements ControlPlane {
         metrics: new MetricsExporter(this),
         routes: [eventsRoute(this.feed, this.#store), trafficRoute(this, (this.traffic = new TrafficSampler(this)))],
         open: dashboardFiles(),
+        hosts: this.config.api.hosts,
+        metricsToken: this.config.api.metricsToken,
       });
       const a = await this.api.listen(this.config.api.listen);
       this.apiAddress = `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
