@@ -7,12 +7,14 @@
 //   CUTOVER_SERVICE (service)    CUTOVER_RELEASE (release.id)    CUTOVER_VERSION (release.version)
 //   CUTOVER_SLOT (release.slot)  CUTOVER_FROM_SLOT (release.fromSlot, empty for a first release)
 //   CUTOVER_PHASE (release.phase)  CUTOVER_REASON (reason): why the release is where it is
-// The daemon's own CUTOVER_TOKEN is removed: a hook has no business with an admin token.
+// The daemon's secrets (CUTOVER_TOKEN, webhook signing keys: src/secrets.ts) are removed, and the
+// output it keeps is cut of their values: a hook has no business with them.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { HookConfig, HookPoint } from '../config/types.ts';
 import { signalGroup } from '../providers/groups.ts';
 import { LineRing, LineSplitter } from '../providers/output.ts';
+import { childEnv, redactText } from '../secrets.ts';
 
 /** After SIGTERM at its timeout, a command's group has this long before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -47,7 +49,7 @@ export function runHook(hook: HookConfig, ctx: HookContext): Promise<HookOutcome
 function runCommand(hook: Extract<HookConfig, { kind: 'command' }>, ctx: HookContext): Promise<HookOutcome> {
   const started = performance.now();
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...childEnv(),
     CUTOVER_HOOK: ctx.point,
     CUTOVER_SERVICE: ctx.service,
     CUTOVER_RELEASE: ctx.release.id,
@@ -57,12 +59,11 @@ function runCommand(hook: Extract<HookConfig, { kind: 'command' }>, ctx: HookCon
     CUTOVER_PHASE: ctx.release.phase,
     CUTOVER_REASON: ctx.reason,
   };
-  delete env.CUTOVER_TOKEN;
   const ring = new LineRing(OUTPUT_LINES);
   return new Promise((resolve) => {
     const done = (ok: boolean, summary: string): void => {
       clearTimeout(timer);
-      resolve({ ok, summary, durationMs: Math.round(performance.now() - started), output: ring.last() });
+      resolve({ ok, summary, durationMs: Math.round(performance.now() - started), output: ring.last().map((l) => redactText(l)) });
     };
     let timedOut = false;
     const child = spawn('/bin/sh', ['-c', hook.run], { cwd: ctx.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
