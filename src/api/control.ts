@@ -4,7 +4,7 @@
 import type { SlotName } from '../config/types.ts';
 import type { ReleaseCommands, ServiceView } from '../controller/view.ts';
 import type { RouteState, Store } from '../store/types.ts';
-import type { ServiceAnswer } from './types.ts';
+import type { ServiceAnswer, SupervisorStatus } from './types.ts';
 
 export interface ControlPlane {
   /** The config file the daemon runs from: a release checks it still validates. */
@@ -20,4 +20,6 @@ export interface ControlPlane {
   switchTo(service: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState>;
   /** The service's status with its active (or latest) release, and in a fleet its routers. */
   status(service: string): Promise<ServiceAnswer>;
+  /** The supervisor and its router processes; null in a fleet (its routers are in `status`). */
+  supervisor(): Promise<SupervisorStatus | null>;
 }

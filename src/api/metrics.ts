@@ -56,6 +56,11 @@ export class MetricsExporter {
   private readonly connections: Gauge;
   private readonly phase: Gauge;
   private readonly rollbacks: Counter;
+  private readonly processUp: Gauge;
+  private readonly processGeneration: Gauge;
+  private readonly processStart: Gauge;
+  private readonly processRestarts: Counter;
+  private readonly controllers: Gauge;
   private histogram: HistogramValue[] = [];
   /** Rollbacks seen in the store's events so far, per service, and the last event read. */
   private readonly rolledBack = new Map<string, number>();
@@ -128,6 +133,31 @@ export class MetricsExporter {
       labelNames: ['service'],
       registers,
     });
+    const wl = ['service', 'worker'];
+    this.processUp = new Gauge({ name: 'cutover_router_process_up', help: '1 while the router process runs.', labelNames: wl, registers });
+    this.processGeneration = new Gauge({
+      name: 'cutover_router_process_generation',
+      help: 'Generation the router process serves.',
+      labelNames: wl,
+      registers,
+    });
+    this.processStart = new Gauge({
+      name: 'cutover_router_process_start_time_seconds',
+      help: 'When the router process started (its uptime is time() minus this).',
+      labelNames: wl,
+      registers,
+    });
+    this.processRestarts = new Counter({
+      name: 'cutover_router_process_restarts_total',
+      help: 'Times the supervisor started the router process again after it died.',
+      labelNames: wl,
+      registers,
+    });
+    this.controllers = new Gauge({
+      name: 'cutover_supervisor_controllers',
+      help: 'Controllers attached to the supervisor (0: the routers serve their last table alone).',
+      registers,
+    });
   }
 
   get contentType(): string {
@@ -147,12 +177,13 @@ export class MetricsExporter {
   private async refresh(): Promise<void> {
     const store = this.daemon.store();
     const runtimes = this.daemon.services();
-    const [routers, phases] = await Promise.all([
+    const [routers, phases, , supervisor] = await Promise.all([
       Promise.all(runtimes.map((rt) => rt.metrics())),
       Promise.all(
         runtimes.map(async (rt) => (await store.activeRelease(rt.name)) ?? (await store.listReleases(rt.name, { limit: 1 }))[0] ?? null),
       ),
       this.countRollbacks(),
+      this.daemon.supervisor(),
     ]);
     for (const m of [
       this.requests,
@@ -166,8 +197,25 @@ export class MetricsExporter {
       this.connections,
       this.phase,
       this.rollbacks,
+      this.processUp,
+      this.processGeneration,
+      this.processStart,
+      this.processRestarts,
+      this.controllers,
     ])
       m.reset();
+    if (supervisor !== null) {
+      this.controllers.set(supervisor.controllers);
+      for (const g of supervisor.routers) {
+        for (const p of g.processes) {
+          const labels = { service: g.service, worker: String(p.worker) };
+          this.processUp.set(labels, p.pid === null ? 0 : 1);
+          this.processGeneration.set(labels, p.generation);
+          this.processStart.set(labels, Date.parse(p.startedAt) / 1000);
+          this.processRestarts.inc(labels, p.restarts);
+        }
+      }
+    }
     const histogram: HistogramValue[] = [];
     runtimes.forEach((rt, k) => {
       const service = rt.name;

@@ -6,5 +6,37 @@ export type { ReleaseStatus, ServiceStatus, TargetStatus } from '../controller/v
 export type { FleetStatus } from '../fleet/control.ts';
 export type { TrafficStatus } from '../controller/traffic-control.ts';
 
-/** GET /services/{service}: the status, and in a fleet its routers and leader. */
-export type ServiceAnswer = ServiceStatus & { fleet?: FleetStatus };
+/** One router process of a service, as the supervisor runs it. */
+export interface RouterProcessStatus {
+  worker: number;
+  /** null while it is being started again. */
+  pid: number | null;
+  /** The generation it serves; -1 before its first table. */
+  generation: number;
+  /** When the current process started (ISO 8601). */
+  startedAt: string;
+  restarts: number;
+}
+
+/** The routers of one service under the supervisor. */
+export interface RouterGroupStatus {
+  service: string;
+  listen: string;
+  generation: number;
+  processes: RouterProcessStatus[];
+}
+
+/** The supervisor of a stateDir: what it runs, and how many controllers are attached to it. */
+export interface SupervisorStatus {
+  pid: number;
+  startedAt: string;
+  /** Controllers attached now (a restart has two for a moment). */
+  controllers: number;
+  routers: RouterGroupStatus[];
+}
+
+/** GET /services/{service}: the status; in a fleet its routers and leader, else its router processes. */
+export type ServiceAnswer = ServiceStatus & {
+  fleet?: FleetStatus;
+  supervisor?: { pid: number; controllers: number; routers: RouterGroupStatus | null };
+};

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
-import { Daemon } from '../daemon/daemon.ts';
+import { startDataPlane } from '../daemon/data-plane.ts';
 import { createLogger } from '../log.ts';
 import { runUntilSignal } from './args.ts';
 import { helpText } from './command.ts';
@@ -27,7 +27,11 @@ export const run: Command = async (ctx) => {
   // The whole config is validated before anything listens or starts.
   const config = await loadConfig(file);
   const log = createLogger();
-  const daemon = new Daemon(config, log);
+  // The routers start while the rest of the controller loads (its module graph is most of a start).
+  const supervisor = config.store.kind === 'etcd' ? undefined : startDataPlane(config, log);
+  supervisor?.catch(() => {});
+  const { Daemon } = await import('../daemon/daemon.ts');
+  const daemon = new Daemon(config, log, supervisor === undefined ? {} : { supervisor });
   await daemon.start();
   const lines = [`cutover is up (pid ${process.pid})`, `  API and dashboard: http://${daemon.apiAddress}/`];
   for (const s of daemon.services())

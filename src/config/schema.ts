@@ -38,6 +38,7 @@ import type {
   ServiceConfig,
   ShiftConfig,
   StaticProvider,
+  SupervisorConfig,
   TimeoutsConfig,
 } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
@@ -93,6 +94,7 @@ export const DEFAULTS = {
   mirrorMaxErrorRateDelta: 0.01,
   store: 'sqlite',
   fleet: { router: true, ackTimeout: '5s', onLaggingRouters: 'fail' },
+  supervisorGrace: '60s',
 } as const;
 
 /** Where the embedded router listens when an external balancer has the users and `listen` is left out: a free loopback port. */
@@ -477,6 +479,18 @@ const fleet = z
   .prefault({});
 true satisfies Same<z.output<typeof fleet>, FleetConfig>;
 
+// ---- supervisor ---------------------------------------------------------------------------------
+
+const supervisor = z
+  .strictObject({
+    grace: duration(1).prefault(DEFAULTS.supervisorGrace).meta({
+      description:
+        'How long the supervisor keeps routers and replicas serving with no controller attached; after it, it drains and stops them all.',
+    }),
+  })
+  .prefault({});
+true satisfies Same<z.output<typeof supervisor>, SupervisorConfig>;
+
 // ---- notifications ------------------------------------------------------------------------------
 
 const webhook = z.strictObject({
@@ -752,6 +766,7 @@ export function configSchema(file: string) {
       notifications,
       store: storeUrl.prefault(DEFAULTS.store),
       fleet,
+      supervisor,
       api: z
         .strictObject({
           listen: address.default(DEFAULTS.apiListen),
@@ -836,6 +851,7 @@ export function configSchema(file: string) {
         notifications: c.notifications,
         store: c.store,
         fleet: c.fleet,
+        supervisor: c.supervisor,
         ...(c.httpRedirect !== undefined ? { httpRedirect: c.httpRedirect } : {}),
         services: Object.fromEntries(
           Object.entries(c.services).map(([name, s]) => [

@@ -15,6 +15,8 @@ export interface Config {
   store: StoreConfig;
   /** How a controller with an etcd store works with the routers of its fleet. */
   fleet: FleetConfig;
+  /** The long-lived process that owns the listeners, the routers and the replicas (src/daemon/). */
+  supervisor: SupervisorConfig;
   services: Record<string, ServiceConfig>;
   /** Webhooks told about release events. */
   notifications: NotificationsConfig;
@@ -75,6 +77,11 @@ export interface FleetConfig {
   ackTimeout: number;
   /** After ackTimeout: `fail` the switch (it is recorded; the release step fails), or `proceed`. */
   onLaggingRouters: 'fail' | 'proceed';
+}
+
+export interface SupervisorConfig {
+  /** How long routers and replicas keep serving with no controller attached, in ms; then all stop. */
+  grace: number;
 }
 
 export interface StaticProvider {

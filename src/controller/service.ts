@@ -54,9 +54,10 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   readonly traffic: TrafficControl;
 
   /**
-   * `host`: where route states are applied instead of an embedded router. In a fleet it is the
-   * fleet's (see src/fleet/ack-host.ts): applying a state recorded in etcd waits until every live
-   * router serves it.
+   * `host`: where route states are applied: the supervisor's router processes (src/daemon/), or in a
+   * fleet the fleet's (see src/fleet/ack-host.ts), where applying a state recorded in etcd waits
+   * until every live router serves it. Without one (an edge listener, which the supervisor does not
+   * run yet) the router runs in this process.
    */
   constructor(cfg: ServiceConfig, store: Store, log: Logger, host?: RouterHost) {
     this.cfg = cfg;

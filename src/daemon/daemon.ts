@@ -3,6 +3,9 @@
 // webhooks, wired together. With a store that can carry a fleet (etcd) it also campaigns for
 // leadership: only the leader runs the services' runtimes and releases (a follower's API refuses
 // changes, naming the leader), and its switches wait for the fleet's routers (see src/fleet/).
+// Otherwise the routers run under the stateDir's supervisor (supervisor.ts), which outlives this
+// process: a controller that stops on purpose asks it to drain and stop; one that restarts or dies
+// leaves the routers serving, and the next one attaches to them.
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { notFound } from '../errors.ts';
@@ -16,13 +19,17 @@ import { dashboardFiles } from '../api/ui.ts';
 import { WebhookNotifier } from '../notify/webhooks.ts';
 import { createProvider, type Provider } from '../providers/index.ts';
 import type { ControlPlane } from '../api/control.ts';
-import type { ServiceAnswer } from '../api/types.ts';
+import type { ServiceAnswer, SupervisorStatus } from '../api/types.ts';
 import type { SlotName } from '../config/types.ts';
 import { ReleaseController } from '../controller/release.ts';
 import { ServiceRuntime } from '../controller/service.ts';
 import { FleetControl } from '../fleet/control.ts';
 import type { RouteState, Store } from '../store/types.ts';
+import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
+import { SupervisedRouterHost, supervised } from './supervised-host.ts';
+import { startDataPlane } from './data-plane.ts';
+import type { SupervisorClient } from './supervisor-client.ts';
 
 export class Daemon implements ControlPlane {
   readonly config: Config;
@@ -38,23 +45,52 @@ export class Daemon implements ControlPlane {
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
   private traffic: TrafficSampler | null = null;
+  /** Without a fleet: the stateDir's supervisor, which runs the routers. */
+  #supervisor: SupervisorClient | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
 
-  constructor(config: Config, log: Logger) {
+  readonly #attaching: Promise<SupervisorClient> | null;
+
+  /** `supervisor`: the data plane, when the caller started it already (see startDataPlane). */
+  constructor(config: Config, log: Logger, opts: { supervisor?: Promise<SupervisorClient> } = {}) {
     this.config = config;
     this.log = log;
+    this.#attaching = opts.supervisor ?? null;
   }
 
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
-    this.#store = await openStore(this.config);
+    // The supervisor starts (or answers) while the store opens: both take a moment.
+    const attaching = this.config.store.kind === 'etcd' ? null : (this.#attaching ?? startDataPlane(this.config, this.log));
+    attaching?.catch(() => {});
+    try {
+      this.#store = await openStore(this.config);
+    } catch (err) {
+      // Nothing was started: the supervisor, if this one started it, leaves after its grace.
+      void attaching?.then(
+        (c) => c.detach(),
+        () => {},
+      );
+      throw err;
+    }
     const admin = daemonAdminToken(this.config.stateDir);
     this.adminTokenFile = admin.file;
     try {
       const link = this.#store.fleet?.();
       if (link !== undefined) this.fleet = await FleetControl.start(this.config, link, this.log);
-      else await this.startServices();
+      else {
+        this.#supervisor = await attaching!;
+        await this.startServices();
+        // A service taken out of the config: its routers drain and stop.
+        await this.#supervisor.request({
+          op: 'retain',
+          services: Object.values(this.config.services)
+            .filter(supervised)
+            .map((s) => s.name),
+          grace: 0,
+        });
+      }
       this.feed = new EventFeed(this.#store, this.log);
       this.notifier = new WebhookNotifier(this.config.notifications.webhooks, {
         log: this.log,
@@ -94,7 +130,7 @@ export class Daemon implements ControlPlane {
   private async startServices(): Promise<void> {
     const store = this.store();
     for (const [name, cfg] of Object.entries(this.config.services)) {
-      const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name));
+      const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name) ?? this.supervisedHost(name));
       try {
         await rt.start();
       } catch (err) {
@@ -113,6 +149,13 @@ export class Daemon implements ControlPlane {
         new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }),
       );
     }
+  }
+
+  /** Undefined for a service on an edge listener: its router runs in this process (not yet supervised). */
+  private supervisedHost(name: string): SupervisedRouterHost | undefined {
+    const cfg = this.config.services[name]!;
+    if (this.#supervisor === null || !supervised(cfg)) return undefined;
+    return new SupervisedRouterHost(this.#supervisor, routerOptions(cfg), cfg.workers, this.log.child({ service: name }));
   }
 
   /**
@@ -175,10 +218,28 @@ export class Daemon implements ControlPlane {
   async status(name: string): Promise<ServiceAnswer> {
     const status = this.service(name).status();
     const release = (await this.controllers.get(name)?.releaseStatus()) ?? null;
-    return { ...status, release, ...(this.fleet === null ? {} : { fleet: this.fleet.status(name) }) };
+    const sup = await this.supervisor();
+    return {
+      ...status,
+      release,
+      ...(this.fleet === null ? {} : { fleet: this.fleet.status(name) }),
+      ...(sup === null
+        ? {}
+        : { supervisor: { pid: sup.pid, controllers: sup.controllers, routers: sup.routers.find((r) => r.service === name) ?? null } }),
+    };
   }
 
-  async close(grace: number): Promise<void> {
+  async supervisor(): Promise<SupervisorStatus | null> {
+    if (this.#supervisor === null || !this.#supervisor.connected) return null;
+    return this.#supervisor.request({ op: 'status' });
+  }
+
+  /**
+   * `stop` (SIGTERM, SIGINT, `cutover down`): everything drains and stops, the ports close.
+   * `restart` (SIGHUP, `cutover restart`): this controller goes; the supervisor keeps the routers
+   * serving for the next one.
+   */
+  async close(grace: number, how: 'stop' | 'restart' = 'stop'): Promise<void> {
     this.feed?.close();
     this.traffic?.close();
     await this.notifier?.close();
@@ -187,6 +248,12 @@ export class Daemon implements ControlPlane {
     // Resigns once its releases are stopped, so a follower takes over at once.
     await this.fleet?.close(grace);
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(grace)));
+    if (how === 'restart') await this.#supervisor?.detach();
+    else {
+      // The routers drain first: the replicas behind them answer until the last exchange ends.
+      const drain = Object.fromEntries(Object.values(this.config.services).map((s) => [s.name, s.drain]));
+      await this.#supervisor?.shutdown(drain);
+    }
     await Promise.all([...this.providers.values()].map((p) => p.close()));
     await this.#store?.close();
   }

@@ -14,6 +14,14 @@ import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
 import { SlotPool, Target } from './pool.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
 
+const LISTEN_BACKLOG = 2048;
+
+/** Listening sockets another process owns and handed over (the main listener, the preview one). */
+export interface ListenHandles {
+  listen?: object;
+  preview?: object;
+}
+
 export interface RouterOptions extends ConnOptions {
   service: string;
   listen: string;
@@ -95,20 +103,24 @@ export class Router implements ConnHost {
     this.sweepTimer.unref();
   }
 
-  async listen(): Promise<{ host: string; port: number }> {
-    await this.listenOn(this.server, this.opts.listen, 'listen');
-    await this.listenPreview();
+  /**
+   * Listens on the configured addresses, or on listeners handed over by the process that owns them
+   * (the supervisor keeps them open, so a router that restarts loses no connection waiting in them).
+   */
+  async listen(handles: ListenHandles = {}): Promise<{ host: string; port: number }> {
+    await this.listenOn(this.server, this.opts.listen, 'listen', handles.listen);
+    await this.listenPreview(handles.preview);
     const addr = this.server.address() as net.AddressInfo;
     return { host: addr.address, port: addr.port };
   }
 
   /** The preview listener alone: on an edge listener (src/edge/) the service has no socket of its own. */
-  async listenPreview(): Promise<void> {
+  async listenPreview(handle?: object): Promise<void> {
     if (this.previewServer !== null && this.opts.previewListen)
-      await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen');
+      await this.listenOn(this.previewServer, this.opts.previewListen, 'preview.listen', handle);
   }
 
-  private listenOn(server: net.Server, address: string, key: string): Promise<void> {
+  private listenOn(server: net.Server, address: string, key: string, handle?: object): Promise<void> {
     const { host, port } = splitHostPort(address);
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -122,10 +134,12 @@ export class Router implements ConnHost {
         );
       };
       server.once('error', onError);
-      server.listen({ host, port, reusePort: this.opts.reusePort, backlog: 2048 }, () => {
+      const done = (): void => {
         server.off('error', onError);
         resolve();
-      });
+      };
+      if (handle !== undefined) server.listen(handle, LISTEN_BACKLOG, done);
+      else server.listen({ host, port, reusePort: this.opts.reusePort, backlog: LISTEN_BACKLOG }, done);
     });
   }
 

@@ -1,10 +1,14 @@
-// A router worker process (`workers: N`): one Router on the shared listener, driven by the daemon
-// over IPC. It exits when the daemon goes away, so it can never outlive it.
-import { Router, type RouterMetrics, type RouterOptions } from './router.ts';
+// A router worker process (`workers: N`): one Router on the shared listener, driven by its parent
+// over IPC (the supervisor, which owns the listeners and hands them over with `init`, or a router
+// host in the same process). It exits when its parent goes away, so it can never outlive it.
+import { type ListenHandles, Router, type RouterMetrics, type RouterOptions } from './router.ts';
 import type { RouteSpec } from './table.ts';
 
 export type ParentMessage =
-  | { t: 'init'; opts: RouterOptions }
+  /** With `handed`, the main listener comes with this message and a `preview` one came before it. */
+  | { t: 'init'; opts: RouterOptions; handed?: boolean }
+  /** The preview listener, handed over (sent before `init`). */
+  | { t: 'preview' }
   | { t: 'apply'; spec: RouteSpec }
   | { t: 'health'; address: string; healthy: boolean }
   | { t: 'metrics'; id: number }
@@ -21,11 +25,16 @@ function run(): void {
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send?.(m);
   };
-  process.on('message', (m: ParentMessage) => {
+  const handles: ListenHandles = {};
+  process.on('message', (m: ParentMessage, handle?: object) => {
     switch (m.t) {
+      case 'preview':
+        handles.preview = handle;
+        break;
       case 'init':
         router = new Router(m.opts);
-        router.listen().then(
+        if (m.handed) handles.listen = handle;
+        router.listen(handles).then(
           () => send({ t: 'listening' }),
           (err: Error) => {
             send({ t: 'error', message: err.message });

@@ -1,0 +1,19 @@
+// The data plane first: attaches to (or starts) the stateDir's supervisor and asks it for every
+// service's routers, while the rest of the controller is still loading. A restart or a new `cutover
+// up` finds the routers running and this costs nothing; a first start overlaps two process boots.
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import { routerOptions } from '../traffic/router-options.ts';
+import { SupervisorClient } from './supervisor-client.ts';
+
+export async function startDataPlane(config: Config, log: Logger): Promise<SupervisorClient> {
+  const client = await SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
+  const { supervised } = await import('./supervised-host.ts');
+  // Errors surface again when the service's runtime asks for the same routers.
+  await Promise.all(
+    Object.values(config.services)
+      .filter(supervised)
+      .map((cfg) => client.request({ op: 'routers', service: cfg.name, opts: routerOptions(cfg), workers: cfg.workers }).catch(() => {})),
+  );
+  return client;
+}

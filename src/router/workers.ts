@@ -1,0 +1,211 @@
+// A service's router as `workers` processes sharing the listener (SO_REUSEPORT, or one listening
+// socket their parent owns and hands over): `apply` resolves only once every one serves the new
+// generation, and one that dies is started again at once. Kept apart from host.ts so a process that
+// only runs router processes (the supervisor) does not load the router itself.
+import { fork, type ChildProcess } from 'node:child_process';
+import { CutoverError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RouterHost } from './host.ts';
+import { addSnapshot, emptySnapshot } from './metrics.ts';
+import type { RouterMetrics, RouterOptions } from './router.ts';
+import type { RouteSpec } from './table.ts';
+import type { ParentMessage, WorkerMessage } from './worker.ts';
+
+export const APPLY_TIMEOUT_MS = 5000;
+
+interface Worker {
+  index: number;
+  child: ChildProcess;
+  generation: number;
+  listening: boolean;
+  startedAt: number;
+  restarts: number;
+}
+
+/** One router process as status shows it. */
+export interface WorkerStatus {
+  worker: number;
+  pid: number | null;
+  generation: number;
+  startedAt: string;
+  restarts: number;
+}
+
+/** A worker that dies this soon after it started waits this long before the next try (no hot loop). */
+const CRASH_LOOP_MS = 1000;
+const CRASH_LOOP_DELAY_MS = 500;
+
+export class WorkerRouterHost implements RouterHost {
+  private readonly opts: RouterOptions;
+  private readonly count: number;
+  private readonly log: Logger;
+  private readonly workers: Worker[] = [];
+  private spec: RouteSpec | null = null;
+  private readonly health = new Map<string, boolean>();
+  private closing = false;
+  private readonly waiters = new Set<() => void>();
+  private metricsSeq = 0;
+  private readonly metricsWaiters = new Map<number, (m: RouterMetrics) => void>();
+
+  private readonly handles: { listen: object; preview?: object } | null;
+
+  /**
+   * `handles`: listening sockets this process owns (the supervisor) and hands to every worker, so
+   * they outlive any one worker; without them the workers listen themselves with SO_REUSEPORT.
+   */
+  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }) {
+    this.opts = { ...opts, reusePort: handles === undefined };
+    this.count = count;
+    this.log = log;
+    this.handles = handles ?? null;
+  }
+
+  /** Every worker process: pid, the generation it serves, when it started and how often it restarted. */
+  processes(): WorkerStatus[] {
+    return this.workers.map((w) => ({
+      worker: w.index,
+      pid: w.child.exitCode === null && w.child.signalCode === null ? (w.child.pid ?? null) : null,
+      generation: w.generation,
+      startedAt: new Date(w.startedAt).toISOString(),
+      restarts: w.restarts,
+    }));
+  }
+
+  async listen(): Promise<void> {
+    await Promise.all(Array.from({ length: this.count }, (_, i) => this.spawn(i)));
+  }
+
+  private spawn(index: number): Promise<void> {
+    const child = fork(new URL('./worker.ts', import.meta.url), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, CUTOVER_WORKER: String(index) },
+    });
+    const restarts = this.workers[index] === undefined ? 0 : this.workers[index].restarts + 1;
+    const w: Worker = { index, child, generation: -1, listening: false, startedAt: Date.now(), restarts };
+    this.workers[index] = w;
+    const send = (m: ParentMessage): void => {
+      if (child.connected) child.send(m);
+    };
+    return new Promise((resolve, reject) => {
+      child.on('message', (m: WorkerMessage) => {
+        switch (m.t) {
+          case 'listening':
+            w.listening = true;
+            for (const [address, healthy] of this.health) send({ t: 'health', address, healthy });
+            if (this.spec) send({ t: 'apply', spec: this.spec });
+            resolve();
+            break;
+          case 'error':
+            reject(new CutoverError('CUTOVER_E_LISTEN', m.message, 500));
+            break;
+          case 'applied':
+            w.generation = m.generation;
+            for (const wake of this.waiters) wake();
+            break;
+          case 'metrics':
+            this.metricsWaiters.get(m.id)?.(m.data);
+            break;
+        }
+      });
+      child.on('exit', (code, signal) => {
+        w.listening = false;
+        if (this.closing) return;
+        this.log.error('router worker died; starting it again', { service: this.opts.service, worker: index, code, signal });
+        reject(new CutoverError('CUTOVER_E_INTERNAL', `router worker ${index} exited (${signal ?? code}) while starting`, 500));
+        // At once: the listener stays open meanwhile (SO_REUSEPORT siblings, or the owner's socket).
+        const delay = Date.now() - w.startedAt < CRASH_LOOP_MS ? CRASH_LOOP_DELAY_MS : 0;
+        setTimeout(() => {
+          if (!this.closing) this.spawn(index).catch((err) => this.log.error('router worker restart failed', { err }));
+        }, delay).unref();
+      });
+      if (this.handles === null) send({ t: 'init', opts: this.opts });
+      else {
+        if (this.handles.preview !== undefined) child.send({ t: 'preview' } satisfies ParentMessage, this.handles.preview as never);
+        child.send({ t: 'init', opts: this.opts, handed: true } satisfies ParentMessage, this.handles.listen as never);
+      }
+    });
+  }
+
+  async apply(spec: RouteSpec): Promise<void> {
+    this.spec = spec;
+    for (const w of this.workers) if (w.child.connected) w.child.send({ t: 'apply', spec } satisfies ParentMessage);
+    const deadline = Date.now() + APPLY_TIMEOUT_MS;
+    for (;;) {
+      const lagging = this.workers.filter((w) => w.generation < spec.generation);
+      if (lagging.length === 0) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new CutoverError(
+          'CUTOVER_E_SWITCH_TIMEOUT',
+          `router workers ${lagging.map((w) => `${w.index} (pid ${w.child.pid}, serving generation ${w.generation})`).join(', ')} did not apply generation ${spec.generation} within ${APPLY_TIMEOUT_MS}ms; check the daemon's log`,
+          503,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(t);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const t = setTimeout(wake, left);
+        this.waiters.add(wake);
+      });
+    }
+  }
+
+  setHealth(address: string, healthy: boolean): void {
+    this.health.set(address, healthy);
+    for (const w of this.workers) if (w.child.connected) w.child.send({ t: 'health', address, healthy } satisfies ParentMessage);
+  }
+
+  async metrics(): Promise<RouterMetrics> {
+    const parts = await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<RouterMetrics | null>((resolve) => {
+            if (!w.child.connected) return resolve(null);
+            const id = ++this.metricsSeq;
+            const t = setTimeout(() => {
+              this.metricsWaiters.delete(id);
+              resolve(null);
+            }, 1000);
+            this.metricsWaiters.set(id, (m) => {
+              clearTimeout(t);
+              this.metricsWaiters.delete(id);
+              resolve(m);
+            });
+            w.child.send({ t: 'metrics', id } satisfies ParentMessage);
+          }),
+      ),
+    );
+    const out: RouterMetrics = {
+      generation: this.spec?.generation ?? 0,
+      slots: { blue: emptySnapshot(), green: emptySnapshot() },
+      connections: 0,
+    };
+    for (const p of parts) {
+      if (p === null) continue;
+      out.slots.blue = addSnapshot(out.slots.blue, p.slots.blue);
+      out.slots.green = addSnapshot(out.slots.green, p.slots.green);
+      out.connections += p.connections;
+      out.generation = Math.min(out.generation, p.generation);
+    }
+    return out;
+  }
+
+  async close(grace = 0): Promise<void> {
+    this.closing = true;
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+            w.child.once('exit', () => resolve());
+            if (w.child.connected) w.child.send({ t: 'close', grace } satisfies ParentMessage);
+            const kill = setTimeout(() => w.child.kill('SIGKILL'), grace + 3000);
+            kill.unref();
+          }),
+      ),
+    );
+  }
+}

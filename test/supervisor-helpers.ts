@@ -1,0 +1,113 @@
+// Pieces the restart tests share: a static service behind the supervisor's routers, keep-alive load
+// that records every failure and the longest gap between answers, and a look at which processes live.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, waitFor } from './helpers.ts';
+import type { Running, Setup } from './lifecycle-helpers.ts';
+
+/** A config with one static service `web` (blue and green given) and a short supervisor grace. */
+export async function writeStatic(blue: string, green: string, service: Record<string, unknown> = {}, grace = '60s'): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-restart-'));
+  const port = await freePort();
+  const apiPort = await freePort();
+  const token = `test-token-${Math.random().toString(36).slice(2)}`;
+  const config = {
+    api: { listen: `127.0.0.1:${apiPort}` },
+    stateDir: join(dir, 'state'),
+    supervisor: { grace },
+    services: {
+      web: {
+        listen: `127.0.0.1:${port}`,
+        drain: '2s',
+        provider: { kind: 'static', blue: [blue], green: [green] },
+        health: { path: '/healthz', interval: '100ms' },
+        ...service,
+      },
+    },
+  };
+  const file = join(dir, 'cutover.yaml');
+  writeFileSync(file, stringify(config));
+  return { dir, file, port, apiPort, token };
+}
+
+export interface LoadResult {
+  ok: number;
+  failures: string[];
+  /** How many clients saw at least one failure. */
+  clientsFailed: number;
+  /** The longest time any client waited between two answers. */
+  maxGapMs: number;
+}
+
+/** `clients` keep-alive clients, one connection each, asking `path` until stopped. */
+export function keepAliveLoad(port: number, clients = 10, path = '/'): { stop(): Promise<LoadResult> } {
+  let stopping = false;
+  let ok = 0;
+  let maxGapMs = 0;
+  const failures: string[] = [];
+  const failedClients = new Set<number>();
+  const loops = Array.from({ length: clients }, async (_, i) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let last = Date.now();
+    while (!stopping) {
+      const err = await new Promise<string | null>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode === 200 ? null : `status ${res.statusCode}`));
+          res.on('error', (e) => resolve(e.message));
+        });
+        req.on('error', (e) => resolve(e.message));
+      });
+      const now = Date.now();
+      if (err === null) {
+        ok++;
+        maxGapMs = Math.max(maxGapMs, now - last);
+        last = now;
+      } else {
+        failures.push(`client ${i}: ${err}`);
+        failedClients.add(i);
+      }
+    }
+    agent.destroy();
+  });
+  return {
+    stop: async () => {
+      stopping = true;
+      await Promise.all(loops);
+      return { ok, failures, clientsFailed: failedClients.size, maxGapMs };
+    },
+  };
+}
+
+/** The supervisor and router pids a controller reports for `web`. */
+export async function processes(d: Running): Promise<{ supervisor: number; routers: number[]; controllers: number; generation: number }> {
+  const st = (await d.api('GET', '/api/v1/services/web')).json;
+  return {
+    supervisor: st.supervisor.pid,
+    routers: st.supervisor.routers.processes.map((p: { pid: number }) => p.pid),
+    controllers: st.supervisor.controllers,
+    generation: st.generation,
+  };
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until none of `pids` runs any more. */
+export function gone(pids: number[], timeoutMs = 15_000): Promise<true> {
+  return waitFor(`pids ${pids.join(', ')} to exit`, () => pids.every((p) => !alive(p)) || undefined, timeoutMs);
+}
+
+/** Waits until the service answers 200 from the routers. */
+export function serving(port: number): Promise<true> {
+  return waitFor('the routers to answer', async () => (await fetch(`http://127.0.0.1:${port}/`)).status === 200 || undefined);
+}
