@@ -22,4 +22,6 @@ export interface ControlPlane {
   status(service: string): Promise<ServiceAnswer>;
   /** The supervisor and its router processes; null in a fleet (its routers are in `status`). */
   supervisor(): Promise<SupervisorStatus | null>;
+  /** Validates the config on disk and restarts the controller in place; the routers keep serving. */
+  restart(): Promise<{ pid: number }>;
 }

@@ -206,6 +206,15 @@ export function apiRoutes(daemon: ControlPlane): Route[] {
       handler: async (c) => auditEntries(store(), null, limitOf(c.query)),
     }),
     route({
+      method: 'POST',
+      path: '/api/v1/restart',
+      role: 'admin',
+      summary:
+        'restart the controller in place from the code and config on disk, with the routers serving throughout; an invalid config changes nothing (400)',
+      status: 202,
+      handler: async () => ({ restarting: true, ...(await daemon.restart()) }),
+    }),
+    route({
       method: 'GET',
       path: '/api/v1/whoami',
       role: 'viewer',

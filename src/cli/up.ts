@@ -10,7 +10,7 @@ import type { Command } from './main.ts';
 
 export const help = helpText(
   'up [-c FILE]',
-  'Run the router, controller, API and dashboard in the foreground until SIGINT/SIGTERM (Ctrl-C drains and stops).',
+  'Run the router, controller, API and dashboard in the foreground until SIGINT/SIGTERM (Ctrl-C drains and stops); SIGHUP restarts in place.',
   {
     config: { type: 'string', short: 'c', value: 'FILE', default: 'cutover.yaml', help: 'the config to run' },
     help: { type: 'boolean', short: 'h', help: 'show this help' },
@@ -42,6 +42,14 @@ export const run: Command = async (ctx) => {
     );
   if (daemon.adminTokenFile) lines.push(`  admin token: ${daemon.adminTokenFile}`);
   ctx.stdout.write(`${lines.join('\n')}\n`);
+
+  // SIGHUP (systemctl reload): the same process starts again from the code and config on disk (the
+  // pid an operator or systemd knows stays); the supervisor keeps the routers serving meanwhile.
+  daemon.onRestart = () => {
+    if (process.execve === undefined) process.exit(0); // no execve on this platform: the service manager starts it again
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  };
+  process.on('SIGHUP', () => void daemon.restart().catch(() => {}));
 
   // In-flight requests get a few seconds; long-lived connections are closed.
   await runUntilSignal(log, () => daemon.close(5000));

@@ -8,7 +8,8 @@
 // leaves the routers serving, and the next one attaches to them.
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
-import { notFound } from '../errors.ts';
+import { CutoverError, ConfigError, notFound } from '../errors.ts';
+import { loadConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
@@ -51,6 +52,9 @@ export class Daemon implements ControlPlane {
   adminTokenFile: string | null = null;
 
   readonly #attaching: Promise<SupervisorClient> | null;
+  /** What `cutover up` does once this controller has handed over (it starts the code on disk). */
+  onRestart: (() => void) | null = null;
+  #restarting = false;
 
   /** `supervisor`: the data plane, when the caller started it already (see startDataPlane). */
   constructor(config: Config, log: Logger, opts: { supervisor?: Promise<SupervisorClient> } = {}) {
@@ -227,6 +231,54 @@ export class Daemon implements ControlPlane {
         ? {}
         : { supervisor: { pid: sup.pid, controllers: sup.controllers, routers: sup.routers.find((r) => r.service === name) ?? null } }),
     };
+  }
+
+  /**
+   * SIGHUP, `cutover restart`: checks the config on disk first (invalid: nothing changes, the reason
+   * is thrown), then hands over: this controller stops its releases and API, leaves the routers to
+   * the supervisor, and `onRestart` starts the new controller from the code and config on disk.
+   */
+  async restart(): Promise<{ pid: number }> {
+    if (this.#supervisor === null || this.onRestart === null) {
+      throw new CutoverError(
+        'CUTOVER_E_CONFLICT',
+        'this controller cannot restart in place (a fleet controller); restart it with its service manager',
+        409,
+      );
+    }
+    if (this.#restarting)
+      throw new CutoverError('CUTOVER_E_CONFLICT', 'a restart is already under way; wait for the API to answer again', 409);
+    try {
+      await loadConfig(this.config.file);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? `: ${err.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}` : '';
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error('restart refused: the config on disk does not validate; nothing changed', {
+        file: this.config.file,
+        reason: message + problems,
+      });
+      throw new CutoverError(
+        'CUTOVER_E_CONFIG_INVALID',
+        `${message}${problems}. Nothing changed; fix ${this.config.file} and restart again`,
+        400,
+        {
+          cause: err,
+        },
+      );
+    }
+    this.#restarting = true;
+    this.log.info('restarting in place: handing the routers over to the next controller', { pid: process.pid });
+    // After the answer has left: the API closes as part of the handover.
+    setTimeout(() => {
+      this.close(5000, 'restart').then(
+        () => this.onRestart?.(),
+        (err) => {
+          this.log.error('handover failed; the supervisor keeps serving for its grace', { err });
+          process.exit(1);
+        },
+      );
+    }, 50);
+    return { pid: process.pid };
   }
 
   async supervisor(): Promise<SupervisorStatus | null> {
