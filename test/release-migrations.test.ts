@@ -93,11 +93,15 @@ describe('a release with expand and contract migrations', { timeout: 240_000 }, 
       async () => ((await columns()) === 'id,name,price,sku' ? true : undefined),
       60_000,
     );
-    const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as {
-      type: string;
-      data: { kind?: string; ok?: boolean };
-    }[];
-    const kinds = events.filter((e) => e.type === 'migration').map((e) => `${e.data.kind}:${e.data.ok ?? ''}`);
+    // The contract's result is recorded once its command has exited, a moment after the column is gone.
+    const kindsNow = async (): Promise<string[]> => {
+      const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as {
+        type: string;
+        data: { kind?: string; ok?: boolean };
+      }[];
+      return events.filter((e) => e.type === 'migration').map((e) => `${e.data.kind}:${e.data.ok ?? ''}`);
+    };
+    const kinds = await waitFor('the contract recorded', async () => ((await kindsNow()).length >= 3 ? kindsNow() : undefined), 15_000);
     assert.deepEqual(kinds, ['lint:', 'expand:true', 'contract:true']);
 
     const back = await d.api('POST', '/api/v1/services/web/rollback');
