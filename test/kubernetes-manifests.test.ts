@@ -88,11 +88,7 @@ test('the ConfigMap example validates, and the manifests agree on account, confi
     assert.ok(err instanceof ConfigError, String(err));
     problems = err.problems;
   }
-  // Until the kubernetes-service adapter is wired into the switch path, validate refuses that one kind, and only that.
-  assert.deepEqual(
-    problems.filter((p) => !(p.path === 'services.web.traffic.kind' && /kubernetes-service is not available/.test(p.message))),
-    [],
-  );
+  assert.deepEqual(problems, []);
   const cfg = (parse(configMap.data['cutover.yaml']) as { services: Record<string, any> }).services.web;
   const rbac = docs('rbac.yaml');
   const sa = rbac.find((d) => d.kind === 'ServiceAccount');

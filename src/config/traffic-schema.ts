@@ -34,7 +34,14 @@ export const TRAFFIC_DEFAULTS = {
  * refused by `cutover validate` (a key either works or is refused); each adapter adds its kind here
  * in the change that wires it.
  */
-export const TRAFFIC_AVAILABLE: ReadonlySet<TrafficKind> = new Set<TrafficKind>(['router', 'haproxy', 'nginx', 'caddy']);
+export const TRAFFIC_AVAILABLE: ReadonlySet<TrafficKind> = new Set<TrafficKind>([
+  'router',
+  'haproxy',
+  'nginx',
+  'caddy',
+  'dns',
+  'kubernetes-service',
+]);
 
 const NAME = /^[A-Za-z0-9_.:-]+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

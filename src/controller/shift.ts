@@ -10,7 +10,7 @@ import { analyse, ensureBaseline, loadBaseline } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks } from './hooks.ts';
 import { closePreview } from './verify.ts';
-import { msUntil, type Runner } from './wait.ts';
+import { msUntil, sleep, sleepUntil, type Runner } from './wait.ts';
 
 /** What the steps of shift and observe need from the controller. */
 export interface TrafficHost {
@@ -62,6 +62,8 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
         `release ${release.id}: step ${i + 1} of ${steps.length + 1}: ${w}% of new clients to version ${release.version} on ${slot}`,
         release.id,
       );
+      // Each step's clients move over the TTL of an eventual balancer before the step is judged.
+      if (ctx.rt.traffic.settleAfter > 0) await sleep(ctx.rt.traffic.settleAfter, signal);
       const d = await analyse(ctx, release, {
         label: `step ${w}%`,
         window: hold,
@@ -85,10 +87,22 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
     from === null
       ? 'a first release has nothing to roll back to: promoted without an analysis window'
       : `observing for ${formatDuration(window)}`;
-  await host.move(release, 'observing', `all traffic on ${slot}; ${watch}`, {
-    observeUntil: new Date(Date.now() + window).toISOString(),
-    switchedAt: new Date().toISOString(),
-  });
+  // An eventual balancer (DNS) answers the new slot at once, but clients follow only as their cached
+  // answers expire: the window starts after that, so it judges the new slot's traffic, not the rest.
+  const settle = from === null ? 0 : ctx.rt.traffic.settleAfter;
+  const at = Date.now();
+  await host.move(
+    release,
+    'observing',
+    settle > 0
+      ? `all traffic on ${slot}; clients follow within ${formatDuration(settle)} (the balancer is eventual), then ${watch}`
+      : `all traffic on ${slot}; ${watch}`,
+    {
+      observeFrom: new Date(at + settle).toISOString(),
+      observeUntil: new Date(at + settle + window).toISOString(),
+      switchedAt: new Date(at).toISOString(),
+    },
+  );
   notifyHooks(ctx, { ...release, phase: 'observing' }, 'afterSwitch', `all traffic on ${slot}`);
 }
 
@@ -105,6 +119,8 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
     });
     return;
   }
+  // Clients of an eventual balancer are still moving until observeFrom (a restarted daemon waits what is left).
+  await sleepUntil(release.data?.observeFrom, signal);
   // A restarted daemon observes only what is left of the window, with a fresh run (at least one interval).
   const window = Math.max(cfg.analysis.interval, msUntil(release.data?.observeUntil));
   const baseline = await loadBaseline(ctx, release);

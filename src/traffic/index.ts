@@ -2,11 +2,11 @@
 // object: the controller drives it through its router host as before (null here), and reports it
 // with ROUTER_CAPABILITIES.
 import type { TrafficConfig } from '../config/types.ts';
-import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CaddyAdapter } from './caddy.ts';
 import { createDnsAdapter } from './dns.ts';
 import { HaproxyAdapter } from './haproxy.ts';
+import { createKubernetesServiceAdapter } from './kubernetes-service.ts';
 import { NginxAdapter } from './nginx.ts';
 import type { TrafficAdapter, TrafficCapabilities } from './types.ts';
 
@@ -26,12 +26,7 @@ export function createTrafficAdapter(cfg: TrafficConfig, opts: { log: Logger }):
     case 'dns':
       return createDnsAdapter(cfg);
     case 'kubernetes-service':
-      // Refused by validate until its adapter lands (see TRAFFIC_AVAILABLE).
-      throw new CutoverError(
-        'CUTOVER_E_CONFIG_INVALID',
-        'traffic kind kubernetes-service is not available in this version of cutover yet',
-        400,
-      );
+      return createKubernetesServiceAdapter(cfg);
     default:
       return cfg satisfies never;
   }
