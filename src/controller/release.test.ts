@@ -34,6 +34,8 @@ class FakeRuntime {
     slots: { blue: { version: null, targets: [] }, green: { version: null, targets: [] } },
   };
   healthy = new Set<string>();
+  /** The embedded router: clients follow a switch at once. */
+  readonly traffic = { settleAfter: 0 };
   routeState(): RouteState {
     return this.state;
   }
