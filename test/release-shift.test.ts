@@ -13,7 +13,8 @@ describe('a progressive shift [25, 50, 100]', () => {
 
   before(async () => {
     s = await releaseSetup({
-      shift: { steps: [25, 50, 100], hold: '1500ms' },
+      // A hold long enough for `cutover promote --full` (a CLI process) to arrive during the first step on a loaded machine.
+      shift: { steps: [25, 50, 100], hold: '4s' },
       analysis: { interval: '250ms', window: '1s', minSamples: 10, failureLimit: 2, inconclusive: 'pass' },
     });
     d = await startUp(s);
