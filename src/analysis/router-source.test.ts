@@ -124,7 +124,9 @@ test('rules measured together share one read of the counters', async () => {
 test('start() takes a snapshot every interval until close()', async () => {
   const src = new RouterSource(() => ({ slots: { blue: emptySnapshot(), green: emptySnapshot() } }), { interval: 20 });
   await src.start();
-  await new Promise((r) => setTimeout(r, 130));
+  // Waits for the ticks rather than a fixed 130 ms: on a loaded machine timers fire late, not never.
+  const deadline = Date.now() + 5000;
+  while (src.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   src.close();
   const n = src.size;
   assert.ok(n >= 3, `${n} snapshots`);
