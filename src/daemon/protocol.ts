@@ -1,12 +1,43 @@
-// What a controller and its supervisor say to each other over the unix socket in stateDir: one JSON
-// object a line. A request carries an `id` and gets one answer with the same id.
+// What a controller and its supervisor say to each other over their unix socket: one JSON object a
+// line. A request carries an `id` and gets one answer with the same id.
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CutoverError } from '../errors.ts';
 import type { RouterGroupStatus, SupervisorStatus } from '../api/types.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 
-/** The socket's file name in stateDir. */
 export const SOCKET_FILE = 'supervisor.sock';
 export const LOG_FILE = 'supervisor.log';
+
+/**
+ * The folder of a stateDir's supervisor socket: in the runtime folder (XDG_RUNTIME_DIR, else the temp
+ * folder), named by the stateDir's path, not inside the stateDir. A full or read-only stateDir must not
+ * keep the data plane from starting, and a unix socket's path has a limit (108 bytes) a deep stateDir
+ * would pass. Owned by us and closed to others (0700), since whoever connects drives the routers.
+ */
+export function runtimeDir(stateDir: string): string {
+  const id = createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 16);
+  const dir = join(process.env.XDG_RUNTIME_DIR || tmpdir(), `cutover-${id}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.() ?? st.uid;
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new CutoverError(
+      'CUTOVER_E_INTERNAL',
+      `${dir} (the supervisor's socket folder for ${resolve(stateDir)}) is not a folder of this user closed to others; remove it and start again`,
+      500,
+    );
+  }
+  return dir;
+}
+
+/** Where a stateDir's supervisor answers. */
+export function socketPath(stateDir: string): string {
+  return join(runtimeDir(stateDir), SOCKET_FILE);
+}
 
 export type { RouterGroupStatus, RouterProcessStatus, SupervisorStatus } from '../api/types.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { type Answer, LOG_FILE, type Request, SOCKET_FILE, type SupervisorStatus, type Wire } from './protocol.ts';
+import { type Answer, LOG_FILE, type Request, runtimeDir, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
 
 /** How long a controller waits for a supervisor it started to answer. */
 const START_TIMEOUT_MS = 10_000;
@@ -58,7 +58,7 @@ export class SupervisorClient {
 
   /** Attaches to the stateDir's supervisor, starting one first when none runs. */
   static async attach(stateDir: string, grace: number, log: Logger): Promise<SupervisorClient> {
-    const path = join(stateDir, SOCKET_FILE);
+    const path = socketPath(stateDir);
     let socket = await connect(path);
     if (socket === null) {
       startSupervisor(stateDir, grace);
@@ -67,7 +67,7 @@ export class SupervisorClient {
         if (Date.now() > deadline) {
           throw new CutoverError(
             'CUTOVER_E_INTERNAL',
-            `the supervisor did not answer on ${path} within ${START_TIMEOUT_MS} ms; see ${join(stateDir, LOG_FILE)}`,
+            `the supervisor did not answer on ${path} within ${START_TIMEOUT_MS} ms; see ${logPath(stateDir)}`,
             500,
           );
         }
@@ -121,9 +121,20 @@ function connect(path: string): Promise<net.Socket | null> {
   });
 }
 
+/** stateDir/supervisor.log, or the socket's folder when the stateDir cannot be written (full, read-only). */
+function logPath(stateDir: string): string {
+  const inState = join(stateDir, LOG_FILE);
+  try {
+    closeSync(openSync(inState, 'a', 0o600));
+    return inState;
+  } catch {
+    return join(runtimeDir(stateDir), LOG_FILE);
+  }
+}
+
 function startSupervisor(stateDir: string, grace: number): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const out = openSync(join(stateDir, LOG_FILE), 'a', 0o600);
+  const out = openSync(logPath(stateDir), 'a', 0o600);
   const env = { ...process.env };
   // The admin token is the controller's; nothing the supervisor starts may see it.
   delete env.CUTOVER_TOKEN;

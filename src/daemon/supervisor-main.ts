@@ -1,5 +1,5 @@
 // The supervisor's process: `node supervisor-main.ts <stateDir> <grace ms>`, started detached (its
-// own session, output to stateDir/supervisor.log) by the first controller of a stateDir.
+// own session, output to stateDir/supervisor.log, or beside its socket when the stateDir cannot be written) by the first controller of a stateDir.
 import { createLogger } from '../log.ts';
 import { Supervisor } from './supervisor.ts';
 

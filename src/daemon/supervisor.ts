@@ -12,7 +12,7 @@ import { splitHostPort } from '../net/address.ts';
 import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { type RouterGroupStatus, type Request, SOCKET_FILE, type SupervisorStatus, type Wire } from './protocol.ts';
+import { type RouterGroupStatus, type Request, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
 
 /** A bound socket the supervisor holds but never accepts on: its router processes do. */
 interface Listener {
@@ -84,7 +84,7 @@ export class Supervisor {
   }
 
   get socketPath(): string {
-    return join(this.#stateDir, SOCKET_FILE);
+    return socketPath(this.#stateDir);
   }
 
   /** Listens on the socket; the grace runs until the first controller attaches. */
