@@ -100,6 +100,13 @@ const runLimit = setTimeout(() => {
   process.exit(1);
 }, RUN_LIMIT_MS);
 runLimit.unref();
+// Each file runs in its own process group: stopping this runner must stop them too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const pid of running) killGroup(pid);
+    process.exit(1);
+  });
+}
 
 const queue = [...files];
 await Promise.all(
