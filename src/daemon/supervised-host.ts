@@ -21,6 +21,7 @@ export class SupervisedRouterHost implements RouterHost {
   readonly #opts: RouterOptions;
   readonly #workers: number;
   readonly #log: Logger;
+  #bound: string | null = null;
 
   constructor(client: SupervisorClient, opts: RouterOptions, workers: number, log: Logger) {
     this.#client = client;
@@ -31,7 +32,13 @@ export class SupervisedRouterHost implements RouterHost {
 
   async listen(): Promise<void> {
     const g = await this.#client.request({ op: 'routers', service: this.#opts.service, opts: this.#opts, workers: this.#workers });
+    this.#bound = g.listen;
     this.#log.info('routers running', { generation: g.generation, pids: g.processes.map((p) => p.pid) });
+  }
+
+  /** Where the routers really listen (the port the supervisor got when `listen` names port 0). */
+  boundAddress(): string | null {
+    return this.#bound;
   }
 
   async apply(spec: RouteSpec): Promise<void> {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { splitHostPort } from '../net/address.ts';
+import { joinHostPort, splitHostPort } from '../net/address.ts';
 import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
@@ -17,7 +17,9 @@ import { type RouterGroupStatus, type Request, socketPath, type SupervisorStatus
 /** A bound socket the supervisor holds but never accepts on: its router processes do. */
 interface Listener {
   address: string;
-  handle: { close(): void };
+  /** The address it really has: the port the kernel chose when `address` names port 0. */
+  bound: string;
+  handle: BoundHandle;
   /** Services whose routers listen on it. */
   users: Set<string>;
 }
@@ -42,7 +44,12 @@ interface NodeNetInternals {
  * router; the supervisor's copy keeps it open while routers restart, so connections wait in its
  * queue instead of being refused.
  */
-function bindHandle(address: string): { close(): void } {
+interface BoundHandle {
+  close(): void;
+  getsockname(out: { address?: string; port?: number }): number;
+}
+
+function bindHandle(address: string): BoundHandle {
   const { host, port } = splitHostPort(address);
   const family = net.isIP(host);
   if (family === 0) throw new CutoverError('CUTOVER_E_LISTEN', `cannot listen on ${address}: give an IP address, not a name`, 500);
@@ -50,7 +57,13 @@ function bindHandle(address: string): { close(): void } {
   if (typeof r === 'number') {
     throw new CutoverError('CUTOVER_E_LISTEN', `cannot listen on ${address}: ${codeName(r)}; pick a free address in \`listen\``, 500);
   }
-  return r as { close(): void };
+  return r as BoundHandle;
+}
+
+function boundAddress(handle: BoundHandle, address: string): string {
+  const out: { address?: string; port?: number } = {};
+  if (handle.getsockname(out) !== 0 || out.address === undefined || out.port === undefined) return address;
+  return joinHostPort(out.address, out.port);
 }
 
 function codeName(errno: number): string {
@@ -248,7 +261,8 @@ export class Supervisor {
   #listen(address: string, service: string): Listener {
     let l = this.#listeners.get(address);
     if (l === undefined) {
-      l = { address, handle: bindHandle(address), users: new Set() };
+      const handle = bindHandle(address);
+      l = { address, bound: boundAddress(handle, address), handle, users: new Set() };
       this.#listeners.set(address, l);
     }
     l.users.add(service);
@@ -301,5 +315,10 @@ export class Supervisor {
 }
 
 function groupStatus(g: Group): RouterGroupStatus {
-  return { service: g.service, listen: g.opts.listen, generation: g.spec?.generation ?? 0, processes: g.host.processes() };
+  return {
+    service: g.service,
+    listen: g.listeners[0]?.bound ?? g.opts.listen,
+    generation: g.spec?.generation ?? 0,
+    processes: g.host.processes(),
+  };
 }
