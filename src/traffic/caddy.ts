@@ -105,12 +105,20 @@ export class CaddyAdapter implements TrafficAdapter {
   async #request(method: string, pathname: string, body?: unknown): Promise<unknown> {
     const url = `${this.#cfg.admin}${pathname}`;
     let res: Response;
-    try {
-      res = await fetch(url, {
+    const send = () =>
+      fetch(url, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    try {
+      // Caddy's admin server closes idle keep-alive connections (and does so around a config change):
+      // a call that went out on one it had just closed gets no answer at all, and is sent once more on
+      // a new one. Every call here sets a whole value, so sending it twice changes nothing.
+      res = await send().catch((err: unknown) => {
+        if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+        return send();
       });
     } catch (err) {
       throw trafficUnreachable(
