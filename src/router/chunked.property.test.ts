@@ -97,7 +97,13 @@ const breakage = fc.constantFrom(
   (s: string) => s.replace(/^([0-9a-fA-F]+)/, '$1;x\x00'),
   (s: string) => s.replace(/^([0-9a-fA-F]+)/, '$1 junk'),
   (s: string) => s.replace(/^([0-9a-fA-F]+)\r\n/, '$1\n'),
-  (s: string) => s.replace(/\r\n0/, 'X\r\n0'),
+  // One byte more than the first chunk's size says, before its CRLF (the filter below keeps that chunk
+  // free of extensions, so its size line is just the hex and CRLF).
+  (s: string) => {
+    const line = /^([0-9a-fA-F]+)\r\n/.exec(s)!;
+    const at = line[0].length + Number.parseInt(line[1]!, 16);
+    return `${s.slice(0, at)}X${s.slice(at)}`;
+  },
   (s: string) => s.replace(/\r\n$/, 'GET /admin HTTP/1.1\r\n\r\n'),
   (s: string) => s.replace(/\r\n$/, '\n'),
 );
