@@ -6,9 +6,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { CutoverError } from '../errors.ts';
-import { FleetRouter } from '../fleet/router-node.ts';
+import { FleetRouter, REQUEST_TIMEOUT_MS } from '../fleet/router-node.ts';
 import { serveRouterStatus } from '../fleet/router-status.ts';
 import { createLogger } from '../log.ts';
+import { EtcdFleetLink } from '../store/etcd-fleet.ts';
 import { runUntilSignal } from './args.ts';
 import { helpText } from './command.ts';
 import type { Command } from './main.ts';
@@ -47,7 +48,15 @@ export const run: Command = async (ctx) => {
   // Default id: the machine and the first listener, so a restarted router takes its place again.
   const first = Object.values(config.services)[0]?.listen ?? '';
   const id = values.id ?? `${hostname()}/${first}`;
-  const router = await FleetRouter.start({ id, config, log });
+  // Its own connection to etcd, for the route states and its record only: it never opens the store.
+  const link = EtcdFleetLink.open(config.store.endpoints, config.store.prefix, REQUEST_TIMEOUT_MS);
+  let router: FleetRouter;
+  try {
+    router = await FleetRouter.start({ id, config, log, link });
+  } catch (err) {
+    link.close();
+    throw err;
+  }
   const status = values.status === undefined ? null : await serveRouterStatus(router, values.status);
   const lines = [
     `cutover router ${id} is up (pid ${process.pid}), route tables from ${config.store.endpoints.join(',')}${config.store.prefix}`,
@@ -60,6 +69,7 @@ export const run: Command = async (ctx) => {
   await runUntilSignal(log, async () => {
     status?.server.close();
     await router.close(5000);
+    link.close();
   });
   return 0;
 };

@@ -6,7 +6,7 @@ import type { Config } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RouterHost } from '../router/host.ts';
-import type { FleetLink } from '../store/types.ts';
+import type { FleetLink } from '../store/fleet-link.ts';
 import { FleetAckHost } from './ack-host.ts';
 import { FleetMetrics } from './fleet-metrics.ts';
 import type { LeaderRecord, RouterRecord } from './keys.ts';
@@ -35,12 +35,12 @@ export class FleetControl {
 
   static async start(config: Config, link: FleetLink, log: Logger): Promise<FleetControl> {
     const id = `${hostname()}/${process.pid}`;
-    const registry = await RouterRegistry.start(link.etcd, link.prefix, log);
+    const registry = await RouterRegistry.start(link, log);
     let router: FleetRouter | null = null;
     try {
       if (config.fleet.router) {
         const first = Object.values(config.services)[0]?.listen ?? '';
-        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, client: link.etcd });
+        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, link });
       }
     } catch (err) {
       await registry.close();
@@ -60,14 +60,14 @@ export class FleetControl {
 
   /** The host a service's runtime applies route states to: it waits for the fleet's acks. */
   hostFor(service: string): RouterHost {
-    const counters = new FleetMetrics(this.#link.etcd, this.#link.prefix, service);
+    const counters = new FleetMetrics(this.#link, service);
     return new FleetAckHost(service, this.registry, this.#config.fleet, this.#log.child({ service }), () => counters.read());
   }
 
   /** Campaigns from now on; `handlers` start and stop what only the leader runs. */
   campaign(api: string, handlers: LeadershipHandlers): void {
     const self: LeaderRecord = { id: this.id, api };
-    this.#leadership = new Leadership(this.#link.etcd, this.#link.prefix, self, this.#log, {
+    this.#leadership = new Leadership(this.#link, self, this.#log, {
       elected: async () => {
         this.#leader = self;
         await handlers.elected();

@@ -2,11 +2,10 @@
 // router publishes its counters under `<p>/router-metrics/<id>` (bound to its lease) every second, and
 // the controller sums them. The sum must only grow, as the analysis diffs it over windows: a router
 // that restarts (its counters start again) or goes away leaves its last counters in a retired total.
-import type { Etcd3 } from 'etcd3';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from '../router/metrics.ts';
 import type { RouterMetrics } from '../router/router.ts';
-import { prefixRange } from '../store/etcd-keys.ts';
-import { parseJson } from './keys.ts';
+import type { FleetLink } from '../store/fleet-link.ts';
+import { METRICS_DIR, parseJson } from './keys.ts';
 
 /** How often a router publishes its counters. */
 export const METRICS_PUBLISH_MS = 1000;
@@ -20,38 +19,32 @@ export interface RouterCounters {
   services: Record<string, { slots: Slots; connections: number }>;
 }
 
-export function metricsDir(prefix: string): string {
-  return `${prefix.replace(/\/+$/, '')}/router-metrics/`;
-}
-
 export class FleetMetrics {
-  readonly #client: Etcd3;
-  readonly #dir: string;
+  readonly #link: FleetLink;
   readonly #service: string;
   /** The last counters seen per router (keyed by id and start), and what gone routers left. */
   readonly #last = new Map<string, { since: string; slots: Slots }>();
   #retired: Slots = { blue: emptySnapshot(), green: emptySnapshot() };
   #lastSum: RouterMetrics = { generation: 0, slots: { blue: emptySnapshot(), green: emptySnapshot() }, connections: 0 };
 
-  constructor(client: Etcd3, prefix: string, service: string) {
-    this.#client = client;
-    this.#dir = metricsDir(prefix);
+  constructor(link: FleetLink, service: string) {
+    this.#link = link;
     this.#service = service;
   }
 
   /** The summed counters of every router of the service; the last sum when etcd does not answer. */
   async read(): Promise<RouterMetrics> {
-    const kvs = await this.#client.kv.range({ ...prefixRange(this.#dir) }, { deadline: Date.now() + READ_TIMEOUT_MS }).then(
-      (r) => r.kvs,
+    const entries = await this.#link.list(METRICS_DIR, READ_TIMEOUT_MS).then(
+      (r) => r.entries,
       () => null,
     );
-    if (kvs === null) return this.#lastSum;
+    if (entries === null) return this.#lastSum;
     const seen = new Set<string>();
     let slots: Slots = { blue: emptySnapshot(), green: emptySnapshot() };
     let connections = 0;
-    for (const kv of kvs) {
-      const id = kv.key.toString().slice(this.#dir.length);
-      const c = parseJson<RouterCounters>(kv.value);
+    for (const entry of entries) {
+      const id = entry.key.slice(METRICS_DIR.length);
+      const c = parseJson<RouterCounters>(entry.value);
       const mine = c?.services[this.#service];
       if (c === null || mine === undefined) continue;
       seen.add(id);

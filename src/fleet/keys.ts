@@ -1,11 +1,14 @@
-// What a fleet keeps in etcd beside the store's keys (etcd-keys.ts), under the same installation prefix:
+// What a fleet keeps beside the store's keys, under the same installation prefix (keys here are
+// relative to it, as the fleet's link takes them; see src/store/fleet-link.ts):
 //
-//   <p>/routers/<router-id>     RouterRecord JSON, attached to the router's lease: present while it lives
-//   <p>/election/leader/<lease> the controllers' campaign keys (etcd3's Election); the oldest one leads
+//   routers/<router-id>         RouterRecord JSON, attached to the router's lease: present while it lives
+//   router-metrics/<router-id>  RouterCounters JSON (fleet-metrics.ts), attached to the same lease
+//   election/...                the controllers' campaign keys (the link's election `leader`); the oldest leads
 //
-// Routers watch `<p>/routes/` (the store's route states) and answer under `<p>/routers/`.
+// Routers watch the store's route states (the link's `routes`) and answer under `routers/`.
 
 export const ROUTERS_DIR = 'routers/';
+export const METRICS_DIR = 'router-metrics/';
 export const ELECTION_NAME = 'leader';
 
 /** Seconds a router's key outlives its last keep-alive: how long a dead router can hold up a switch. */
@@ -13,16 +16,12 @@ export const ROUTER_LEASE_TTL_S = 2;
 /** Seconds a dead leader keeps the lead before a follower takes over. */
 export const LEADER_LEASE_TTL_S = 2;
 
-export function routersDir(prefix: string): string {
-  return `${prefix.replace(/\/+$/, '')}/${ROUTERS_DIR}`;
+export function routerKey(id: string): string {
+  return ROUTERS_DIR + encodeURIComponent(id);
 }
 
-export function routerKey(prefix: string, id: string): string {
-  return routersDir(prefix) + encodeURIComponent(id);
-}
-
-export function routesDir(prefix: string): string {
-  return `${prefix.replace(/\/+$/, '')}/routes/`;
+export function metricsKey(id: string): string {
+  return METRICS_DIR + encodeURIComponent(id);
 }
 
 /** What a router publishes: the generation of each service's route table it serves now. */
@@ -44,9 +43,9 @@ export interface LeaderRecord {
   api: string;
 }
 
-export function parseJson<T>(value: Buffer | string): T | null {
+export function parseJson<T>(value: string): T | null {
   try {
-    return JSON.parse(value.toString()) as T;
+    return JSON.parse(value) as T;
   } catch {
     return null;
   }

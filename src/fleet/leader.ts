@@ -1,10 +1,10 @@
-// Leader election among the controllers of one installation, with etcd3's Election (a campaign key
-// per candidate, bound to its lease; the oldest key leads). Only the leader runs releases and takes
+// Leader election among the controllers of one installation, with the fleet link's election (a
+// campaign key per candidate, bound to its lease; the oldest key leads). Only the leader runs releases and takes
 // mutating API calls. A leader whose lease is lost (etcd unreachable for longer than the lease)
 // steps down and campaigns again; a dead leader's key expires with its lease and the next candidate
 // takes over. Writes stay safe across a changeover: every store write compares what it read.
-import type { Campaign, Election, Etcd3 } from 'etcd3';
 import type { Logger } from '../log.ts';
+import type { FleetCampaign, FleetElection, FleetLink } from '../store/fleet-link.ts';
 import { ELECTION_NAME, LEADER_LEASE_TTL_S, parseJson, type LeaderRecord } from './keys.ts';
 
 /** Wait between campaigns after one failed (etcd unreachable). */
@@ -20,19 +20,19 @@ export interface LeadershipHandlers {
 
 export class Leadership {
   readonly self: LeaderRecord;
-  readonly #election: Election;
+  readonly #election: FleetElection;
   readonly #log: Logger;
   readonly #handlers: LeadershipHandlers;
-  #campaign: Campaign | null = null;
+  #campaign: FleetCampaign | null = null;
   #leading = false;
   #closed = false;
   #loop: Promise<void> = Promise.resolve();
   #stop: () => void = () => {};
   readonly #stopped = new Promise<null>((resolve) => (this.#stop = () => resolve(null)));
 
-  constructor(client: Etcd3, prefix: string, self: LeaderRecord, log: Logger, handlers: LeadershipHandlers) {
+  constructor(link: FleetLink, self: LeaderRecord, log: Logger, handlers: LeadershipHandlers) {
     this.self = self;
-    this.#election = client.namespace(`${prefix.replace(/\/+$/, '')}/election/`).election(ELECTION_NAME, LEADER_LEASE_TTL_S);
+    this.#election = link.election(ELECTION_NAME, LEADER_LEASE_TTL_S);
     this.#log = log.child({ component: 'leader', controller: self.id });
     this.#handlers = handlers;
   }
@@ -49,7 +49,7 @@ export class Leadership {
     while (!this.#closed) {
       const campaign = this.#election.campaign(JSON.stringify(this.self));
       this.#campaign = campaign;
-      const lost = new Promise<Error>((resolve) => campaign.on('error', resolve));
+      const lost = new Promise<Error>((resolve) => campaign.onError(resolve));
       const won = await Promise.race([
         campaign.wait().then(
           () => null,

@@ -1,10 +1,9 @@
 // The controller's view of the fleet's routers: `<p>/routers/` read once, then watched, so a switch
 // can wait until every live router serves its generation. A router is live while its lease-bound
 // record exists; one that dies drops out when its lease expires (ROUTER_LEASE_TTL_S).
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../log.ts';
-import { prefixRange } from '../store/etcd-keys.ts';
-import { parseJson, routersDir, type RouterRecord } from './keys.ts';
+import type { FleetEntry, FleetLink, FleetWatch } from '../store/fleet-link.ts';
+import { parseJson, ROUTERS_DIR, type RouterRecord } from './keys.ts';
 
 /** Deadline of the registry's reads. */
 const READ_TIMEOUT_MS = 2000;
@@ -16,65 +15,60 @@ export interface Lagging {
 }
 
 export class RouterRegistry {
-  readonly #client: Etcd3;
-  readonly #dir: string;
+  readonly #link: FleetLink;
   readonly #log: Logger;
   readonly #routers = new Map<string, RouterRecord>();
   readonly #waiters = new Set<() => void>();
-  #watcher: Watcher | null = null;
+  #watcher: FleetWatch | null = null;
 
-  static async start(client: Etcd3, prefix: string, log: Logger): Promise<RouterRegistry> {
-    const r = new RouterRegistry(client, prefix, log);
+  static async start(link: FleetLink, log: Logger): Promise<RouterRegistry> {
+    const r = new RouterRegistry(link, log);
     const revision = await r.#readAll();
     r.#watch(revision);
     return r;
   }
 
-  private constructor(client: Etcd3, prefix: string, log: Logger) {
-    this.#client = client;
-    this.#dir = routersDir(prefix);
+  private constructor(link: FleetLink, log: Logger) {
+    this.#link = link;
     this.#log = log.child({ component: 'fleet-registry' });
   }
 
   async #readAll(): Promise<string> {
-    const res = await this.#client.kv.range(prefixRange(this.#dir), { deadline: Date.now() + READ_TIMEOUT_MS });
+    const { entries, revision } = await this.#link.list(ROUTERS_DIR, READ_TIMEOUT_MS);
     this.#routers.clear();
-    for (const kv of res.kvs) this.#put(kv);
+    for (const entry of entries) this.#put(entry);
     this.#wake();
-    return res.header.revision;
+    return revision;
   }
 
   #watch(revision: string): void {
-    const w = this.#client
-      .watch()
-      .prefix(this.#dir)
-      .startRevision(String(BigInt(revision) + 1n))
-      .watcher();
+    const w = this.#link.watch(ROUTERS_DIR, revision, {
+      put: (entry) => {
+        this.#put(entry);
+        this.#wake();
+      },
+      delete: (key) => {
+        this.#routers.delete(idOf(key));
+        this.#wake();
+      },
+      error: (err) => {
+        this.#log.warn('watch of the routers failed; reading them again', { err });
+        void w.cancel().catch(() => {});
+        const again = (): void => {
+          this.#readAll().then(
+            (rev) => this.#watch(rev),
+            () => setTimeout(again, 500).unref(),
+          );
+        };
+        again();
+      },
+    });
     this.#watcher = w;
-    w.on('put', (kv) => {
-      this.#put(kv);
-      this.#wake();
-    });
-    w.on('delete', (kv) => {
-      this.#routers.delete(idOf(kv, this.#dir));
-      this.#wake();
-    });
-    w.on('error', (err) => {
-      this.#log.warn('watch of the routers failed; reading them again', { err });
-      void w.cancel().catch(() => {});
-      const again = (): void => {
-        this.#readAll().then(
-          (rev) => this.#watch(rev),
-          () => setTimeout(again, 500).unref(),
-        );
-      };
-      again();
-    });
   }
 
-  #put(kv: IKeyValue): void {
-    const record = parseJson<RouterRecord>(kv.value);
-    if (record !== null) this.#routers.set(idOf(kv, this.#dir), record);
+  #put(entry: FleetEntry): void {
+    const record = parseJson<RouterRecord>(entry.value);
+    if (record !== null) this.#routers.set(idOf(entry.key), record);
   }
 
   #wake(): void {
@@ -126,6 +120,6 @@ export class RouterRegistry {
   }
 }
 
-function idOf(kv: IKeyValue, dir: string): string {
-  return decodeURIComponent(kv.key.toString().slice(dir.length));
+function idOf(key: string): string {
+  return decodeURIComponent(key.slice(ROUTERS_DIR.length));
 }

@@ -6,7 +6,6 @@
 // When etcd cannot be reached it keeps serving its last tables and says `etcd: disconnected` in its
 // status and metrics; the watch resumes from the last revision it saw when etcd answers again.
 import { hostname } from 'node:os';
-import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import type { Config, ServiceConfig } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -15,14 +14,13 @@ import { routerHostFor } from '../edge/host.ts';
 import type { RouterHost } from '../router/host.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { routerOptions } from '../traffic/router-options.ts';
-import { createClient } from '../store/etcd-client.ts';
-import { prefixRange } from '../store/etcd-keys.ts';
+import type { FleetEntry, FleetLease, FleetLink, FleetWatch } from '../store/fleet-link.ts';
 import type { RouteState } from '../store/types.ts';
-import { METRICS_PUBLISH_MS, metricsDir, type RouterCounters } from './fleet-metrics.ts';
-import { parseJson, ROUTER_LEASE_TTL_S, routerKey, routesDir, type RouterRecord } from './keys.ts';
+import { METRICS_PUBLISH_MS, type RouterCounters } from './fleet-metrics.ts';
+import { metricsKey, parseJson, ROUTER_LEASE_TTL_S, routerKey, type RouterRecord } from './keys.ts';
 
-/** Deadline of a read or a write of the router (the watch itself has none). */
-const REQUEST_TIMEOUT_MS = 2000;
+/** Deadline of a read or a write of the router (the watch itself has none); a router-only process opens its link with it. */
+export const REQUEST_TIMEOUT_MS = 2000;
 /** How long a starting router tries to read its first tables before it gives up. */
 const FIRST_READ_TIMEOUT_MS = 30_000;
 /** How long a switch waits for the newly live slot's targets to pass this router's health checks. */
@@ -37,8 +35,8 @@ export interface FleetRouterOptions {
   id: string;
   config: Config;
   log: Logger;
-  /** An etcd client to share (a controller that is also a router); else the router makes its own. */
-  client?: Etcd3;
+  /** What it reads the route states from and publishes to: the store's (a controller that is also a router), or one of its own. */
+  link: FleetLink;
 }
 
 export interface FleetRouterStatus {
@@ -65,13 +63,11 @@ interface ServiceNode {
 export class FleetRouter {
   readonly id: string;
   readonly #log: Logger;
-  readonly #prefix: string;
-  readonly #client: Etcd3;
-  readonly #ownClient: boolean;
+  readonly #link: FleetLink;
   readonly #nodes = new Map<string, ServiceNode>();
   readonly #since = new Date().toISOString();
-  #watcher: Watcher | null = null;
-  #lease: Lease | null = null;
+  #watcher: FleetWatch | null = null;
+  #lease: FleetLease | null = null;
   #publishing = false;
   #publishAgain = false;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -84,15 +80,7 @@ export class FleetRouter {
   onApplied: ((service: string, generation: number) => void) | null = null;
 
   static async start(opts: FleetRouterOptions): Promise<FleetRouter> {
-    const store = opts.config.store;
-    if (store.kind !== 'etcd') {
-      throw new CutoverError(
-        'CUTOVER_E_CONFIG_INVALID',
-        `${opts.config.file} has no etcd store; a fleet router needs store: etcd://host:2379,host:2379[/prefix]`,
-        400,
-      );
-    }
-    const router = new FleetRouter(opts, store.endpoints, store.prefix);
+    const router = new FleetRouter(opts);
     try {
       await router.#begin();
     } catch (err) {
@@ -102,12 +90,10 @@ export class FleetRouter {
     return router;
   }
 
-  private constructor(opts: FleetRouterOptions, endpoints: string[], prefix: string) {
+  private constructor(opts: FleetRouterOptions) {
     this.id = opts.id;
     this.#log = opts.log.child({ component: 'fleet-router', router: opts.id });
-    this.#prefix = prefix;
-    this.#ownClient = opts.client === undefined;
-    this.#client = opts.client ?? createClient(endpoints, REQUEST_TIMEOUT_MS);
+    this.#link = opts.link;
     for (const cfg of Object.values(opts.config.services)) {
       const ropts = routerOptions(cfg);
       const host: RouterHost = routerHostFor(cfg, ropts, this.#log);
@@ -144,10 +130,7 @@ export class FleetRouter {
       const m = await n.host.metrics();
       counters.services[name] = { slots: m.slots, connections: m.connections };
     }
-    await lease
-      .put(metricsDir(this.#prefix) + encodeURIComponent(this.id))
-      .value(JSON.stringify(counters))
-      .catch(() => {}); // the next round tries again; publishing the record says whether etcd answers
+    await lease.put(metricsKey(this.id), JSON.stringify(counters)).catch(() => {}); // the next round tries again; publishing the record says whether etcd answers
   }
 
   /** The route states as of one revision; retried until etcd answers or FIRST_READ_TIMEOUT_MS. */
@@ -172,37 +155,34 @@ export class FleetRouter {
 
   /** Reads every route state, queues those newer than served, and gives the revision read. */
   async #readAll(): Promise<string> {
-    const res = await this.#client.kv.range(prefixRange(routesDir(this.#prefix)));
+    const { entries, revision } = await this.#link.list(this.#link.routes, REQUEST_TIMEOUT_MS);
     this.#contact();
-    for (const kv of res.kvs) this.#offer(kv);
+    for (const entry of entries) this.#offer(entry);
     // A state whose apply failed is still pending: try it again.
     for (const n of this.#nodes.values()) if (n.pending !== null) void this.#drain(n);
-    return res.header.revision;
+    return revision;
   }
 
   #watch(revision: string): void {
-    const w = this.#client
-      .watch()
-      .prefix(routesDir(this.#prefix))
-      .startRevision(String(BigInt(revision) + 1n))
-      .watcher();
+    const w = this.#link.watch(this.#link.routes, revision, {
+      put: (entry) => this.#offer(entry),
+      connected: () => {
+        this.#watchConnected = true;
+        this.#contact();
+      },
+      disconnected: (err) => {
+        if (this.#watchConnected) this.#log.warn('etcd watch disconnected; serving the last route tables', { err });
+        this.#watchConnected = false;
+      },
+      error: (err) => {
+        // A cancelled watch (compacted revision): read everything again and watch from there.
+        this.#log.warn('etcd watch failed; reading the route tables again', { err });
+        this.#watchConnected = false;
+        void w.cancel().catch(() => {});
+        void this.#rewatch();
+      },
+    });
     this.#watcher = w;
-    w.on('put', (kv) => this.#offer(kv));
-    w.on('connected', () => {
-      this.#watchConnected = true;
-      this.#contact();
-    });
-    w.on('disconnected', (err) => {
-      if (this.#watchConnected) this.#log.warn('etcd watch disconnected; serving the last route tables', { err });
-      this.#watchConnected = false;
-    });
-    w.on('error', (err) => {
-      // A cancelled watch (compacted revision): read everything again and watch from there.
-      this.#log.warn('etcd watch failed; reading the route tables again', { err });
-      this.#watchConnected = false;
-      void w.cancel().catch(() => {});
-      void this.#rewatch();
-    });
   }
 
   async #rewatch(): Promise<void> {
@@ -218,8 +198,8 @@ export class FleetRouter {
   }
 
   /** A route state from etcd: kept as the next to apply if it is newer than anything seen. */
-  #offer(kv: IKeyValue): void {
-    const state = parseJson<RouteState>(kv.value);
+  #offer(entry: FleetEntry): void {
+    const state = parseJson<RouteState>(entry.value);
     if (state === null) return;
     const n = this.#nodes.get(state.service);
     if (n === undefined) return; // a service this machine does not route
@@ -289,7 +269,7 @@ export class FleetRouter {
         this.#publishAgain = false;
         try {
           const lease = this.#lease ?? this.#newLease();
-          await lease.put(routerKey(this.#prefix, this.id)).value(JSON.stringify(this.record()));
+          await lease.put(routerKey(this.id), JSON.stringify(this.record()));
           this.#leaseAlive = true;
           this.#contact();
         } catch (err) {
@@ -303,22 +283,23 @@ export class FleetRouter {
     })();
   }
 
-  #newLease(): Lease {
-    const lease = this.#client.lease(ROUTER_LEASE_TTL_S, { autoKeepAlive: true });
-    lease.on('keepaliveSucceeded', () => {
-      this.#leaseAlive = true;
-      this.#contact();
-    });
-    lease.on('keepaliveFailed', () => {
-      if (this.#leaseAlive) this.#log.warn('etcd keep-alive failed; serving the last route tables');
-      this.#leaseAlive = false;
-    });
-    lease.on('lost', () => {
-      if (this.#lease !== lease) return;
-      this.#log.warn('router lease lost; publishing again under a new one when etcd answers');
-      this.#leaseAlive = false;
-      this.#lease = null;
-      this.#retrySoon();
+  #newLease(): FleetLease {
+    const lease = this.#link.lease(ROUTER_LEASE_TTL_S, {
+      keepaliveSucceeded: () => {
+        this.#leaseAlive = true;
+        this.#contact();
+      },
+      keepaliveFailed: () => {
+        if (this.#leaseAlive) this.#log.warn('etcd keep-alive failed; serving the last route tables');
+        this.#leaseAlive = false;
+      },
+      lost: () => {
+        if (this.#lease !== lease) return;
+        this.#log.warn('router lease lost; publishing again under a new one when etcd answers');
+        this.#leaseAlive = false;
+        this.#lease = null;
+        this.#retrySoon();
+      },
     });
     this.#lease = lease;
     return lease;
@@ -326,7 +307,7 @@ export class FleetRouter {
 
   /** Stops keeping the lease alive (revoke stops the keep-alive first; its request may fail unseen). */
   #dropLease(): void {
-    this.#lease?.revoke({ deadline: Date.now() + REQUEST_TIMEOUT_MS }).catch(() => {});
+    this.#lease?.revoke(REQUEST_TIMEOUT_MS).catch(() => {});
     this.#lease = null;
   }
 
@@ -380,10 +361,9 @@ export class FleetRouter {
     // Revoking removes the record at once, so no switch waits for a router that is gone.
     const lease = this.#lease;
     this.#lease = null;
-    if (lease !== null) await withTimeout(lease.revoke({ deadline: Date.now() + REQUEST_TIMEOUT_MS }), REQUEST_TIMEOUT_MS).catch(() => {});
+    if (lease !== null) await withTimeout(lease.revoke(REQUEST_TIMEOUT_MS), REQUEST_TIMEOUT_MS).catch(() => {});
     for (const n of this.#nodes.values()) n.health.close();
     await Promise.all([...this.#nodes.values()].map((n) => n.host.close(grace)));
-    if (this.#ownClient) this.#client.close();
   }
 }
 

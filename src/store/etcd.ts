@@ -14,6 +14,7 @@ import type { Etcd3, ITxnResponse } from 'etcd3';
 import { conflict, CutoverError, notFound } from '../errors.ts';
 import { isTerminal } from '../lifecycle.ts';
 import { createClient, DEFAULT_REQUEST_TIMEOUT } from './etcd-client.ts';
+import { EtcdFleetLink } from './etcd-fleet.ts';
 import { EtcdIo } from './etcd-io.ts';
 import { keysFor, padSeq, SCHEMA_VERSION, type Keys } from './etcd-keys.ts';
 import { absent, counterOf, del, get, modIs, parse, put, retryStale, STALE, toEvent, valueIs } from './etcd-ops.ts';
@@ -69,6 +70,7 @@ export class EtcdStore implements Store {
   readonly #io: EtcdIo;
   readonly #k: Keys;
   readonly #now: () => Date;
+  #fleet: EtcdFleetLink | null = null;
   #closed = false;
 
   /**
@@ -98,13 +100,14 @@ export class EtcdStore implements Store {
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** The client, for what builds on the store in a fleet (routers watching routes/, a leader's lease). */
+  /** The raw client, for tests that look at the keys themselves; the fleet gets `fleet()`, never this. */
   get client(): Etcd3 {
     return this.#client;
   }
 
   fleet(): FleetLink {
-    return { etcd: this.#client, prefix: this.prefix };
+    this.#fleet ??= new EtcdFleetLink(this.#client, this.prefix);
+    return this.#fleet;
   }
 
   async createRelease(input: NewRelease, event: EventInput): Promise<ReleaseRecord> {

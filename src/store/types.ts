@@ -2,13 +2,14 @@
 // route state of every service, and API tokens. `Store` is the one interface; SQLite (one machine)
 // and etcd (a fleet) implement it, and test/fixtures/memory-store.ts for unit tests. Nothing here speaks SQL.
 
-import type { Etcd3 } from 'etcd3';
 import type { SlotName } from '../config/types.ts';
+import type { FleetLink } from './fleet-link.ts';
 
 import type { Phase } from '../lifecycle.ts';
 
 /** A release's phase; defined, with its moves, by the lifecycle (src/lifecycle.ts). */
 export type { Phase };
+export type { FleetLink };
 
 /** A JSON-serialisable object. Stores keep a copy (a JSON round trip), never the caller's object. */
 export type JsonObject = Record<string, unknown>;
@@ -193,17 +194,11 @@ export interface Store {
   /** Idempotent: revoking a revoked token keeps its first `revokedAt`. CUTOVER_E_NOT_FOUND if unknown. */
   revokeToken(id: string): Promise<TokenRecord>;
   /**
-   * Present when the store can carry a fleet (etcd): the connection and key prefix the fleet's
-   * routers, election and counters coordinate over (see src/fleet/). A store without it runs one
-   * machine's routers in the daemon's own process.
+   * Present when the store can carry a fleet (etcd): the keys, leases and election the fleet's
+   * routers, leader and counters coordinate over (fleet-link.ts; the fleet never gets the store's
+   * client). A store without it runs one machine's routers in the daemon's own process.
    */
   fleet?(): FleetLink;
   /** Idempotent. */
   close(): Promise<void>;
-}
-
-/** What a store gives a fleet to coordinate over: its etcd connection and the keys' prefix. */
-export interface FleetLink {
-  readonly etcd: Etcd3;
-  readonly prefix: string;
 }
