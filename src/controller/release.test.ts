@@ -80,6 +80,7 @@ function fakeProvider(): Provider & { running: Map<SlotName, SlotDeployment> } {
     service: 'web',
     capabilities: { replicasDieWithController: true, fixedTargets: false },
     lastOutput: async () => [],
+    configuredTargets: () => [],
     running,
     async provision(slot, version) {
       const d = { slot, version, targets: [`${slot}-${version}:1`] };

@@ -1,29 +1,33 @@
 // The release of one service as a short script of idempotent steps over observed state (the store's
 // release record, the route state, the provider's deployments), in the manner of argo-rollouts'
 // reconcile steps. Each step records its transition in the store before its effect becomes visible,
-// so a daemon that dies anywhere continues from the store when it starts again (see resume()).
+// so a daemon that dies anywhere continues from the store when it starts again (see resume()). The
+// commands and the runner live here; how a release ends is in release-end.ts and rollback.ts.
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { SlotName } from '../config/types.ts';
-import { CutoverError, conflict, notFound } from '../errors.ts';
+import type { CutoverError } from '../errors.ts';
+import { conflict, notFound } from '../errors.ts';
+import { BEFORE_TRAFFIC_PHASES, isBeforeTraffic, isTerminal } from '../lifecycle.ts';
 import type { Logger } from '../log.ts';
+import type { MigrationResult } from '../migrations/runner.ts';
 import type { Provider } from '../providers/types.ts';
-import { BEFORE_TRAFFIC_PHASES, hasTraffic, isBeforeTraffic, isTerminal, WITH_TRAFFIC_PHASES } from '../lifecycle.ts';
+import { unwritableIn } from '../store/faults.ts';
 import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
 import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
-import type { MigrationResult } from '../migrations/runner.ts';
-import { contractAfterRetire, contractBlocksRollback, contractNow, expandBeforeProvision } from './migrate.ts';
-import { restartSlots } from './resume.ts';
-import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
-import type { ServiceRuntime } from './service.ts';
-import type { ReleaseCommands, ReleaseStatus } from './view.ts';
-import { observe, shift, type TrafficHost } from './shift.ts';
-import { awaitApproval, closePreview, gateResults, verify, type VerifyHost } from './verify.ts';
-import { unwritableIn } from '../store/faults.ts';
-import { watchStandby } from './watch.ts';
-import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
 import { watchProgress } from './deadline.ts';
-import { afterTrafficHooks, notifyHooks, requireHooks } from './hooks.ts';
+import { requireHooks } from './hooks.ts';
+import { contractNow, expandBeforeProvision } from './migrate.ts';
+import { clearIdle, failRelease, retire } from './release-end.ts';
+import { restartSlots } from './resume.ts';
+import { type RollbackHost, rollBackFirst, rollBackTo, rollbackTarget } from './rollback.ts';
+import type { ServiceRuntime } from './service.ts';
+import { observe, shift, type TrafficHost } from './shift.ts';
+import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
+import { awaitApproval, gateResults, verify, type VerifyHost } from './verify.ts';
+import type { ReleaseCommands, ReleaseStatus } from './view.ts';
+import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
+import { watchStandby } from './watch.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
@@ -42,7 +46,7 @@ export interface ReleaseControllerOptions {
   configDir?: string;
 }
 
-export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHost {
+export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHost, RollbackHost {
   private readonly rt: ServiceRuntime;
   private readonly provider: Provider;
   private readonly store: Store;
@@ -96,7 +100,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     if (active?.phase === 'promoted') {
       // Its standby slot is the idle slot the new release needs: retire it now, on purpose.
       await this.stopRunner(active.id);
-      await this.retire(active, actor, `release of version ${version} was requested; the standby slot is reused for it`);
+      await retire(this, active, actor, `release of version ${version} was requested; the standby slot is reused for it`);
     }
     const state = this.rt.routeState();
     const slot = state.live === null ? 'blue' : otherSlot(state.live);
@@ -173,51 +177,17 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return release;
   }
 
-  /** `cutover rollback`: while the old slot is on standby, one route-table swap back to it. */
   /** `cutover migrations contract`: the contract migration, only once no old code is left. */
   async contract(actor: string): Promise<MigrationResult> {
     await this.resumed;
     return contractNow(this.ctx, actor);
   }
 
+  /** `cutover rollback`: while the old slot is on standby, one route-table swap back to it. */
   async rollback(actor: string, reason = 'rolled back by the operator'): Promise<ReleaseRecord> {
     await this.resumed;
-    const active = await this.store.activeRelease(this.service);
-    if (active === null) {
-      const [latest] = await this.store.listReleases(this.service, { limit: 1 });
-      const previous = latest?.data?.fromVersion;
-      const blocked = latest?.phase === 'retired' ? await contractBlocksRollback(this.ctx, latest) : null;
-      if (blocked !== null) throw conflict(blocked);
-      if (latest?.phase === 'retired' && typeof previous === 'string') {
-        throw conflict(
-          `release ${latest.id} (version ${latest.version}) of ${this.service} is retired: its old slot was stopped, so there is no instant rollback. ` +
-            `The slow path is a new release of the previous version: \`cutover deploy ${this.service} ${previous}\``,
-        );
-      }
-      throw conflict(
-        `${this.service} has no release with a slot on standby to roll back to; deploy the version you want with \`cutover deploy ${this.service} <version>\``,
-      );
-    }
-    if (!hasTraffic(active.phase)) {
-      throw conflict(
-        `release ${active.id} of ${this.service} is ${active.phase}: traffic has not moved, nothing to roll back; run \`cutover abort ${this.service}\` to stop it`,
-      );
-    }
-    if (active.fromSlot === null) {
-      throw conflict(
-        `release ${active.id} is the first release of ${this.service}: there is no older version to roll back to; deploy another version instead`,
-      );
-    }
-    const from = active.fromSlot;
-    const targets = this.rt.routeState().slots[from].targets;
-    if (!targets.some((a) => this.rt.targetHealth(a)?.healthy)) {
-      throw new CutoverError(
-        'CUTOVER_E_SLOT_UNHEALTHY',
-        `the standby slot ${from} of ${this.service} has no healthy target, so traffic stays where it is; check \`cutover status ${this.service}\` and \`cutover logs ${this.service} --slot ${from}\``,
-        409,
-      );
-    }
-    return this.rollBackTo(active, actor, reason);
+    const active = await rollbackTarget(this.ctx, await this.store.activeRelease(this.service));
+    return rollBackTo(this, active, actor, reason);
   }
 
   /** Newest first. */
@@ -314,7 +284,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     });
   }
 
-  private async stopRunner(id: string): Promise<void> {
+  async stopRunner(id: string): Promise<void> {
     const runner = this.runner;
     if (runner?.id !== id) return;
     runner.abort.abort(new Error('release taken over'));
@@ -349,7 +319,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
           failure = { phase: release.phase, err };
         }
         if (failure !== null) {
-          await this.failed(release, failure.err);
+          await failRelease(this, release, failure.err);
           return;
         }
         if (attempt > 0) this.wrote(runner.id, attempt);
@@ -365,7 +335,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   }
 
   /** Runs a write whose effect must follow its record (see untilWritten), retried while the store refuses it. */
-  private untilWritten<T>(releaseId: string, fn: () => Promise<T>): Promise<T> {
+  untilWritten<T>(releaseId: string, fn: () => Promise<T>): Promise<T> {
     const runner = this.runner;
     const signal = runner?.id === releaseId && !runner.abort.signal.aborted ? runner.abort.signal : this.closing.signal;
     return untilWritten(fn, signal, (err, attempt) =>
@@ -390,7 +360,6 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   private async step(release: ReleaseRecord, runner: Runner): Promise<void> {
     const signal = runner.abort.signal;
     const slot = release.slot;
-    const _cfg = this.rt.cfg;
     switch (release.phase) {
       case 'pending':
         await this.move(release, 'provisioning', `starting version ${release.version} in ${slot}`);
@@ -418,7 +387,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       case 'promoted':
         if (await watchStandby(this, release, runner)) return;
         if (release.fromSlot !== null) await sleepUntil(release.data?.standbyUntil, signal);
-        await this.retire(release, CONTROLLER, release.fromSlot === null ? 'first release: nothing on standby' : 'standby time is over');
+        await retire(this, release, CONTROLLER, release.fromSlot === null ? 'first release: nothing on standby' : 'standby time is over');
         return;
       case 'retired':
       case 'failed':
@@ -440,21 +409,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   /** A failed analysis: the release ends rolled back, traffic on the old slot (or, for a first release, on none). */
   async analysisRollback(release: ReleaseRecord, reason: string): Promise<void> {
     this.log.warn('analysis failed: rolling back', { release: release.id, reason });
-    if (release.fromSlot !== null) {
-      await this.rollBackTo(release, CONTROLLER, `analysis failed: ${reason}`, false);
-      return;
-    }
-    const { release: ended } = await this.untilWritten(release.id, () =>
-      this.store.transition(release.id, 'rolled-back', {
-        from: WITH_TRAFFIC_PHASES,
-        actor: CONTROLLER,
-        reason: `analysis failed: ${reason}`,
-      }),
-    );
-    await this.untilWritten(release.id, () =>
-      this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
-    );
-    notifyHooks(this.ctx, ended, 'onRollback', `analysis failed: ${reason}`);
+    if (release.fromSlot === null) await rollBackFirst(this, release, `analysis failed: ${reason}`);
+    else await rollBackTo(this, release, CONTROLLER, `analysis failed: ${reason}`, false);
   }
 
   async move(release: ReleaseRecord, phase: Phase, reason: string, releaseData?: JsonObject): Promise<void> {
@@ -476,111 +432,9 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return waitSlotHealthy(this.ctx, release, targets, signal);
   }
 
-  /** A step failed: before traffic moved the release fails and its slot is stopped; after, it rolls back. */
-  private async failed(release: ReleaseRecord, err: unknown): Promise<void> {
-    const reason = err instanceof Error ? err.message : String(err);
-    this.log.warn('release step failed', { release: release.id, phase: release.phase, reason });
-    if (hasTraffic(release.phase)) {
-      if (release.fromSlot !== null) {
-        await this.rollBackTo(release, CONTROLLER, `${release.phase} failed: ${reason}`, false);
-        return;
-      }
-      // A first release has no old slot: back to where it started, no live slot ("no release yet"),
-      // which loses nothing (its targets are not healthy) and lets a fixed version be deployed.
-      const { release: ended } = await this.store.transition(release.id, 'rolled-back', {
-        from: WITH_TRAFFIC_PHASES,
-        actor: CONTROLLER,
-        reason: `${release.phase} failed: ${reason}`,
-      });
-      await this.untilWritten(release.id, () =>
-        this.rt.clearLive(CONTROLLER, `release ${release.id} (the first) rolled back: no live slot`, release.id),
-      );
-      notifyHooks(this.ctx, ended, 'onRollback', `${release.phase} failed: ${reason}`);
-      return;
-    }
-    let ended: ReleaseRecord;
-    try {
-      ({ release: ended } = await this.store.transition(release.id, 'failed', { from: release.phase, actor: CONTROLLER, reason }));
-    } catch (e) {
-      // A refused write is retried by the runner; anything else means someone moved the release first.
-      if (unwritableIn(e) !== null) throw e;
-      this.log.warn('could not record the failure (someone moved the release first)', { release: release.id, err: e });
-      return;
-    }
-    notifyHooks(this.ctx, ended, 'onFailure', reason);
-    await this.clearIdle(ended);
-  }
-
-  private async rollBackTo(release: ReleaseRecord, actor: string, reason: string, stopRunner = true): Promise<ReleaseRecord> {
-    const from = release.fromSlot!;
-    const record = () => this.store.transition(release.id, 'rolled-back', { from: WITH_TRAFFIC_PHASES, actor, reason });
-    // An operator's rollback is answered at once, refused or not; the controller's own (a failed
-    // analysis or step) waits for the disk, so that the verdict is not lost to a retried step.
-    const { release: ended } = stopRunner ? await record() : await this.untilWritten(release.id, record);
-    if (stopRunner) await this.stopRunner(release.id);
-    // Recorded rolled back: the switch back must follow, however long the disk takes to take it.
-    await this.untilWritten(release.id, async () => {
-      const state = this.rt.routeState();
-      if (state.live === from && state.weights[from] === 100) return;
-      await this.rt.switchTo(from, actor, `release ${release.id} rolled back: all traffic to ${from}`, {
-        force: true,
-        releaseId: release.id,
-      });
-    });
-    this.log.info('release rolled back', { release: release.id, live: from });
-    notifyHooks(this.ctx, ended, 'onRollback', reason);
-    return ended;
-  }
-
-  /** promoted -> retired: record it, then stop the standby slot. */
-  private async retire(release: ReleaseRecord, actor: string, reason: string): Promise<void> {
-    if (release.fromSlot !== null) {
-      // Recorded and notified; a failing one does not keep the standby slot from retiring.
-      await afterTrafficHooks(this.ctx, release, 'beforeRetire', reason);
-    }
-    await this.store.transition(release.id, 'retired', { from: 'promoted', actor, reason });
-    const standby = release.fromSlot;
-    if (standby !== null && this.rt.routeState().live === standby) return; // old code is live: no contract either
-    if (standby !== null) {
-      // Long-lived connections still on the old slot get their drain time before it stops.
-      const drained = Date.parse(String(release.data?.switchedAt)) + this.rt.cfg.drain;
-      if (drained > Date.now()) await sleep(drained - Date.now());
-      // Recorded first; a static slot's addresses are the operator's and stay.
-      if (!this.provider.capabilities.fixedTargets) {
-        await this.untilWritten(release.id, () =>
-          this.rt.setSlot(
-            standby,
-            { version: null, targets: [] },
-            actor,
-            `release ${release.id} retired: ${standby} is stopped`,
-            release.id,
-          ),
-        );
-      }
-      await this.provider.stop(standby);
-    }
-    // No old code is left: the destructive half of the schema change may run now.
-    await contractAfterRetire(this.ctx, release, actor);
-  }
-
   /** After a release ended before traffic moved: its slot runs nothing any more. */
-  async clearIdle(release: ReleaseRecord): Promise<void> {
-    const slot = release.slot;
-    await this.untilWritten(release.id, () => closePreview(this.ctx, release));
-    if (this.rt.routeState().live === slot) return; // never touch the live slot
-    if (!this.provider.capabilities.fixedTargets) {
-      // The release is recorded ended: its slot must stop, however long the disk takes to record that.
-      await this.untilWritten(release.id, () =>
-        this.rt.setSlot(
-          slot,
-          { version: null, targets: [] },
-          CONTROLLER,
-          `release ${release.id} ${release.phase}: ${slot} is stopped`,
-          release.id,
-        ),
-      );
-    }
-    await this.provider.stop(slot);
+  clearIdle(release: ReleaseRecord): Promise<void> {
+    return clearIdle(this, release);
   }
 
   private async requireActive(what: string): Promise<ReleaseRecord> {

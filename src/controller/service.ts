@@ -17,7 +17,7 @@ import { switchedSpec, type RouteSpec } from '../router/table.ts';
 import type { NewEvent, RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { createTrafficAdapter } from '../traffic/index.ts';
-import { sameList, startState } from './start-state.ts';
+import { sameList, type StartProvider, startState } from './start-state.ts';
 import { TrafficControl } from './traffic-control.ts';
 import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 import { unwritableIn } from '../store/faults.ts';
@@ -83,8 +83,9 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     return this.cfg.name;
   }
 
-  async start(): Promise<void> {
-    const state = await startState(this.cfg, this.store);
+  /** `provider`: asked whether the slots' addresses are fixed (then they start live, see start-state.ts). */
+  async start(provider: StartProvider): Promise<void> {
+    const state = await startState(this.cfg, this.store, provider);
     this.state = state;
     await this.host.listen();
     await this.host.apply(state as RouteSpec);

@@ -134,20 +134,20 @@ export class Daemon implements ControlPlane {
   private async startServices(): Promise<void> {
     const store = this.store();
     for (const [name, cfg] of Object.entries(this.config.services)) {
+      let provider = this.providers.get(name);
+      if (provider === undefined) {
+        provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
+        this.providers.set(name, provider);
+      }
       const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name) ?? this.supervisedHost(name));
       try {
-        await rt.start();
+        await rt.start(provider);
       } catch (err) {
         await rt.close(0);
         throw err;
       }
       // Listed once started: in a fleet this runs after `up` has printed and the API answers.
       this.runtimes.set(name, rt);
-      let provider = this.providers.get(name);
-      if (provider === undefined) {
-        provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
-        this.providers.set(name, provider);
-      }
       this.controllers.set(
         name,
         new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }),

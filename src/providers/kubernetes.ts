@@ -253,6 +253,10 @@ export class KubernetesProviderImpl implements Provider {
     return [...(this.#replicas.get(slot) ?? [])];
   }
 
+  configuredTargets(_slot: SlotName): string[] {
+    return [];
+  }
+
   async lastOutput(): Promise<string[]> {
     // Pod logs are the cluster's (kubectl logs); the failure's reason names the Deployment instead.
     return [];

@@ -96,6 +96,10 @@ export class ProcessProviderImpl implements Provider {
     return this.#serial(slot, () => this.#stopSlot(slot, opts.grace));
   }
 
+  configuredTargets(_slot: SlotName): string[] {
+    return [];
+  }
+
   lastOutput(slot: SlotName, lines: number): Promise<string[]> {
     return tailSlotLog(this.#opts.stateDir, this.service, slot, lines).catch(() => []);
   }

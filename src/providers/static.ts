@@ -32,6 +32,10 @@ export class StaticProviderImpl implements Provider {
     this.#deployments.delete(slot);
   }
 
+  configuredTargets(slot: SlotName): string[] {
+    return [...this.#config[slot]];
+  }
+
   async lastOutput(_slot: SlotName, _lines: number): Promise<string[]> {
     return [];
   }

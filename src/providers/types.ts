@@ -101,6 +101,11 @@ export interface Provider {
    */
   lastOutput(slot: SlotName, lines: number): Promise<string[]>;
   /**
+   * The addresses the config names for `slot`, already running before any release (a provider with
+   * `fixedTargets`); empty for a provider that starts the slot's targets itself.
+   */
+  configuredTargets(slot: SlotName): string[];
+  /**
    * Make `slot` run `version` and return its targets. Idempotent: the same version already running
    * is returned as it is; another version in the slot is stopped first. Rejects with a CutoverError
    * when a replica cannot start or exits within `stableFor`, having stopped everything it started.
