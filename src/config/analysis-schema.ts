@@ -22,39 +22,52 @@ export const steps = z
     if (s.length > 0 && s[s.length - 1] !== 100) {
       ctx.addIssue({ code: 'custom', message: 'the last step must be 100 (all traffic); add it, like [10, 50, 100]', input: s });
     }
-  });
+  })
+  .describe("Percentages of users' traffic on the new slot, going up and ending at 100, like [10, 50, 100].");
 
 export const shift = z
-  .union([z.literal('instant'), z.strictObject({ steps, hold: duration().prefault(DEFAULTS.shiftHold) })], {
-    error: (iss) =>
-      iss.input === undefined
-        ? undefined
-        : `expected instant, or steps like { steps: [10, 50, 100], hold: 30s }, got ${JSON.stringify(iss.input)}`,
-  })
+  .union(
+    [
+      z.literal('instant'),
+      z.strictObject({
+        steps,
+        hold: duration().prefault(DEFAULTS.shiftHold).describe('How long each step is held and judged before the next (default 30s).'),
+      }),
+    ],
+    {
+      error: (iss) =>
+        iss.input === undefined
+          ? undefined
+          : `expected instant, or steps like { steps: [10, 50, 100], hold: 30s }, got ${JSON.stringify(iss.input)}`,
+    },
+  )
   .default(DEFAULTS.shift)
-  .meta({ description: 'instant (one swap), or { steps: [10, 50, 100], hold: 30s }.' });
+  .meta({ description: 'instant (one swap, the default), or { steps: [10, 50, 100], hold: 30s }.' });
 true satisfies Same<z.output<typeof shift>, ShiftConfig>;
 
-export const baseline = z.number().positive({ error: "baseline is a multiple of the old slot's value, like 1.5, and must be above 0" });
+export const baseline = z
+  .number()
+  .positive({ error: "baseline is a multiple of the old slot's value, like 1.5, and must be above 0" })
+  .describe("At most this multiple of the old slot's value over the same window, like 1.5 (default: not compared).");
 export const rule = z
   .discriminatedUnion('metric', [
     z.strictObject({
-      metric: z.literal('error_rate'),
-      max: share('max').optional(),
-      min: share('min').optional(),
+      metric: z.literal('error_rate').describe("error_rate: the new slot's 5xx and upstream errors as a fraction of its requests."),
+      max: share('max').optional().describe('Highest error rate that passes, like 0.01 (default: no limit).'),
+      min: share('min').optional().describe('Lowest error rate that passes (default: no limit).'),
       baseline: baseline.optional(),
     }),
     z.strictObject({
-      metric: z.enum(['p50', 'p90', 'p99']),
-      max: duration().optional(),
-      min: duration().optional(),
+      metric: z.enum(['p50', 'p90', 'p99']).describe("p50, p90, p99: a latency percentile of the new slot's requests."),
+      max: duration().optional().describe('Slowest the percentile may be, like 500ms (default: no limit).'),
+      min: duration().optional().describe('Fastest the percentile may be (default: no limit).'),
       baseline: baseline.optional(),
     }),
     z.strictObject({
-      metric: z.literal('prometheus'),
-      query: nonEmpty('a PromQL query'),
-      max: z.number().optional(),
-      min: z.number().optional(),
+      metric: z.literal('prometheus').describe('prometheus: the value of a PromQL query against analysis.prometheus.url.'),
+      query: nonEmpty('a PromQL query').describe('The PromQL query; {{service}}, {{slot}}, {{version}} and {{window}} are filled in.'),
+      max: z.number().optional().describe("Highest value of the query's result that passes (default: no limit)."),
+      min: z.number().optional().describe("Lowest value of the query's result that passes (default: no limit)."),
       baseline: baseline.optional(),
     }),
   ])
@@ -74,22 +87,41 @@ export const rule = z
 
 export const analysis = z
   .strictObject({
-    interval: duration(1).prefault(DEFAULTS.analysis.interval),
-    window: duration(1).prefault(DEFAULTS.analysis.window),
-    rules: z.array(rule).prefault(() => DEFAULTS.analysis.rules.map((r) => ({ ...r }))),
-    minSamples: z.int().min(0).default(DEFAULTS.analysis.minSamples),
-    failureLimit: positiveInt(1000).default(DEFAULTS.analysis.failureLimit),
-    inconclusive: z.enum(['hold', 'rollback', 'pass']).default(DEFAULTS.analysis.inconclusive),
+    interval: duration(1).prefault(DEFAULTS.analysis.interval).describe('How often the rules are measured and judged (default 100ms).'),
+    window: duration(1)
+      .prefault(DEFAULTS.analysis.window)
+      .describe('How long the new slot is watched after it has all the traffic, before promotion (default 5m).'),
+    rules: z
+      .array(rule)
+      .prefault(() => DEFAULTS.analysis.rules.map((r) => ({ ...r })))
+      .describe('What the new slot must meet; all must pass (default: error_rate at most 0.01).'),
+    minSamples: z
+      .int()
+      .min(0)
+      .default(DEFAULTS.analysis.minSamples)
+      .describe('Fewest requests in a measurement for a verdict; fewer is inconclusive (default 20).'),
+    failureLimit: positiveInt(1000)
+      .default(DEFAULTS.analysis.failureLimit)
+      .describe('Failed measurements in a row that roll the release back (default 2).'),
+    inconclusive: z
+      .enum(['hold', 'rollback', 'pass'])
+      .default(DEFAULTS.analysis.inconclusive)
+      .describe('Too little traffic to judge at the end of the window: hold (wait for `cutover promote`; default), rollback, or pass.'),
     watchStandby: z.boolean().default(DEFAULTS.analysis.watchStandby).meta({
       description:
-        'After promotion, keep judging the new slot while the old one is on standby, and roll back to it at once when a rule fails.',
+        'After promotion, keep judging the new slot while the old one is on standby, and roll back to it at once when a rule fails (default true).',
     }),
     watchInterval: duration(1)
       .prefault(DEFAULTS.analysis.watchInterval)
-      .meta({ description: 'How often the standby watch measures (a lower rate than interval).' }),
+      .meta({ description: 'How often the standby watch measures, at a lower rate than interval (default 1s).' }),
     prometheus: z
-      .strictObject({ url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' }) })
-      .optional(),
+      .strictObject({
+        url: z
+          .url({ protocol: /^https?$/, error: 'expected an http(s) URL, like http://127.0.0.1:9090' })
+          .describe('The Prometheus server, like http://127.0.0.1:9090.'),
+      })
+      .optional()
+      .describe('Where prometheus rules are queried (default: none).'),
   })
   .superRefine((a, ctx) => {
     if (a.window < a.interval) {
@@ -111,5 +143,8 @@ export const analysis = z
       }
     });
   })
-  .prefault({ ...DEFAULTS.analysisWithoutSection });
+  .prefault({ ...DEFAULTS.analysisWithoutSection })
+  .describe(
+    "Judging the new slot's live metrics while traffic moves and after; a failed verdict rolls back. Without this section: error_rate over 30s, passing when there is too little traffic.",
+  );
 true satisfies Same<z.output<typeof analysis>, AnalysisConfig>;

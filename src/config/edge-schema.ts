@@ -68,12 +68,15 @@ function file(dir: string, what: string) {
 }
 
 const acme = z.strictObject({
-  email: z.email({ error: 'expected the e-mail address the ACME server may write to about expiring certificates, like ops@example.com' }),
+  email: z
+    .email({ error: 'expected the e-mail address the ACME server may write to about expiring certificates, like ops@example.com' })
+    .describe('The account’s e-mail address; the ACME server may write to it about expiring certificates.'),
   directory: z
     .url({ protocol: /^https?$/, error: 'expected the URL of an ACME directory, like https://acme-v02.api.letsencrypt.org/directory' })
     .default(EDGE_DEFAULTS.acmeDirectory)
     .meta({
-      description: "The ACME server's directory URL (default Let's Encrypt); a private CA's root is trusted through NODE_EXTRA_CA_CERTS.",
+      description:
+        "The ACME server's directory URL (default Let's Encrypt, https://acme-v02.api.letsencrypt.org/directory); a private CA's root is trusted through NODE_EXTRA_CA_CERTS.",
     }),
   renewBefore: duration(60_000).prefault('480h').meta({
     description: 'Renew when this much validity is left (default 480h = 20 days; durations stop at 596h), at most a third of the lifetime.',
@@ -83,9 +86,13 @@ const acme = z.strictObject({
 export function tls(dir: string) {
   return z
     .strictObject({
-      certificate: file(dir, 'a PEM certificate file (with its chain), like certs/app.pem').optional(),
-      key: file(dir, 'a PEM private key file, like certs/app.key').optional(),
-      acme: acme.optional(),
+      certificate: file(dir, 'a PEM certificate file (with its chain), like certs/app.pem')
+        .optional()
+        .describe('A PEM certificate file with its chain, relative to this file; reloaded when it changes.'),
+      key: file(dir, 'a PEM private key file, like certs/app.key')
+        .optional()
+        .describe('The PEM private key of the certificate, relative to this file; reloaded when it changes.'),
+      acme: acme.optional().describe('Obtain and renew certificates for the service’s hosts from an ACME server (HTTP-01 or TLS-ALPN-01).'),
     })
     .superRefine((t, ctx) => {
       const files = t.certificate !== undefined || t.key !== undefined;

@@ -6,6 +6,10 @@ import type { StoreConfig } from './types.ts';
 import { parseEtcdUrl } from '../store/etcd-keys.ts';
 import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
 
+/** What a duration or address field says of itself; a key says more (what it does, its default). */
+export const DURATION_HELP = 'A duration with its unit: 250ms, 30s, 5m, 1h, 1m30s.';
+export const ADDRESS_HELP = 'host:port, like 127.0.0.1:8080; IPv6 in brackets: [::1]:8080.';
+
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // Checks that relate several fields run even when other fields are wrong, so one run lists every problem.
@@ -27,7 +31,7 @@ export const messageOf = (fn: () => unknown): string | undefined => {
 export function duration(min = 0) {
   return z
     .string({ error: (iss) => (iss.input === undefined ? undefined : messageOf(() => parseDuration(iss.input))) })
-    .meta({ pattern: DURATION_PATTERN, description: 'A duration with its unit: 250ms, 30s, 5m, 1h, 1m30s.' })
+    .meta({ pattern: DURATION_PATTERN, description: DURATION_HELP })
     .transform((text, ctx) => {
       let ms: number;
       try {
@@ -47,7 +51,7 @@ export function duration(min = 0) {
 /** `host:port`; for listeners and static targets. */
 export const address = z
   .string({ error: (iss) => (iss.input === undefined ? undefined : messageOf(() => parseHostPort(iss.input))) })
-  .meta({ pattern: ADDRESS_PATTERN, description: 'host:port, like 127.0.0.1:8080; IPv6 in brackets: [::1]:8080.' })
+  .meta({ pattern: ADDRESS_PATTERN, description: ADDRESS_HELP })
   .superRefine((text, ctx) => {
     const message = messageOf(() => parseHostPort(text));
     if (message) ctx.addIssue({ code: 'custom', message, input: text });

@@ -27,8 +27,24 @@ const hook = z
 
 const hookList = z.union([hook.transform((h) => [h]), z.array(hook)]).optional();
 
+/** When each point runs, for the JSON Schema; a hook or a list of hooks, run in order (default: none). */
+const WHEN: Record<(typeof HOOK_POINTS)[number], string> = {
+  beforeProvision: 'Before the new version starts in the idle slot; a failure fails the release.',
+  afterProvision: 'After the new version has started, before its gates; a failure fails the release.',
+  beforeSwitch: 'After the gates pass, just before traffic moves; a failure fails the release.',
+  afterSwitch: 'Once traffic has moved to the new slot; a failure is recorded and notified.',
+  afterPromote: 'Once the release is promoted; a failure is recorded and notified.',
+  beforeRetire: 'Before the standby slot is drained and stopped; a failure is recorded and notified.',
+  onRollback: 'After traffic went back to the old slot; a failure is recorded and notified.',
+  onFailure: 'After a release failed or was aborted; a failure is recorded and notified.',
+};
+
 export const hooksSchema = z
-  .strictObject(Object.fromEntries(HOOK_POINTS.map((p) => [p, hookList])) as Record<(typeof HOOK_POINTS)[number], typeof hookList>)
+  .strictObject(
+    Object.fromEntries(
+      HOOK_POINTS.map((p) => [p, hookList.describe(`${WHEN[p]} A hook or a list, run in order (default: none).`)]),
+    ) as Record<(typeof HOOK_POINTS)[number], typeof hookList>,
+  )
   .prefault({})
   .transform((h): HooksConfig => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined && v.length > 0)))
   .meta({

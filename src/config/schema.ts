@@ -24,30 +24,54 @@ export { PROVIDERS_AVAILABLE } from './provider-schema.ts';
 
 const timeouts = z
   .strictObject({
-    connect: duration(1).prefault(DEFAULTS.timeouts.connect),
-    headers: duration(1).prefault(DEFAULTS.timeouts.headers),
-    idle: duration(1).prefault(DEFAULTS.timeouts.idle),
-    response: duration(1).prefault(DEFAULTS.timeouts.response),
-    upstreamIdle: duration(1).prefault(DEFAULTS.timeouts.upstreamIdle),
-    body: duration(1)
-      .prefault(DEFAULTS.timeouts.body)
-      .meta({ description: 'A request body must make progress (bytes arrive) within this, or the client gets 408 and is closed.' }),
+    connect: duration(1)
+      .prefault(DEFAULTS.timeouts.connect)
+      .describe(
+        'How long the router waits to connect to a target; then another healthy target of the slot is tried, or the client gets 504 (default 5s).',
+      ),
+    headers: duration(1)
+      .prefault(DEFAULTS.timeouts.headers)
+      .describe("How long a client has to send a request's headers; after it, 408 and the connection is closed (default 10s)."),
+    idle: duration(1)
+      .prefault(DEFAULTS.timeouts.idle)
+      .describe('How long a keep-alive client connection may wait for its next request before it is closed (default 60s).'),
+    response: duration(1)
+      .prefault(DEFAULTS.timeouts.response)
+      .describe("How long a target has to start its answer (the response's headers); after it, 504 (default 60s)."),
+    upstreamIdle: duration(1)
+      .prefault(DEFAULTS.timeouts.upstreamIdle)
+      .describe(
+        'How long an idle pooled connection to a target is kept for reuse; keep it below the app’s own keep-alive timeout (default 4s).',
+      ),
+    body: duration(1).prefault(DEFAULTS.timeouts.body).meta({
+      description: 'A request body must make progress (bytes arrive) within this, or the client gets 408 and is closed (default 30s).',
+    }),
   })
-  .prefault({});
+  .prefault({})
+  .describe('Timeouts of the router on this service’s listener and towards its targets.');
 true satisfies Same<z.output<typeof timeouts>, TimeoutsConfig>;
 
 const limits = z
   .strictObject({
-    maxHeaderBytes: z.int().min(1024).max(1_048_576).default(DEFAULTS.limits.maxHeaderBytes),
-    maxHeaders: positiveInt(10_000).default(DEFAULTS.limits.maxHeaders),
+    maxHeaderBytes: z
+      .int()
+      .min(1024)
+      .max(1_048_576)
+      .default(DEFAULTS.limits.maxHeaderBytes)
+      .describe('Largest request head (request line and headers) in bytes; larger gets 431 (default 16384).'),
+    maxHeaders: positiveInt(10_000)
+      .default(DEFAULTS.limits.maxHeaders)
+      .describe('Most header fields in one request; more gets 431 (default 100).'),
     maxRequestBody: size
       .optional()
       .meta({ description: 'Largest request body (bytes, or 10MB, 512KiB); larger gets 413. No limit when unset.' }),
     maxConnections: z.int().min(0).max(10_000_000).default(DEFAULTS.limits.maxConnections).meta({
-      description: 'Most client connections open at once per listener (0: no limit); beyond it a connection gets 503 and is closed.',
+      description:
+        'Most client connections open at once per listener (0: no limit, the default); beyond it a connection gets 503 and is closed.',
     }),
   })
-  .prefault({});
+  .prefault({})
+  .describe('Limits on what clients may send to this service’s listener.');
 true satisfies Same<z.output<typeof limits>, LimitsConfig>;
 
 // ---- fleet --------------------------------------------------------------------------------------
@@ -57,16 +81,17 @@ const fleet = z
     router: z
       .boolean()
       .default(DEFAULTS.fleet.router)
-      .meta({ description: 'With an etcd store: whether `cutover up` also routes traffic (false: a controller only).' }),
+      .meta({ description: 'With an etcd store: whether `cutover up` also routes traffic (false: a controller only; default true).' }),
     ackTimeout: duration(1)
       .prefault(DEFAULTS.fleet.ackTimeout)
-      .meta({ description: 'How long a switch waits for every live router to serve it.' }),
+      .meta({ description: 'How long a switch waits for every live router to serve it (default 5s).' }),
     onLaggingRouters: z
       .enum(['fail', 'proceed'])
       .default(DEFAULTS.fleet.onLaggingRouters)
-      .meta({ description: 'After ackTimeout: fail the switch, or proceed without the lagging routers.' }),
+      .meta({ description: 'After ackTimeout: fail the switch (default), or proceed without the lagging routers.' }),
   })
-  .prefault({});
+  .prefault({})
+  .describe('A fleet of routers sharing the route table through an etcd store.');
 true satisfies Same<z.output<typeof fleet>, FleetConfig>;
 
 // ---- supervisor ---------------------------------------------------------------------------------
@@ -75,10 +100,11 @@ const supervisor = z
   .strictObject({
     grace: duration(1).prefault(DEFAULTS.supervisorGrace).meta({
       description:
-        'How long the supervisor keeps routers and replicas serving with no controller attached; after it, it drains and stops them all.',
+        'How long the supervisor keeps routers and replicas serving with no controller attached; after it, it drains and stops them all (default 60s).',
     }),
   })
-  .prefault({});
+  .prefault({})
+  .describe('The long-lived process that owns the listeners and keeps routers and replicas running.');
 true satisfies Same<z.output<typeof supervisor>, SupervisorConfig>;
 
 // ---- notifications ------------------------------------------------------------------------------
@@ -103,7 +129,9 @@ const webhook = z.strictObject({
     .meta({ description: 'Name of an environment variable holding the HMAC-SHA256 key; the body is signed in X-Cutover-Signature.' }),
 });
 const notifications = z
-  .strictObject({ webhooks: z.array(webhook).default([]) })
+  .strictObject({
+    webhooks: z.array(webhook).default([]).describe('URLs POSTed a JSON body on the release events they name (default none).'),
+  })
   .prefault({})
   .meta({ description: 'Webhooks told about release events; a slow or failing receiver never holds up a release.' });
 true satisfies Same<z.output<typeof notifications>, NotificationsConfig>;
@@ -131,11 +159,17 @@ function service(dir: string) {
       pathPrefix,
       stripPrefix,
       tls: tls(dir),
-      workers: positiveInt(256).default(DEFAULTS.workers),
-      drain: duration().prefault(DEFAULTS.drain),
+      workers: positiveInt(256)
+        .default(DEFAULTS.workers)
+        .describe('Router processes sharing the listener, to use more cores; a switch is done when all serve it (default 1).'),
+      drain: duration()
+        .prefault(DEFAULTS.drain)
+        .describe(
+          'How long long-lived connections (WebSocket, streams) on the old slot may run after a switch before they are closed (default 30s).',
+        ),
       timeouts,
       limits,
-      via: z.boolean().default(DEFAULTS.via),
+      via: z.boolean().default(DEFAULTS.via).describe('Add a Via header to requests and answers (default false).'),
       trustedProxies: z
         .array(
           z.string().refine((v) => validCidr(v), {
@@ -145,23 +179,36 @@ function service(dir: string) {
         .default([])
         .meta({
           description:
-            'Peers whose X-Forwarded-For/-Proto/-Host, Forwarded and X-Real-IP are kept and appended to; from anyone else they are replaced.',
+            'Peers whose X-Forwarded-For/-Proto/-Host, Forwarded and X-Real-IP are kept and appended to; from anyone else they are replaced (default: none).',
         }),
-      provider: z.discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider(dir)]).superRefine((p, ctx) => {
-        if (!PROVIDERS_AVAILABLE.has(p.kind)) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `provider kind ${p.kind} is not available in this version of cutover yet; use kind: process (cutover runs the slots) or kind: static (addresses you run)`,
-            path: ['kind'],
-            input: p.kind,
-          });
-        }
-      }),
+      provider: z
+        .discriminatedUnion('kind', [processProvider(dir), staticProvider, kubernetesProvider(dir)])
+        .superRefine((p, ctx) => {
+          if (!PROVIDERS_AVAILABLE.has(p.kind)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `provider kind ${p.kind} is not available in this version of cutover yet; use kind: process (cutover runs the slots) or kind: static (addresses you run)`,
+              path: ['kind'],
+              input: p.kind,
+            });
+          }
+        })
+        .describe(
+          'Where the slots run: process (cutover starts them on this machine, the default), static (addresses you run), kubernetes.',
+        ),
       traffic: trafficSchema(dir),
       health,
-      gates: z.array(gate).default([]),
-      approval: z.enum(['auto', 'manual']).default(DEFAULTS.approval),
-      approvalTimeout: duration(1).optional(),
+      gates: z
+        .array(gate)
+        .default([])
+        .describe('Checks run on the idle slot, in order, before any user sees it; one failing fails the release (default: none).'),
+      approval: z
+        .enum(['auto', 'manual'])
+        .default(DEFAULTS.approval)
+        .describe('auto (default): traffic moves once the gates pass; manual: the release waits for `cutover promote`.'),
+      approvalTimeout: duration(1)
+        .optional()
+        .describe('With approval: manual, how long a release waits for `cutover promote` (default: forever).'),
       onTimeout: z
         .enum(['abort', 'promote'])
         .optional()
@@ -175,31 +222,56 @@ function service(dir: string) {
       }),
       shift,
       analysis,
-      standby: duration().prefault(DEFAULTS.standby),
+      standby: duration()
+        .prefault(DEFAULTS.standby)
+        .describe('How long the old slot keeps running after promotion, for an instant rollback, before it is retired (default 30m).'),
       preview: z
         .strictObject({
-          header: headerName.default(DEFAULTS.previewHeader),
-          cookie: cookieName.optional(),
-          listen: address.optional(),
+          header: headerName
+            .default(DEFAULTS.previewHeader)
+            .describe('A request with this header holding the preview token goes to the idle slot (default x-cutover-preview).'),
+          cookie: cookieName
+            .optional()
+            .describe('A cookie holding the preview token does the same as the header, for browsers (default cutover-preview).'),
+          listen: address.optional().describe('A listener of its own that always serves the idle slot (default: none).'),
         })
-        .prefault({}),
+        .prefault({})
+        .describe('How testers reach the idle slot before users do.'),
       sticky: z
         .strictObject({
-          cookie: cookieName.default(DEFAULTS.stickyCookie),
-          attributes: z.string().default(DEFAULTS.stickyAttributes),
+          cookie: cookieName
+            .default(DEFAULTS.stickyCookie)
+            .describe('During a progressive shift, the cookie that keeps a client on one slot (default cutover-slot).'),
+          attributes: z
+            .string()
+            .default(DEFAULTS.stickyAttributes)
+            .describe('Attributes of the sticky cookie (default Path=/; HttpOnly; SameSite=Lax).'),
         })
-        .prefault({}),
+        .prefault({})
+        .describe('Keeping a client on one slot while a progressive shift splits traffic.'),
       hooks: hooksSchema,
       migrations: z
         .strictObject({
-          expand: command.optional(),
-          contract: command.optional(),
+          expand: command
+            .optional()
+            .describe('Command run before the new version starts (additive schema changes); failing fails the release.'),
+          contract: command
+            .optional()
+            .describe(
+              'Command run when the old slot is retired (removals), since no old code is left; also `cutover migrations contract`.',
+            ),
           lint: nonEmpty('a file pattern, like db/expand/*.sql')
             .transform((p) => path.resolve(dir, p))
-            .optional(),
-          database: nonEmpty('a database').optional(),
+            .optional()
+            .describe('SQL files of the expand step checked for changes that break the running version (`cutover migrations lint`).'),
+          database: nonEmpty('a database')
+            .optional()
+            .describe(
+              "The environment variable (set in cutover's own) that holds the database URL the migration commands get (default: none).",
+            ),
         })
-        .optional(),
+        .optional()
+        .describe('Expand/contract database migrations around a release (default: none).'),
     })
     .superRefine((s, ctx) => {
       const v = record(s) ?? {};
@@ -359,7 +431,7 @@ export function configSchema(file: string) {
       supervisor,
       api: z
         .strictObject({
-          listen: address.default(DEFAULTS.apiListen),
+          listen: address.default(DEFAULTS.apiListen).describe('Where the API and the dashboard listen (default 127.0.0.1:9900).'),
           hosts: z
             .array(
               z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, { error: 'expected a host name, like cutover.internal' }),
@@ -372,13 +444,16 @@ export function configSchema(file: string) {
           metricsToken: z
             .boolean()
             .default(false)
-            .meta({ description: '/metrics asks for a viewer token, like the API (Prometheus: bearer_token).' }),
+            .meta({ description: '/metrics asks for a viewer token, like the API (Prometheus: bearer_token; default false).' }),
         })
-        .prefault({}),
+        .prefault({})
+        .describe('The HTTP API, the dashboard and /metrics.'),
       httpRedirect: address.optional().meta({
         description: 'Plain HTTP listener (like 0.0.0.0:80) that answers ACME HTTP-01 challenges and redirects everything else to https.',
       }),
-      stateDir: nonEmpty('a folder').default(DEFAULTS.stateDir).meta({ description: 'Store, logs and tokens; relative to this file.' }),
+      stateDir: nonEmpty('a folder')
+        .default(DEFAULTS.stateDir)
+        .meta({ description: 'Store, logs and tokens; relative to this file (default .cutover).' }),
       services: z
         .record(
           // Names are checked in the file's own check below, so a misnamed service still gets its body checked.
@@ -388,7 +463,8 @@ export function configSchema(file: string) {
         )
         .refine((s) => Object.keys(s).length > 0, {
           error: `no services are defined; ${NO_SERVICES}`,
-        }),
+        })
+        .describe('The services cutover releases, by name (lowercase letters, digits and -).'),
     })
     .superRefine((c, ctx) => {
       for (const name of Object.keys(record(record(c)?.services) ?? {})) {

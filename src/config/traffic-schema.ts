@@ -69,24 +69,26 @@ const name = (what: string, example: string) =>
   z.string().regex(NAME, { error: `expected ${what}, like ${example}: letters, digits and _ . : -` });
 
 function kinds(dir: string) {
-  const router = z.strictObject({ kind: z.literal('router') });
+  const router = z.strictObject({
+    kind: z.literal('router').describe("router (the default): cutover's embedded router on listen moves the traffic."),
+  });
   true satisfies Same<z.output<typeof router>, RouterTraffic>;
 
   const haproxy = z.strictObject({
-    kind: z.literal('haproxy'),
+    kind: z.literal('haproxy').describe("haproxy: cutover adds the slots' targets to a backend through HAProxy's runtime API."),
     socket: nonEmpty('a stats socket: a unix socket path or host:port')
       .transform((s) => (messageOf(() => parseHostPort(s)) === undefined ? s : path.resolve(dir, s)))
       .meta({ description: 'HAProxy stats socket with level admin: a unix socket path (relative to this file) or host:port.' }),
-    backend: name('the backend name', 'web'),
+    backend: name('the backend name', 'web').describe('The backend cutover fills with dynamic servers, one per target.'),
   });
   true satisfies Same<z.output<typeof haproxy>, HaproxyTraffic>;
 
   const nginx = z.strictObject({
-    kind: z.literal('nginx'),
+    kind: z.literal('nginx').describe('nginx: cutover writes an upstream file and reloads nginx (a reload may drop keep-alive requests).'),
     upstreamFile: nonEmpty('a file, like /etc/nginx/conf.d/web-upstream.conf')
       .transform((p) => path.resolve(dir, p))
       .meta({ description: 'The file cutover owns and rewrites; nginx.conf includes it.' }),
-    upstream: name('the upstream name', 'web'),
+    upstream: name('the upstream name', 'web').describe('The name of the upstream block cutover writes in upstreamFile.'),
     reload: argv
       .prefault([...TRAFFIC_DEFAULTS.nginxReload])
       .meta({ description: 'Run after the file is written (default nginx -s reload).' }),
@@ -95,33 +97,44 @@ function kinds(dir: string) {
   true satisfies Same<z.output<typeof nginx>, NginxTraffic>;
 
   const caddy = z.strictObject({
-    kind: z.literal('caddy'),
+    kind: z.literal('caddy').describe("caddy: cutover patches a route's upstreams through Caddy's admin API."),
     admin: httpUrl('http://127.0.0.1:2019')
       .default(TRAFFIC_DEFAULTS.caddyAdmin)
-      .transform((u) => u.replace(/\/+$/, '')),
-    route: name('the @id of the route', 'web'),
+      .transform((u) => u.replace(/\/+$/, ''))
+      .describe("Caddy's admin API (default http://127.0.0.1:2019)."),
+    route: name('the @id of the route', 'web').describe('The @id of the Caddy route whose reverse_proxy handler’s upstreams cutover sets.'),
   });
   true satisfies Same<z.output<typeof caddy>, CaddyTraffic>;
 
   // DNS: one object per api, so each names only the keys its server needs.
   const dnsCommon = {
-    kind: z.literal('dns'),
-    zone: z.string().regex(FQDN, { error: 'expected a zone with its final dot, like example.test.' }),
-    record: z.string().regex(FQDN, { error: 'expected a record name with its final dot, like web.example.test.' }),
+    kind: z
+      .literal('dns')
+      .describe("dns: cutover sets an A/AAAA record to the live slot's addresses (switches are eventual: clients cache)."),
+    zone: z
+      .string()
+      .regex(FQDN, { error: 'expected a zone with its final dot, like example.test.' })
+      .describe('The zone that holds the record, with its final dot.'),
+    record: z
+      .string()
+      .regex(FQDN, { error: 'expected a record name with its final dot, like web.example.test.' })
+      .describe('The name users resolve, with its final dot; cutover owns its A/AAAA records.'),
     ttl: positiveInt(86_400)
       .default(TRAFFIC_DEFAULTS.dnsTtl)
-      .meta({ description: 'Seconds; analysis of a new slot starts this long after the switch.' }),
+      .meta({ description: 'TTL of the record in seconds; analysis of a new slot starts this long after the switch (default 5).' }),
     timeout: duration(1)
       .prefault(TRAFFIC_DEFAULTS.dnsTimeout)
-      .meta({ description: 'How long a switch waits for the authoritative server to answer the new addresses.' }),
+      .meta({ description: 'How long a switch waits for the authoritative server to answer the new addresses (default 10s).' }),
   };
   const powerdns = z.strictObject({
     ...dnsCommon,
-    api: z.literal('powerdns'),
+    api: z.literal('powerdns').describe('powerdns: the record is set through the PowerDNS HTTP API.'),
     server: httpUrl('http://127.0.0.1:8081')
       .transform((u) => u.replace(/\/+$/, ''))
       .meta({ description: 'The PowerDNS HTTP API (webserver) base URL.' }),
-    serverId: name('the PowerDNS server id', 'localhost').default('localhost'),
+    serverId: name('the PowerDNS server id', 'localhost')
+      .default('localhost')
+      .describe('The PowerDNS server id in the API path (default localhost).'),
     apiKeyEnv: envName('apiKeyEnv', 'PDNS_API_KEY')
       .default(TRAFFIC_DEFAULTS.pdnsApiKeyEnv)
       .meta({ description: 'Environment variable holding the API key (X-API-Key); default PDNS_API_KEY.' }),
@@ -129,15 +142,20 @@ function kinds(dir: string) {
   });
   const rfc2136 = z.strictObject({
     ...dnsCommon,
-    api: z.literal('rfc2136'),
+    api: z.literal('rfc2136').describe('rfc2136: the record is set by dynamic updates signed with TSIG (bind9 and others).'),
     server: address.meta({ description: 'The primary server that takes dynamic updates (RFC 2136): host:port.' }),
-    tsig: z.strictObject({
-      name: z.string().regex(FQDN, { error: 'expected the TSIG key name with its final dot, like cutover.' }),
-      algorithm: z.literal('hmac-sha256').default('hmac-sha256'),
-      secretEnv: envName('secretEnv', 'CUTOVER_TSIG_SECRET')
-        .default(TRAFFIC_DEFAULTS.tsigSecretEnv)
-        .meta({ description: 'Environment variable holding the base64 secret, as tsig-keygen prints it; default CUTOVER_TSIG_SECRET.' }),
-    }),
+    tsig: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(FQDN, { error: 'expected the TSIG key name with its final dot, like cutover.' })
+          .describe('The TSIG key name, with its final dot, as the server knows it.'),
+        algorithm: z.literal('hmac-sha256').default('hmac-sha256').describe('The TSIG algorithm; hmac-sha256 (the default) only.'),
+        secretEnv: envName('secretEnv', 'CUTOVER_TSIG_SECRET')
+          .default(TRAFFIC_DEFAULTS.tsigSecretEnv)
+          .meta({ description: 'Environment variable holding the base64 secret, as tsig-keygen prints it; default CUTOVER_TSIG_SECRET.' }),
+      })
+      .describe('The TSIG key the updates are signed with.'),
     nameserver: address.optional().meta({ description: 'Where the switch is confirmed by a DNS query (default: server).' }),
   });
   const dns = z.discriminatedUnion('api', [powerdns, rfc2136], {
@@ -148,12 +166,16 @@ function kinds(dir: string) {
   true satisfies Same<z.output<typeof rfc2136>, Rfc2136Traffic>;
 
   const kubernetesService = z.strictObject({
-    kind: z.literal('kubernetes-service'),
-    service: z.string().regex(DNS_NAME, { error: 'expected a Kubernetes Service name: lowercase letters, digits, - and .' }),
+    kind: z.literal('kubernetes-service').describe("kubernetes-service: cutover patches a Service's selector to the live slot."),
+    service: z
+      .string()
+      .regex(DNS_NAME, { error: 'expected a Kubernetes Service name: lowercase letters, digits, - and .' })
+      .describe('The Service whose selector cutover sets.'),
     namespace: z
       .string()
       .regex(DNS_LABEL, { error: 'expected a Kubernetes namespace: lowercase letters, digits and -' })
-      .default(TRAFFIC_DEFAULTS.kubernetesNamespace),
+      .default(TRAFFIC_DEFAULTS.kubernetesNamespace)
+      .describe('The namespace of the Service (default default).'),
     selectorKey: z
       .string()
       .regex(LABEL_KEY, { error: 'expected a label key, like slot or app.example.com/slot' })
@@ -173,8 +195,8 @@ function kinds(dir: string) {
     kubeconfig: nonEmpty('a kubeconfig file')
       .transform((p) => path.resolve(dir, p))
       .optional()
-      .meta({ description: 'Default: the pod service account in a cluster, else $KUBECONFIG or ~/.kube/config.' }),
-    context: nonEmpty('a kubeconfig context').optional(),
+      .meta({ description: 'The kubeconfig file (default: the pod service account in a cluster, else $KUBECONFIG or ~/.kube/config).' }),
+    context: nonEmpty('a kubeconfig context').optional().describe("The kubeconfig's context to use (default: its current-context)."),
   });
   true satisfies Same<z.output<typeof kubernetesService>, KubernetesServiceTraffic>;
 
