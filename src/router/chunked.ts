@@ -69,6 +69,14 @@ export class ChunkedTracker {
     this.lineStart = 0;
   }
 
+  /**
+   * Bytes of chunk data left before the next framing byte; 0 on a chunk line or in the trailers.
+   * For the h2 decoder (edge/chunked.ts), which cuts the data out and leaves every rule to this file.
+   */
+  dataLeft(): number {
+    return this.state === S_DATA ? this.remaining : 0;
+  }
+
   /** True between chunks, where a terminating chunk could be written cleanly. */
   atBoundary(): boolean {
     return this.state === S_SIZE && this.digits === 0;
