@@ -114,6 +114,25 @@ export const analysis = z
     watchInterval: duration(1)
       .prefault(DEFAULTS.analysis.watchInterval)
       .meta({ description: 'How often the standby watch measures, at a lower rate than interval (default 1s).' }),
+    retryOnStandby: z
+      .boolean()
+      .default(DEFAULTS.analysis.retryOnStandby)
+      .describe(
+        'While a release shifts or observes, an idempotent request (GET, HEAD, OPTIONS, or one marked by retryHeader) that the new slot answers 5xx or cannot be connected for is sent once more to the standby slot; the failure still counts for the analysis. Embedded router only (default false).',
+      ),
+    retryBudget: positiveInt(1_000_000)
+      .default(DEFAULTS.analysis.retryBudget)
+      .describe(
+        "Most retries on the standby slot per second, per router process (a burst of one second of them), so a broken version cannot double the old one's load (default 100).",
+      ),
+    retryHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: 'retryHeader is a header name, like idempotency-key' })
+      .transform((h) => h.toLowerCase())
+      .optional()
+      .describe(
+        'A request header that marks any request as safe to send twice, like idempotency-key: such requests are retried on the standby too (default: none).',
+      ),
     prometheus: z
       .strictObject({
         url: z

@@ -26,6 +26,9 @@ export const DEFAULTS = {
     // While the old slot waits on standby after promotion, analysis goes on at one tick a second.
     watchStandby: true,
     watchInterval: '1s',
+    // Off unless asked: a retry sends a request twice, which only the operator can say is safe beyond GET/HEAD/OPTIONS.
+    retryOnStandby: false,
+    retryBudget: 100,
   },
   // A service whose file has no analysis section did not ask for a 5-minute watch that can hold: it
   // gets a short one over the router's error rate that rolls back on evidence of failure and goes on

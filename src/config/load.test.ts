@@ -69,6 +69,8 @@ test('a minimal service gets every documented default', () => {
       inconclusive: 'pass',
       watchStandby: true,
       watchInterval: 1000,
+      retryOnStandby: false,
+      retryBudget: 100,
     },
     standby: 1_800_000,
     preview: { header: 'x-cutover-preview' },

@@ -301,6 +301,14 @@ function service(dir: string) {
           input: v.workers,
         });
       }
+      if (record(v.analysis)?.retryOnStandby === true && kind !== 'router') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `retryOnStandby is done by the embedded router, and ${String(kind)} has the users' traffic; remove it, or use traffic: { kind: router }`,
+          path: ['analysis', 'retryOnStandby'],
+          input: true,
+        });
+      }
       if (v.approvalTimeout !== undefined && v.approval === 'auto') {
         ctx.addIssue({
           code: 'custom',

@@ -285,6 +285,12 @@ export interface AnalysisConfig {
   /** Analysis goes on, every watchInterval, while a promoted release's standby slot exists. */
   watchStandby: boolean;
   watchInterval: number;
+  /** Idempotent requests the new slot fails are retried once on the standby slot while a release shifts or observes. */
+  retryOnStandby: boolean;
+  /** Most retries a second per router process. */
+  retryBudget: number;
+  /** Lower-case name of a header that marks a request as idempotent, for the retry. */
+  retryHeader?: string;
   prometheus?: { url: string };
 }
 

@@ -24,7 +24,7 @@ import { unwritableIn } from '../store/faults.ts';
 import { untilWritten } from './wait.ts';
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
-export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky'>;
+export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky' | 'retry' | 'faults'>;
 export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
 
 /** One change of the route state: the next state, the event that records it, and what the log says. */
@@ -143,8 +143,11 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
           409,
         );
       }
-      // All traffic on one slot: nothing left to pin clients to.
+      // All traffic on one slot: nothing left to pin clients to. Back on the old slot (a rollback),
+      // nothing is left to retry or to inject faults into either (controller/shield.ts).
       const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
+      if (next.retry && next.retry.from !== slot) next.retry = null;
+      if (next.faults && next.faults.slot !== slot) next.faults = null;
       return {
         next,
         event: {
@@ -251,6 +254,8 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
             preview: next.preview ? next.preview.slot : null,
             mirror: next.mirror ?? null,
             sticky: !!next.sticky,
+            retry: next.retry ?? null,
+            faults: next.faults ?? null,
             generation: next.generation,
           },
         },
@@ -348,7 +353,15 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
 
 function sameRoutes(a: RouteState, b: RouteState): boolean {
   const extras = (s: RouteState): string =>
-    JSON.stringify([s.weights.blue, s.weights.green, s.preview ?? null, s.mirror ?? null, s.sticky ?? null]);
+    JSON.stringify([
+      s.weights.blue,
+      s.weights.green,
+      s.preview ?? null,
+      s.mirror ?? null,
+      s.sticky ?? null,
+      s.retry ?? null,
+      s.faults ?? null,
+    ]);
   return extras(a) === extras(b);
 }
 

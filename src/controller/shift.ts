@@ -9,6 +9,7 @@ import type { JsonObject, Phase, ReleaseRecord } from '../store/types.ts';
 import { analyse, ensureBaseline, loadBaseline } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks } from './hooks.ts';
+import { armShield, disarmShield } from './shield.ts';
 import { closePreview } from './verify.ts';
 import { msUntil, sleep, sleepUntil, type Runner } from './wait.ts';
 
@@ -49,6 +50,7 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
   const targets = await host.provisioned(release, signal);
   await host.healthy(release, targets, signal);
   await closePreview(ctx, release);
+  await armShield(ctx, release);
   const baseline = await ensureBaseline(ctx, release);
   const steps = cfg.shift === 'instant' || from === null ? [] : cfg.shift.steps.filter((w) => w < 100);
   const state = ctx.rt.routeState();
@@ -128,6 +130,7 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
   if (d.next === 'rollback') return host.analysisRollback(release, d.reason);
   // Never promote a slot that is not healthy now (a failure here rolls back).
   await host.healthy(release, ctx.rt.routeState().slots[slot].targets, signal);
+  await disarmShield(ctx, release);
   const standbyUntil = release.fromSlot === null ? null : new Date(Date.now() + cfg.standby).toISOString();
   await host.move(
     release,

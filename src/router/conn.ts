@@ -7,10 +7,12 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
+import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
 import { emptyChoice, type RouteChoice, route } from './routing.ts';
+import { type RetryRule, retryable } from './retry.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from './rules.ts';
 import type { RouteTable } from './table.ts';
 import { CLOSE_GOING_AWAY_TO_CLIENT, closeGoingAwayToServer, WsFrames } from './ws.ts';
@@ -153,6 +155,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private clientClosed = false;
 
   private setCookie: string | null = null;
+  /** Set while this request may still go once to the standby slot (retry.ts), else null. */
+  private retry: RetryRule | null = null;
+  /** The request body as sent, kept while a retry may need it again. */
+  private retryBody: Buffer[] | null = null;
+  /** A drill's fault for this request (faults.ts): FAULT_NONE, FAULT_ERROR, FAULT_WAITING or a delay in ms. */
+  private fault = FAULT_NONE;
 
   constructor(host: ConnHost, socket: net.Socket, previewListener = false, edge: ServiceSelector | null = null) {
     this.host = host;
@@ -335,6 +343,9 @@ export class ClientConn implements UpstreamOwner, Drainable {
     pool.metrics.inFlight++;
     pool.active.add(this);
     this.counting = true;
+    this.retry = table.retry !== null && retryable(table.retry, pool, req) ? table.retry : null;
+    this.retryBody = null;
+    this.fault = table.faults === null ? FAULT_NONE : drawFault(table.faults, pool, Math.random);
     this.upHead = this.buildUpstreamHead(req);
     if (choice.mirror !== null) this.host.mirror(choice.mirror, this.upHead);
     if (this.reqDone) {
@@ -410,6 +421,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
   }
 
   private connect(target: Target): void {
+    if (this.fault !== FAULT_NONE) return this.injectFault(target);
     this.target = target;
     this.attempts++;
     const up = target.acquire(this, performance.now(), this.host.opts.connectTimeout);
@@ -430,14 +442,19 @@ export class ClientConn implements UpstreamOwner, Drainable {
       for (const b of this.held) sock.write(b);
       ok = sock.write(EMPTY);
       sock.uncork();
+      if (this.retry !== null) this.retryBody = this.held.slice();
       this.held.length = 0;
       this.heldBytes = 0;
     }
     if (this.reqDone) this.onRequestSent();
     else if (!ok) {
+      this.retry = null; // a body still streaming cannot be sent twice
       this.clientPausedForUpstream = true;
       this.pauseClient();
-    } else if (!this.clientPausedForUpstream) this.resumeClient();
+    } else {
+      this.retry = null;
+      if (!this.clientPausedForUpstream) this.resumeClient();
+    }
   }
 
   /**
@@ -576,8 +593,10 @@ export class ClientConn implements UpstreamOwner, Drainable {
       if (res.status < 200) {
         // Interim answers (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they are.
         if (req.minor === 1) this.socket.write(`${res.statusLine}\r\n${res.forwardLines}\r\n`, 'latin1');
+        this.retry = null; // the client has heard from this answer
         continue;
       }
+      if (res.status >= 500 && this.retry !== null && this.retryOnStandby(res.status, false)) return;
       this.clearDeadline();
       this.res = res;
       const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE;
@@ -701,6 +720,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
 
   /** The request could not be answered by the upstream: answer it ourselves, keep the counts honest. */
   private failUpstream(status: number, reason: string, detail = ''): void {
+    if (this.res === null && status >= 500 && this.retry !== null && this.retryOnStandby(status, true)) return;
     if (detail !== '') this.host.upstreamFailed((this.pool as SlotPool).slot, this.target?.address ?? '', status, detail);
     const up = this.up;
     this.up = null;
@@ -710,6 +730,72 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.settle(status, status >= 500, false);
     this.state = ST_CLOSED;
     this.socket.end(errorResponse(status, reason, true), 'latin1');
+  }
+
+  /**
+   * retry.ts: the new slot failed this request before the client heard anything of it; it goes once
+   * to the standby slot. The failure is counted as the new slot's, so analysis still sees it. False
+   * when it cannot (no healthy standby target, the budget is spent): the caller answers as usual.
+   */
+  private retryOnStandby(status: number, upstreamError: boolean): boolean {
+    const rule = this.retry as RetryRule;
+    this.retry = null;
+    const target = rule.to.pick();
+    if (target === null || !rule.budget.take(performance.now())) return false;
+    const up = this.up;
+    this.up = null;
+    if (up !== null) up.destroy();
+    this.settle(status, upstreamError, false);
+    const pool = rule.to;
+    this.pool = pool;
+    this.start = performance.now();
+    this.attempts = 0;
+    this.resHeadBuf = null;
+    this.resBytes = 0;
+    this.upstreamBroken = false;
+    pool.metrics.inFlight++;
+    pool.active.add(this);
+    this.counting = true;
+    const body = this.retryBody;
+    this.retryBody = null;
+    if (body !== null) {
+      for (const b of body) this.held.push(b);
+      this.heldBytes = body.reduce((n, b) => n + b.length, 0);
+    }
+    this.clearDeadline();
+    this.connect(target);
+    return true;
+  }
+
+  /** faults.ts: a drill's fault before the upstream is asked: a 500 as the slot's own answer, or a wait. */
+  private injectFault(target: Target): void {
+    const fault = this.fault;
+    if (fault === FAULT_WAITING) return;
+    if (fault === FAULT_ERROR) {
+      this.fault = FAULT_NONE;
+      if (this.retry !== null && this.reqDone && this.retryOnStandby(500, false)) return;
+      this.settle(500, false, false);
+      const req = this.req as RequestHead;
+      if (!this.reqDone || !req.keepAlive) {
+        this.state = ST_CLOSED;
+        this.socket.end(errorResponse(500, INJECTED_ERROR, true), 'latin1');
+        return;
+      }
+      this.held.length = 0;
+      this.heldBytes = 0;
+      this.req = null;
+      this.socket.write(errorResponse(500, INJECTED_ERROR, false), 'latin1');
+      this.nextRequest(true);
+      return;
+    }
+    this.fault = FAULT_WAITING;
+    const req = this.req;
+    // The only timer on the request path, and only during a drill: the sweep is too coarse for it.
+    setTimeout(() => {
+      if (this.req !== req || this.state !== ST_EXCHANGE || this.fault !== FAULT_WAITING) return;
+      this.fault = FAULT_NONE;
+      this.connect(target);
+    }, fault).unref();
   }
 
   /** The response was cut after its head went out: the client can only learn it from a closed connection. */

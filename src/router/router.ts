@@ -199,7 +199,7 @@ export class Router implements ConnHost {
     if (spec.generation < old.generation) return; // never go back to an older table
     const blue = this.poolFor('blue', spec.slots.blue.targets, old.blue);
     const green = this.poolFor('green', spec.slots.green.targets, old.green);
-    const next = buildTable(spec, blue, green);
+    const next = buildTable(spec, blue, green, old);
     this.table = next;
     for (const slot of ['blue', 'green'] as const) {
       const before = old[slot];

@@ -1,7 +1,10 @@
 // The route table: an immutable object the request path reads with one property load. Every change
 // makes a new table with a higher generation; a switch is one reference swap in the router.
+import { performance } from 'node:perf_hooks';
 import type { SlotName } from '../config/types.ts';
+import { type FaultRule, type FaultSpec, faultRule } from './faults.ts';
 import type { SlotPool } from './pool.ts';
+import { type RetryRule, type RetrySpec, retryRule } from './retry.ts';
 
 /** The serialisable description of a route table: what the controller decides and workers receive. */
 export interface RouteSpec {
@@ -18,6 +21,10 @@ export interface RouteSpec {
   mirror?: { slot: SlotName; share: number } | null;
   /** During a progressive shift: a cookie keyed by the release pins a client to the slot it first got. */
   sticky?: { key: string } | null;
+  /** While a release shifts or observes: idempotent requests the new slot fails are retried on the standby (retry.ts). */
+  retry?: RetrySpec | null;
+  /** During a drill: faults injected into the new slot's answers (faults.ts). */
+  faults?: FaultSpec | null;
 }
 
 export interface SlotSpec {
@@ -41,9 +48,14 @@ export interface RouteTable {
   readonly mirrorShare: number;
   /** The sticky cookie's value prefix (`<key>.`), or '' when no shift is pinning clients. */
   readonly stickyPrefix: string;
+  /** Retry on standby, or null (then it costs one load per request). */
+  readonly retry: RetryRule | null;
+  /** A drill's faults, or null. */
+  readonly faults: FaultRule | null;
 }
 
-export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool): RouteTable {
+/** `previous`: the table this one replaces; its retry budget carries over, so a new generation does not refill it. */
+export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool, previous: RouteTable | null = null): RouteTable {
   const hasTraffic = spec.live !== null && spec.weights.blue + spec.weights.green > 0;
   let only: SlotPool | null = null;
   if (hasTraffic) {
@@ -63,6 +75,8 @@ export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool): Ro
     mirrorPool: spec.mirror && spec.mirror.share > 0 ? (spec.mirror.slot === 'blue' ? blue : green) : null,
     mirrorShare: spec.mirror?.share ?? 0,
     stickyPrefix: only === null && hasTraffic && spec.sticky ? `${spec.sticky.key}.` : '',
+    retry: retryRule(spec.retry, blue, green, previous?.retry ?? null, performance.now()),
+    faults: faultRule(spec.faults, blue, green),
   });
 }
 

@@ -126,6 +126,10 @@ export interface RouteState {
   mirror?: { slot: SlotName; share: number } | null;
   /** During a progressive shift: the key of the cookie that pins clients to a slot. */
   sticky?: { key: string } | null;
+  /** While a release shifts or observes (analysis.retryOnStandby): idempotent requests the new slot fails go once to the standby. */
+  retry?: { from: SlotName; to: SlotName; perSecond: number; header: string | null } | null;
+  /** During a drill: a share of the new slot's answers fail (errors, 0..1) or wait (latency, ms). */
+  faults?: { slot: SlotName; errors: number; latency: number } | null;
 }
 
 export interface PutRouteOptions {
