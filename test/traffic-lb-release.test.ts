@@ -51,6 +51,10 @@ async function releaseAndRollBack(
     const promoted = (await daemon.api('GET', '/api/v1/services/web')).json;
     assert.equal(promoted.live, 'green');
     assert.equal(promoted.traffic.kind, traffic.kind);
+    // Users pass the balancer, not the router: analysis reads HAProxy's counters, and says it has no evidence behind the others.
+    const counted = traffic.kind === 'haproxy';
+    assert.equal(promoted.analysisSource.source, counted ? 'haproxy' : 'none', JSON.stringify(promoted.analysisSource));
+    if (!counted) assert.match(promoted.analysisSource.note, new RegExp(`through ${traffic.kind}.*no evidence.*prometheus rule`));
     if ('listen' in extra) {
       // Left out of the config: the router took a real free port, not the one the test reserved, not 0.
       assert.match(promoted.listen, /^127\.0\.0\.1:\d+$/);
@@ -80,6 +84,12 @@ async function releaseAndRollBack(
       events.some((e) => e.type === 'traffic' && e.reason.includes(`asking ${traffic.kind} to serve`)),
       'the intent is recorded before the switch',
     );
+    if (!counted) {
+      assert.ok(
+        events.some((e) => e.type === 'analysis' && /warning: .*have no evidence behind it/.test(e.reason)),
+        'the release says its analysis had no evidence',
+      );
+    }
   } finally {
     await d?.stop();
     await balancer.stop();

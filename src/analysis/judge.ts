@@ -25,6 +25,7 @@ export function formatValue(rule: AnalysisRule, v: number): string {
     case 'p50':
     case 'p90':
     case 'p99':
+    case 'mean':
       return `${round(v)}ms`;
     case 'prometheus':
       return String(round(v));
@@ -55,6 +56,7 @@ export function requiredSamples(rule: AnalysisRule, minSamples: number): number 
     case 'prometheus':
       return 1;
     case 'error_rate':
+    case 'mean':
       return Math.max(1, minSamples);
     case 'p50':
     case 'p90':

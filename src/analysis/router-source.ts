@@ -1,32 +1,17 @@
 // The router's own per-slot counters as a metric source. The counters only grow, so a window is the
-// difference of two snapshots: a ring keeps one every `interval` (and one at every checkpoint), and a
-// measurement diffs a fresh snapshot against the newest one taken at or before the window's start.
+// difference of two snapshots (ring.ts): a measurement diffs a fresh snapshot against the newest one
+// taken at or before the window's start.
 import type { AnalysisRule, SlotName } from '../config/types.ts';
 import { bucketUpperMs, diffSnapshot, quantileMs, type SlotMetricsSnapshot } from '../router/metrics.ts';
+import { DEFAULT_RETAIN_MS, SnapshotRing, type RingEntry, type RingOptions } from './ring.ts';
 import type { MeasureWindow, Measurement, MetricSource } from './types.ts';
 
 /** What RouterHost.metrics() resolves to, or any function that gives the same per-slot snapshots. */
 export type SlotSnapshots = { slots: Record<SlotName, SlotMetricsSnapshot> };
 export type SnapshotReader = () => SlotSnapshots | Promise<SlotSnapshots>;
 
-export type RouterSourceOptions = {
-  /** How often the ring takes a snapshot; the analysis interval is a good value. */
-  interval: number;
-  /** How far back windows can reach; at least the longest analysis window plus its baseline. */
-  retain?: number;
-  now?: () => number;
-};
-
-export const DEFAULT_RETAIN_MS = 15 * 60_000;
-/**
- * Snapshots of the last DENSE_MS are all kept (ticks every 100 ms look back about a second); older
- * ones only SPARSE_MS apart, so a 15-minute ring at a 100 ms interval holds ~900 snapshots, not 9,000.
- * Checkpoints (a run's start) are always kept: a whole-window measurement starts exactly there.
- */
-const DENSE_MS = 10_000;
-const SPARSE_MS = 1000;
-
-type Entry = { at: number; slots: Record<SlotName, SlotMetricsSnapshot>; pinned?: boolean };
+export type RouterSourceOptions = RingOptions;
+export { DEFAULT_RETAIN_MS };
 
 const QUANTILES = { p50: 0.5, p90: 0.9, p99: 0.99 } as const;
 
@@ -54,6 +39,11 @@ export function valueOf(
   slowAfterMs?: number,
 ): { value: number | null; samples: number } {
   if (metric === 'error_rate') return { value: errorRate(d), samples: Math.max(0, d.requests) };
+  if (metric === 'mean') {
+    let answered = 0;
+    for (const c of d.latency) answered += c;
+    return { value: answered > 0 ? d.latencySum / answered : null, samples: answered };
+  }
   const latency =
     slowAfterMs === undefined || d.inFlightAge === undefined ? d.latency : withSlowInFlight(d.latency, d.inFlightAge, slowAfterMs);
   let samples = 0;
@@ -72,45 +62,33 @@ function withSlowInFlight(latency: number[], ages: number[], slowAfterMs: number
 }
 
 export class RouterSource implements MetricSource {
-  private readonly read: SnapshotReader;
-  private readonly interval: number;
-  private readonly retain: number;
+  private readonly ring: SnapshotRing<Record<SlotName, SlotMetricsSnapshot>>;
   private readonly now: () => number;
-  private readonly ring: Entry[] = [];
-  private pending: Promise<Entry> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  /** ring[0..sparseEnd) is already thinned. */
-  private sparseEnd = 1;
 
   constructor(read: SnapshotReader, opts: RouterSourceOptions) {
-    this.read = read;
-    this.interval = Math.max(1, opts.interval);
-    this.retain = opts.retain ?? DEFAULT_RETAIN_MS;
     this.now = opts.now ?? Date.now;
+    this.ring = new SnapshotRing(async () => {
+      const m = await read();
+      return { blue: m.slots.blue, green: m.slots.green };
+    }, opts);
   }
 
   /** Takes the first snapshot and one every interval after, until close(). */
-  async start(): Promise<void> {
-    if (this.timer !== null) return;
-    this.timer = setInterval(() => {
-      this.take().catch(() => {}); // a missed snapshot only widens a window; measure() reports read errors
-    }, this.interval);
-    this.timer.unref();
-    await this.take();
+  start(): Promise<void> {
+    return this.ring.start();
   }
 
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.ring.close();
   }
 
-  async checkpoint(): Promise<void> {
-    (await this.take()).pinned = true;
+  checkpoint(): Promise<void> {
+    return this.ring.checkpoint();
   }
 
   /** How many snapshots the ring holds now. */
   get size(): number {
-    return this.ring.length;
+    return this.ring.size;
   }
 
   async measure(rule: AnalysisRule, w: MeasureWindow): Promise<Measurement> {
@@ -125,65 +103,20 @@ export class RouterSource implements MetricSource {
       from: iso(w.sinceMs),
     });
     if (rule.metric === 'prometheus') return failed('the router source cannot run PromQL; give the analysis a Prometheus source');
-    let latest: Entry;
+    let latest: RingEntry<Record<SlotName, SlotMetricsSnapshot>>;
     try {
-      latest = await this.take();
+      latest = await this.ring.take();
     } catch (err) {
       return failed(`reading the router's counters failed: ${(err as Error).message}`);
     }
-    const earlier = this.boundary(w.sinceMs, latest);
-    const d = diffSnapshot(latest.slots[w.slot], earlier.slots[w.slot]);
+    const earlier = this.ring.boundary(w.sinceMs, latest);
+    const d = diffSnapshot(latest.value[w.slot], earlier.value[w.slot]);
     if (d.requests < 0 || d.status.some((c) => c < 0)) {
       // A worker that did not answer in time leaves its counts out of one snapshot.
       return failed("the router's counters went backwards (a router worker restarted or did not answer); measuring again next interval");
     }
     const { value, samples } = valueOf(rule.metric, d, rule.max);
     return { rule, slot: w.slot, value, samples, at: iso(latest.at), from: iso(earlier.at) };
-  }
-
-  /** The newest snapshot taken at or before `since`; the oldest one when the ring does not reach back that far. */
-  private boundary(since: number, latest: Entry): Entry {
-    const i = this.ring.indexOf(latest);
-    for (let j = (i < 0 ? this.ring.length : i) - 1; j >= 0; j--) {
-      const e = this.ring[j] as Entry;
-      if (e.at <= since) return e;
-    }
-    return this.ring[0] ?? latest;
-  }
-
-  /** Entries older than DENSE_MS that follow the one before them by less than SPARSE_MS go (not pinned ones). */
-  private thin(now: number): void {
-    if (this.sparseEnd < 1) this.sparseEnd = 1;
-    while (this.sparseEnd < this.ring.length - 1) {
-      const e = this.ring[this.sparseEnd] as Entry;
-      if (e.at > now - DENSE_MS) break;
-      const prev = this.ring[this.sparseEnd - 1] as Entry;
-      if (!e.pinned && e.at - prev.at < SPARSE_MS) this.ring.splice(this.sparseEnd, 1);
-      else this.sparseEnd++;
-    }
-  }
-
-  /** One snapshot now; callers that ask while a read is running share it. */
-  private take(): Promise<Entry> {
-    if (this.pending !== null) return this.pending;
-    const p = (async (): Promise<Entry> => {
-      try {
-        const m = await this.read();
-        const e: Entry = { at: this.now(), slots: { blue: m.slots.blue, green: m.slots.green } };
-        this.ring.push(e);
-        const cutoff = e.at - this.retain;
-        while (this.ring.length > 2 && (this.ring[1] as Entry).at <= cutoff) {
-          this.ring.shift();
-          this.sparseEnd = Math.max(1, this.sparseEnd - 1);
-        }
-        this.thin(e.at);
-        return e;
-      } finally {
-        this.pending = null;
-      }
-    })();
-    this.pending = p;
-    return p;
   }
 }
 

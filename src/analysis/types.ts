@@ -18,7 +18,7 @@ export type MeasureWindow = {
 export type Measurement = {
   rule: AnalysisRule;
   slot: SlotName;
-  /** error_rate: a share 0..1; p50/p90/p99: milliseconds; prometheus: whatever the query returns. null: nothing to judge. */
+  /** error_rate: a share 0..1; p50/p90/p99/mean: milliseconds; prometheus: whatever the query returns. null: nothing to judge. */
   value: number | null;
   /** Requests behind the value (router), or series returned (prometheus: 0 or 1). */
   samples: number;

@@ -58,8 +58,10 @@ export const rule = z
       baseline: baseline.optional(),
     }),
     z.strictObject({
-      metric: z.enum(['p50', 'p90', 'p99']).describe("p50, p90, p99: a latency percentile of the new slot's requests."),
-      max: duration().optional().describe('Slowest the percentile may be, like 500ms (default: no limit).'),
+      metric: z
+        .enum(['p50', 'p90', 'p99', 'mean'])
+        .describe("p50, p90, p99: a latency percentile of the new slot's requests; mean: their average."),
+      max: duration().optional().describe('Slowest the percentile (or mean) may be, like 500ms (default: no limit).'),
       min: duration().optional().describe('Fastest the percentile may be (default: no limit).'),
       baseline: baseline.optional(),
     }),

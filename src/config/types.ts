@@ -268,7 +268,7 @@ export type GateConfig =
 export type ShiftConfig = 'instant' | { steps: number[]; hold: number };
 
 export interface AnalysisRule {
-  metric: 'error_rate' | 'p50' | 'p90' | 'p99' | 'prometheus';
+  metric: 'error_rate' | 'p50' | 'p90' | 'p99' | 'mean' | 'prometheus';
   max?: number;
   min?: number;
   baseline?: number;

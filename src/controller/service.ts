@@ -3,9 +3,10 @@
 // sequence (see change()): written to the store before any router sees it, and for an external
 // balancer recorded as an intent first and as a route state only once the balancer took it
 // (controller/traffic-control.ts).
+import { BalancerSource, NoEvidenceSource } from '../analysis/balancer-source.ts';
 import { PrometheusSource } from '../analysis/prometheus-source.ts';
 import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
-import type { Sources } from '../analysis/types.ts';
+import type { MetricSource, Sources } from '../analysis/types.ts';
 import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { CutoverError, conflict } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -22,6 +23,9 @@ import { TrafficControl } from './traffic-control.ts';
 import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 import { unwritableIn } from '../store/faults.ts';
 import { untilWritten } from './wait.ts';
+
+/** The source of the built-in metrics; `why` is set when it has no evidence to give. */
+type BuiltinSource = MetricSource & { start(): Promise<void>; close(): void; readonly why?: string };
 
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
 export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky' | 'retry' | 'faults'>;
@@ -43,9 +47,12 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
   readonly host: RouterHost;
   private readonly health: HealthChecker;
   private state: RouteState | null = null;
-  /** The router's counters (and Prometheus, when configured) as analysis reads them; one per service. */
+  /**
+   * What analysis reads, one per service: the built-in metrics from the counters of whatever users'
+   * requests pass (the embedded router, or the external balancer: HAProxy's), and Prometheus when configured.
+   */
   readonly sources: Sources;
-  private readonly routerSource: RouterSource;
+  private readonly builtin: BuiltinSource;
   /** Changes of the route state are serialised: each reads the generation the previous one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Aborted by close(): a write still waiting for the stateDir (see restarted) gives up then. */
@@ -72,11 +79,20 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     });
     // The ring must reach back over a whole observation plus the old slot's baseline before it.
     const retain = Math.max(DEFAULT_RETAIN_MS, cfg.analysis.window + 2 * 60_000);
-    this.routerSource = new RouterSource(() => this.host.metrics(), { interval: cfg.analysis.interval, retain });
+    const ring = { interval: cfg.analysis.interval, retain };
+    const kind = this.traffic.kind;
+    const counters = this.traffic.counters;
+    // Behind an external balancer the embedded router carries no user request (only preview and
+    // gates): its counters would pass a bad version on no evidence.
+    this.builtin =
+      kind === 'router'
+        ? new RouterSource(() => this.host.metrics(), ring)
+        : counters !== null
+          ? new BalancerSource(counters, { ...ring, kind })
+          : new NoEvidenceSource(kind);
+    const router: MetricSource = this.builtin;
     const prom = cfg.analysis.prometheus;
-    this.sources = prom
-      ? { router: this.routerSource, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) }
-      : { router: this.routerSource };
+    this.sources = prom ? { router, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) } : { router };
   }
 
   get name(): string {
@@ -91,7 +107,16 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     await this.host.apply(state as RouteSpec);
     await this.traffic.start(state);
     this.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
-    await this.routerSource.start();
+    await this.startBuiltin();
+  }
+
+  private async startBuiltin(): Promise<void> {
+    const b = this.builtin;
+    if (b.why !== undefined && this.cfg.analysis.rules.some((r) => r.metric !== 'prometheus')) {
+      this.log.warn('analysis has no evidence source', { why: b.why });
+    }
+    // A balancer that cannot be read yet only leaves gaps in the ring; a measurement says why.
+    await b.start().catch((err: Error) => this.log.warn('cannot read the counters analysis judges yet', { error: err.message }));
   }
 
   routeState(): RouteState {
@@ -333,9 +358,16 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
       generation: s.generation,
       slots: { blue: slot('blue'), green: slot('green') },
       traffic: this.traffic.status(),
+      analysisSource: this.analysisSource(),
       release: null,
       ...edgeOf(this.host),
     };
+  }
+
+  /** Where the built-in analysis metrics come from, and why there is no evidence when there is none. */
+  private analysisSource(): ServiceStatus['analysisSource'] {
+    const why = this.builtin.why;
+    return why === undefined ? { source: this.traffic.kind, note: null } : { source: 'none', note: why };
   }
 
   metrics(): Promise<RouterMetrics> {
@@ -344,7 +376,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
 
   async close(grace: number): Promise<void> {
     this.closing.abort();
-    this.routerSource.close();
+    this.builtin.close();
     this.health.close();
     await this.traffic.close();
     await this.host.close(grace);

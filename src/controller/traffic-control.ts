@@ -15,7 +15,13 @@ import type { Logger } from '../log.ts';
 import type { NewEvent, RouteState, Store } from '../store/types.ts';
 import { drift } from '../traffic/drift.ts';
 import { ROUTER_CAPABILITIES } from '../traffic/index.ts';
-import { trafficRefused, type ObservedTraffic, type TrafficAdapter, type TrafficCapabilities } from '../traffic/types.ts';
+import {
+  trafficRefused,
+  type BalancerCounters,
+  type ObservedTraffic,
+  type TrafficAdapter,
+  type TrafficCapabilities,
+} from '../traffic/types.ts';
 
 /** How often the balancer is asked what it does, for status and drift. */
 const OBSERVE_INTERVAL_MS = 2000;
@@ -56,6 +62,18 @@ export class TrafficControl {
 
   get capabilities(): TrafficCapabilities {
     return this.#adapter?.capabilities ?? ROUTER_CAPABILITIES;
+  }
+
+  /** `router` for the embedded router, else the adapter's kind. */
+  get kind(): string {
+    return this.#adapter?.kind ?? 'router';
+  }
+
+  /** Reads the balancer's per-server counters, when it keeps some cutover can read (HAProxy); null otherwise. */
+  get counters(): (() => Promise<BalancerCounters>) | null {
+    const adapter = this.#adapter;
+    if (adapter?.counters === undefined) return null;
+    return () => (adapter.counters as () => Promise<BalancerCounters>).call(adapter);
   }
 
   /** ms after a switch until clients follow it (DNS: the TTL); 0 when they follow at once. */
@@ -166,7 +184,7 @@ export class TrafficControl {
   status(): TrafficStatus {
     const state = this.#current();
     return {
-      kind: this.#adapter?.kind ?? 'router',
+      kind: this.kind,
       capabilities: { ...this.capabilities },
       observed: this.#observed,
       observedAt: this.#observedAt,

@@ -24,6 +24,11 @@ export interface ServiceStatus {
   slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
   /** What moves the traffic (the embedded router or an external balancer), what it reports, and drift. */
   traffic: TrafficStatus;
+  /**
+   * What the built-in analysis metrics (error_rate, p50..p99, mean) are measured from: `router`, the
+   * external balancer's kind (`haproxy`), or `none` with a note saying why and what to use instead.
+   */
+  analysisSource: { source: string; note: string | null };
   /** The active release, or else the latest one; filled in by the daemon. */
   release: ReleaseStatus | null;
   /** On an edge listener (hosts, pathPrefix or tls): what it claims, its certificates and ACME's progress. */

@@ -3,7 +3,8 @@
 // a switch raises the new slot's servers before it drains the old ones, so a request always finds a
 // server (the other order dropped about 5 requests per switch here). Servers HAProxy keeps for
 // itself (written in haproxy.cfg) are left alone and reported. Dynamic servers live in the process
-// only: when HAProxy restarts (its Pid changes) the last state is applied again.
+// only: when HAProxy restarts (its Pid changes) the last state is applied again. Its per-server
+// counters (`show stat`) are what analysis judges, since users' requests never pass cutover's router.
 import net from 'node:net';
 import { parseHostPort } from '../config/address.ts';
 import { joinHostPort } from '../net/address.ts';
@@ -11,7 +12,14 @@ import type { HaproxyTraffic, SlotName } from '../config/types.ts';
 import { SLOTS } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { drift, intendedWeights } from './drift.ts';
-import { trafficRefused, trafficUnreachable, type ObservedTraffic, type TrafficAdapter, type TrafficState } from './types.ts';
+import {
+  trafficRefused,
+  trafficUnreachable,
+  type BalancerCounters,
+  type ObservedTraffic,
+  type TrafficAdapter,
+  type TrafficState,
+} from './types.ts';
 
 const KIND = 'haproxy';
 /** One runtime API command must be answered within this. */
@@ -143,6 +151,17 @@ export class HaproxyAdapter implements TrafficAdapter {
     };
   }
 
+  /**
+   * Per-server counters of the backend's cutover servers from `show stat`. HAProxy counts in req_tot
+   * and hrsp_5xx only the requests a server answered; one it could not connect to (econ) or whose
+   * response broke (eresp) was answered 503/502 by HAProxy itself, and is a failed request too.
+   */
+  async counters(): Promise<BalancerCounters> {
+    const process = await this.#processId();
+    const text = await this.#command(`show stat ${this.#cfg.backend} 4 -1`, true);
+    return { process, slots: parseStat(text, this.#cfg.backend) };
+  }
+
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
@@ -231,6 +250,36 @@ export class HaproxyAdapter implements TrafficAdapter {
       sock.end(`${cmd}\n`);
     });
   }
+}
+
+/** The cutover servers of `backend` in `show stat` CSV, by slot and name. */
+export function parseStat(text: string, backend: string): BalancerCounters['slots'] {
+  const out: BalancerCounters['slots'] = { blue: {}, green: {} };
+  const lines = text.split('\n');
+  const header = lines.find((l) => l.startsWith('# '));
+  if (header === undefined) throw trafficRefused(KIND, `"show stat ${backend}" answered ${text.trim().slice(0, 200) || 'nothing'}`);
+  const col = new Map(
+    header
+      .slice(2)
+      .split(',')
+      .map((name, i) => [name, i]),
+  );
+  // Only columns before the first free-text one (check_desc) are read, so a comma inside it cannot shift them.
+  const at = (f: string[], name: string): number => Number(f[col.get(name) ?? -1] || 0);
+  for (const line of lines) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const f = line.split(',');
+    const slot = slotOf(f[1] ?? '');
+    if (f[0] !== backend || slot === null) continue;
+    const failed = at(f, 'econ') + at(f, 'eresp');
+    const ttime = f[col.get('ttime') ?? -1];
+    out[slot][f[1] as string] = {
+      requests: at(f, 'req_tot') + failed,
+      errors: at(f, 'hrsp_5xx') + failed,
+      recentMeanMs: ttime === undefined || ttime === '' ? null : Number(ttime),
+    };
+  }
+  return out;
 }
 
 const OK_ANSWERS = new Set(['New server registered.', 'Server deleted.']);

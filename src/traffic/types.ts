@@ -37,6 +37,24 @@ export interface ObservedTraffic {
   notes?: string[];
 }
 
+/** One server's counters as the balancer keeps them: they only grow, until the balancer restarts. */
+export interface ServerCounters {
+  /** Requests the server answered, plus those that failed on it (no connection, a broken response). */
+  requests: number;
+  /** Of those: answers of class 5xx, plus the failed ones (the balancer answered them 502/503/504). */
+  errors: number;
+  /** The balancer's own average total time of the server's recent requests, in ms (HAProxy: its last 1024); null: not reported. */
+  recentMeanMs: number | null;
+}
+
+/** Every server of both slots as the balancer counts it now, and which run of the balancer counted. */
+export interface BalancerCounters {
+  /** Changes when the balancer restarts (its counters start again from 0). */
+  process: string;
+  /** Per slot, per server name. */
+  slots: Record<SlotName, Record<string, ServerCounters>>;
+}
+
 export interface TrafficAdapter {
   /** `router`, `haproxy`, `nginx`, `caddy`, `dns`, `kubernetes-service`: for status and logs only. */
   readonly kind: string;
@@ -56,6 +74,12 @@ export interface TrafficAdapter {
   apply(state: TrafficState): Promise<void>;
   /** What the balancer really does now, for status and drift. Throws like apply when unreachable. */
   observe(): Promise<ObservedTraffic>;
+  /**
+   * The balancer's per-server request counters, for analysis (users' requests go through the
+   * balancer, so the embedded router never sees them). Absent: the balancer keeps none cutover can
+   * read per slot. Throws like apply when unreachable.
+   */
+  counters?(): Promise<BalancerCounters>;
   close(): Promise<void>;
 }
 
