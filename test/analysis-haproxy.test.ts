@@ -42,6 +42,8 @@ test('behind HAProxy, a healthy version is promoted and one that answers 500 is 
     } finally {
       await load.stop();
     }
+    // The phase is recorded before its effect: the switch back through HAProxy follows within its round trips.
+    await waitFor('HAProxy serving v2 again', async () => (await served(haproxy.port)).version === 'v2', 5000);
     for (let i = 0; i < 10; i++) assert.equal((await served(haproxy.port)).version, 'v2', 'users are back on v2 through HAProxy');
   } finally {
     await d.stop();
