@@ -2,7 +2,7 @@
 // their release commands, the switch, the store (tokens, audit, events). The daemon (src/daemon/)
 // provides it; the API never sees the daemon's parts.
 import type { SlotName } from '../config/types.ts';
-import type { ReleaseCommands, ServiceView } from '../controller/view.ts';
+import type { HoldCommand, ReleaseCommands, ServiceView } from '../controller/view.ts';
 import type { RouteState, Store } from '../store/types.ts';
 import type { ServiceAnswer, SupervisorStatus } from './types.ts';
 
@@ -18,6 +18,8 @@ export interface ControlPlane {
   service(name: string): ServiceView;
   releases(service: string): ReleaseCommands;
   switchTo(service: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState>;
+  /** Pause/resume, maintenance on/off: recorded, then applied on every router (see HoldCommand). */
+  setHold(service: string, change: Parameters<HoldCommand['setHold']>[0], actor: string, reason: string): Promise<RouteState>;
   /** The service's status with its active (or latest) release, and in a fleet its routers. */
   status(service: string): Promise<ServiceAnswer>;
   /** The supervisor and its router processes; null in a fleet (its routers are in `status`). */

@@ -469,7 +469,7 @@ function decodeParam(name: string, raw: string): string {
   }
 }
 
-function actorOf(c: Ctx): string {
+export function actorOf(c: Ctx): string {
   return `api:${c.caller.name}@${c.remote}`;
 }
 

@@ -38,6 +38,9 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   migrations: () => import('./migrations.ts'),
   demo: () => import('./demo.ts'),
   token: () => import('./token.ts'),
+  pause: () => import('./pause.ts'),
+  resume: () => import('./resume.ts'),
+  maintenance: () => import('./maintenance.ts'),
 };
 
 const usage = `usage: cutover <command> [options]        (cutover <command> --help for its options)
@@ -57,6 +60,10 @@ commands:
   rollback <service> [--to VERSION]
                                  back to the standby slot at once; --to an older version: a release of it
   abort <service>                end a release before traffic moves; live is not touched
+  pause <service> [--timeout D]  hold new requests (each up to D, then 503) until resume
+  resume <service>               release the held requests in order
+  maintenance <service> on|off [--message TEXT]
+                                 every user request gets the maintenance page (503, Retry-After)
   history <service> [--json]     the service's releases, newest first
   logs <service> [--slot blue|green] [-n N] [--follow]
                                  the last lines the service's replicas wrote

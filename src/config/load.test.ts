@@ -51,6 +51,8 @@ test('a minimal service gets every documented default', () => {
     limits: { maxHeaderBytes: 16384, maxHeaders: 100, maxConnections: 0 },
     via: false,
     trustedProxies: [],
+    errorPages: {},
+    maintenance: { retryAfter: 300_000 },
     provider: { kind: 'process', command: ['node', 'app.js'], replicas: 1, cwd: '/srv/app', env: {}, stopGrace: 10_000 },
     traffic: { kind: 'router' },
     health: { path: '/', interval: 1000, timeout: 1000, healthyThreshold: 1, unhealthyThreshold: 2, headers: {} },

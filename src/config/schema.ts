@@ -10,6 +10,7 @@ import type { Config, NotificationsConfig, FleetConfig, LimitsConfig, ServiceCon
 import { WEBHOOK_EVENTS } from './types.ts';
 import { edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
 import { hooksSchema } from './hooks-schema.ts';
+import { errorPages, maintenance } from './pages-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
 
 import { type Same, DEFAULTS, ENV_NAME, INTERNAL_LISTEN, NO_SERVICES, SERVICE_NAME } from './defaults.ts';
@@ -170,6 +171,8 @@ function service(dir: string) {
       timeouts,
       limits,
       via: z.boolean().default(DEFAULTS.via).describe('Add a Via header to requests and answers (default false).'),
+      errorPages: errorPages(dir),
+      maintenance: maintenance(dir),
       trustedProxies: z
         .array(
           z.string().refine((v) => validCidr(v), {

@@ -233,6 +233,22 @@ export interface TimeoutsConfig {
   body: number;
 }
 
+/** A page the router answers with, read from its file when the config was loaded. */
+export interface PageFile {
+  file: string;
+  body: string;
+  contentType: string;
+}
+
+/** The page of `cutover maintenance on`. */
+export interface MaintenanceConfig {
+  /** Default: a plain HTML page (router/pages.ts). */
+  page?: PageFile;
+  /** ms; sent as Retry-After in seconds. */
+  retryAfter: number;
+  message?: string;
+}
+
 export interface LimitsConfig {
   /** Largest request head in bytes; larger gets 431. */
   maxHeaderBytes: number;
@@ -332,6 +348,9 @@ export interface ServiceConfig {
   via: boolean;
   /** Peers (addresses or CIDRs) whose forwarding headers are appended to instead of replaced. */
   trustedProxies: string[];
+  /** Pages for the router's own answers, by status ("502"); the rest get plain text. */
+  errorPages: Record<string, PageFile>;
+  maintenance: MaintenanceConfig;
   provider: ProviderConfig;
   /** What moves users' traffic between the slots: the embedded router, or an external balancer. */
   traffic: TrafficConfig;

@@ -27,6 +27,9 @@ import { untilWritten } from './wait.ts';
 /** The source of the built-in metrics; `why` is set when it has no evidence to give. */
 type BuiltinSource = MetricSource & { start(): Promise<void>; close(): void; readonly why?: string };
 
+/** One change of pause or maintenance; the key that is absent stays as it is. */
+export type HoldChange = Partial<Pick<RouteState, 'paused' | 'maintenance'>>;
+
 /** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
 export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky' | 'retry' | 'faults'>;
 export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
@@ -292,6 +295,44 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     });
   }
 
+  /**
+   * Pause, resume, maintenance on/off (`cutover pause|resume|maintenance`): recorded as a new
+   * generation with its event, then applied on every router, like a switch, so it survives a restart
+   * of the controller and reaches every listener (HTTP/1.1, TLS, HTTP/2). The two are independent:
+   * maintenance answers while it is on, and a pause still set when it goes off holds again.
+   */
+  setHold(change: HoldChange, actor: string, reason: string): Promise<RouteState> {
+    if (this.cfg.traffic.kind !== 'router') {
+      return Promise.reject(
+        conflict(
+          `${this.cfg.name}'s users come through ${this.cfg.traffic.kind}, not cutover's router, so it cannot pause them or show them a maintenance page; do it on ${this.cfg.traffic.kind}`,
+        ),
+      );
+    }
+    return this.change((state) => {
+      const next: RouteState = { ...state, generation: state.generation + 1 };
+      if ('paused' in change) next.paused = change.paused;
+      if ('maintenance' in change) next.maintenance = change.maintenance;
+      if (
+        JSON.stringify([state.paused ?? null, state.maintenance ?? null]) ===
+        JSON.stringify([next.paused ?? null, next.maintenance ?? null])
+      )
+        return null;
+      const what = 'paused' in change ? (change.paused ? 'paused' : 'resumed') : change.maintenance ? 'maintenance on' : 'maintenance off';
+      return {
+        next,
+        event: {
+          releaseId: null,
+          type: 'switch',
+          actor,
+          reason: `${what}: ${reason}`,
+          data: { hold: what, paused: next.paused ?? null, maintenance: next.maintenance ?? null, generation: next.generation },
+        },
+        log: [what, { paused: next.paused ?? null, maintenance: next.maintenance ?? null, generation: next.generation, actor }],
+      };
+    });
+  }
+
   /** No slot takes traffic any more: the listener answers 503 "no release yet" (a failed first release). */
   clearLive(actor: string, reason: string, releaseId?: string): Promise<RouteState> {
     return this.change((state) => {
@@ -356,6 +397,8 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
       live: s.live,
       weights: { blue: s.weights.blue, green: s.weights.green },
       generation: s.generation,
+      paused: s.paused ?? null,
+      maintenance: s.maintenance ?? null,
       slots: { blue: slot('blue'), green: slot('green') },
       traffic: this.traffic.status(),
       analysisSource: this.analysisSource(),

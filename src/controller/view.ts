@@ -21,6 +21,10 @@ export interface ServiceStatus {
   live: SlotName | null;
   weights: { blue: number; green: number };
   generation: number;
+  /** `cutover pause`: new requests wait up to timeout ms for `cutover resume`; null when not paused. */
+  paused: { timeout: number } | null;
+  /** `cutover maintenance on`: users get the maintenance page; null when off. */
+  maintenance: { message: string | null } | null;
   slots: Record<SlotName, { version: string | null; targets: TargetStatus[] }>;
   /** What moves the traffic (the embedded router or an external balancer), what it reports, and drift. */
   traffic: TrafficStatus;
@@ -81,6 +85,15 @@ export interface ServiceView {
 /** The operator's escape hatch: all traffic to one slot, recorded like everything else. */
 export interface SwitchCommand {
   switchTo(slot: SlotName, actor: string, reason: string, opts?: { force?: boolean }): Promise<RouteState>;
+}
+
+/** Pause/resume and maintenance on/off of a service (`cutover pause|resume|maintenance`); the absent key stays. */
+export interface HoldCommand {
+  setHold(
+    change: { paused?: { timeout: number } | null; maintenance?: { message: string | null } | null },
+    actor: string,
+    reason: string,
+  ): Promise<RouteState>;
 }
 
 /** What an operator (through the API) asks of a service's releases. */

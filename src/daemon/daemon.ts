@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts';
 import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
 import { EventFeed, eventsRoute } from '../api/events.ts';
+import { holdRoutes } from '../api/hold.ts';
 import { MetricsExporter } from '../api/metrics.ts';
 import { TrafficSampler, trafficRoute } from '../api/traffic.ts';
 import { dashboardFiles } from '../api/ui.ts';
@@ -105,7 +106,7 @@ export class Daemon implements ControlPlane {
       await this.feed.start();
       this.api = new ApiServer(this, new Authenticator(admin.tokens, this.#store), this.log, {
         metrics: new MetricsExporter(this),
-        routes: [eventsRoute(this.feed, this.#store), trafficRoute(this, (this.traffic = new TrafficSampler(this)))],
+        routes: [eventsRoute(this.feed, this.#store), trafficRoute(this, (this.traffic = new TrafficSampler(this))), ...holdRoutes(this)],
         open: dashboardFiles(),
         hosts: this.config.api.hosts,
         metricsToken: this.config.api.metricsToken,
@@ -216,6 +217,10 @@ export class Daemon implements ControlPlane {
 
   switchTo(name: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState> {
     return this.service(name).switchTo(slot, actor, reason, opts);
+  }
+
+  setHold(name: string, change: Parameters<ServiceRuntime['setHold']>[0], actor: string, reason: string): Promise<RouteState> {
+    return this.service(name).setHold(change, actor, reason);
   }
 
   /** A service's route state and target health, with its active (or latest) release. */

@@ -8,6 +8,7 @@ import { isHeadError, type RequestHead, type ResponseHead } from '../router/http
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from '../router/rules.ts';
 import { parseResponseHead } from '../router/heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../router/pool.ts';
+import { h2PageHeaders, type Page } from '../router/pages.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
@@ -165,6 +166,17 @@ export function respondPlain(stream: http2.ServerHttp2Stream, status: number, bo
     ...extra,
   });
   stream.end(text);
+}
+
+/** A page of the router's own (an error page, the maintenance page) on a stream. */
+export function respondPage(stream: http2.ServerHttp2Stream, page: Page): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close();
+    return;
+  }
+  stream.respond(h2PageHeaders(page));
+  stream.end(page.body);
 }
 
 export class H2Exchange implements UpstreamOwner, Drainable {

@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import { splitHostPort } from '../net/address.ts';
 import { ClientConn, type ConnHost, type ConnOptions, type ServiceSelector } from '../router/conn.ts';
 import type { RequestHead } from '../router/http1.ts';
+import { HoldQueue, mustHold } from '../router/maintenance.ts';
 import { SlotPool } from '../router/pool.ts';
 import type { Router } from '../router/router.ts';
 import { emptyChoice, route } from '../router/routing.ts';
@@ -18,7 +19,7 @@ import { buildTable, emptySpec, type RouteTable } from '../router/table.ts';
 import { type AcmeChallenges, acmeChallenges } from './acme.ts';
 import { CertStore, TLS_DEFAULTS } from './certs.ts';
 import { parseClientHello } from './client-hello.ts';
-import { H2Exchange, type H2Request, requestFromHeaders, respondPlain } from './h2.ts';
+import { H2Exchange, type H2Request, requestFromHeaders, respondPage, respondPlain } from './h2.ts';
 import { buildEdgeTable, type EdgeRoute, type EdgeTable, isMiss, matchRoute } from './match.ts';
 
 /** HTTP/2 limits: what one client may hold open or send before it is refused (RFC 9113 abuse cases). */
@@ -86,6 +87,7 @@ export class EdgeListener implements ServiceSelector {
       mirror: () => {},
       isTrusted: () => false,
       upstreamFailed: () => {},
+      holds: new HoldQueue(undefined),
     };
     this.h2 = http2.createServer({
       ...H2_DEFAULTS,
@@ -249,6 +251,26 @@ export class EdgeListener implements ServiceSelector {
     r.head.target = m.target;
     const limit = router.opts.maxRequestBody;
     if (limit !== undefined && r.head.contentLength > limit) return respondPlain(stream, 413, `request body larger than ${limit} bytes`);
+    if (router.table.held && mustHold(router.table, r.head, router.opts, false)) {
+      // Paused or in maintenance: the stream waits unread (flow control holds the client back) or gets the page.
+      stream.pause();
+      router.holds.take(
+        {
+          unhold: () => this.dispatch(stream, router, r),
+          answerHeld: (page) => respondPage(stream, page),
+          gone: () => stream.destroyed || stream.closed,
+        },
+        router.table,
+        performance.now(),
+      );
+      return;
+    }
+    this.dispatch(stream, router, r);
+  }
+
+  /** A stream's request goes to the slot its service's router picks now. */
+  private dispatch(stream: http2.ServerHttp2Stream, router: Router, r: H2Request): void {
+    if (stream.destroyed || stream.closed) return;
     const choice = route(router.table, r.head, router.opts, false, Math.random, emptyChoice());
     const pool = choice.pool;
     if (pool === null) return respondPlain(stream, 503, choice.refusal);

@@ -10,6 +10,8 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
+import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
+import { http1Page, ownResponse, type Page, type PagesConfig } from './pages.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
 import { emptyChoice, type RouteChoice, route } from './routing.ts';
 import { type RetryRule, retryable } from './retry.ts';
@@ -35,6 +37,8 @@ export interface ConnOptions {
   maxRequestBody?: number;
   /** A request body must make progress within this (ms between reads), or the client gets 408. */
   bodyTimeout: number;
+  /** Error pages and the maintenance page (pages.ts); plain text when unset. */
+  pages?: PagesConfig;
 }
 
 /**
@@ -57,6 +61,8 @@ export interface ConnHost {
   isTrusted(address: string): boolean;
   /** The detail of an upstream failure, for logs and diagnostics (the client only gets a generic answer). */
   upstreamFailed(slot: string, target: string, status: number, detail: string): void;
+  /** Where users' requests wait while the service is paused (maintenance.ts). */
+  readonly holds: HoldQueue;
 }
 
 const ST_HEAD = 0;
@@ -99,7 +105,7 @@ const COALESCE_LIMIT = 16384;
 const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-export class ClientConn implements UpstreamOwner, Drainable {
+export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /** The router of the service; on an edge listener, of the service the current request went to. */
   private host: ConnHost;
   private readonly edge: ServiceSelector | null;
@@ -161,6 +167,9 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private retryBody: Buffer[] | null = null;
   /** A drill's fault for this request (faults.ts): FAULT_NONE, FAULT_ERROR, FAULT_WAITING or a delay in ms. */
   private fault = FAULT_NONE;
+  /** A request waiting in the hold queue (paused service), and the bytes that came after its head. */
+  private heldReq: RequestHead | null = null;
+  private heldRest: Buffer | null = null;
 
   constructor(host: ConnHost, socket: net.Socket, previewListener = false, edge: ServiceSelector | null = null) {
     this.host = host;
@@ -301,9 +310,12 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.startExchange(head, rest);
   }
 
-  private startExchange(req: RequestHead, rest: Buffer | null): void {
+  private startExchange(req: RequestHead, rest: Buffer | null, admitted = false): void {
     this.clearDeadline();
-    if (this.edge !== null && !this.selectService(req, rest)) return;
+    if (!admitted) {
+      if (this.edge !== null && !this.selectService(req, rest)) return;
+      if (this.host.table.held && mustHold(this.host.table, req, this.host.opts, this.previewListener)) return this.hold(req, rest);
+    }
     const limit = this.host.opts.maxRequestBody;
     if (limit !== undefined && req.contentLength > limit) {
       this.pending = rest;
@@ -362,6 +374,39 @@ export class ClientConn implements UpstreamOwner, Drainable {
       this.holding = false;
       this.connect(target);
     }
+  }
+
+  /** The service is paused or in maintenance: the request waits (reading stops) or gets its page. */
+  private hold(req: RequestHead, rest: Buffer | null): void {
+    this.heldReq = req;
+    this.heldRest = rest;
+    this.pauseClient();
+    this.host.holds.take(this, this.host.table, performance.now());
+  }
+
+  unhold(): void {
+    const req = this.heldReq;
+    if (req === null || this.state === ST_CLOSED) return;
+    const rest = this.heldRest;
+    this.heldReq = null;
+    this.heldRest = null;
+    this.resumeClient();
+    this.startExchange(req, rest, true);
+  }
+
+  answerHeld(page: Page): void {
+    const req = this.heldReq;
+    if (req === null || this.state === ST_CLOSED) return;
+    this.pending = this.heldRest;
+    this.heldReq = null;
+    this.heldRest = null;
+    const keep = req.keepAlive && req.bodyMode === BODY_NONE;
+    this.socket.write(http1Page(page, !keep), 'latin1');
+    this.nextRequest(keep);
+  }
+
+  gone(): boolean {
+    return this.state === ST_CLOSED;
   }
 
   /** Moves this connection to the service the request is for; false after answering it ourselves. */
@@ -729,7 +774,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     if (this.res !== null) return this.abortMidResponse();
     this.settle(status, status >= 500, false);
     this.state = ST_CLOSED;
-    this.socket.end(errorResponse(status, reason, true), 'latin1');
+    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true), 'latin1');
   }
 
   /**
@@ -839,7 +884,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
   private respondLocal(req: RequestHead, status: number, reason: string): void {
     // Keep the connection only when no request body is left unread.
     const keep = req.keepAlive && req.bodyMode === BODY_NONE;
-    this.socket.write(errorResponse(status, reason, !keep), 'latin1');
+    this.socket.write(ownResponse(this.host.opts.pages, status, reason, !keep), 'latin1');
     this.nextRequest(keep);
   }
 
@@ -847,7 +892,7 @@ export class ClientConn implements UpstreamOwner, Drainable {
     this.state = ST_CLOSED;
     this.pending = null;
     this.setDeadline(DL_LINGER, LINGER_MS);
-    this.socket.end(errorResponse(status, reason, true), 'latin1');
+    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true), 'latin1');
   }
 
   private destroyAll(): void {

@@ -10,6 +10,7 @@ import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
 import { errorResponse } from './http1.ts';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
 import { splitHostPort } from '../net/address.ts';
+import { HoldQueue } from './maintenance.ts';
 import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
 import { SlotPool, Target } from './pool.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
@@ -73,6 +74,8 @@ export class Router implements ConnHost {
   table: RouteTable;
   readonly opts: RouterOptions;
   readonly conns = new Set<ClientConn>();
+  /** Users' requests waiting while the service is paused. */
+  readonly holds: HoldQueue;
   private readonly targets = new Map<string, Target>();
   private readonly health = new Map<string, boolean>();
   private readonly server: net.Server;
@@ -89,6 +92,7 @@ export class Router implements ConnHost {
 
   constructor(opts: RouterOptions) {
     this.opts = opts;
+    this.holds = new HoldQueue(opts.pages);
     this.trusted = trustList(opts.trustedProxies);
     this.hasTrusted = opts.trustedProxies.length > 0;
     this.log = createLogger().child({ component: 'router', service: opts.service });
@@ -216,6 +220,8 @@ export class Router implements ConnHost {
       else if (hadTraffic) after.startDrain(this.opts.drain);
     }
     this.forgetUnusedTargets();
+    // Once the new table is in place: a resume sends the waiting requests on under it.
+    if (old.held || next.held) this.holds.onTable(next);
   }
 
   private poolFor(slot: SlotName, addresses: string[], current: SlotPool): SlotPool {
@@ -276,11 +282,13 @@ export class Router implements ConnHost {
     const now = performance.now();
     for (const c of this.conns) if (c.deadline !== 0 && now >= c.deadline) c.onDeadline();
     for (const t of this.targets.values()) t.sweep(now);
+    this.holds.sweep(now);
   }
 
   /** Stops accepting, lets running exchanges finish for up to `grace` ms, then closes the rest. */
   async close(grace = 0): Promise<void> {
     clearInterval(this.sweepTimer);
+    this.holds.close();
     this.previewServer?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + grace;

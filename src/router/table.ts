@@ -25,6 +25,10 @@ export interface RouteSpec {
   retry?: RetrySpec | null;
   /** During a drill: faults injected into the new slot's answers (faults.ts). */
   faults?: FaultSpec | null;
+  /** `cutover pause`: new requests wait up to `timeout` ms for a resume (then 503); in-flight ones go on. */
+  paused?: { timeout: number } | null;
+  /** `cutover maintenance on`: every user request gets the maintenance page (503 with Retry-After). */
+  maintenance?: { message: string | null } | null;
 }
 
 export interface SlotSpec {
@@ -52,6 +56,8 @@ export interface RouteTable {
   readonly retry: RetryRule | null;
   /** A drill's faults, or null. */
   readonly faults: FaultRule | null;
+  /** Paused or in maintenance: users' requests go to the hold queue (maintenance.ts), not to a slot. */
+  readonly held: boolean;
 }
 
 /** `previous`: the table this one replaces; its retry budget carries over, so a new generation does not refill it. */
@@ -77,6 +83,7 @@ export function buildTable(spec: RouteSpec, blue: SlotPool, green: SlotPool, pre
     stickyPrefix: only === null && hasTraffic && spec.sticky ? `${spec.sticky.key}.` : '',
     retry: retryRule(spec.retry, blue, green, previous?.retry ?? null, performance.now()),
     faults: faultRule(spec.faults, blue, green),
+    held: !!spec.paused || !!spec.maintenance,
   });
 }
 

@@ -130,6 +130,10 @@ export interface RouteState {
   retry?: { from: SlotName; to: SlotName; perSecond: number; header: string | null } | null;
   /** During a drill: a share of the new slot's answers fail (errors, 0..1) or wait (latency, ms). */
   faults?: { slot: SlotName; errors: number; latency: number } | null;
+  /** `cutover pause`: new requests wait up to `timeout` ms for `cutover resume`, then get 503. */
+  paused?: { timeout: number } | null;
+  /** `cutover maintenance on`: every user request gets the maintenance page, with this message. */
+  maintenance?: { message: string | null } | null;
 }
 
 export interface PutRouteOptions {

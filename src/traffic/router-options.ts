@@ -1,6 +1,7 @@
 // A service's config as the options of its embedded router: what the daemon's runtimes and a fleet
 // router (`cutover router`) both start their routers with.
 import type { ServiceConfig } from '../config/types.ts';
+import { DEFAULT_MAINTENANCE } from '../router/pages.ts';
 import type { RouterOptions } from '../router/router.ts';
 
 /** Idle upstream connections kept per target: enough for a busy keep-alive client pool. */
@@ -22,6 +23,17 @@ export function routerOptions(cfg: ServiceConfig): RouterOptions {
     bodyTimeout: cfg.timeouts.body,
     maxConnections: cfg.limits.maxConnections,
     trustedProxies: cfg.trustedProxies,
+    pages: {
+      errors: Object.fromEntries(
+        Object.entries(cfg.errorPages).map(([status, p]) => [status, { body: p.body, contentType: p.contentType }]),
+      ),
+      maintenance: {
+        body: cfg.maintenance.page?.body ?? DEFAULT_MAINTENANCE.body,
+        contentType: cfg.maintenance.page?.contentType ?? DEFAULT_MAINTENANCE.contentType,
+        retryAfter: Math.round(cfg.maintenance.retryAfter / 1000),
+        message: cfg.maintenance.message ?? DEFAULT_MAINTENANCE.message,
+      },
+    },
     upstreamIdle: cfg.timeouts.upstreamIdle,
     via: cfg.via,
     maxIdlePerTarget: MAX_IDLE_PER_TARGET,
