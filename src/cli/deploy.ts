@@ -8,7 +8,8 @@ import { badUsage, defineCommand } from './command.ts';
 import { EXIT } from './exit.ts';
 import type { CommandContext } from './main.ts';
 import { holdLine, holdOf } from './hold.ts';
-import { LiveChecklist } from './progress.ts';
+import { LiveChecklist, stepText } from './progress.ts';
+import { humanReason } from './time.ts';
 
 /** How often --wait asks the API for news. */
 const POLL_INTERVAL = 250;
@@ -96,11 +97,12 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 /** What a release is doing right now, in one line: the newest analysis run, else the phase's reason. */
 export function nowLine(r: ReleaseStatus): string {
   const a = r.analysis.at(-1);
+  const step = r.step ? ` ${stepText(r.step)},` : '';
   if (a && a.state === 'running') {
     const ticks = `${a.ticks.pass} pass, ${a.ticks.fail} fail, ${a.ticks.inconclusive} inconclusive`;
-    return `still ${r.phase}: analysis ${a.label} ${a.reason} (${ticks})`;
+    return `still ${r.phase}:${step} analysis ${a.label} ${a.reason} (${ticks})`;
   }
-  return `still ${r.phase}: ${(r.reason ?? '').split('\n')[0] ?? ''}`;
+  return `still ${r.phase}:${step} ${humanReason((r.reason ?? '').split('\n')[0] ?? '')}`;
 }
 
 /** Polls the release until it is promoted or ended, printing each phase event once. */
@@ -116,6 +118,7 @@ export async function follow(
   const live = print && ctx.stdout.isTTY === true ? new LiveChecklist(ctx.stdout) : null;
   let lastLine = Date.now();
   let heldOn: string | null = null;
+  let stepOn: string | null = null;
   let start: number | undefined;
   for (;;) {
     const r = await api<ReleaseStatus>(
@@ -139,12 +142,19 @@ export async function follow(
     const at = (time: number): string => `+${((time - (start ?? time)) / 1000).toFixed(1)}s`.padStart(8);
     for (const e of phases.slice(seen)) {
       if (!print) continue;
-      const reason = e.reason.split('\n');
+      const reason = humanReason(e.reason).split('\n');
       ctx.stdout.write(`  ${at(Date.parse(e.time))}  ${(e.phase ?? '').padEnd(17)} ${reason[0]}\n`);
       for (const line of reason.slice(1)) ctx.stdout.write(`  ${' '.repeat(27)}${line}\n`);
       lastLine = Date.now();
     }
     seen = phases.length;
+    // Each step of a progressive shift gets its line as it starts, as a phase does.
+    const step = r.step ? stepText(r.step) : null;
+    if (print && step !== null && step !== stepOn) {
+      ctx.stdout.write(`  ${at(Date.now())}  ${r.phase.padEnd(17)} ${step}\n`);
+      lastLine = Date.now();
+    }
+    stepOn = step;
     if (DONE.has(r.phase) || BAD.has(r.phase)) return r;
     // A hold is said at once (then with every heartbeat): nobody should wait for a release that waits for them.
     const holding = hold === null ? null : `${hold.label}: ${hold.reason}`;

@@ -1,8 +1,10 @@
-// `cutover history <service> [--json] [-n N]`: the service's releases, newest first.
+// `cutover history <service> [--json] [-n N]`: the service's releases, newest first, at local times
+// with how long ago.
 import type { ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import type { CommandContext } from './main.ts';
+import { humanReason, localTime } from './time.ts';
 
 const USAGE = 'history <service> [--json]';
 
@@ -25,15 +27,16 @@ export const { run, help } = defineCommand({
       writeAudit(ctx, audit);
       return 0;
     }
+    const now = Date.now();
     const rows = releases.map((r) => [
-      r.createdAt.replace('T', ' ').slice(0, 19),
+      localTime(r.createdAt, now),
       r.id,
       r.version,
       `${r.fromSlot ?? '-'} -> ${r.slot}`,
       r.phase,
-      (r.reason ?? '').split('\n')[0] ?? '',
+      humanReason((r.reason ?? '').split('\n')[0] ?? ''),
     ]);
-    const head = ['started (UTC)', 'release', 'version', 'slots', 'phase', 'reason'];
+    const head = ['started', 'release', 'version', 'slots', 'phase', 'reason'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
     for (const row of [head, ...rows])
       ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
@@ -46,14 +49,15 @@ export const { run, help } = defineCommand({
 function writeAudit(ctx: CommandContext, audit: StoreEvent[]): void {
   if (audit.length === 0) return;
   ctx.stdout.write('\naudit log (newest first)\n');
+  const now = Date.now();
   const rows = audit.map((e) => [
-    e.time.replace('T', ' ').slice(0, 19),
+    localTime(e.time, now),
     e.actor,
     `${String(e.data.method)} ${String(e.data.path)}`,
     String(e.data.status),
     String(e.data.remote),
   ]);
-  const head = ['time (UTC)', 'who', 'what', 'status', 'from'];
+  const head = ['time', 'who', 'what', 'status', 'from'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [head, ...rows])
     ctx.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);

@@ -1,6 +1,7 @@
 // Live progress of a release in a terminal: the phases as a checklist with their timings and a spinner
 // on the running one, redrawn in place. Colours only when the terminal takes them and NO_COLOR is unset.
 import type { ReleaseStatus } from '../api/types.ts';
+import { humanDuration, humanReason } from './time.ts';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const PATH = ['pending', 'provisioning', 'verifying', 'awaiting-approval', 'shifting', 'observing', 'promoted'] as const;
@@ -36,17 +37,24 @@ export function checklist(r: ReleaseStatus, now: number, frame: number, st: Styl
     if (at !== undefined) {
       const next = [...entered.entries()].find(([, t]) => t > at)?.[1];
       const until = p === r.phase ? (ENDS.has(p) || p === 'promoted' || p === 'retired' ? at : now) : (next ?? at);
-      time = `${((until - at) / 1000).toFixed(1)}s`;
+      time = took(until - at);
       if (p === r.phase && !ENDS.has(p) && p !== 'promoted' && p !== 'retired') mark = FRAMES[frame % FRAMES.length]!;
       else if (ENDS.has(p)) mark = st.bad('✖');
       else mark = st.ok('✔');
     }
-    const reason = p === r.phase ? ((r.reason ?? '').split('\n')[0] ?? '') : '';
-    lines.push(`  ${mark} ${p.padEnd(18)}${time.padStart(7)}  ${st.dim(reason.slice(0, 100))}`);
+    const reason = p === r.phase ? humanReason((r.reason ?? '').split('\n')[0] ?? '') : '';
+    const step = p === r.phase && r.step ? `${stepText(r.step)}  ` : '';
+    lines.push(`  ${mark} ${p.padEnd(18)}${time.padStart(7)}  ${step}${st.dim(reason.slice(0, 100))}`);
   }
-  lines.push(st.dim(`  ${((now - start) / 1000).toFixed(1)}s since the release started`));
+  lines.push(st.dim(`  ${took(now - start)} since the release started`));
   return lines;
 }
+
+/** A phase's time: tenths of a second while it is short (the checklist ticks), then `5m12s`. */
+const took = (ms: number): string => (ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : humanDuration(ms));
+
+/** `step 1 of 2 (20%)`: where a progressive shift stands. */
+export const stepText = (s: NonNullable<ReleaseStatus['step']>): string => `step ${s.step} of ${s.of} (${s.percent}%)`;
 
 /** Redraws the checklist in place (cursor up over the previous drawing). */
 export class LiveChecklist {

@@ -1,9 +1,11 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
-// then the release: its phase, gate results, analysis runs and, while it is previewed, its preview token.
+// then the release: its phase (and shift step), when it started (local time), gate results, analysis
+// runs and, while it is previewed, its preview token; a failed release, its whole reason and its logs.
 import type { ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { holdLine, holdOf } from './hold.ts';
+import { humanDuration, humanReason, localTime } from './time.ts';
 
 export function formatStatus(s: ServiceAnswer): string {
   const lines = [
@@ -50,6 +52,7 @@ function roleOf(s: ServiceAnswer, slot: 'blue' | 'green'): string {
   const r = s.release;
   const share = s.weights[slot];
   if (s.live !== slot && share > 0) return `  (takes ${share}% of new clients)`;
+  if (s.live === slot && share < 100) return `  (live, keeps ${share}% of new clients)`;
   if (r && r.slot === slot && BEFORE_TRAFFIC.has(r.phase)) return `  (${r.phase} version ${r.version})`;
   if (r && r.fromSlot === slot && s.live !== slot && (r.phase === 'promoted' || r.phase === 'observing')) return '  (standby)';
   return '';
@@ -58,10 +61,16 @@ function roleOf(s: ServiceAnswer, slot: 'blue' | 'green'): string {
 const OUTCOME_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', error: 'ERR ', timeout: 'TIME' };
 
 /** The release part of status: phase and reason, gates, analysis runs, and the preview token line. */
-export function formatRelease(r: ReleaseStatus, service?: string): string[] {
-  const lines = [`  release ${r.id}  version ${r.version}  ${r.fromSlot ?? '-'} -> ${r.slot}  ${r.phase}`];
-  const reason = (r.reason ?? '').split('\n');
+export function formatRelease(r: ReleaseStatus, service?: string, now = Date.now()): string[] {
+  const step = r.step ? `  step ${r.step.step} of ${r.step.of} (${r.step.percent}%)` : '';
+  const lines = [
+    `  release ${r.id}  version ${r.version}  ${r.fromSlot ?? '-'} -> ${r.slot}  ${r.phase}${step}  started ${localTime(r.createdAt, now)}`,
+  ];
+  const reason = humanReason(r.reason ?? '').split('\n');
   if (reason[0]) lines.push(`    ${reason[0]}`, ...reason.slice(1).map((l) => `    ${l}`));
+  // The whole reason is above (the app's own output when it quotes it); its log has the rest.
+  if (r.phase === 'failed' && service !== undefined && !reason.some((l) => l.includes('cutover logs')))
+    lines.push(`    logs: cutover logs ${service} --slot ${r.slot}`);
   const hold = service === undefined ? null : holdOf(service, r);
   if (hold !== null) lines.push(`  ${holdLine(hold)}`);
   if (r.preview) {
@@ -72,13 +81,16 @@ export function formatRelease(r: ReleaseStatus, service?: string): string[] {
     lines.push(`  preview  ${how}${r.preview.listen ? `; every request on ${r.preview.listen}` : ''}`);
   }
   for (const [i, g] of (r.gates ?? []).entries()) {
-    lines.push(`  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${(g.durationMs / 1000).toFixed(1)}s  ${g.summary}`);
-  }
-  for (const a of r.analysis ?? []) {
-    // A run still shown as running on a release that ended is stale: it stopped with the release.
-    if (ENDED.has(r.phase) && (a.state === 'running' || a.state === 'waiting')) continue;
     lines.push(
-      `  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}`,
+      `  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${humanDuration(g.durationMs)}  ${humanReason(g.summary)}`,
+    );
+  }
+  // A release that ended has no analysis going on: its verdict is in the reason above, and its runs
+  // stay in `--json` and `cutover history`; shown here they would read as if still judging.
+  for (const a of ENDED.has(r.phase) ? [] : (r.analysis ?? [])) {
+    const ends = a.state === 'running' && a.endsAt ? `  ends ${localTime(a.endsAt, now)}` : '';
+    lines.push(
+      `  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}${ends}`,
     );
     for (const rule of a.rules) lines.push(`    ${rule.rule}  ${rule.value ?? '-'}  ${rule.threshold ?? ''}  ${rule.verdict}`);
     if (a.warning) lines.push(`    warning: ${a.warning}`);

@@ -25,6 +25,7 @@ import type { ServiceRuntime } from './service.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
 import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
 import { awaitApproval, gateResults, verify, type VerifyHost } from './verify.ts';
+import { shiftStep } from './shift-step.ts';
 import type { ReleaseCommands, ReleaseStatus } from './view.ts';
 import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
 import { watchStandby } from './watch.ts';
@@ -235,6 +236,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
         : null,
       gates: gateResults(events),
       analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
+      step: shiftStep(cfg.shift, release, this.rt.routeState().weights),
       waiting: this.waiting?.releaseId === release.id ? { reason: this.waiting.reason, since: this.waiting.since } : null,
     };
   }

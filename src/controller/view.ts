@@ -7,6 +7,7 @@ import type { MigrationResult } from '../migrations/runner.ts';
 import type { TargetHealth } from '../router/health.ts';
 import type { RouterMetrics } from '../router/router.ts';
 import type { JsonObject, Phase, ReleaseRecord, RouteState, StoreEvent } from '../store/types.ts';
+import type { ShiftStep } from './shift-step.ts';
 import type { TrafficStatus } from './traffic-control.ts';
 
 export interface TargetStatus {
@@ -69,6 +70,8 @@ export interface ReleaseStatus {
   gates: GateResult[];
   /** One summary per analysis run (each shift step, then observing), in order. */
   analysis: AnalysisSummary[];
+  /** While a progressive shift moves traffic: which step it is in (`step 1 of 2 (20%)`); null otherwise. */
+  step: ShiftStep | null;
   /** Why the release holds now: the store cannot be written (a full or read-only stateDir); null when it does not. */
   waiting: { reason: string; since: string } | null;
 }

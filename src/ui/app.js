@@ -120,6 +120,7 @@ async function loadServices() {
         releases: [],
         audit: [],
         traffic: [],
+        marks: [],
       };
       cards.set(s.service, card);
       root.append(card.el);
@@ -154,7 +155,9 @@ async function loadHistory(card) {
 
 async function loadTraffic(card) {
   try {
-    card.traffic = (await api('GET', `/services/${encodeURIComponent(card.name)}/traffic`)).points;
+    const answer = await api('GET', `/services/${encodeURIComponent(card.name)}/traffic`);
+    card.traffic = answer.points;
+    card.marks = answer.marks ?? [];
     renderCharts(card);
   } catch {
     // The next poll tries again.
@@ -183,9 +186,14 @@ function human(ms) {
   const sec = Math.floor((ms % 60_000) / 1000);
   return [h ? `${h}h` : '', m ? `${m}m` : '', sec && !h ? `${sec}s` : ''].join('') || '0s';
 }
-/** Durations written in milliseconds inside an event's reason, in human units. */
-const humanReason = (text) => text.replace(/\b(\d{4,}) ms\b/g, (_, n) => human(Number(n)));
+/** A reason as people read it: milliseconds in human units, ISO times local (as the CLI writes them). */
+const humanReason = (text) =>
+  text
+    .replace(/\b(\d{4,}) ?ms\b/g, (_, n) => human(Number(n)))
+    .replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, (iso) => time(iso));
 const pct = (v) => `${Math.round(v * 10) / 10}%`;
+/** `step 1 of 2 (20%)`, as `cutover status` and `deploy --wait` write it. */
+const stepText = (s) => `step ${s.step} of ${s.of} (${s.percent}%)`;
 
 function render(card) {
   const s = card.status;
@@ -256,8 +264,13 @@ function releaseBox(card, r) {
   const path = HAPPY.filter((p) => p !== 'awaiting-approval' || entered.has('awaiting-approval') || r.phase === 'awaiting-approval');
   const steps = ended ? [...path.filter((p) => entered.has(p)), ended] : path;
   const gates = r.events.filter((e) => e.type === 'gate' && e.data.result);
+  // Once a release is over, nothing holds any more: a hold (or the standby watch stopped by the end) is stale.
+  const over = ended !== null || r.phase === 'retired';
   const analysis = r.events.filter(
-    (e) => e.type === 'analysis' && (e.data.kind === 'outcome' || e.data.kind === 'hold' || e.data.kind === 'warning'),
+    (e) =>
+      e.type === 'analysis' &&
+      (e.data.kind === 'outcome' || e.data.kind === 'hold' || e.data.kind === 'warning') &&
+      !(over && (e.data.kind === 'hold' || e.data.outcome?.action === 'hold')),
   );
   const detailsOf = (phase) => {
     if (phase === 'verifying')
@@ -269,15 +282,20 @@ function releaseBox(card, r) {
           ` ${g.data.result.name}: ${g.data.result.summary}`,
         ),
       );
-    if (phase === 'shifting' || phase === 'observing')
+    // Each run under its phase: the steps under shifting, the window under observing, the standby watch under promoted.
+    const phaseOfRun = (a) => {
+      const label = String(a.data.label ?? a.reason);
+      return /standby watch/i.test(label) ? 'promoted' : /observ/i.test(label) ? 'observing' : 'shifting';
+    };
+    if (phase === 'shifting' || phase === 'observing' || phase === 'promoted')
       return analysis
-        .filter((a) => (phase === 'observing') === /observ/i.test(String(a.data.label ?? a.reason)))
+        .filter((a) => phaseOfRun(a) === phase)
         .map((a) =>
           h(
             'li',
             { class: `analysis ${a.data.outcome?.verdict ?? a.data.kind}` },
             h('strong', {}, a.data.outcome?.verdict ?? a.data.kind),
-            ` ${a.reason}`,
+            ` ${humanReason(a.reason)}`,
           ),
         );
     return [];
@@ -292,6 +310,7 @@ function releaseBox(card, r) {
       h('span', { class: 'muted' }, `${r.id} · ${r.fromSlot ?? 'none'} → ${r.slot}`),
       ' ',
       h('span', { class: `phase phase-${r.phase}`, 'data-testid': 'phase' }, r.phase),
+      r.step ? h('span', { class: 'step-of', 'data-testid': 'step' }, ` ${stepText(r.step)}`) : null,
     ),
     h(
       'ol',
@@ -458,7 +477,7 @@ function historyBox(card) {
                   h('td', {}, r.version),
                   h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`),
                   h('td', {}, h('span', { class: `phase phase-${r.phase}` }, r.phase)),
-                  h('td', { class: 'reason' }, (r.reason ?? '').split('\n')[0]),
+                  h('td', { class: 'reason' }, humanReason((r.reason ?? '').split('\n')[0])),
                 ),
               ),
           ),
@@ -508,13 +527,15 @@ function renderCharts(card) {
       return h('span', { class: `legend slot-${slot}` }, `${slot} ${v === null || v === undefined || !Number.isFinite(v) ? '-' : fmt(v)}`);
     });
   const now = Date.now();
-  const spanMs = Math.min(CHART_SPAN.max, Math.max(CHART_SPAN.min, pts.length ? now - pts[0].t : 0));
+  // The span grows to show the oldest point or mark (up to five minutes).
+  const oldest = Math.min(pts.length ? pts[0].t : now, ...card.marks.map((m) => m.t));
+  const spanMs = Math.min(CHART_SPAN.max, Math.max(CHART_SPAN.min, now - oldest));
   const chart = (title, pick, fmt, floor) =>
     h(
       'figure',
       { class: 'chart-box' },
       h('figcaption', {}, title, ' ', last(pick, fmt)),
-      lineChart({ title, series: series(pick), spanMs, now, format: fmt, floor }),
+      lineChart({ title, series: series(pick), spanMs, now, format: fmt, floor, marks: card.marks }),
     );
   box.replaceChildren(
     chart(
