@@ -18,6 +18,7 @@ import { switchedSpec, type RouteSpec } from '../router/table.ts';
 import type { NewEvent, RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { createTrafficAdapter } from '../traffic/index.ts';
+import { recordCertificates } from './certificates.ts';
 import { sameList, type StartProvider, startState } from './start-state.ts';
 import { TrafficControl } from './traffic-control.ts';
 import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
@@ -75,6 +76,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     this.log = log.child({ service: cfg.name });
     const opts = routerOptions(cfg);
     this.host = host ?? routerHostFor(cfg, opts, this.log);
+    recordCertificates(this.host, store, cfg.name, this.log);
     this.traffic = new TrafficControl(createTrafficAdapter(cfg.traffic, { log: this.log }), store, this.log, cfg.name, () => this.state);
     this.health = new HealthChecker(cfg.health, (address, healthy) => {
       this.host.setHealth(address, healthy);

@@ -24,6 +24,19 @@ export const ACME_DEFAULTS = {
   attemptTimeout: 120_000,
 } as const;
 
+// acme-client retries a request that got no answer (or a 5xx, or a 429) five times, 5 to 25 s apart,
+// inside one attempt: an ACME server that was down showed in status only at the attempt timeout,
+// minutes later. Our own retry (retryBase, doubling up to retryMax) already waits between attempts
+// and records each failure, so one quick retry inside an attempt is enough (a Retry-After is still
+// honoured for it).
+const acmeSettings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } })
+  .acmeSettings;
+acmeSettings.retryMaxAttempts = 1;
+acmeSettings.retryDefaultDelay = 1;
+
+/** Errors of a request that got no answer at all: the server is down or unreachable from here. */
+const NO_ANSWER = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
 /** Challenges waiting for the ACME server's validation, shared by the listeners of this process. */
 export class AcmeChallenges {
   /** HTTP-01: token -> key authorization, served at /.well-known/acme-challenge/<token>. */
@@ -50,8 +63,18 @@ export interface AcmeOptions {
   retryBase?: number;
   retryMax?: number;
   attemptTimeout?: number;
-  /** Told of every change of a host's state (for events). */
-  onState?: (s: AcmeHostState) => void;
+  /** Told of every certificate obtained or renewed, and of every attempt that failed (for the event log). */
+  onCertificate?: (e: CertificateEvent) => void;
+}
+
+/** What one attempt came to, for the event log: a first certificate, a renewal, or a failure. */
+export interface CertificateEvent {
+  host: string;
+  outcome: 'obtained' | 'renewed' | 'failed';
+  /** A sentence for the log: what happened, and on a failure what to do and when it is tried again. */
+  reason: string;
+  directory: string;
+  state: AcmeHostState;
 }
 
 export interface AcmeHostState {
@@ -172,6 +195,8 @@ export class AcmeService {
     this.running.add(host);
     const state = this.states.get(host) as AcmeHostState;
     const log = this.opts.log.child({ service: this.opts.service, host });
+    // A host that has a certificate (even one whose last renewal failed) is renewing it.
+    const renewing = state.notAfter !== null;
     try {
       const client = await this.accountClient();
       const [key, csr] = await acme.crypto.createCsr({ commonName: host }, await acme.crypto.createPrivateEcdsaKey());
@@ -211,8 +236,16 @@ export class AcmeService {
       state.error = null;
       state.failures = 0;
       state.nextAttempt = new Date(this.renewAt(host)).toISOString();
-      log.info('ACME certificate obtained', { notAfter: state.notAfter, directory: this.opts.directory });
+      log.info(renewing ? 'ACME certificate renewed' : 'ACME certificate obtained', {
+        notAfter: state.notAfter,
+        directory: this.opts.directory,
+      });
       this.schedule(host, this.renewAt(host));
+      this.tell(
+        renewing ? 'renewed' : 'obtained',
+        `certificate for ${host} ${renewing ? 'renewed' : 'obtained'} from ${this.opts.directory}, valid until ${state.notAfter}; served from now on`,
+        state,
+      );
     } catch (err) {
       state.failures++;
       const wait = Math.min(
@@ -220,14 +253,28 @@ export class AcmeService {
         this.opts.retryMax ?? ACME_DEFAULTS.retryMax,
       );
       const message = describe(err, this.opts.directory);
-      state.error = `obtaining a certificate for ${host} from ${this.opts.directory} failed: ${message}; retrying in ${Math.round(wait / 1000)}s (check that ${host} resolves to this machine and port 80 or 443 reaches cutover)`;
+      // Unreachable server: the fix is on the way out; else most likely the validation could not reach us.
+      const check = message.includes('did not answer')
+        ? `that this machine reaches ${this.opts.directory} (DNS, firewall, proxy, and NODE_EXTRA_CA_CERTS for a private CA)`
+        : `that ${host} resolves to this machine and port 80 or 443 reaches cutover`;
+      state.error = `obtaining a certificate for ${host} from ${this.opts.directory} failed: ${message}; retrying in ${Math.round(wait / 1000)}s (check ${check})`;
       state.nextAttempt = new Date(Date.now() + wait).toISOString();
       state.state = 'error';
       log.error('ACME certificate not obtained; the current certificate (if any) is still served', { err: message, retryInMs: wait });
       this.schedule(host, Date.now() + wait);
+      const kept = renewing ? `; the certificate valid until ${state.notAfter} is still served` : '';
+      this.tell('failed', `${state.error}${kept}`, state);
     } finally {
       this.running.delete(host);
-      this.opts.onState?.({ ...state });
+    }
+  }
+
+  private tell(outcome: CertificateEvent['outcome'], reason: string, state: AcmeHostState): void {
+    if (this.closed) return;
+    try {
+      this.opts.onCertificate?.({ host: state.host, outcome, reason, directory: this.opts.directory, state: { ...state } });
+    } catch (err) {
+      this.opts.log.warn('recording an ACME event failed', { host: state.host, err });
     }
   }
 
@@ -247,5 +294,6 @@ function describe(err: unknown, directory: string): string {
   const e = err as Error & { code?: string };
   if (e instanceof TypeError && /reading 'config'|reading 'status'/.test(e.message))
     return `the ACME directory ${directory} did not answer (unreachable or refused)`;
+  if (e.code !== undefined && NO_ANSWER.has(e.code)) return `the ACME directory ${directory} did not answer (${e.code})`;
   return e.code ? `${e.message} (${e.code})` : e.message || String(err);
 }

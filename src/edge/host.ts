@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
 import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges } from './acme.ts';
+import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges, type CertificateEvent } from './acme.ts';
 import { EdgeListener } from './listener.ts';
 import { RedirectListener } from './redirect.ts';
 import { normalisePrefix } from './match.ts';
@@ -98,6 +98,8 @@ export class EdgeRouterHost implements RouterHost {
   private listener: EdgeListener | null = null;
   private acme: AcmeService | null = null;
   private redirect: string | null = null;
+  /** Told of every ACME certificate obtained or renewed and every failed attempt (the runtime records them as events). */
+  onCertificate: ((e: CertificateEvent) => void) | null = null;
 
   /** Retry and timeout of ACME attempts (tests shorten them). */
   private readonly acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'>;
@@ -144,6 +146,7 @@ export class EdgeRouterHost implements RouterHost {
         log: this.log,
         challenges: this.registry.challenges,
         ...this.acmeTuning,
+        onCertificate: (e) => this.onCertificate?.(e),
       });
       this.acme.start();
     }

@@ -43,6 +43,7 @@ export type EventType =
   | 'traffic' // an external balancer was asked to serve a generation, or did not take it (before its `switch`)
   | 'approval' // a release waits for, or got, manual approval
   | 'hook' // a lifecycle hook (command or webhook) ran, with its outcome
+  | 'certificate' // an edge certificate was obtained or renewed (ACME), or an attempt failed
   | 'audit'; // anything else an operator did (tokens, config reloads, ...)
 
 export interface StoreEvent {
