@@ -213,6 +213,7 @@ function render(card) {
       h('span', { class: 'muted' }, `generation ${s.generation}`),
     ),
     h('div', { class: 'slots' }, slotBox(s, 'blue'), slotBox(s, 'green')),
+    trafficBox(s),
     release ? releaseBox(card, release) : h('p', { class: 'muted' }, `No release yet: cutover deploy ${s.service} <version>`),
     h('div', { class: 'charts', 'data-charts': '' }),
     historyBox(card),
@@ -254,6 +255,67 @@ function slotBox(s, slot) {
             ),
           ),
         ),
+  );
+}
+
+/**
+ * What moves the traffic, as `cutover status` shows it: the adapter and what it can do, what the
+ * balancer reports now (read back from it), and whether that agrees with the route table (drift).
+ */
+function trafficBox(s) {
+  const t = s.traffic;
+  if (!t) return null;
+  const can = [t.capabilities.lossless ? 'lossless' : 'not lossless', t.capabilities.weighted ? 'weighted' : 'not weighted'];
+  if (t.capabilities.eventual) can.push('eventual');
+  const state = t.error ? 'unreachable' : t.drift.length > 0 ? 'drift' : t.observed ? 'agrees' : 'own';
+  const verdict = {
+    unreachable: h('span', { class: 'tag bad', 'data-testid': 'traffic-state' }, 'unreachable'),
+    drift: h('span', { class: 'tag bad', 'data-testid': 'traffic-state' }, 'drift'),
+    agrees: h('span', { class: 'tag ok', 'data-testid': 'traffic-state' }, 'agrees with the route table'),
+    own: null,
+  }[state];
+  return h(
+    'section',
+    { class: `traffic ${state}`, 'data-testid': 'traffic', 'data-kind': t.kind },
+    h(
+      'p',
+      {},
+      h('strong', {}, 'traffic '),
+      h('span', { 'data-testid': 'traffic-kind' }, t.kind),
+      h('span', { class: 'muted' }, ` (${can.join(', ')})`),
+      ' ',
+      verdict,
+    ),
+    t.observed
+      ? h(
+          'p',
+          { 'data-testid': 'traffic-observed' },
+          'the balancer reports: ',
+          t.observed.detail,
+          t.observedAt ? h('span', { class: 'muted' }, ` · ${time(t.observedAt)}`) : null,
+        )
+      : null,
+    t.error ? h('p', { class: 'error', 'data-testid': 'traffic-error' }, `unreachable or refusing: ${t.error}`) : null,
+    t.drift.length > 0
+      ? h(
+          'div',
+          { class: 'drift', role: 'status', 'data-testid': 'traffic-drift' },
+          h('strong', {}, 'Drift: the balancer does not serve the route table. '),
+          `Switching again applies it: cutover switch ${s.service} ${s.live ?? 'blue|green'}`,
+          h(
+            'ul',
+            {},
+            t.drift.map((d) => h('li', {}, d)),
+          ),
+        )
+      : null,
+    (t.observed?.notes ?? []).length > 0
+      ? h(
+          'ul',
+          { class: 'notes muted' },
+          t.observed.notes.map((n) => h('li', {}, `note: ${n}`)),
+        )
+      : null,
   );
 }
 
