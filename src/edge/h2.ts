@@ -8,7 +8,7 @@ import { isHeadError, type RequestHead, type ResponseHead } from '../router/http
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from '../router/rules.ts';
 import { parseResponseHead } from '../router/heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../router/pool.ts';
-import { h2PageHeaders, type Page } from '../router/pages.ts';
+import { h2PageHeaders, ownPage, type Page, type PagesConfig } from '../router/pages.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
@@ -19,8 +19,11 @@ export interface H2Service {
     via: boolean;
     previewHeader: string;
     maxRequestBody?: number;
+    pages?: PagesConfig;
   };
   mirror(pool: SlotPool, head: string): void;
+  /** The detail of an upstream failure, for logs and diagnostics; the client gets a generic page. */
+  upstreamFailed(slot: string, target: string, status: number, detail: string): void;
 }
 
 /** Headers an HTTP/2 request may not carry on to HTTP/1.1, or that the router sets itself. */
@@ -45,6 +48,13 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const BAD_TARGET = /[\x00-\x20\x7f]/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 65536;
+// What a client is told when an upstream fails: the kind of failure, never the upstream's address
+// (that goes to upstreamFailed, for logs and diagnostics), as on HTTP/1.1 (router/conn.ts).
+const BAD_RESPONSE = 'bad gateway: the upstream sent a malformed response';
+const REFUSED = 'bad gateway: the upstream refused the connection';
+const CLOSED_EARLY = 'bad gateway: the upstream closed the connection before answering';
+const CONNECT_TIMEOUT = 'gateway timeout: the upstream did not accept the connection in time';
+const RESPONSE_TIMEOUT = 'gateway timeout: the upstream did not answer within the response timeout';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export interface H2Request {
@@ -189,6 +199,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private readonly head: string;
   private readonly start = performance.now();
   private up: Upstream | null = null;
+  /** The target asked last (for the logs when it fails). */
+  private target: Target;
   private attempts = 0;
   private counting = true;
   private reqDone: boolean;
@@ -216,6 +228,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     this.stream = stream;
     this.service = service;
     this.pool = pool;
+    this.target = target;
     this.req = request.head;
     this.wantsTrailers = request.trailers;
     this.setCookie = choice.setCookie;
@@ -244,6 +257,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   }
 
   private connect(target: Target): void {
+    this.target = target;
     this.attempts++;
     const up = target.acquire(this, performance.now(), this.service.opts.connectTimeout);
     this.up = up;
@@ -286,7 +300,10 @@ export class H2Exchange implements UpstreamOwner, Drainable {
 
   private armResponseTimer(): void {
     if (this.res !== null || this.timer !== null) return;
-    this.timer = setTimeout(() => this.fail(504, 'upstream did not answer within the response timeout'), this.service.opts.responseTimeout);
+    this.timer = setTimeout(
+      () => this.fail(504, RESPONSE_TIMEOUT, 'no response head within the response timeout'),
+      this.service.opts.responseTimeout,
+    );
     this.timer.unref();
   }
 
@@ -310,12 +327,12 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     for (;;) {
       const end = buf.indexOf(CRLFCRLF, offset);
       if (end < 0) {
-        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.fail(502, 'upstream response head too large');
+        if (buf.length - offset > MAX_RESPONSE_HEAD) return this.fail(502, BAD_RESPONSE, 'response head too large');
         this.resHeadBuf = offset === 0 ? buf : buf.subarray(offset);
         return;
       }
       const res = parseResponseHead(buf.toString('latin1', offset, end + 2), this.req.method, 200);
-      if (isHeadError(res)) return this.fail(502, `upstream sent a malformed response: ${res.reason}`);
+      if (isHeadError(res)) return this.fail(502, BAD_RESPONSE, `malformed response: ${res.reason}`);
       offset = end + 4;
       if (res.status < 200) continue; // interim answers are not passed on over HTTP/2
       this.clearTimer();
@@ -397,14 +414,12 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       if (!up.connected) {
         const next = this.pool.pick(up.target);
         if (next !== null && this.attempts < this.pool.targets.length) return this.connect(next);
-        return this.fail(
-          code === 'ETIMEDOUT' ? 504 : 502,
-          `upstream ${up.target.address} refused the connection${code ? ` (${code})` : ''}`,
-        );
+        if (code === 'ETIMEDOUT') return this.fail(504, CONNECT_TIMEOUT, 'connect timeout');
+        return this.fail(502, REFUSED, `refused the connection${code ? ` (${code})` : ''}`);
       }
       if (up.reused && this.resBytes === 0 && this.req.bodyMode === BODY_NONE && IDEMPOTENT.has(this.req.method) && this.attempts < 3)
         return this.connect(up.target);
-      return this.fail(502, `upstream ${up.target.address} closed the connection before answering`);
+      return this.fail(502, CLOSED_EARLY, `closed the connection before answering${code ? ` (${code})` : ''}`);
     }
     if (this.res.bodyMode === BODY_UNTIL_CLOSE) {
       this.stream.end();
@@ -413,12 +428,13 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   }
 
   /** No answer from the upstream: answer the stream ourselves. */
-  private fail(status: number, reason: string): void {
+  private fail(status: number, reason: string, detail = ''): void {
     if (this.finished) return;
+    if (detail !== '') this.service.upstreamFailed(this.pool.slot, this.target.address, status, detail);
     if (this.res !== null) return this.abort();
     if (status >= 500) this.pool.metrics.upstreamErrors++;
     this.settle(status);
-    respondPlain(this.stream, status, reason);
+    respondPage(this.stream, ownPage(this.service.opts.pages, status, reason));
     this.release(false);
   }
 

@@ -12,6 +12,7 @@ import { splitHostPort } from '../net/address.ts';
 import { ClientConn, type ConnHost, type ConnOptions, type ServiceSelector } from '../router/conn.ts';
 import type { RequestHead } from '../router/http1.ts';
 import { HoldQueue, mustHold } from '../router/maintenance.ts';
+import { ownPage } from '../router/pages.ts';
 import { SlotPool } from '../router/pool.ts';
 import type { Router } from '../router/router.ts';
 import { emptyChoice, route } from '../router/routing.ts';
@@ -250,7 +251,9 @@ export class EdgeListener implements ServiceSelector {
     if (typeof r === 'string') return respondPlain(stream, 400, r);
     r.head.target = m.target;
     const limit = router.opts.maxRequestBody;
-    if (limit !== undefined && r.head.contentLength > limit) return respondPlain(stream, 413, `request body larger than ${limit} bytes`);
+    const pages = router.opts.pages;
+    if (limit !== undefined && r.head.contentLength > limit)
+      return respondPage(stream, ownPage(pages, 413, `request body larger than ${limit} bytes`));
     if (router.table.held && mustHold(router.table, r.head, router.opts, false)) {
       // Paused or in maintenance: the stream waits unread (flow control holds the client back) or gets the page.
       stream.pause();
@@ -273,9 +276,9 @@ export class EdgeListener implements ServiceSelector {
     if (stream.destroyed || stream.closed) return;
     const choice = route(router.table, r.head, router.opts, false, Math.random, emptyChoice());
     const pool = choice.pool;
-    if (pool === null) return respondPlain(stream, 503, choice.refusal);
+    if (pool === null) return respondPage(stream, ownPage(router.opts.pages, 503, choice.refusal));
     const target = pool.pick();
-    if (target === null) return respondPlain(stream, 503, `no healthy target in slot ${pool.slot}`);
+    if (target === null) return respondPage(stream, ownPage(router.opts.pages, 503, `no healthy target in slot ${pool.slot}`));
     new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '');
   }
 

@@ -7,10 +7,10 @@ import type { SlotName } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { ClientConn, type ConnHost, type ConnOptions } from './conn.ts';
-import { errorResponse } from './http1.ts';
 import { addSnapshot, emptySnapshot, type SlotMetricsSnapshot } from './metrics.ts';
 import { splitHostPort } from '../net/address.ts';
 import { HoldQueue } from './maintenance.ts';
+import { ownResponse } from './pages.ts';
 import { MAX_MIRRORS_IN_FLIGHT, MirrorRequest } from './mirror.ts';
 import { SlotPool, Target } from './pool.ts';
 import { buildTable, emptySpec, type RouteSpec, type RouteTable } from './table.ts';
@@ -158,7 +158,7 @@ export class Router implements ConnHost {
           socket.on('error', () => {});
           socket.resume();
           socket.setTimeout(1000, () => socket.destroy());
-          socket.end(errorResponse(503, 'too many connections on this listener: try again shortly', true), 'latin1');
+          socket.end(ownResponse(this.opts.pages, 503, 'too many connections on this listener: try again shortly', true), 'latin1');
           return;
         }
         open++;
