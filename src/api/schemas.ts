@@ -13,6 +13,24 @@ export const ReleaseBody = z.strictObject({
   }),
 });
 export const ActionBody = z.strictObject({ reason: reason.optional() });
+export const DrillBody = z
+  .strictObject({
+    errors: z
+      .number()
+      .gt(0, { error: 'errors is the share of answers that fail, above 0 and at most 1, like 0.3' })
+      .max(1, { error: 'errors is the share of answers that fail, above 0 and at most 1, like 0.3' })
+      .optional()
+      .describe("share of the new slot's answers that fail with 500 (0..1)"),
+    latency: z
+      .int({ error: 'latency is in milliseconds, like 2000' })
+      .min(1, { error: 'latency is in milliseconds, at least 1, like 2000' })
+      .max(60_000, { error: 'latency is at most 60000 ms (a minute)' })
+      .optional()
+      .describe("ms each of the new slot's answers waits"),
+  })
+  .refine((b) => b.errors !== undefined || b.latency !== undefined, {
+    error: 'a drill needs a fault: {"errors": 0.3} or {"latency": 2000}, or both',
+  });
 export const PromoteBody = z.strictObject({
   full: z.boolean().optional().describe('during a progressive shift: all traffic to the new version now, skipping the remaining steps'),
 });

@@ -17,7 +17,18 @@ import type { MetricsExporter } from './metrics.ts';
 import { logRoutes } from './logs.ts';
 import { openApiDocument } from './openapi.ts';
 import { forRole } from './visibility.ts';
-import { ActionBody, AuditEntry, NewTokenAnswer, PromoteBody, ReleaseBody, SwitchBody, TokenAnswer, TokenBody, WhoAmI } from './schemas.ts';
+import {
+  ActionBody,
+  AuditEntry,
+  DrillBody,
+  NewTokenAnswer,
+  PromoteBody,
+  ReleaseBody,
+  SwitchBody,
+  TokenAnswer,
+  TokenBody,
+  WhoAmI,
+} from './schemas.ts';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 
@@ -164,6 +175,20 @@ export function apiRoutes(daemon: ControlPlane): Route[] {
         },
       }),
     ),
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/drills',
+      role: 'deployer',
+      summary:
+        "a rollback drill: a release of the live version whose new slot's answers fail (errors) or wait (latency, ms) on purpose; analysis must roll it back within the MTTR goal (1 s); the release's drill field has the result",
+      body: DrillBody,
+      status: 202,
+      handler: async (c) => {
+        const releases = daemon.releases(c.params.service!);
+        await configStillValid(daemon.configFile);
+        return releases.statusOf(await releases.drill({ errors: c.body.errors ?? 0, latency: c.body.latency ?? 0 }, actorOf(c)));
+      },
+    }),
     route({
       method: 'POST',
       path: '/api/v1/services/{service}/migrations/contract',

@@ -1,5 +1,6 @@
 // `cutover history <service> [--json] [-n N]`: the service's releases, newest first, at local times
 // with how long ago.
+import type { DrillResult } from '../controller/drill-spec.ts';
 import type { ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
@@ -7,6 +8,13 @@ import type { CommandContext } from './main.ts';
 import { humanReason, localTime } from './time.ts';
 
 const USAGE = 'history <service> [--json]';
+
+/** A drill's result for the phase column (`passed in 420 ms`), or null for an ordinary release. */
+function drillOf(r: ReleaseRecord & { drill?: DrillResult }): string | null {
+  const d = r.drill;
+  if (!d) return null;
+  return d.timeToRollbackMs === null ? d.result : `${d.result}, ${d.timeToRollbackMs} ms`;
+}
 
 export const { run, help } = defineCommand({
   usage: USAGE,
@@ -33,7 +41,7 @@ export const { run, help } = defineCommand({
       r.id,
       r.version,
       `${r.fromSlot ?? '-'} -> ${r.slot}`,
-      r.phase,
+      drillOf(r) === null ? r.phase : `${r.phase} (drill ${drillOf(r)})`,
       humanReason((r.reason ?? '').split('\n')[0] ?? ''),
     ]);
     const head = ['started', 'release', 'version', 'slots', 'phase', 'reason'];

@@ -30,6 +30,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   switch: () => import('./switch.ts'),
   status: () => import('./status.ts'),
   deploy: () => import('./deploy.ts'),
+  drill: () => import('./drill.ts'),
   promote: () => import('./promote.ts'),
   rollback: () => import('./rollback.ts'),
   abort: () => import('./abort.ts'),
@@ -56,6 +57,9 @@ commands:
   status [service] [--json]      show live slot, generation and target health
   deploy <service> <version> [--wait] [--json]
                                  start a release of a version; --wait follows it to its end
+  drill <service> --errors 30% | --latency 2s [--wait]
+                                 a rollback drill: the new slot's answers fail or wait on purpose, and
+                                 analysis must roll it back within 1 s; recorded in history
   promote <service> [--full]     approve a release that waits; during a shift, the next step (--full: 100%)
   rollback <service> [--to VERSION]
                                  back to the standby slot at once; --to an older version: a release of it

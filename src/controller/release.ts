@@ -16,6 +16,8 @@ import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts'
 import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { watchProgress } from './deadline.ts';
+import { type DrillRequest, startDrill, withDrillResults } from './drill.ts';
+import { drillResult } from './drill-spec.ts';
 import { requireHooks } from './hooks.ts';
 import { contractNow, expandBeforeProvision } from './migrate.ts';
 import { clearIdle, failRelease, retire } from './release-end.ts';
@@ -94,8 +96,11 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
 
   // ---- commands ---------------------------------------------------------------------------------
 
-  /** Starts a release of `version` into the idle slot; the store refuses a second active release. */
-  async deploy(version: string, actor: string): Promise<ReleaseRecord> {
+  /**
+   * Starts a release of `version` into the idle slot; the store refuses a second active release.
+   * `opts.data` goes into the release's data (a drill's marking), `opts.reason` replaces the first event's.
+   */
+  async deploy(version: string, actor: string, opts: { data?: JsonObject; reason?: string } = {}): Promise<ReleaseRecord> {
     await this.resumed;
     const active = await this.store.activeRelease(this.service);
     if (active?.phase === 'promoted') {
@@ -107,8 +112,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     const slot = state.live === null ? 'blue' : otherSlot(state.live);
     const fromVersion = state.live === null ? null : state.slots[state.live].version;
     const release = await this.store.createRelease(
-      { service: this.service, version, slot, fromSlot: state.live, data: { fromVersion } },
-      { actor, reason: `deploy version ${version} into ${slot}` },
+      { service: this.service, version, slot, fromSlot: state.live, data: { fromVersion, ...opts.data } },
+      { actor, reason: opts.reason ?? `deploy version ${version} into ${slot}` },
     );
     this.log.info('release started', { release: release.id, version, slot });
     this.run(release.id);
@@ -191,9 +196,15 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return rollBackTo(this, active, actor, reason);
   }
 
-  /** Newest first. */
-  list(limit?: number): Promise<ReleaseRecord[]> {
-    return this.store.listReleases(this.service, limit === undefined ? {} : { limit });
+  /** `cutover drill`: a release of the live version whose new slot's answers fail on purpose (drill.ts). */
+  async drill(req: DrillRequest, actor: string): Promise<ReleaseRecord> {
+    await this.resumed;
+    return startDrill(this, req, actor, this.closing.signal);
+  }
+
+  /** Newest first; a drill with its result. */
+  async list(limit?: number): Promise<ReleaseRecord[]> {
+    return withDrillResults(this.store, await this.store.listReleases(this.service, limit === undefined ? {} : { limit }));
   }
 
   async get(id: string): Promise<ReleaseRecord> {
@@ -238,6 +249,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
       step: shiftStep(cfg.shift, release, this.rt.routeState().weights),
       waiting: this.waiting?.releaseId === release.id ? { reason: this.waiting.reason, since: this.waiting.since } : null,
+      drill: drillResult(release, events),
     };
   }
 

@@ -8,6 +8,7 @@ import type { TargetHealth } from '../router/health.ts';
 import type { RouterMetrics } from '../router/router.ts';
 import type { JsonObject, Phase, ReleaseRecord, RouteState, StoreEvent } from '../store/types.ts';
 import type { ShiftStep } from './shift-step.ts';
+import type { DrillResult } from './drill-spec.ts';
 import type { TrafficStatus } from './traffic-control.ts';
 
 export interface TargetStatus {
@@ -74,6 +75,8 @@ export interface ReleaseStatus {
   step: ShiftStep | null;
   /** Why the release holds now: the store cannot be written (a full or read-only stateDir); null when it does not. */
   waiting: { reason: string; since: string } | null;
+  /** For a drill (`cutover drill`): its faults and result; null for an ordinary release. */
+  drill: DrillResult | null;
 }
 
 /** A service as the edges read it: nothing here changes anything. */
@@ -102,6 +105,8 @@ export interface HoldCommand {
 /** What an operator (through the API) asks of a service's releases. */
 export interface ReleaseCommands {
   deploy(version: string, actor: string): Promise<ReleaseRecord>;
+  /** A rollback drill: a release of the live version whose new slot's answers fail or wait on purpose. */
+  drill(req: { errors: number; latency: number }, actor: string): Promise<ReleaseRecord>;
   promote(actor: string, opts?: { full?: boolean }): Promise<ReleaseRecord>;
   rollback(actor: string, reason?: string): Promise<ReleaseRecord>;
   abort(actor: string, reason?: string): Promise<ReleaseRecord>;

@@ -507,6 +507,11 @@ function confirmDialog(title, text, withReason) {
   );
 }
 
+/** A drill's result as history shows it: `passed, 420 ms`. */
+function drillText(d) {
+  return d.timeToRollbackMs === null ? d.result : `${d.result}, ${d.timeToRollbackMs} ms`;
+}
+
 function historyBox(card) {
   return h(
     'details',
@@ -538,7 +543,14 @@ function historyBox(card) {
                   h('td', {}, time(r.createdAt)),
                   h('td', {}, r.version),
                   h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`),
-                  h('td', {}, h('span', { class: `phase phase-${r.phase}` }, r.phase)),
+                  h(
+                    'td',
+                    {},
+                    h('span', { class: `phase phase-${r.phase}` }, r.phase),
+                    r.drill
+                      ? h('span', { class: `drill drill-${r.drill.result}`, title: r.drill.summary }, ` drill ${drillText(r.drill)}`)
+                      : null,
+                  ),
                   h('td', { class: 'reason' }, humanReason((r.reason ?? '').split('\n')[0])),
                 ),
               ),
