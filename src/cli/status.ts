@@ -19,6 +19,7 @@ export function formatStatus(s: ServiceAnswer): string {
       lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
   if (s.traffic) lines.push(...formatTraffic(s.traffic));
+  if (s.analysisSource?.note) lines.push(`  analysis: no evidence for the built-in rules: ${s.analysisSource.note}`);
   if (s.fleet) {
     lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
     for (const r of s.fleet.routers) {
@@ -35,7 +36,11 @@ export function formatTraffic(t: TrafficStatus): string[] {
   const can = [t.capabilities.lossless ? 'lossless' : 'not lossless', t.capabilities.weighted ? 'weighted' : 'not weighted'];
   if (t.capabilities.eventual) can.push('eventual');
   const lines = [`  traffic  ${t.kind} (${can.join(', ')})${t.observed ? `: ${t.observed.detail}` : ''}`];
-  if (t.error) lines.push(`    unreachable or refusing: ${t.error}`);
+  if (t.error) {
+    const code = t.errorCode ? ` (${t.errorCode})` : '';
+    const retry = t.retryAt ? `; applying the route table again at ${t.retryAt}` : '';
+    lines.push(`    unreachable or refusing${code}: ${t.error}${retry}`);
+  }
   if (t.drift.length > 0) {
     lines.push('    DRIFT: the balancer does not serve the route table (cutover switch applies it again):');
     for (const d of t.drift) lines.push(`      ${d}`);

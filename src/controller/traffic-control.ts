@@ -9,6 +9,8 @@
 //      route state in the store is unchanged, so the store never shows a switch the balancer did not make;
 //   3. record the new route state (with its switch event); if the store refuses now (a conflict, the
 //      store is gone), put the balancer back on the previous state and fail.
+// A balancer that has not taken the recorded route table (unreachable when the daemon started, or
+// when it was put back) is given it again with backoff until it takes it; status says meanwhile.
 import type { SlotName } from '../config/types.ts';
 import { isCutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -25,6 +27,9 @@ import {
 
 /** How often the balancer is asked what it does, for status and drift. */
 const OBSERVE_INTERVAL_MS = 2000;
+/** A balancer that did not take the recorded route table is asked again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 10_000;
 
 export interface TrafficStatus {
   /** `router` for the embedded router, else the adapter's kind. */
@@ -37,6 +42,13 @@ export interface TrafficStatus {
   drift: string[];
   /** Why the balancer could not be asked last time, if it could not. */
   error: string | null;
+  /** The code of that error (`CUTOVER_E_TRAFFIC_UNREACHABLE`, `CUTOVER_E_TRAFFIC_REFUSED`); null without one. */
+  errorCode: string | null;
+  /**
+   * When the balancer has not taken the recorded route table (unreachable when the daemon started):
+   * when cutover applies it again (ISO 8601), until it takes it. Null when nothing waits.
+   */
+  retryAt: string | null;
 }
 
 export class TrafficControl {
@@ -48,8 +60,13 @@ export class TrafficControl {
   #observed: ObservedTraffic | null = null;
   #observedAt: string | null = null;
   #error: string | null = null;
+  #errorCode: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   #drifting = false;
+  #retry: { timer: NodeJS.Timeout; at: number; delay: number } | null = null;
+  /** Applies to the balancer run one at a time: a retry never overtakes a commit, nor a commit a retry. */
+  #applying: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
   /** `current`: the route state the service serves now, to judge drift against. */
   constructor(adapter: TrafficAdapter | null, store: Store, log: Logger, service: string, current: () => RouteState | null) {
@@ -86,11 +103,13 @@ export class TrafficControl {
     const adapter = this.#adapter;
     if (adapter === null) return;
     try {
-      await adapter.apply(state);
+      await this.#serial(() => adapter.apply(state));
     } catch (err) {
-      // The daemon still starts: status shows the error, and the next switch (or `cutover switch`) applies again.
-      this.#error = (err as Error).message;
-      this.#log.error('the balancer did not take the recorded route table', { traffic: adapter.kind, error: this.#error });
+      // The daemon still starts: status shows the error, and the route table is applied again with
+      // backoff until the balancer takes it (or a switch applies one).
+      this.#failed(err);
+      this.#log.error('the balancer did not take the recorded route table; trying again', { traffic: adapter.kind, error: this.#error });
+      this.#scheduleRetry(RETRY_FIRST_MS);
     }
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh(), OBSERVE_INTERVAL_MS);
@@ -126,11 +145,16 @@ export class TrafficControl {
       reason: `asking ${adapter.kind} to serve generation ${next.generation} (${describe(next)}): ${event.reason}`,
       data: { traffic: adapter.kind, intent: 'apply', generation: next.generation },
     });
+    // A retry of the recorded table must not land between this apply and its record: it is taken
+    // over here, and scheduled again if this change does not reach the balancer either.
+    const retrying = this.#retry !== null;
+    this.#cancelRetry();
     try {
-      await adapter.apply(next);
+      await this.#serial(() => adapter.apply(next));
     } catch (err) {
       const code = isCutoverError(err) ? err.code : 'CUTOVER_E_INTERNAL';
-      this.#error = (err as Error).message;
+      this.#failed(err);
+      if (retrying) this.#scheduleRetry(RETRY_FIRST_MS);
       await this.#store
         .appendEvent({
           ...base,
@@ -148,13 +172,16 @@ export class TrafficControl {
         generation: prev.generation,
         error: (err as Error).message,
       });
-      await adapter.apply(prev).catch((e: Error) => {
-        this.#error = `the balancer serves generation ${next.generation}, which the store did not record: ${e.message}; run cutover switch`;
-        this.#log.error('putting the balancer back failed', { error: e.message });
+      await this.#serial(() => adapter.apply(prev)).catch((e: Error) => {
+        this.#failed(e);
+        this.#error = `the balancer serves generation ${next.generation}, which the store did not record: ${e.message}; trying again, or run cutover switch`;
+        this.#log.error('putting the balancer back failed; trying again', { error: e.message });
+        this.#scheduleRetry(RETRY_FIRST_MS);
       });
       throw err;
     }
     this.#error = null;
+    this.#errorCode = null;
     await recorded(next);
     await this.refresh();
   }
@@ -167,9 +194,13 @@ export class TrafficControl {
     try {
       this.#observed = await adapter.observe();
       this.#observedAt = new Date().toISOString();
-      this.#error = null;
+      // While a retry waits, the error that caused it stays: the balancer answers but does not serve the table yet.
+      if (this.#retry === null) {
+        this.#error = null;
+        this.#errorCode = null;
+      }
     } catch (err) {
-      this.#error = (err as Error).message;
+      this.#failed(err);
     }
     const found = this.#observed ? drift(state, this.#observed) : [];
     if (found.length > 0 && !this.#drifting) {
@@ -190,13 +221,61 @@ export class TrafficControl {
       observedAt: this.#observedAt,
       drift: state && this.#observed ? drift(state, this.#observed) : [],
       error: this.#error,
+      errorCode: this.#errorCode,
+      retryAt: this.#retry === null ? null : new Date(this.#retry.at).toISOString(),
     };
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    this.#cancelRetry();
+    await this.#applying.catch(() => {});
     await this.#adapter?.close();
+  }
+
+  #failed(err: unknown): void {
+    this.#error = (err as Error).message;
+    this.#errorCode = isCutoverError(err) ? err.code : 'CUTOVER_E_INTERNAL';
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#applying.then(fn, fn);
+    this.#applying = p.catch(() => {});
+    return p;
+  }
+
+  /** Applies the recorded route table again after `delay`, doubling the delay each time the balancer does not take it. */
+  #scheduleRetry(delay: number): void {
+    const adapter = this.#adapter;
+    if (adapter === null || this.#closed) return;
+    this.#cancelRetry();
+    const timer = setTimeout(() => {
+      void this.#serial(async () => {
+        if (this.#retry?.timer !== timer) return; // a commit applied a route table meanwhile
+        const state = this.#current();
+        if (state === null) return;
+        try {
+          await adapter.apply(state);
+        } catch (err) {
+          this.#failed(err);
+          this.#scheduleRetry(Math.min(RETRY_MAX_MS, delay * 2));
+          return;
+        }
+        this.#retry = null;
+        this.#error = null;
+        this.#errorCode = null;
+        this.#log.info('the balancer took the recorded route table', { traffic: adapter.kind, generation: state.generation });
+      }).then(() => this.refresh());
+    }, delay);
+    timer.unref();
+    this.#retry = { timer, at: Date.now() + delay, delay };
+  }
+
+  #cancelRetry(): void {
+    if (this.#retry !== null) clearTimeout(this.#retry.timer);
+    this.#retry = null;
   }
 }
 

@@ -59,6 +59,9 @@ export class HaproxyAdapter implements TrafficAdapter {
   #timer: NodeJS.Timeout | null = null;
   #busy: Promise<void> = Promise.resolve();
   #reapplied = 0;
+  #watching = false;
+  /** The restarted HAProxy last counted in #reapplied. */
+  #restartSeen: string | null = null;
 
   constructor(cfg: HaproxyTraffic, opts: HaproxyAdapterOptions) {
     this.#cfg = cfg;
@@ -168,23 +171,33 @@ export class HaproxyAdapter implements TrafficAdapter {
     await this.#busy;
   }
 
-  /** A restarted HAProxy has lost its dynamic servers: give it the last state again. */
+  /**
+   * A restarted HAProxy has lost its dynamic servers: give it the last state again. Queued like any
+   * apply, and the state read only when its turn comes, so a switch in flight is never undone.
+   */
   async #watch(): Promise<void> {
-    if (this.#last === null) return;
-    let process: string;
+    if (this.#last === null || this.#watching) return;
+    this.#watching = true;
     try {
-      process = await this.#processId();
-    } catch {
-      return; // Down or restarting; asked again at the next tick.
-    }
-    if (process === this.#process || this.#last === null) return;
-    const state = this.#last;
-    this.#log.warn('HAProxy restarted; applying the route table again', { generation: state.generation });
-    try {
-      await this.apply(state);
-      this.#reapplied++;
+      if ((await this.#processId()) === this.#process) return;
+      const run = async (): Promise<void> => {
+        const state = this.#last;
+        const now = await this.#processId();
+        if (state === null || now === this.#process) return;
+        this.#log.warn('HAProxy restarted; applying the route table again', { generation: state.generation });
+        // Counted before its servers appear, so status never shows them without the note; once per restart.
+        if (now !== this.#restartSeen) this.#reapplied++;
+        this.#restartSeen = now;
+        await this.#apply(state);
+      };
+      const p = this.#busy.then(run, run);
+      this.#busy = p.catch(() => {});
+      await p;
     } catch (err) {
-      this.#log.error('applying the route table to the restarted HAProxy failed; retrying', { error: (err as Error).message });
+      // Down or restarting, or it refused: asked again at the next tick.
+      this.#log.debug('HAProxy not given the route table again yet', { error: (err as Error).message });
+    } finally {
+      this.#watching = false;
     }
   }
 
