@@ -200,3 +200,24 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
   }
   return [...problems, ...claimProblems(claims)];
 }
+
+/** Default of buffer.maxMemory: 1 MiB, as kamal-proxy buffers in memory. */
+export const BUFFER_MAX_MEMORY = 1024 * 1024;
+
+export const buffer = z
+  .strictObject({
+    requests: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Read every request body whole before the upstream is connected, so a slow client holds no upstream connection (default false).',
+      ),
+    maxMemory: size
+      .default(BUFFER_MAX_MEMORY)
+      .refine((n) => n >= 1 && n <= 1024 ** 3, { error: 'maxMemory is from 1 byte to 1GiB' })
+      .describe(
+        'Largest request body buffered (bytes, or 1MiB, 512KiB; default 1MiB); a larger one gets 413. Bodies are kept in memory only.',
+      ),
+  })
+  .prefault({})
+  .describe('Request buffering: with requests: true, a body is read whole (up to maxMemory) before its upstream is connected.');

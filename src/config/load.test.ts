@@ -51,6 +51,7 @@ test('a minimal service gets every documented default', () => {
     limits: { maxHeaderBytes: 16384, maxHeaders: 100, maxConnections: 0 },
     via: false,
     trustedProxies: [],
+    buffer: { requests: false, maxMemory: 1024 * 1024 },
     errorPages: {},
     maintenance: { retryAfter: 300_000 },
     provider: { kind: 'process', command: ['node', 'app.js'], replicas: 1, cwd: '/srv/app', env: {}, stopGrace: 10_000 },

@@ -8,7 +8,7 @@ import { parseHostPort, sameListener, type HostPort } from './address.ts';
 import { address, always, command, cookieName, duration, headerName, nonEmpty, positiveInt, record, storeUrl } from './fields.ts';
 import type { Config, NotificationsConfig, FleetConfig, LimitsConfig, ServiceConfig, SupervisorConfig, TimeoutsConfig } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
-import { edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
+import { buffer, edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
 import { hooksSchema } from './hooks-schema.ts';
 import { errorPages, maintenance } from './pages-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
@@ -171,6 +171,7 @@ function service(dir: string) {
       timeouts,
       limits,
       via: z.boolean().default(DEFAULTS.via).describe('Add a Via header to requests and answers (default false).'),
+      buffer,
       errorPages: errorPages(dir),
       maintenance: maintenance(dir),
       trustedProxies: z
@@ -310,6 +311,16 @@ function service(dir: string) {
           message: `retryOnStandby is done by the embedded router, and ${String(kind)} has the users' traffic; remove it, or use traffic: { kind: router }`,
           path: ['analysis', 'retryOnStandby'],
           input: true,
+        });
+      }
+      const buf = record(v.buffer);
+      const maxBody = record(v.limits)?.maxRequestBody;
+      if (buf?.requests === true && typeof maxBody === 'number' && typeof buf.maxMemory === 'number' && maxBody > buf.maxMemory) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `limits.maxRequestBody (${maxBody} bytes) is over buffer.maxMemory (${buf.maxMemory}): a buffered body is held in memory whole; raise maxMemory or lower maxRequestBody`,
+          path: ['buffer', 'maxMemory'],
+          input: buf.maxMemory,
         });
       }
       if (v.approvalTimeout !== undefined && v.approval === 'auto') {

@@ -350,6 +350,8 @@ export interface ServiceConfig {
   trustedProxies: string[];
   /** Pages for the router's own answers, by status ("502"); the rest get plain text. */
   errorPages: Record<string, PageFile>;
+  /** buffer.requests: bodies are read whole (at most maxMemory bytes) before the upstream is connected. */
+  buffer: { requests: boolean; maxMemory: number };
   maintenance: MaintenanceConfig;
   provider: ProviderConfig;
   /** What moves users' traffic between the slots: the embedded router, or an external balancer. */

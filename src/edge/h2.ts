@@ -19,6 +19,10 @@ export interface H2Service {
     via: boolean;
     previewHeader: string;
     maxRequestBody?: number;
+    /** A request body must make progress within this (ms between DATA frames), or the stream gets 408. */
+    bodyTimeout: number;
+    /** buffer.requests: the body is read whole (maxRequestBody bounds it) before the upstream is connected. */
+    bufferRequests?: boolean;
     pages?: PagesConfig;
   };
   mirror(pool: SlotPool, head: string): void;
@@ -55,6 +59,7 @@ const REFUSED = 'bad gateway: the upstream refused the connection';
 const CLOSED_EARLY = 'bad gateway: the upstream closed the connection before answering';
 const CONNECT_TIMEOUT = 'gateway timeout: the upstream did not accept the connection in time';
 const RESPONSE_TIMEOUT = 'gateway timeout: the upstream did not answer within the response timeout';
+const BODY_TIMEOUT = 'request body not received within the body timeout';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export interface H2Request {
@@ -215,6 +220,10 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private timer: NodeJS.Timeout | null = null;
   private finished = false;
   private reqBytes = 0;
+  /** Reset by every DATA frame of the request; its end is a 408. */
+  private bodyTimer: NodeJS.Timeout | null = null;
+  /** buffer.requests: the request body read so far (reqBytes long), sent whole once it ended. */
+  private buffered: Buffer[] | null = null;
 
   constructor(
     stream: http2.ServerHttp2Stream,
@@ -249,9 +258,17 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       this.reqTrailers = s;
     });
     if (!this.reqDone) {
-      stream.pause();
+      this.bodyTimer = setTimeout(() => this.fail(408, BODY_TIMEOUT), service.opts.bodyTimeout);
+      this.bodyTimer.unref();
       stream.on('data', (chunk: Buffer) => this.onRequestData(chunk));
       stream.on('end', () => this.onRequestEnd());
+      if (service.opts.bufferRequests === true) {
+        // Read whole before any upstream connection is taken: a slow client holds none.
+        this.buffered = [];
+        stream.resume();
+        return;
+      }
+      stream.pause();
     }
     this.connect(target);
   }
@@ -266,12 +283,34 @@ export class H2Exchange implements UpstreamOwner, Drainable {
 
   onUpstreamConnect(up: Upstream): void {
     if (up !== this.up || this.finished) return;
+    const body = this.buffered;
+    if (body !== null) {
+      // The whole buffered body with the head (again, when a refused connect moved it to another target).
+      up.socket.cork();
+      up.socket.write(this.head, 'latin1');
+      if (this.reqChunked) {
+        if (this.reqBytes > 0) up.socket.write(`${this.reqBytes.toString(16)}\r\n`, 'latin1');
+        for (const b of body) up.socket.write(b);
+        up.socket.write(`${this.reqBytes > 0 ? '\r\n' : ''}0\r\n${this.reqTrailers ?? ''}\r\n`, 'latin1');
+      } else for (const b of body) up.socket.write(b);
+      up.socket.uncork();
+      this.armResponseTimer();
+      return;
+    }
     up.socket.write(this.head, 'latin1');
     if (this.reqDone) this.armResponseTimer();
     else this.stream.resume();
   }
 
   private onRequestData(chunk: Buffer): void {
+    this.bodyTimer?.refresh();
+    if (this.buffered !== null) {
+      const limit = this.service.opts.maxRequestBody;
+      if (limit !== undefined && this.reqBytes + chunk.length > limit) return this.fail(413, `request body larger than ${limit} bytes`);
+      this.reqBytes += chunk.length;
+      this.buffered.push(chunk);
+      return;
+    }
     const up = this.up;
     if (up === null || chunk.length === 0) return;
     const limit = this.service.opts.maxRequestBody;
@@ -288,7 +327,10 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   }
 
   private onRequestEnd(): void {
+    if (this.finished) return;
     this.reqDone = true;
+    this.clearBodyTimer();
+    if (this.buffered !== null) return this.connect(this.target);
     const up = this.up;
     if (up !== null && this.reqChunked) up.socket.write(`0\r\n${this.reqTrailers ?? ''}\r\n`);
     this.armResponseTimer();
@@ -305,6 +347,11 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       this.service.opts.responseTimeout,
     );
     this.timer.unref();
+  }
+
+  private clearBodyTimer(): void {
+    if (this.bodyTimer !== null) clearTimeout(this.bodyTimer);
+    this.bodyTimer = null;
   }
 
   private clearTimer(): void {
@@ -435,6 +482,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     if (status >= 500) this.pool.metrics.upstreamErrors++;
     this.settle(status);
     respondPage(this.stream, ownPage(this.service.opts.pages, status, reason));
+    // An answer before the request ended (408, 413): once it is out, the rest of the request is refused (RFC 9113 8.1).
+    if (!this.reqDone) this.stream.once('finish', () => this.stream.close(0 /* NO_ERROR */));
     this.release(false);
   }
 
@@ -456,6 +505,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private settle(status: number): void {
     this.finished = true;
     this.clearTimer();
+    this.clearBodyTimer();
     if (!this.counting) return;
     this.counting = false;
     if (status !== 0) this.pool.metrics.record(status, performance.now() - this.start);

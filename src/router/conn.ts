@@ -37,6 +37,8 @@ export interface ConnOptions {
   maxRequestBody?: number;
   /** A request body must make progress within this (ms between reads), or the client gets 408. */
   bodyTimeout: number;
+  /** buffer.requests: every request body is read whole (maxRequestBody bounds it) before the upstream is connected. */
+  bufferRequests?: boolean;
   /** Error pages and the maintenance page (pages.ts); plain text when unset. */
   pages?: PagesConfig;
 }
@@ -366,8 +368,12 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       return;
     }
     // A body is held until it is whole when it is small, so a malformed one is refused before the
-    // upstream sees its head; a client waiting for 100 Continue gets its head sent at once.
-    this.holding = !req.expectContinue && (req.bodyMode !== BODY_LENGTH || req.contentLength <= HOLD_LIMIT);
+    // upstream sees its head; a client waiting for 100 Continue gets its head sent at once. With
+    // buffer.requests every body is held whole (maxRequestBody bounds it) before connecting, so a
+    // slow client holds no upstream connection; its 100 Continue comes from us.
+    const buffer = this.host.opts.bufferRequests === true;
+    this.holding = buffer || (!req.expectContinue && (req.bodyMode !== BODY_LENGTH || req.contentLength <= HOLD_LIMIT));
+    if (buffer && req.expectContinue && req.minor === 1) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     this.setDeadline(DL_BODY, this.host.opts.bodyTimeout);
     if (rest !== null) this.forwardBody(rest);
     if (this.state === ST_EXCHANGE && this.up === null && (!this.holding || this.reqDone)) {
@@ -543,11 +549,11 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       if (out.length > 0) this.held.push(out);
       if (tail !== null) this.held.push(tail);
       this.heldBytes += out.length + (tail === null ? 0 : tail.length);
-      if (this.holding && (this.reqDone || this.heldBytes > HOLD_LIMIT)) {
+      if (this.holding && (this.reqDone || (this.heldBytes > HOLD_LIMIT && this.host.opts.bufferRequests !== true))) {
         // Whole (or too large to hold): now the upstream gets the head and what we have.
         this.holding = false;
         this.connect(this.target as Target);
-      } else if (this.heldBytes > STASH_LIMIT) this.pauseClient();
+      } else if (!this.holding && this.heldBytes > STASH_LIMIT) this.pauseClient();
       return;
     }
     let ok = out.length === 0 || up.socket.write(out);

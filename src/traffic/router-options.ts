@@ -9,6 +9,10 @@ const MAX_IDLE_PER_TARGET = 256;
 const DEFAULT_PREVIEW_COOKIE = 'cutover-preview';
 
 export function routerOptions(cfg: ServiceConfig): RouterOptions {
+  // A buffered body is held in memory whole: buffer.maxMemory bounds it (validate refuses a larger maxRequestBody).
+  const maxRequestBody = cfg.buffer.requests
+    ? Math.min(cfg.limits.maxRequestBody ?? Infinity, cfg.buffer.maxMemory)
+    : cfg.limits.maxRequestBody;
   return {
     service: cfg.name,
     listen: cfg.listen,
@@ -42,6 +46,7 @@ export function routerOptions(cfg: ServiceConfig): RouterOptions {
     stickyCookie: cfg.sticky.cookie,
     stickyAttributes: cfg.sticky.attributes,
     ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
-    ...(cfg.limits.maxRequestBody !== undefined ? { maxRequestBody: cfg.limits.maxRequestBody } : {}),
+    ...(maxRequestBody !== undefined ? { maxRequestBody } : {}),
+    ...(cfg.buffer.requests ? { bufferRequests: true } : {}),
   };
 }
