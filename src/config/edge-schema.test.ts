@@ -66,18 +66,28 @@ describe('edge keys in cutover.yaml', () => {
     assert.match(found[0]?.message ?? '', /app already serves app\.example\.com at \//);
   });
 
-  it('bad hosts, prefixes, missing certificate files and edge services with workers are refused', () => {
+  it('bad hosts, prefixes and missing certificate files are refused', () => {
     const found = problems(
       file(svc('app', 'hosts: ["App.Example.com", "a.*.b"]\npathPrefix: api\nworkers: 2\ntls: { certificate: missing.pem, key: app.key }')),
     );
     const paths = found.map((p) => p.path).sort();
-    assert.deepEqual(paths, [
-      'services.app.hosts[0]',
-      'services.app.hosts[1]',
-      'services.app.pathPrefix',
-      'services.app.tls.certificate',
-      'services.app.workers',
-    ]);
+    assert.deepEqual(paths, ['services.app.hosts[0]', 'services.app.hosts[1]', 'services.app.pathPrefix', 'services.app.tls.certificate']);
+  });
+
+  it('workers on an edge listener need it to themselves and certificate files, not ACME', () => {
+    assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { certificate: app.pem, key: app.key }'))), []);
+    const acme = problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { acme: { email: ops@a.test } }')));
+    assert.deepEqual(
+      acme.map((p) => p.path),
+      ['services.app.workers'],
+    );
+    assert.match(acme[0]?.message ?? '', /tls\.acme with workers is not supported yet/);
+    const shared = problems(file(svc('app', 'hosts: [a.test]\nworkers: 2'), svc('api', 'hosts: [b.test]')));
+    assert.deepEqual(
+      shared.map((p) => p.path),
+      ['services.app.workers'],
+    );
+    assert.match(shared[0]?.message ?? '', /workers need a listener of their own, and .* is shared with api/);
   });
 
   it('a listener is TLS for all of its services or none, and has one preview header', () => {

@@ -146,7 +146,7 @@ export function sameSharedListen(a: unknown, b: unknown): boolean {
 export function edgeProblems(services: unknown): { path: PropertyKey[]; message: string }[] {
   const claims: ListenerClaim[] = [];
   const problems: { path: PropertyKey[]; message: string }[] = [];
-  const byListen = new Map<string, { name: string; header: unknown }[]>();
+  const byListen = new Map<string, { name: string; header: unknown; workers: boolean }[]>();
   for (const [name, raw] of Object.entries(record(services) ?? {})) {
     const s = record(raw);
     const key = typeof s?.listen === 'string' ? listenKey(s.listen) : null;
@@ -174,19 +174,32 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
           });
       });
     const edgeKeys = s.tls !== undefined || (h !== undefined && h.length > 0) || s.pathPrefix !== undefined;
-    if (edgeKeys && typeof s.workers === 'number' && s.workers > 1) {
+    const workers = edgeKeys && typeof s.workers === 'number' && s.workers > 1;
+    if (workers && acmeOn) {
       problems.push({
         path: ['services', name, 'workers'],
-        message: 'a service with hosts, pathPrefix or tls runs in the daemon’s own router for now; remove workers (or set it to 1)',
+        message:
+          'tls.acme with workers is not supported yet (each worker would order certificates of its own); use tls: { certificate, key } with workers, or set workers to 1',
       });
     }
     const list = byListen.get(key) ?? [];
-    list.push({ name, header: record(s.preview)?.header });
+    list.push({ name, header: record(s.preview)?.header, workers });
     byListen.set(key, list);
   }
   for (const [listen, group] of byListen) {
     const first = group[0];
     if (group.length < 2 || first === undefined) continue;
+    // The kernel spreads a SO_REUSEPORT address's connections over every process bound to it, whichever service it serves.
+    for (const g of group) {
+      if (g.workers)
+        problems.push({
+          path: ['services', g.name, 'workers'],
+          message: `workers need a listener of their own, and ${listen} is shared with ${group
+            .filter((o) => o !== g)
+            .map((o) => o.name)
+            .join(', ')}; give this service its own listen address, or set workers to 1`,
+        });
+    }
     // A request head is read before its service is known, so the preview header is the listener's.
     const header = (v: unknown): string => (typeof v === 'string' ? v.toLowerCase() : 'x-cutover-preview');
     for (const g of group.slice(1)) {

@@ -34,9 +34,12 @@ export class EdgeListeners {
   private readonly byAddress = new Map<string, EdgeListener>();
   private readonly redirects = new Map<string, { listener: RedirectListener; users: number; started: Promise<void> }>();
   readonly challenges: AcmeChallenges;
+  /** Listeners bind with SO_REUSEPORT: this process is one of a service's `workers` (edge/worker.ts). */
+  readonly reusePort: boolean;
 
-  constructor(challenges: AcmeChallenges = acmeChallenges) {
+  constructor(challenges: AcmeChallenges = acmeChallenges, reusePort = false) {
     this.challenges = challenges;
+    this.reusePort = reusePort;
   }
 
   /** The httpRedirect listener at `listen`, started once for all TLS services. */
@@ -47,6 +50,7 @@ export class EdgeListeners {
         listen,
         challenges: this.challenges,
         log,
+        reusePort: this.reusePort,
         portFor: (host, path) => {
           for (const l of this.byAddress.values()) if (l.proto === 'https' && l.serves(host, path)) return l.address().port;
           return null;
@@ -70,7 +74,7 @@ export class EdgeListeners {
   get(listen: string, tlsOn: boolean, log: Logger): EdgeListener {
     let l = this.byAddress.get(listen);
     if (l === undefined) {
-      l = new EdgeListener({ listen, tls: tlsOn, log, challenges: this.challenges });
+      l = new EdgeListener({ listen, tls: tlsOn, log, challenges: this.challenges, reusePort: this.reusePort });
       this.byAddress.set(listen, l);
     }
     return l;
@@ -112,7 +116,8 @@ export class EdgeRouterHost implements RouterHost {
     acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'> = {},
   ) {
     this.acmeTuning = acmeTuning;
-    this.router = new Router({ ...opts, reusePort: false });
+    // The preview listener is shared like the main one when this is one of several workers.
+    this.router = new Router({ ...opts, reusePort: registry.reusePort });
     this.edge = edge;
     this.log = log;
     this.registry = registry;
@@ -214,6 +219,10 @@ export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logg
     httpRedirect: cfg.httpRedirect,
     acmeStorage: cfg.acmeStorage,
   };
+  if (needsEdge(edge) && cfg.workers > 1) {
+    // Validation let this through only for a listener of its own with certificate files (no ACME).
+    return new WorkerRouterHost(opts, cfg.workers, log, undefined, { module: new URL('./worker.ts', import.meta.url), extra: { edge } });
+  }
   if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);
   return cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, log) : new LocalRouterHost(opts);
 }

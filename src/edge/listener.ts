@@ -41,6 +41,8 @@ export interface EdgeListenerOptions {
   tls: boolean;
   log: Logger;
   challenges?: AcmeChallenges;
+  /** Bind with SO_REUSEPORT: the listener of one of a service's `workers` processes. */
+  reusePort?: boolean;
 }
 
 /** A service on the listener: its router and what it claims. */
@@ -61,9 +63,11 @@ export class EdgeListener implements ServiceSelector {
   private readonly sweepTimer: NodeJS.Timeout;
   private listening = false;
   private readonly challenges: AcmeChallenges;
+  private readonly reusePort: boolean;
 
   constructor(opts: EdgeListenerOptions) {
     this.challenges = opts.challenges ?? acmeChallenges;
+    this.reusePort = opts.reusePort ?? false;
     this.listen = opts.listen;
     this.log = opts.log;
     this.proto = opts.tls ? 'https' : 'http';
@@ -179,7 +183,7 @@ export class EdgeListener implements ServiceSelector {
         );
       };
       this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 2048 }, () => {
+      this.server.listen({ host, port, backlog: 2048, reusePort: this.reusePort }, () => {
         this.server.off('error', onError);
         resolve();
       });

@@ -12,6 +12,8 @@ const CHALLENGE = '/.well-known/acme-challenge/';
 
 export interface RedirectOptions {
   listen: string;
+  /** Bind with SO_REUSEPORT (one of a service's `workers` processes). */
+  reusePort?: boolean;
   challenges: AcmeChallenges;
   /** The TLS port that serves `host`, or null when none does. */
   portFor: (host: string, path: string) => number | null;
@@ -73,7 +75,7 @@ export class RedirectListener {
           ),
         ),
       );
-      this.server.listen({ host, port }, () => resolve());
+      this.server.listen({ host, port, reusePort: this.opts.reusePort ?? false }, () => resolve());
     });
     this.opts.challenges.httpListeners++;
   }

@@ -6,7 +6,8 @@ import type { RouteSpec } from './table.ts';
 
 export type ParentMessage =
   /** With `handed`, the main listener comes with this message and a `preview` one came before it. */
-  | { t: 'init'; opts: RouterOptions; handed?: boolean }
+  /** `spec` and `health`: what the service serves now, applied before the first connection is taken. */
+  | { t: 'init'; opts: RouterOptions; handed?: boolean; spec?: RouteSpec; health?: [string, boolean][]; extra?: Record<string, unknown> }
   /** The preview listener, handed over (sent before `init`). */
   | { t: 'preview' }
   | { t: 'apply'; spec: RouteSpec }
@@ -33,6 +34,9 @@ function run(): void {
         break;
       case 'init':
         router = new Router(m.opts);
+        // A worker started again takes connections at once: it must already serve the live table.
+        for (const [address, healthy] of m.health ?? []) router.setHealth(address, healthy);
+        if (m.spec !== undefined) router.apply(m.spec);
         if (m.handed) handles.listen = handle;
         router.listen(handles).then(
           () => send({ t: 'listening' }),

@@ -22,6 +22,12 @@ interface Worker {
   restarts: number;
 }
 
+/** The program a worker runs (router/worker.ts unless said), and what its `init` carries beside the options. */
+export interface WorkerEntry {
+  module: URL;
+  extra?: Record<string, unknown>;
+}
+
 /** One router process as status shows it. */
 export interface WorkerStatus {
   worker: number;
@@ -48,16 +54,19 @@ export class WorkerRouterHost implements RouterHost {
   private readonly metricsWaiters = new Map<number, (m: RouterMetrics) => void>();
 
   private readonly handles: { listen: object; preview?: object } | null;
+  private readonly entry: WorkerEntry;
 
   /**
    * `handles`: listening sockets this process owns (the supervisor) and hands to every worker, so
    * they outlive any one worker; without them the workers listen themselves with SO_REUSEPORT.
+   * `entry`: another worker program speaking the same messages (an edge listener's, edge/worker.ts).
    */
-  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }) {
+  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }, entry?: WorkerEntry) {
     this.opts = { ...opts, reusePort: handles === undefined };
     this.count = count;
     this.log = log;
     this.handles = handles ?? null;
+    this.entry = entry ?? { module: new URL('./worker.ts', import.meta.url) };
   }
 
   /** Every worker process: pid, the generation it serves, when it started and how often it restarted. */
@@ -76,7 +85,7 @@ export class WorkerRouterHost implements RouterHost {
   }
 
   private spawn(index: number): Promise<void> {
-    const child = fork(new URL('./worker.ts', import.meta.url), [], {
+    const child = fork(this.entry.module, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });
@@ -118,10 +127,11 @@ export class WorkerRouterHost implements RouterHost {
           if (!this.closing) this.spawn(index).catch((err) => this.log.error('router worker restart failed', { err }));
         }, delay).unref();
       });
-      if (this.handles === null) send({ t: 'init', opts: this.opts });
+      const now = { spec: this.spec ?? undefined, health: [...this.health], extra: this.entry.extra };
+      if (this.handles === null) send({ t: 'init', opts: this.opts, ...now });
       else {
         if (this.handles.preview !== undefined) child.send({ t: 'preview' } satisfies ParentMessage, this.handles.preview as never);
-        child.send({ t: 'init', opts: this.opts, handed: true } satisfies ParentMessage, this.handles.listen as never);
+        child.send({ t: 'init', opts: this.opts, handed: true, ...now } satisfies ParentMessage, this.handles.listen as never);
       }
     });
   }
