@@ -8,6 +8,7 @@ import { isHeadError, type RequestHead, type ResponseHead } from '../router/http
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from '../router/rules.ts';
 import { parseResponseHead } from '../router/heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../router/pool.ts';
+import { forwardedFor, forwardingLines } from '../router/forwarded.ts';
 import { h2PageHeaders, ownPage, type Page, type PagesConfig } from '../router/pages.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
 
@@ -26,6 +27,8 @@ export interface H2Service {
     pages?: PagesConfig;
   };
   mirror(pool: SlotPool, head: string): void;
+  /** Whether a peer is one of the service's trustedProxies, whose forwarding fields are appended to. */
+  isTrusted(address: string): boolean;
   /** The detail of an upstream failure, for logs and diagnostics; the client gets a generic page. */
   upstreamFailed(slot: string, target: string, status: number, detail: string): void;
 }
@@ -44,6 +47,8 @@ const DROPPED = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-real-ip',
+  'forwarded',
 ]);
 /** Response headers that are HTTP/1.1 framing, not content (RFC 9113 8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -81,7 +86,14 @@ export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream
     return 'missing or malformed :authority';
   let lines = `host: ${authority}\r\n`;
   let cookie: string | null = null;
-  let xff: string | null = null;
+  /** The forwarding fields as the client sent them (repeats combined); kept only from trusted proxies (forwarded.ts). */
+  const fwd: Record<string, string | null> = {
+    'x-forwarded-for': null,
+    'x-forwarded-proto': null,
+    'x-forwarded-host': null,
+    'x-real-ip': null,
+    forwarded: null,
+  };
   let routeHeader: string | null = null;
   let trailers = false;
   let contentLength = -1;
@@ -96,7 +108,7 @@ export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream
       continue;
     }
     if (name === 'te') trailers = values.some((v) => v.toLowerCase().includes('trailers'));
-    if (name === 'x-forwarded-for') xff = values.join(', ');
+    if (name in fwd) fwd[name] = values.join(', ');
     if (name === 'content-length') {
       const v = values[0] ?? '';
       if (values.length !== 1 || !/^[0-9]{1,15}$/.test(v)) return 'invalid content-length';
@@ -117,11 +129,11 @@ export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream
     minor: 1,
     forwardLines: lines,
     host: authority,
-    xForwardedFor: xff,
-    xForwardedProto: null,
-    xForwardedHost: null,
-    forwarded: null,
-    xRealIp: null,
+    xForwardedFor: fwd['x-forwarded-for'] ?? null,
+    xForwardedProto: fwd['x-forwarded-proto'] ?? null,
+    xForwardedHost: fwd['x-forwarded-host'] ?? null,
+    forwarded: fwd.forwarded ?? null,
+    xRealIp: fwd['x-real-ip'] ?? null,
     bodyMode,
     contentLength: bodyMode === BODY_CHUNKED ? -1 : contentLength,
     transferEncoding: bodyMode === BODY_CHUNKED ? 'chunked' : null,
@@ -134,11 +146,10 @@ export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream
   return { head, authority, trailers };
 }
 
-/** The HTTP/1.1 head sent upstream for a stream. */
-export function upstreamHead(req: RequestHead, remote: string, via: boolean): string {
-  const xff = req.xForwardedFor === null ? remote : `${req.xForwardedFor}, ${remote}`;
-  let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.forwardLines}x-forwarded-for: ${xff}\r\nx-forwarded-proto: https\r\n`;
-  if (req.host !== null) head += `x-forwarded-host: ${req.host}\r\n`;
+/** The HTTP/1.1 head sent upstream for a stream; `trusted`: the peer is one of the service's trustedProxies. */
+export function upstreamHead(req: RequestHead, remote: string, via: boolean, trusted = false): string {
+  let head = `${req.method} ${req.target} HTTP/1.1\r\n${req.forwardLines}`;
+  head += forwardingLines(req, remote, forwardedFor(remote), 'https', trusted);
   if (req.bodyMode === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
   else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
   if (via) head += 'via: 2 cutover\r\n';
@@ -243,7 +254,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     this.setCookie = choice.setCookie;
     this.reqDone = this.req.bodyMode === BODY_NONE;
     this.reqChunked = this.req.bodyMode === BODY_CHUNKED;
-    this.head = upstreamHead(this.req, remote, service.opts.via);
+    this.head = upstreamHead(this.req, remote, service.opts.via, service.isTrusted(remote));
     pool.metrics.inFlight++;
     pool.active.add(this);
     if (choice.mirror !== null) service.mirror(choice.mirror, this.head);

@@ -10,6 +10,7 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
+import { forwardedFor, forwardingLines } from './forwarded.ts';
 import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
 import { http1Page, ownResponse, type Page, type PagesConfig } from './pages.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
@@ -114,8 +115,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private readonly proto: string;
   private readonly socket: net.Socket;
   private readonly remote: string;
-  /** The peer is a trusted proxy: its forwarding headers are kept and appended to. */
-  private readonly trusted: boolean;
+  /** The peer is a trusted proxy of the service (on an edge listener, of the request's): its forwarding headers are kept and appended to. */
+  private trusted: boolean;
   /** `for=` of our own Forwarded element (IPv6 quoted, RFC 7239 6). */
   private readonly forwardedFor: string;
   /** Accepted on the preview listener: every request goes to the slot in preview. */
@@ -181,7 +182,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.previewListener = previewListener;
     this.remote = socket.remoteAddress ?? '';
     this.trusted = host.isTrusted(this.remote);
-    this.forwardedFor = this.remote.includes(':') ? `"[${this.remote}]"` : this.remote;
+    this.forwardedFor = forwardedFor(this.remote);
     socket.setNoDelay(true);
     host.conns.add(this);
     this.setDeadline(DL_HEADERS, host.opts.headersTimeout);
@@ -427,6 +428,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       this.host.conns.delete(this);
       this.host = to;
       to.conns.add(this);
+      this.trusted = to.isTrusted(this.remote);
     }
     return true;
   }
@@ -447,22 +449,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   }
 
   private buildUpstreamHead(req: RequestHead): string {
-    const host = req.host;
     let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}`;
-    // From a trusted proxy the chain goes on; from anyone else what the client claimed is dropped.
-    const own =
-      host === null ? `for=${this.forwardedFor};proto=${this.proto}` : `for=${this.forwardedFor};host="${host}";proto=${this.proto}`;
-    if (this.trusted) {
-      head += `x-forwarded-for: ${req.xForwardedFor === null ? this.remote : `${req.xForwardedFor}, ${this.remote}`}\r\n`;
-      head += `x-forwarded-proto: ${req.xForwardedProto ?? this.proto}\r\n`;
-      const xfh = req.xForwardedHost ?? host;
-      if (xfh !== null) head += `x-forwarded-host: ${xfh}\r\n`;
-      head += `x-real-ip: ${req.xRealIp ?? this.remote}\r\nforwarded: ${req.forwarded === null ? own : `${req.forwarded}, ${own}`}\r\n`;
-    } else {
-      head += `x-forwarded-for: ${this.remote}\r\nx-forwarded-proto: ${this.proto}\r\n`;
-      if (host !== null) head += `x-forwarded-host: ${host}\r\n`;
-      head += `x-real-ip: ${this.remote}\r\nforwarded: ${own}\r\n`;
-    }
+    head += forwardingLines(req, this.remote, this.forwardedFor, this.proto, this.trusted);
     if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
     else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
     if (req.upgrade !== null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
