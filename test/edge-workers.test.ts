@@ -156,8 +156,16 @@ describe('workers: 2 on a TLS listener', () => {
     const [victim, other] = workerPids(d.child.pid as number);
     assert.ok(victim !== undefined && other !== undefined);
     process.kill(victim, 'SIGKILL');
-    // Connections it had accepted die with it (as with any server process); new ones go to the other.
-    await waitFor('the killed worker gone', () => !workerPids(d.child.pid as number).includes(victim));
+    // Connections in its accept queue die with it, as with any SO_REUSEPORT server: ask once it is
+    // reaped (its listening socket closed), not merely dying (ps stops naming it before that).
+    await waitFor('the killed worker reaped', () => {
+      try {
+        process.kill(victim, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
     const agent = new https.Agent({ keepAlive: false });
     for (let i = 0; i < 10; i++) assert.equal((await get(agent, port, ca.pem)).status, 200);
     const now = await waitFor('a new worker', () => {
