@@ -77,7 +77,8 @@ export class BalancerSource implements MetricSource {
       at: new Date(this.now()).toISOString(),
       from: new Date(w.sinceMs).toISOString(),
     });
-    if (rule.metric === 'prometheus') return failed(`the ${this.kind} source cannot run PromQL; give the analysis a Prometheus source`);
+    if (rule.metric === 'prometheus' || rule.metric === 'web')
+      return failed(`the ${this.kind} source cannot measure a ${rule.metric} rule`);
     if (rule.metric !== 'error_rate' && rule.metric !== 'mean') {
       const bound = rule.max !== undefined ? ` (max ${formatValue(rule, rule.max)})` : '';
       return failed(

@@ -147,3 +147,23 @@ describe('a tick and a run', () => {
     assert.match(pass.warning ?? '', /inconclusive \(too little traffic\); continuing only because analysis.inconclusive is pass/);
   });
 });
+
+describe('dry-run rules', () => {
+  const dry: AnalysisRule = { metric: 'p99', max: 100, dryRun: true };
+  test('a failing dry-run rule does not fail the tick, and its failure is in the reason, marked', () => {
+    const results = [judge(errorRate, m(errorRate, 0, 100), { minSamples: 20 }), judge(dry, m(dry, 900, 200), { minSamples: 20 })];
+    assert.equal(results[1]?.verdict, 'fail', 'it is still measured and judged');
+    const c = combine(results);
+    assert.equal(c.verdict, 'pass');
+    assert.match(
+      c.reason,
+      /^error_rate 0% on green is within the max 1% .*; not acted on: p99 \(dry-run\) 900ms on green is above the max 100ms .*\[fail\]$/,
+    );
+  });
+
+  test('with only dry-run rules a tick passes, saying so', () => {
+    const c = combine([judge(dry, m(dry, null, 0), { minSamples: 20 })]);
+    assert.equal(c.verdict, 'pass');
+    assert.match(c.reason, /^every analysis rule is dry-run; not acted on: p99 \(dry-run\) 0 requests .*\[inconclusive\]$/);
+  });
+});

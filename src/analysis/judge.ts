@@ -10,11 +10,26 @@ export type JudgeOptions = {
   baseline?: Measurement | null;
 };
 
-/** `error_rate`, `p99`, or `prometheus \`query\``: how a rule is named in reasons. */
+/** `error_rate`, `p99`, `prometheus \`query\``, `web \`host/path $.path\``, ` (dry-run)` after: how a rule is named in reasons. */
 export function describeRule(rule: AnalysisRule): string {
-  if (rule.metric !== 'prometheus') return rule.metric;
-  const q = rule.query ?? '';
-  return `prometheus \`${q.length > 80 ? `${q.slice(0, 77)}...` : q}\``;
+  const dry = rule.dryRun === true ? ' (dry-run)' : '';
+  if (rule.metric === 'prometheus') return `prometheus \`${cut(rule.query ?? '', 80)}\`${dry}`;
+  if (rule.metric === 'web') return `web \`${cut(`${webWhere(rule.url ?? '')} ${rule.jsonPath ?? ''}`, 100)}\`${dry}`;
+  return `${rule.metric}${dry}`;
+}
+
+/** Host and path of a web rule's URL: its query string may carry a key, so it is never shown. */
+export function webWhere(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return '(a URL)';
+  }
+}
+
+function cut(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 3)}...` : s;
 }
 
 /** A value in the rule's unit: error rates as percentages, latencies in ms, query results as numbers. */
@@ -28,6 +43,7 @@ export function formatValue(rule: AnalysisRule, v: number): string {
     case 'mean':
       return `${round(v)}ms`;
     case 'prometheus':
+    case 'web':
       return String(round(v));
     default: {
       const never: never = rule.metric;
@@ -54,6 +70,7 @@ const QUANTILE_SAMPLES = { p50: 2, p90: 10, p99: 100 } as const;
 export function requiredSamples(rule: AnalysisRule, minSamples: number): number {
   switch (rule.metric) {
     case 'prometheus':
+    case 'web':
       return 1;
     case 'error_rate':
     case 'mean':
@@ -70,7 +87,7 @@ export function requiredSamples(rule: AnalysisRule, minSamples: number): number 
 }
 
 function whatSamples(rule: AnalysisRule): string {
-  return rule.metric === 'prometheus' ? 'series' : 'requests';
+  return rule.metric === 'prometheus' ? 'series' : rule.metric === 'web' ? 'values' : 'requests';
 }
 
 /** Why a measurement cannot be judged, or null when it can. */
@@ -78,7 +95,7 @@ function unusable(rule: AnalysisRule, m: Measurement, minSamples: number): strin
   if (m.error !== undefined) return `could not be measured on ${m.slot}: ${m.error}`;
   const need = requiredSamples(rule, minSamples);
   if (m.value === null || m.samples < need) {
-    if (rule.metric === 'prometheus') return `returned no data for ${m.slot}; nothing to judge`;
+    if (rule.metric === 'prometheus' || rule.metric === 'web') return `returned no data for ${m.slot}; nothing to judge`;
     const why = need > minSamples ? `the ${need} a ${rule.metric} needs` : `minSamples ${need}`;
     return `${m.samples} ${whatSamples(rule)} on ${m.slot}, fewer than ${why}: too little traffic to judge`;
   }
@@ -169,12 +186,22 @@ export function judge(rule: AnalysisRule, m: Measurement, opts: JudgeOptions): R
   };
 }
 
-/** The verdict of one tick: any failed rule fails it, else any inconclusive rule makes it inconclusive. */
+/**
+ * The verdict of one tick: any failed rule fails it, else any inconclusive rule makes it
+ * inconclusive. Dry-run rules take no part; what they measured that was not a pass is added to the
+ * reason, marked, so it is seen in events and status.
+ */
 export function combine(results: readonly RuleResult[]): { verdict: Verdict; reason: string } {
-  if (results.length === 0) return { verdict: 'pass', reason: 'no analysis rules are configured' };
+  const acting = results.filter((r) => r.rule.dryRun !== true);
+  const dry = results.filter((r) => r.rule.dryRun === true && r.verdict !== 'pass');
+  const note = dry.length === 0 ? '' : `; not acted on: ${dry.map((r) => `${r.reason} [${r.verdict}]`).join('; ')}`;
+  if (acting.length === 0) {
+    const none = results.length === 0 ? 'no analysis rules are configured' : 'every analysis rule is dry-run';
+    return { verdict: 'pass', reason: `${none}${note}` };
+  }
   for (const verdict of ['fail', 'inconclusive', 'pass'] as const) {
-    const these = results.filter((r) => r.verdict === verdict);
-    if (these.length > 0) return { verdict, reason: these.map((r) => r.reason).join('; ') };
+    const these = acting.filter((r) => r.verdict === verdict);
+    if (these.length > 0) return { verdict, reason: `${these.map((r) => r.reason).join('; ')}${note}` };
   }
   throw new Error('unreachable: a rule result without a verdict');
 }

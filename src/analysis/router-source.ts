@@ -34,7 +34,7 @@ export function errorRate(d: SlotMetricsSnapshot): number | null {
  * never) would delay the verdict by as much. Younger requests in flight are left out: not known yet.
  */
 export function valueOf(
-  metric: Exclude<AnalysisRule['metric'], 'prometheus'>,
+  metric: Exclude<AnalysisRule['metric'], 'prometheus' | 'web'>,
   d: SlotMetricsSnapshot,
   slowAfterMs?: number,
 ): { value: number | null; samples: number } {
@@ -102,7 +102,7 @@ export class RouterSource implements MetricSource {
       at: iso(at),
       from: iso(w.sinceMs),
     });
-    if (rule.metric === 'prometheus') return failed('the router source cannot run PromQL; give the analysis a Prometheus source');
+    if (rule.metric === 'prometheus' || rule.metric === 'web') return failed(`the router source cannot measure a ${rule.metric} rule`);
     let latest: RingEntry<Record<SlotName, SlotMetricsSnapshot>>;
     try {
       latest = await this.ring.take();

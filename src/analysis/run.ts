@@ -50,7 +50,7 @@ export function defaultLookback(interval: number, window: number): number {
 
 /** Identifies what a rule measures, so a baseline read back from the store still matches its rule. */
 function measureKey(rule: AnalysisRule): string {
-  return `${rule.metric}\u0000${rule.query ?? ''}`;
+  return [rule.metric, rule.query ?? '', rule.url ?? '', rule.jsonPath ?? '', rule.body ?? ''].join('\u0000');
 }
 
 /** Measures every rule once; a source that throws or is missing gives an error measurement, not an exception. */
@@ -71,8 +71,11 @@ export async function measureAll(
         at: new Date(now()).toISOString(),
         from: new Date(w.sinceMs).toISOString(),
       });
-      const source = rule.metric === 'prometheus' ? sources.prometheus : sources.router;
-      if (source === undefined) return failed('no Prometheus source is configured; set analysis.prometheus.url');
+      const source = rule.metric === 'prometheus' ? sources.prometheus : rule.metric === 'web' ? sources.web : sources.router;
+      if (source === undefined)
+        return failed(
+          rule.metric === 'web' ? 'no web source is configured' : 'no Prometheus source is configured; set analysis.prometheus.url',
+        );
       try {
         return await source.measure(rule, w);
       } catch (err) {
@@ -142,7 +145,8 @@ export class AnalysisRunner {
   /** Starts the clock: call it right after traffic moved. The window's counts start here. */
   async start(): Promise<void> {
     if (this.startedAt !== null || this.run.outcome !== null) return;
-    await Promise.all([this.opts.sources.router, this.opts.sources.prometheus].map((s) => s?.checkpoint?.().catch(() => {})));
+    const { router, prometheus, web } = this.opts.sources;
+    await Promise.all([router, prometheus, web].map((s) => s?.checkpoint?.().catch(() => {})));
     if (this.run.outcome !== null) return; // stopped while checkpointing
     this.startedAt = this.now();
     this.endsAt = this.startedAt + Math.max(0, this.opts.window);

@@ -5,7 +5,10 @@ import { describeRule, formatValue } from './judge.ts';
 import type { AnalysisAction, AnalysisRun, Verdict } from './types.ts';
 
 export type RuleStatus = {
+  /** The rule as reasons name it; a dry-run rule ends with ` (dry-run)`. */
   rule: string;
+  /** Measured and shown, never acted on. */
+  dryRun: boolean;
   /** Formatted in the rule's unit (`0.4%`, `212ms`), or null when nothing could be measured. */
   value: string | null;
   threshold: string | null;
@@ -51,6 +54,7 @@ export function summarize(run: AnalysisRun): AnalysisSummary {
     consecutiveFailures: last?.consecutiveFailures ?? 0,
     rules: results.map((r) => ({
       rule: describeRule(r.rule),
+      dryRun: r.rule.dryRun === true,
       value: r.value === null ? null : formatValue(r.rule, r.value),
       threshold: r.threshold === null ? null : `${r.bound === 'min' ? '>=' : '<='} ${formatValue(r.rule, r.threshold)}`,
       verdict: r.verdict,

@@ -36,10 +36,16 @@ export interface MetricSource {
   checkpoint?(): Promise<void>;
 }
 
-/** Which source answers which rule: `prometheus` rules go to Prometheus, the rest to the router. */
+/**
+ * Which source answers which rule: `prometheus` rules go to Prometheus, `web` rules to their HTTP API,
+ * the built-in metrics to `router`: the counters of whatever users' requests pass (the embedded router,
+ * or an external balancer's, balancer-source.ts).
+ */
 export type Sources = {
   router: MetricSource;
   prometheus?: MetricSource;
+  /** `web` rules: an HTTP API answering JSON (web-source.ts). */
+  web?: MetricSource;
 };
 
 export type RuleResult = {

@@ -1,7 +1,8 @@
 // The schema of a shift (instant or steps) and of analysis: rules, timing, what an inconclusive verdict does.
 import { z } from 'zod';
 import { formatDuration } from './duration.ts';
-import { duration, nonEmpty, positiveInt, share } from './fields.ts';
+import { query } from 'jsonpath-rfc9535';
+import { duration, headerMap, nonEmpty, positiveInt, share } from './fields.ts';
 import type { AnalysisConfig, AnalysisRule, ShiftConfig } from './types.ts';
 import { DEFAULTS, type Same } from './defaults.ts';
 
@@ -49,6 +50,36 @@ export const baseline = z
   .number()
   .positive({ error: "baseline is a multiple of the old slot's value, like 1.5, and must be above 0" })
   .describe("At most this multiple of the old slot's value over the same window, like 1.5 (default: not compared).");
+const dryRun = z
+  .boolean()
+  .optional()
+  .describe(
+    'Measure and show this rule (status, events, dashboard) but never act on it: it cannot fail, hold or roll back a release (default false).',
+  );
+/** A web rule's URL, headers and body, like a prometheus rule's query with the API's address beside it. */
+const webFields = {
+  url: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL, like https://api.datadoghq.com/api/v1/query?query=...' })
+    .describe(
+      'The HTTP API to ask; {{service}}, {{slot}}, {{version}}, {{window}} (like 30s), {{windowSeconds}}, {{start}} and {{end}} (epoch seconds) are filled in, URL-encoded.',
+    ),
+  method: z.enum(['GET', 'POST']).default('GET').describe('GET (default) or POST (with body).'),
+  headers: headerMap
+    .default({})
+    .describe(
+      'Request headers; ${NAME} in a value is the daemon environment variable NAME, so API keys stay out of the file (and out of logs and events).',
+    ),
+  body: z.string().optional().describe('A POST body (a GraphQL or JSON query); the same placeholders are filled in, JSON-escaped.'),
+  jsonPath: z
+    .string()
+    .superRefine((p, ctx) => {
+      const problem = jsonPathProblem(p);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: p });
+    })
+    .describe('An RFC 9535 JSONPath that picks the one number to judge from the answer, like $.series[0].pointlist[-1][1].'),
+  timeout: duration(1).prefault('5s').describe('How long to wait for the answer (default 5s).'),
+};
+
 export const rule = z
   .discriminatedUnion('metric', [
     z.strictObject({
@@ -56,6 +87,7 @@ export const rule = z
       max: share('max').optional().describe('Highest error rate that passes, like 0.01 (default: no limit).'),
       min: share('min').optional().describe('Lowest error rate that passes (default: no limit).'),
       baseline: baseline.optional(),
+      dryRun,
     }),
     z.strictObject({
       metric: z
@@ -64,6 +96,7 @@ export const rule = z
       max: duration().optional().describe('Slowest the percentile (or mean) may be, like 500ms (default: no limit).'),
       min: duration().optional().describe('Fastest the percentile may be (default: no limit).'),
       baseline: baseline.optional(),
+      dryRun,
     }),
     z.strictObject({
       metric: z.literal('prometheus').describe('prometheus: the value of a PromQL query against analysis.prometheus.url.'),
@@ -71,13 +104,24 @@ export const rule = z
       max: z.number().optional().describe("Highest value of the query's result that passes (default: no limit)."),
       min: z.number().optional().describe("Lowest value of the query's result that passes (default: no limit)."),
       baseline: baseline.optional(),
+      dryRun,
+    }),
+    z.strictObject({
+      metric: z
+        .literal('web')
+        .describe('web: one number from the JSON answer of an HTTP API (Datadog, New Relic, a CloudWatch proxy), like a prometheus rule.'),
+      ...webFields,
+      max: z.number().optional().describe('Highest value that passes (default: no limit).'),
+      min: z.number().optional().describe('Lowest value that passes (default: no limit).'),
+      baseline: baseline.optional(),
+      dryRun,
     }),
   ])
   .superRefine((r, ctx) => {
     if (r.max === undefined && r.min === undefined && r.baseline === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: `a rule needs a bound: max, min or baseline, like { metric: ${r.metric}, max: ${r.metric === 'error_rate' ? '0.01' : r.metric === 'prometheus' ? '1' : '500ms'} }`,
+        message: `a rule needs a bound: max, min or baseline, like { metric: ${r.metric}, max: ${r.metric === 'error_rate' ? '0.01' : r.metric === 'prometheus' || r.metric === 'web' ? '1' : '500ms'} }`,
         input: r,
       });
     }
@@ -86,6 +130,17 @@ export const rule = z
     }
   })
   .transform((r): AnalysisRule => r);
+
+/** Why `path` is not a JSONPath cutover can use, or null. */
+function jsonPathProblem(path: string): string | null {
+  if (!path.startsWith('$')) return `a JSONPath starts with $, like $.data.value; got ${JSON.stringify(path)}`;
+  try {
+    query({}, path);
+    return null;
+  } catch (err) {
+    return `${JSON.stringify(path)} is not a JSONPath (RFC 9535): ${(err as Error).message}`;
+  }
+}
 
 export const analysis = z
   .strictObject({

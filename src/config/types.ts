@@ -284,11 +284,21 @@ export type GateConfig =
 export type ShiftConfig = 'instant' | { steps: number[]; hold: number };
 
 export interface AnalysisRule {
-  metric: 'error_rate' | 'p50' | 'p90' | 'p99' | 'mean' | 'prometheus';
+  metric: 'error_rate' | 'p50' | 'p90' | 'p99' | 'mean' | 'prometheus' | 'web';
   max?: number;
   min?: number;
   baseline?: number;
+  /** prometheus: the PromQL query. */
   query?: string;
+  /** web: the HTTP API asked, and the path to the number in its JSON answer. */
+  url?: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  jsonPath?: string;
+  timeout?: number;
+  /** Measured and shown, never acted on. */
+  dryRun?: boolean;
 }
 
 export interface AnalysisConfig {

@@ -7,6 +7,7 @@ import { BalancerSource, NoEvidenceSource } from '../analysis/balancer-source.ts
 import { PrometheusSource } from '../analysis/prometheus-source.ts';
 import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
 import type { MetricSource, Sources } from '../analysis/types.ts';
+import { WebSource } from '../analysis/web-source.ts';
 import type { ServiceConfig, SlotName } from '../config/types.ts';
 import { CutoverError, conflict } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -97,7 +98,8 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
           : new NoEvidenceSource(kind);
     const router: MetricSource = this.builtin;
     const prom = cfg.analysis.prometheus;
-    this.sources = prom ? { router, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) } : { router };
+    const web = new WebSource({ service: cfg.name });
+    this.sources = prom ? { router, web, prometheus: new PrometheusSource({ url: prom.url, service: cfg.name }) } : { router, web };
   }
 
   get name(): string {
