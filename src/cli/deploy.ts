@@ -17,19 +17,22 @@ const POLL_INTERVAL = 250;
 export const HEARTBEAT = 10_000;
 const DONE = new Set(['promoted', 'retired']);
 const BAD = new Set(['failed', 'aborted', 'rolled-back']);
-const USAGE = 'deploy <service> <version> [--wait] [--json]';
+const USAGE = 'deploy <service> <version> [--wait] [--json]  |  deploy --group <group> <version> [--wait] [--json]';
 
 export const { run, help } = defineCommand({
   usage: USAGE,
   summary:
     'Start a release of <version> into the idle slot of <service>. With --wait, follow it to its end: exit 0 when it is\n' +
-    'promoted, 1 when it ended failed, aborted or rolled back. Ctrl-C stops following; the release goes on.',
+    'promoted, 1 when it ended failed, aborted or rolled back. Ctrl-C stops following; the release goes on.\n' +
+    'With --group: one release per service of the group (config `groups`), switched together, rolled back together.',
   api: true,
   flags: {
     wait: { type: 'boolean', help: 'follow the release to its end with live progress (a line at least every 10 s when piped)' },
+    group: { type: 'string', value: 'GROUP', help: 'release <version> to every service of this group together' },
     json: { type: 'boolean', help: 'print the release as JSON (with --wait: once, as it ended)' },
   },
   async run(values, positionals, ctx) {
+    if (values.group !== undefined) return deployGroup(ctx, values.group, positionals, values.wait === true, values.json === true);
     const [service, version] = positionals;
     if (!service || !version || positionals.length > 2) throw badUsage(USAGE);
     const release = await api<ReleaseStatus>('POST', `/services/${encodeURIComponent(service)}/releases`, { version });
@@ -50,6 +53,30 @@ export const { run, help } = defineCommand({
     return exitCode(end.phase);
   },
 });
+
+/** `deploy --group <group> <version>`: the members' releases; with --wait, until all have ended (0: all promoted). */
+async function deployGroup(ctx: CommandContext, group: string, positionals: string[], wait: boolean, json: boolean): Promise<number> {
+  const [version] = positionals;
+  if (!version || positionals.length > 1) throw badUsage(USAGE);
+  const started = await api<{ group: string; id: string; releases: (ReleaseStatus & { service: string })[] }>(
+    'POST',
+    `/groups/${encodeURIComponent(group)}/releases`,
+    { version },
+  );
+  if (!json)
+    for (const r of started.releases)
+      ctx.stdout.write(`${group} (${started.id}): ${r.service}: release ${r.id} of version ${r.version} into ${r.slot}\n`);
+  if (!wait) {
+    if (json) ctx.stdout.write(`${JSON.stringify(started)}\n`);
+    return EXIT.done;
+  }
+  const ends = await Promise.all(
+    started.releases.map(async (r) => ({ ...(await follow(ctx, r.service, r.id, false)), service: r.service })),
+  );
+  if (json) ctx.stdout.write(`${JSON.stringify({ ...started, releases: ends })}\n`);
+  else for (const e of ends) ctx.stdout.write(`${group}: ${e.service}: ${e.phase}: ${(e.reason ?? '').split('\n')[0]}\n`);
+  return ends.every((e) => DONE.has(e.phase)) ? EXIT.done : EXIT.releaseEnded;
+}
 
 export function exitCode(phase: string): number {
   return DONE.has(phase) ? EXIT.done : EXIT.releaseEnded;

@@ -9,6 +9,12 @@ import { humanReason, localTime } from './time.ts';
 
 const USAGE = 'history <service> [--json]';
 
+/** The group a release was deployed with (`deploy --group`), or null. */
+function groupName(r: ReleaseRecord): string | null {
+  const g = r.data?.group as { name?: unknown } | undefined;
+  return typeof g?.name === 'string' ? g.name : null;
+}
+
 /** A drill's result for the phase column (`passed in 420 ms`), or null for an ordinary release. */
 function drillOf(r: ReleaseRecord & { drill?: DrillResult }): string | null {
   const d = r.drill;
@@ -39,7 +45,7 @@ export const { run, help } = defineCommand({
     const rows = releases.map((r) => [
       localTime(r.createdAt, now),
       r.id,
-      r.version,
+      groupName(r) === null ? r.version : `${r.version} [group ${groupName(r)}]`,
       `${r.fromSlot ?? '-'} -> ${r.slot}`,
       drillOf(r) === null ? r.phase : `${r.phase} (drill ${drillOf(r)})`,
       humanReason((r.reason ?? '').split('\n')[0] ?? ''),

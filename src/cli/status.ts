@@ -65,12 +65,22 @@ function roleOf(s: ServiceAnswer, slot: 'blue' | 'green'): string {
 
 const OUTCOME_MARK: Record<string, string> = { passed: 'ok  ', failed: 'FAIL', error: 'ERR ', timeout: 'TIME' };
 
+/** `group shop (grp_…): web, api, worker` for a release of a group (`deploy --group`), else null. */
+export function groupLine(data: ReleaseStatus['data'] | undefined): string | null {
+  const g = data?.group as { name?: unknown; id?: unknown; members?: unknown } | undefined;
+  if (!g || typeof g.name !== 'string') return null;
+  return `group ${g.name} (${String(g.id)}): ${Array.isArray(g.members) ? g.members.join(', ') : ''}`;
+}
+
 /** The release part of status: phase and reason, gates, analysis runs, and the preview token line. */
 export function formatRelease(r: ReleaseStatus, service?: string, now = Date.now()): string[] {
   const step = r.step ? `  step ${r.step.step} of ${r.step.of} (${r.step.percent}%)` : '';
   const lines = [
     `  release ${r.id}  version ${r.version}  ${r.fromSlot ?? '-'} -> ${r.slot}  ${r.phase}${step}  started ${localTime(r.createdAt, now)}`,
   ];
+  const group = groupLine(r.data);
+  if (group !== null) lines.push(`    ${group}`);
+  if (r.drill) lines.push(`    drill: ${r.drill.result}: ${r.drill.summary}`);
   const reason = humanReason(r.reason ?? '').split('\n');
   if (reason[0]) lines.push(`    ${reason[0]}`, ...reason.slice(1).map((l) => `    ${l}`));
   // The whole reason is above (the app's own output when it quotes it); its log has the rest.

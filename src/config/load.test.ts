@@ -191,7 +191,7 @@ const invalid: { sentence: string; text: string; path: string; message: RegExp }
     sentence: 'an unknown top-level key is refused and the allowed keys are listed',
     text: `${web()}colour: blue\n`,
     path: 'colour',
-    message: /unknown key `colour`; remove it \(keys allowed here: .*api, httpRedirect, stateDir, services\)/,
+    message: /unknown key `colour`; remove it \(keys allowed here: .*api, httpRedirect, groups, stateDir, services\)/,
   },
   {
     sentence: 'a misspelt key gets a suggestion',

@@ -440,6 +440,45 @@ function listeners(value: unknown): { path: PropertyKey[]; text: string; address
 
 const dotted = (p: PropertyKey[]): string => p.map(String).join('.');
 
+/** A group names services that exist, each in one group at most, each switching in one swap. */
+function groupProblems(
+  groups: Record<string, unknown> | undefined,
+  services: Record<string, unknown>,
+): { path: PropertyKey[]; message: string }[] {
+  const out: { path: PropertyKey[]; message: string }[] = [];
+  const member = new Map<string, string>();
+  for (const [name, list] of Object.entries(groups ?? {})) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((svc, i) => {
+      const at = ['groups', name, i];
+      if (typeof svc !== 'string' || !(svc in services)) {
+        out.push({
+          path: at,
+          message: `${JSON.stringify(svc)} is not a service of this file; name one of ${Object.keys(services).join(', ')}`,
+        });
+        return;
+      }
+      const other = member.get(svc);
+      if (other !== undefined)
+        out.push({ path: at, message: `${svc} is in group ${other} already; a service belongs to one group at most` });
+      member.set(svc, name);
+      const cfg = record(services[svc]);
+      if (cfg?.shift !== undefined && cfg.shift !== 'instant')
+        out.push({
+          path: ['services', svc, 'shift'],
+          message: `${svc} is in group ${name}, whose services switch together in one swap; use shift: instant`,
+        });
+      const kind = record(cfg?.traffic)?.kind ?? 'router';
+      if (kind !== 'router')
+        out.push({
+          path: at,
+          message: `${svc} is moved by ${String(kind)}; a group switches the embedded routers together, so give its services traffic: { kind: router }`,
+        });
+    });
+  }
+  return out;
+}
+
 /** The whole file, for one config file (relative paths in it resolve against its folder). */
 export function configSchema(file: string) {
   const abs = path.resolve(file);
@@ -473,6 +512,18 @@ export function configSchema(file: string) {
       httpRedirect: address.optional().meta({
         description: 'Plain HTTP listener (like 0.0.0.0:80) that answers ACME HTTP-01 challenges and redirects everything else to https.',
       }),
+      groups: z
+        .record(
+          z.string().regex(SERVICE_NAME, { error: 'a group name is like a service name: lowercase letters, digits and -, like shop' }),
+          z
+            .array(z.string())
+            .min(2, { error: 'a group holds at least two services, like [web, api]' })
+            .describe('Its services (names under services).'),
+        )
+        .default({})
+        .describe(
+          'Services released together (`cutover deploy --group NAME VERSION`): switched together and rolled back together when any member fails, like { shop: [web, api, worker] } (default: none).',
+        ),
       stateDir: nonEmpty('a folder')
         .default(DEFAULTS.stateDir)
         .meta({ description: 'Store, logs and tokens; relative to this file (default .cutover).' }),
@@ -527,6 +578,8 @@ export function configSchema(file: string) {
           path: ['httpRedirect'],
           input: record(c)?.httpRedirect,
         });
+      for (const p of groupProblems(record(record(c)?.groups), record(record(c)?.services) ?? {}))
+        ctx.addIssue({ code: 'custom', message: p.message, path: p.path, input: undefined });
       for (const p of edgeProblems(record(c)?.services))
         ctx.addIssue({ code: 'custom', message: p.message, path: p.path, input: undefined });
     }, always)
@@ -540,6 +593,7 @@ export function configSchema(file: string) {
         store: c.store,
         fleet: c.fleet,
         supervisor: c.supervisor,
+        groups: c.groups,
         ...(c.httpRedirect !== undefined ? { httpRedirect: c.httpRedirect } : {}),
         services: Object.fromEntries(
           Object.entries(c.services).map(([name, s]) => [

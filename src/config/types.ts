@@ -18,6 +18,8 @@ export interface Config {
   /** The long-lived process that owns the listeners, the routers and the replicas (src/daemon/). */
   supervisor: SupervisorConfig;
   services: Record<string, ServiceConfig>;
+  /** Services released together (`cutover deploy --group`), by group name. */
+  groups: Record<string, string[]>;
   /** Webhooks told about release events. */
   notifications: NotificationsConfig;
   /** Plain HTTP that answers ACME HTTP-01 and redirects everything else to https. */

@@ -1,5 +1,6 @@
 // What the steps of a release share: the service's runtime, the store, the provider and a logger.
 import type { Logger } from '../log.ts';
+import type { GroupBarrier } from './group.ts';
 import type { Provider } from '../providers/types.ts';
 import type { Store } from '../store/types.ts';
 import type { ServiceRuntime } from './service.ts';
@@ -15,4 +16,6 @@ export interface StepContext {
   service: string;
   /** The config file's folder: where command gates run. */
   configDir: string;
+  /** The groups' barrier: a grouped release waits there until its whole group switches together. */
+  group?: GroupBarrier;
 }

@@ -17,6 +17,7 @@ import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { watchProgress } from './deadline.ts';
 import { type DrillRequest, startDrill, withDrillResults } from './drill.ts';
+import type { GroupBarrier } from './group.ts';
 import { drillResult } from './drill-spec.ts';
 import { requireHooks } from './hooks.ts';
 import { contractNow, expandBeforeProvision } from './migrate.ts';
@@ -47,6 +48,8 @@ export interface ReleaseControllerOptions {
   log: Logger;
   /** The config file's folder: command gates run there (default: the daemon's working folder). */
   configDir?: string;
+  /** The groups' barrier, when the service is in a group (controller/group.ts). */
+  group?: GroupBarrier;
 }
 
 export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHost, RollbackHost {
@@ -85,6 +88,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       log: this.log,
       service: this.service,
       configDir: opts.configDir ?? process.cwd(),
+      ...(opts.group ? { group: opts.group } : {}),
     };
     const unrecord = recordReplicaExits(this.ctx);
     const unwatch = watchProgress(this);

@@ -9,6 +9,7 @@ import type { JsonObject, Phase, ReleaseRecord } from '../store/types.ts';
 import { analyse, ensureBaseline, loadBaseline } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks } from './hooks.ts';
+import { groupOf } from './group.ts';
 import { armShield, disarmShield } from './shield.ts';
 import { closePreview } from './verify.ts';
 import { msUntil, sleep, sleepUntil, type Runner } from './wait.ts';
@@ -79,6 +80,8 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
   }
   // A promote given while shifting was about the shift: observing starts without it.
   runner.promoted = null;
+  // A grouped release waits for its whole group here; the last to arrive switches every member.
+  if (ctx.group && groupOf(release) !== null) await ctx.group.arrive(release, signal);
   const now = ctx.rt.routeState();
   if (now.live !== slot || now.weights[slot] !== 100) {
     await ctx.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });

@@ -15,6 +15,7 @@ import { ApiServer } from '../api/server.ts';
 import { Authenticator, daemonAdminToken } from '../api/auth.ts';
 import { EventFeed, eventsRoute } from '../api/events.ts';
 import { holdRoutes } from '../api/hold.ts';
+import { groupRoutes } from '../api/groups.ts';
 import { MetricsExporter } from '../api/metrics.ts';
 import { TrafficSampler, trafficRoute } from '../api/traffic.ts';
 import { dashboardFiles } from '../api/ui.ts';
@@ -24,6 +25,7 @@ import type { ControlPlane } from '../api/control.ts';
 import type { ServiceAnswer, SupervisorStatus } from '../api/types.ts';
 import type { SlotName } from '../config/types.ts';
 import { ReleaseController } from '../controller/release.ts';
+import { GroupCoordinator } from '../controller/group.ts';
 import { ServiceRuntime } from '../controller/service.ts';
 import { FleetControl } from '../fleet/control.ts';
 import type { RouteState, Store } from '../store/types.ts';
@@ -40,6 +42,8 @@ export class Daemon implements ControlPlane {
   private readonly runtimes = new Map<string, ServiceRuntime>();
   private readonly providers = new Map<string, Provider>();
   private readonly controllers = new Map<string, ReleaseController>();
+  /** Grouped releases over the controllers (config `groups`); made with the services. */
+  private groupCoordinator: GroupCoordinator | null = null;
   private api: ApiServer | null = null;
   /** With an etcd store: the routers, the election, this process's own fleet router. */
   private fleet: FleetControl | null = null;
@@ -106,7 +110,12 @@ export class Daemon implements ControlPlane {
       await this.feed.start();
       this.api = new ApiServer(this, new Authenticator(admin.tokens, this.#store), this.log, {
         metrics: new MetricsExporter(this),
-        routes: [eventsRoute(this.feed, this.#store), trafficRoute(this, (this.traffic = new TrafficSampler(this))), ...holdRoutes(this)],
+        routes: [
+          eventsRoute(this.feed, this.#store),
+          trafficRoute(this, (this.traffic = new TrafficSampler(this))),
+          ...holdRoutes(this),
+          ...groupRoutes(this),
+        ],
         open: dashboardFiles(),
         hosts: this.config.api.hosts,
         metricsToken: this.config.api.metricsToken,
@@ -134,6 +143,18 @@ export class Daemon implements ControlPlane {
   /** Starts a runtime (routes and health) and a release controller per service. */
   private async startServices(): Promise<void> {
     const store = this.store();
+    const groups = new GroupCoordinator(
+      this.config.groups,
+      (n) => {
+        const controller = this.controllers.get(n);
+        const rt = this.runtimes.get(n);
+        return controller && rt ? { controller, rt } : undefined;
+      },
+      store,
+      this.log,
+    );
+    this.groupCoordinator = groups;
+    const grouped = new Set(Object.values(this.config.groups).flat());
     for (const [name, cfg] of Object.entries(this.config.services)) {
       let provider = this.providers.get(name);
       if (provider === undefined) {
@@ -151,7 +172,15 @@ export class Daemon implements ControlPlane {
       this.runtimes.set(name, rt);
       this.controllers.set(
         name,
-        new ReleaseController({ runtime: rt, provider, store, stateDir: this.config.stateDir, configDir: this.config.dir, log: this.log }),
+        new ReleaseController({
+          runtime: rt,
+          provider,
+          store,
+          stateDir: this.config.stateDir,
+          configDir: this.config.dir,
+          log: this.log,
+          ...(grouped.has(name) ? { group: groups } : {}),
+        }),
       );
     }
   }
@@ -171,10 +200,20 @@ export class Daemon implements ControlPlane {
     for (const [name, controller] of this.controllers) {
       controller.resume().catch((err) => this.log.error('resume failed', { service: name, err }));
     }
+    this.groupCoordinator?.resume().catch((err) => this.log.error('resuming the groups failed', { err }));
+  }
+
+  /** Grouped releases; in a fleet only the leader has them. */
+  groups(): GroupCoordinator {
+    if (this.fleet !== null && !this.fleet.leading) throw this.fleet.notLeaderError();
+    if (this.groupCoordinator === null) throw new CutoverError('CUTOVER_E_INTERNAL', 'the services are not started yet; try again', 503);
+    return this.groupCoordinator;
   }
 
   /** A leader that lost its lease stops its releases and runtimes; the providers' slots keep running. */
   private async stopServices(): Promise<void> {
+    this.groupCoordinator?.close();
+    this.groupCoordinator = null;
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
     await Promise.all([...this.runtimes.values()].map((rt) => rt.close(0)));
     this.controllers.clear();
@@ -301,6 +340,7 @@ export class Daemon implements ControlPlane {
     this.traffic?.close();
     await this.notifier?.close();
     await this.api?.close();
+    this.groupCoordinator?.close();
     await Promise.all([...this.controllers.values()].map((c) => c.close()));
     // Resigns once its releases are stopped, so a follower takes over at once.
     await this.fleet?.close(grace);

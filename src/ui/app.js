@@ -541,7 +541,7 @@ function historyBox(card) {
                   'tr',
                   {},
                   h('td', {}, time(r.createdAt)),
-                  h('td', {}, r.version),
+                  h('td', {}, r.version, r.data?.group?.name ? h('span', { class: 'muted' }, ` group ${r.data.group.name}`) : null),
                   h('td', {}, `${r.fromSlot ?? '-'} → ${r.slot}`),
                   h(
                     'td',
