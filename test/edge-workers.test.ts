@@ -111,7 +111,12 @@ describe('workers: 2 on a TLS listener', () => {
     if (ca) rmSync(ca.dir, { recursive: true, force: true });
   });
 
-  it('both workers serve TLS connections, each handshake with the certificate on disk', async () => {
+  it('both workers serve TLS connections, each handshake with the certificate on disk, which status shows', async () => {
+    const st = (await d.api('GET', '/api/v1/services/app')).json;
+    assert.deepEqual(st.edge.hosts, ['app.test']);
+    assert.equal(st.edge.tls, true);
+    assert.match(st.edge.certificates[0]?.subject ?? '', /CN=app\.test/);
+    assert.equal(st.edge.certificates[0]?.error, null);
     const pids = workerPids(d.child.pid as number);
     assert.equal(pids.length, 2, `two edge workers: ${pids.join(', ')}`);
     const sockets: tls.TLSSocket[] = [];

@@ -9,6 +9,7 @@ import { Router, type RouterMetrics, type RouterOptions } from '../router/router
 import type { RouteSpec } from '../router/table.ts';
 import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges, type CertificateEvent } from './acme.ts';
 import { EdgeListener } from './listener.ts';
+import { EdgeWorkersHost } from './workers.ts';
 import { RedirectListener } from './redirect.ts';
 import { normalisePrefix } from './match.ts';
 
@@ -221,7 +222,7 @@ export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logg
   };
   if (needsEdge(edge) && cfg.workers > 1) {
     // Validation let this through only for a listener of its own with certificate files (no ACME).
-    return new WorkerRouterHost(opts, cfg.workers, log, undefined, { module: new URL('./worker.ts', import.meta.url), extra: { edge } });
+    return new EdgeWorkersHost(opts, cfg.workers, edge, log);
   }
   if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);
   return cfg.workers > 1 ? new WorkerRouterHost(opts, cfg.workers, log) : new LocalRouterHost(opts);
