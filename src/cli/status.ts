@@ -5,6 +5,7 @@ import type { ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.t
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { holdLine, holdOf } from './hold.ts';
+import { formatEdge } from './status-edge.ts';
 import { humanDuration, humanReason, localTime } from './time.ts';
 
 export function formatStatus(s: ServiceAnswer): string {
@@ -19,6 +20,7 @@ export function formatStatus(s: ServiceAnswer): string {
       lines.push(`      ${t.address}  ${t.healthy ? 'healthy' : `unhealthy${t.lastError ? ` (${t.lastError})` : ''}`}`);
   }
   if (s.traffic) lines.push(...formatTraffic(s.traffic));
+  if (s.edge) lines.push(...formatEdge(s.edge));
   if (s.analysisSource?.note) lines.push(`  analysis: no evidence for the built-in rules: ${s.analysisSource.note}`);
   if (s.fleet) {
     lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
