@@ -64,6 +64,8 @@ test('the dashboard shows the HAProxy adapter, what HAProxy reports, and drift u
     const api = (await daemon.api('GET', '/api/v1/services/web')).json.traffic;
     assert.ok(api.observed?.detail, JSON.stringify(api));
     assert.equal(await page.textContent('[data-testid=traffic-observed]').then((t) => t?.includes(api.observed.detail)), true);
+    // One address per slot, as configured: parity says they differ in nothing else.
+    assert.equal(await page.textContent('[data-testid=parity]'), 'parity blue and green differ only in their version');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-traffic-agrees.png'), fullPage: true });
 
     assert.match(await haproxyCommand(hp.socket, `set server web/${serverName('blue', blue.address)} state maint`), /^\s*$/);

@@ -4,7 +4,7 @@
 import type { SlotName } from '../config/types.ts';
 import type { HoldCommand, ReleaseCommands, ServiceView } from '../controller/view.ts';
 import type { RouteState, Store } from '../store/types.ts';
-import type { ServiceAnswer, SupervisorStatus } from './types.ts';
+import type { ParityReport, ServiceAnswer, SupervisorStatus } from './types.ts';
 
 export interface ControlPlane {
   /** The config file the daemon runs from: a release checks it still validates. */
@@ -20,6 +20,8 @@ export interface ControlPlane {
   switchTo(service: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState>;
   /** Pause/resume, maintenance on/off: recorded, then applied on every router (see HoldCommand). */
   setHold(service: string, change: Parameters<HoldCommand['setHold']>[0], actor: string, reason: string): Promise<RouteState>;
+  /** What differs between the service's two slots besides the version, read now. */
+  parity(service: string): Promise<ParityReport>;
   /** The service's status with its active (or latest) release, and in a fleet its routers. */
   status(service: string): Promise<ServiceAnswer>;
   /** The supervisor and its router processes; null in a fleet (its routers are in `status`). */

@@ -224,6 +224,14 @@ export function apiRoutes(daemon: ControlPlane): Route[] {
     }),
     route({
       method: 'GET',
+      path: '/api/v1/services/{service}/parity',
+      role: 'viewer',
+      summary:
+        'what differs between the two slots besides the version: command, environment variable names (never values), replicas, config hash, what the provider sees running',
+      handler: async (c) => daemon.parity(daemon.service(c.params.service!).name),
+    }),
+    route({
+      method: 'GET',
       path: '/api/v1/audit',
       role: 'viewer',
       summary: 'the whole audit log, newest first (?limit=)',

@@ -1,10 +1,12 @@
 // The API's answers as types, for the CLI and other clients: importing these loads no daemon code.
 import type { ServiceStatus } from '../controller/view.ts';
 import type { FleetStatus } from '../fleet/control.ts';
+import type { ParityReport } from '../controller/parity.ts';
 
 export type { ReleaseStatus, ServiceStatus, TargetStatus } from '../controller/view.ts';
 export type { FleetStatus } from '../fleet/control.ts';
 export type { TrafficStatus } from '../controller/traffic-control.ts';
+export type { ParityReport } from '../controller/parity.ts';
 
 /** One router process of a service, as the supervisor runs it. */
 export interface RouterProcessStatus {
@@ -37,6 +39,8 @@ export interface SupervisorStatus {
 
 /** GET /services/{service}: the status; in a fleet its routers and leader, else its router processes. */
 export type ServiceAnswer = ServiceStatus & {
+  /** What differs between the two slots besides the version (null when it cannot be read now). */
+  parity?: ParityReport | null;
   fleet?: FleetStatus;
   supervisor?: { pid: number; controllers: number; routers: RouterGroupStatus | null };
 };

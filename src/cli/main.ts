@@ -35,6 +35,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   rollback: () => import('./rollback.ts'),
   abort: () => import('./abort.ts'),
   history: () => import('./history.ts'),
+  parity: () => import('./parity.ts'),
   logs: () => import('./logs.ts'),
   migrations: () => import('./migrations.ts'),
   demo: () => import('./demo.ts'),
@@ -69,6 +70,7 @@ commands:
   maintenance <service> on|off [--message TEXT]
                                  every user request gets the maintenance page (503, Retry-After)
   history <service> [--json]     the service's releases, newest first
+  parity <service> [--json]      what differs between the slots besides the version (exit 1 if anything)
   logs <service> [--slot blue|green] [-n N] [--follow]
                                  the last lines the service's replicas wrote
   migrations lint -c FILE        check expand SQL for what would break the live version (exit 2)

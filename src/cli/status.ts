@@ -1,7 +1,7 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
 // then the release: its phase (and shift step), when it started (local time), gate results, analysis
 // runs and, while it is previewed, its preview token; a failed release, its whole reason and its logs.
-import type { ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
+import type { ParityReport, ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { holdLine, holdOf } from './hold.ts';
@@ -22,6 +22,7 @@ export function formatStatus(s: ServiceAnswer): string {
   if (s.traffic) lines.push(...formatTraffic(s.traffic));
   if (s.edge) lines.push(...formatEdge(s.edge));
   if (s.analysisSource?.note) lines.push(`  analysis: no evidence for the built-in rules: ${s.analysisSource.note}`);
+  if (s.parity) lines.push(...formatParityLine(s.parity));
   if (s.fleet) {
     lines.push(`  fleet: controller ${s.fleet.controller}, leader ${s.fleet.leader?.id ?? '(none)'}`);
     for (const r of s.fleet.routers) {
@@ -40,7 +41,7 @@ export function formatTraffic(t: TrafficStatus): string[] {
   const lines = [`  traffic  ${t.kind} (${can.join(', ')})${t.observed ? `: ${t.observed.detail}` : ''}`];
   if (t.error) {
     const code = t.errorCode ? ` (${t.errorCode})` : '';
-    const retry = t.retryAt ? `; applying the route table again at ${t.retryAt}` : '';
+    const retry = t.retryAt ? `; applying the route table again at ${localTime(t.retryAt)}` : '';
     lines.push(`    unreachable or refusing${code}: ${t.error}${retry}`);
   }
   if (t.drift.length > 0) {
@@ -49,6 +50,16 @@ export function formatTraffic(t: TrafficStatus): string[] {
   } else if (t.observed) lines.push('    agrees with the route table');
   for (const n of t.observed?.notes ?? []) lines.push(`    note: ${n}`);
   return lines;
+}
+
+/** Parity in status: one line when the slots agree (or cannot be compared), every difference when not. */
+export function formatParityLine(p: ParityReport): string[] {
+  if (!p.compared) return [`  parity   ${p.note ?? 'nothing compared'}`];
+  if (p.differences.length === 0) return ['  parity   blue and green differ only in their version'];
+  return [
+    `  parity   DRIFT: blue and green differ besides their version${p.strict ? ' (parity.strict: a switch is refused)' : ''} (cutover parity ${p.service}):`,
+    ...p.differences.map((d) => `    ${d.text}`),
+  ];
 }
 
 const BEFORE_TRAFFIC = new Set(['pending', 'provisioning', 'verifying', 'awaiting-approval']);

@@ -8,10 +8,14 @@ export const { run, help } = defineCommand({
   usage: USAGE,
   summary:
     'Move all traffic of <service> to a slot at once, outside any release (the escape hatch; it is recorded with your\n' +
-    'name and reason). Refused when the slot has no healthy target, unless --force.',
+    'name and reason). Refused when the slot has no healthy target, or (with parity.strict) when the slots differ\n' +
+    'besides their version, unless --force.',
   api: true,
   flags: {
-    force: { type: 'boolean', help: 'switch even when no target of the slot is healthy (its users will see errors)' },
+    force: {
+      type: 'boolean',
+      help: 'switch even when no target of the slot is healthy (its users will see errors), or the slots differ (parity.strict)',
+    },
     reason: { type: 'string', value: 'TEXT', help: 'why, for the history and the audit log' },
     json: { type: 'boolean', help: 'print the result as JSON' },
   },

@@ -62,6 +62,7 @@ test('a minimal service gets every documented default', () => {
     onTimeout: 'abort',
     onProgressDeadline: 'flag',
     shift: 'instant',
+    parity: { strict: false },
     // No analysis section: a short watch that goes on (with a warning) when there is nothing to judge.
     analysis: {
       interval: 100,

@@ -225,6 +225,17 @@ function service(dir: string) {
           'What a release past its progressDeadline does: flag (default), or abort: aborted before traffic moved, rolled back to the standby slot after.',
       }),
       shift,
+      parity: z
+        .strictObject({
+          strict: z
+            .boolean()
+            .default(false)
+            .describe(
+              'Refuse a switch to a slot that differs from the other besides its version (command, variable names, replicas, config hash, what runs), with CUTOVER_E_PARITY_DRIFT (default false: reported only).',
+            ),
+        })
+        .prefault({})
+        .describe('The check, before every switch, of what differs between the two slots besides the version (`cutover parity`).'),
       analysis,
       standby: duration()
         .prefault(DEFAULTS.standby)

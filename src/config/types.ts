@@ -377,6 +377,8 @@ export interface ServiceConfig {
   progressDeadline?: number;
   onProgressDeadline: 'flag' | 'abort';
   shift: ShiftConfig;
+  /** Whether a switch is refused when the slots differ besides their version (`cutover parity`). */
+  parity: { strict: boolean };
   analysis: AnalysisConfig;
   standby: number;
   preview: { header: string; cookie?: string; listen?: string };

@@ -6,6 +6,7 @@ import { hasTraffic, WITH_TRAFFIC_PHASES } from '../lifecycle.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks } from './hooks.ts';
+import { parityBeforeSwitch } from './parity.ts';
 import { contractBlocksRollback } from './migrate.ts';
 
 /** What the rollback steps need of the release controller. */
@@ -87,6 +88,9 @@ export async function rollBackTo(
     });
   });
   ctx.log.info('release rolled back', { release: release.id, live: from });
+  // What differed between the slots, on record; never awaited: a rollback is not delayed or refused for it.
+  const parity = { provider: ctx.provider, cfg: ctx.rt.cfg, state: ctx.rt.routeState(), store: ctx.store, actor, releaseId: release.id };
+  parityBeforeSwitch(parity, from, false).catch((err) => ctx.log.warn('cannot record parity at the rollback', { err }));
   notifyHooks(ctx, ended, 'onRollback', reason);
   return ended;
 }

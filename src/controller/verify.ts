@@ -13,6 +13,7 @@ import { joinHostPort, reachableHost, splitHostPort } from '../net/address.ts';
 import type { JsonObject, Phase, ReleaseRecord, StoreEvent } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks, requireHooks } from './hooks.ts';
+import { parityBeforeSwitch } from './parity.ts';
 import { type Runner, msUntil, sleep, woken } from './wait.ts';
 
 /** How often a release awaiting approval looks at the store again. */
@@ -71,6 +72,13 @@ export async function verify(host: VerifyHost, release: ReleaseRecord, signal: A
   // Before the switch may happen: with approval: manual, before the release waits for it. A hook
   // that fails here fails the release (the caller records it), with the live slot untouched.
   await requireHooks(ctx, release, 'beforeSwitch', `${slot} passed its gates; traffic moves next`);
+  // What differs between the slots besides the version, on record before traffic moves; with
+  // parity.strict a difference fails the release here, the live slot untouched.
+  await parityBeforeSwitch(
+    { provider: ctx.provider, cfg, state: ctx.rt.routeState(), store: ctx.store, actor: CONTROLLER, releaseId: release.id },
+    slot,
+    true,
+  );
   const passed = results.length === 0 ? '' : `; ${results.length === 1 ? 'its gate passed' : `all ${results.length} gates passed`}`;
   if (cfg.approval === 'manual') {
     const approvalDeadline = cfg.approvalTimeout === undefined ? null : new Date(Date.now() + cfg.approvalTimeout).toISOString();

@@ -24,6 +24,7 @@ import { createProvider, type Provider } from '../providers/index.ts';
 import type { ControlPlane } from '../api/control.ts';
 import type { ServiceAnswer, SupervisorStatus } from '../api/types.ts';
 import type { SlotName } from '../config/types.ts';
+import { type ParityReport, parityBeforeSwitch, parityReport } from '../controller/parity.ts';
 import { ReleaseController } from '../controller/release.ts';
 import { GroupCoordinator } from '../controller/group.ts';
 import { ServiceRuntime } from '../controller/service.ts';
@@ -254,8 +255,25 @@ export class Daemon implements ControlPlane {
     return this.controllers.get(name)!;
   }
 
-  switchTo(name: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState> {
-    return this.service(name).switchTo(slot, actor, reason, opts);
+  /** The operator's switch; parity is checked first, and with parity.strict a drift is refused unless forced. */
+  async switchTo(name: string, slot: SlotName, actor: string, reason: string, opts: { force: boolean }): Promise<RouteState> {
+    const rt = this.service(name);
+    const provider = this.providers.get(name);
+    if (provider !== undefined && rt.routeState().live !== slot)
+      await parityBeforeSwitch(
+        { provider, cfg: rt.cfg, state: rt.routeState(), store: this.store(), actor, releaseId: null },
+        slot,
+        !opts.force,
+      );
+    return rt.switchTo(slot, actor, reason, opts);
+  }
+
+  /** What differs between the service's two slots besides the version, now. */
+  async parity(name: string): Promise<ParityReport> {
+    const rt = this.service(name);
+    const provider = this.providers.get(name);
+    if (provider === undefined) throw notFound(`no provider for "${name}" yet; try again once the daemon has started`);
+    return parityReport(provider, rt.cfg, rt.routeState());
   }
 
   setHold(name: string, change: Parameters<ServiceRuntime['setHold']>[0], actor: string, reason: string): Promise<RouteState> {
@@ -266,10 +284,12 @@ export class Daemon implements ControlPlane {
   async status(name: string): Promise<ServiceAnswer> {
     const status = this.service(name).status();
     const release = (await this.controllers.get(name)?.releaseStatus()) ?? null;
+    const parity = await this.parity(name).catch(() => null);
     const sup = await this.supervisor();
     return {
       ...status,
       release,
+      parity,
       ...(this.fleet === null ? {} : { fleet: this.fleet.status(name) }),
       ...(sup === null
         ? {}

@@ -21,6 +21,7 @@ import { slotLogPath, tailSlotLog } from './logs.ts';
 import { releasePorts, REPLICA_HOST, reservePorts } from './ports.ts';
 import { Replica, RESTART_BACKOFF, type BackoffPolicy } from './replica.ts';
 import { SlotLog } from './slot-log.ts';
+import { type ProvisionedSpec, provisionedSpec, slotSpecOf } from './spec.ts';
 import { launchSpec } from './template.ts';
 import type {
   Provider,
@@ -31,6 +32,7 @@ import type {
   ReplicaListener,
   ReplicaStatus,
   SlotDeployment,
+  SlotSpec,
   StopOptions,
 } from './types.ts';
 import { acquireWatchdog, releaseWatchdog, type Watchdog } from './watchdog-client.ts';
@@ -60,6 +62,8 @@ type Failure = { replica: Replica; exit: ReplicaExit; error: Error | null };
 
 interface SlotRun {
   version: string;
+  /** What it was provisioned with, for the parity report. */
+  spec: ProvisionedSpec;
   replicas: Replica[];
   log: SlotLog;
   ready: boolean;
@@ -113,6 +117,11 @@ export class ProcessProviderImpl implements Provider {
     return this.#slots.get(slot)?.replicas.map((r) => r.status()) ?? [];
   }
 
+  async slotSpec(slot: SlotName): Promise<SlotSpec | null> {
+    const run = this.#slots.get(slot);
+    return run?.ready ? slotSpecOf(run.spec, this.replicas(slot)) : null;
+  }
+
   onReplicaEvent(listener: ReplicaListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -154,7 +163,7 @@ export class ProcessProviderImpl implements Provider {
       onError: (err) => this.#opts.logger?.warn('cannot write the slot log', { service, slot, err }),
     });
     log.write(-1, 'cutover', [`provisioning version ${version}: ${config.replicas} replica(s) of ${JSON.stringify(config.command)}`]);
-    const run: SlotRun = { version, replicas: [], log, ready: false, onFailure: null };
+    const run: SlotRun = { version, spec: provisionedSpec(config), replicas: [], log, ready: false, onFailure: null };
     this.#slots.set(slot, run);
     run.replicas = ports.map((port, index) => this.#replica(slot, run, index, port));
 

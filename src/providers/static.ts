@@ -3,7 +3,15 @@
 // stopping is a no-op.
 import type { SlotName, StaticProvider } from '../config/types.ts';
 import { abortedError, closedError } from './errors.ts';
-import type { Provider, ProviderCapabilities, ProvisionOptions, ReplicaListener, ReplicaStatus, SlotDeployment } from './types.ts';
+import type {
+  Provider,
+  ProviderCapabilities,
+  ProvisionOptions,
+  ReplicaListener,
+  ReplicaStatus,
+  SlotDeployment,
+  SlotSpec,
+} from './types.ts';
 
 export class StaticProviderImpl implements Provider {
   readonly kind = 'static' as const;
@@ -47,6 +55,19 @@ export class StaticProviderImpl implements Provider {
 
   replicas(_slot: SlotName): ReplicaStatus[] {
     return [];
+  }
+
+  /** The operator runs the slots: cutover knows how many addresses each has, not what runs there. */
+  async slotSpec(slot: SlotName): Promise<SlotSpec | null> {
+    const targets = this.#config[slot];
+    if (targets.length === 0) return null;
+    return {
+      command: null,
+      envNames: null,
+      replicas: targets.length,
+      configHash: null,
+      view: { running: targets.length, detail: `${targets.length} address(es) you run: ${targets.join(', ')}`, envNames: null },
+    };
   }
 
   onReplicaEvent(_listener: ReplicaListener): () => void {

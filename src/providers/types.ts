@@ -91,6 +91,23 @@ export interface ProviderCapabilities {
   readonly fixedTargets: boolean;
 }
 
+/**
+ * What a slot runs besides its version, for the parity report (`cutover parity`): as it was
+ * provisioned, and what the provider sees running now. Environment variables by name only: their
+ * values (secrets among them) never leave the provider; a change of a value shows in configHash.
+ */
+export interface SlotSpec {
+  /** The command with `{version}` left in (so two versions compare equal); null: not cutover's to know. */
+  command: string[] | null;
+  /** Sorted names of the variables the slot's replicas are given; null: not cutover's to know. */
+  envNames: string[] | null;
+  replicas: number;
+  /** A short hash of everything the slot was provisioned with (values included); null: nothing to hash. */
+  configHash: string | null;
+  /** What the provider sees now: how many replicas run, in words, and the variable names the running process has. */
+  view: { running: number; detail: string; envNames: string[] | null };
+}
+
 export interface Provider {
   readonly kind: 'process' | 'static' | 'kubernetes';
   readonly service: string;
@@ -115,6 +132,8 @@ export interface Provider {
   stop(slot: SlotName, opts?: StopOptions): Promise<void>;
   deployment(slot: SlotName): SlotDeployment | null;
   replicas(slot: SlotName): ReplicaStatus[];
+  /** What `slot` runs besides its version (see SlotSpec); null when it runs nothing. Absent: the provider cannot say. */
+  slotSpec?(slot: SlotName): Promise<SlotSpec | null>;
   /** Replica starts, exits and restarts; returns a function that unsubscribes. */
   onReplicaEvent(listener: ReplicaListener): () => void;
   /** Stop every slot and release what the provider holds. */

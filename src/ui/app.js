@@ -214,6 +214,7 @@ function render(card) {
     ),
     h('div', { class: 'slots' }, slotBox(s, 'blue'), slotBox(s, 'green')),
     trafficBox(s),
+    parityBox(s),
     release ? releaseBox(card, release) : h('p', { class: 'muted' }, `No release yet: cutover deploy ${s.service} <version>`),
     h('div', { class: 'charts', 'data-charts': '' }),
     historyBox(card),
@@ -316,6 +317,30 @@ function trafficBox(s) {
           t.observed.notes.map((n) => h('li', {}, `note: ${n}`)),
         )
       : null,
+  );
+}
+
+/** What differs between the slots besides the version (`cutover parity`): one line, or every difference. */
+function parityBox(s) {
+  const p = s.parity;
+  if (!p) return null;
+  const drift = p.compared && p.differences.length > 0;
+  return h(
+    'section',
+    { class: `parity${drift ? ' drift' : ''}`, 'data-testid': 'parity' },
+    h('strong', {}, 'parity '),
+    !p.compared
+      ? h('span', { class: 'muted' }, p.note ?? 'nothing compared')
+      : !drift
+        ? 'blue and green differ only in their version'
+        : [
+            `blue and green differ besides their version${p.strict ? ' (parity.strict: a switch is refused)' : ''}:`,
+            h(
+              'ul',
+              {},
+              p.differences.map((d) => h('li', {}, d.text)),
+            ),
+          ],
   );
 }
 
