@@ -148,6 +148,12 @@ test('a slot is applied as a Deployment, waited for until rolled out, and its re
     api.received.every((r) => r.authorization === 'Bearer sa-token'),
     'every call carries the token',
   );
+  // Parity reads what was applied and the pods seen, and asks the cluster nothing more.
+  const spec = await provider.slotSpec('green');
+  assert.equal(spec?.view.detail, '2 ready pod(s) when provisioned');
+  assert.ok(spec?.command?.[0]?.includes('{version}'), JSON.stringify(spec));
+  assert.equal(await provider.slotSpec('blue'), null, 'a slot never provisioned runs nothing');
+  api.assertDone();
 });
 
 test('stopping a slot scales its Deployment to 0 with a merge patch, against a recorded Kubernetes API (no API server runs here)', async () => {

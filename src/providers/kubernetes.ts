@@ -8,8 +8,17 @@ import type { KubernetesProvider, SlotName } from '../config/types.ts';
 import { APPLY_PATCH, FIELD_MANAGER, KubeApiError, type KubeClient, MERGE_PATCH } from '../kubernetes/client.ts';
 import { joinHostPort } from '../net/address.ts';
 import { abortedError, closedError, ProviderError } from './errors.ts';
+import { kubernetesSpec } from './spec.ts';
 import { substitute } from './template.ts';
-import type { Provider, ProviderCapabilities, ProvisionOptions, ReplicaListener, ReplicaStatus, SlotDeployment } from './types.ts';
+import type {
+  Provider,
+  ProviderCapabilities,
+  ProvisionOptions,
+  ReplicaListener,
+  ReplicaStatus,
+  SlotDeployment,
+  SlotSpec,
+} from './types.ts';
 
 /** The slot label without a kubernetes-service traffic section (whose selectorKey is used instead). */
 export const DEFAULT_SLOT_LABEL = 'slot';
@@ -247,6 +256,11 @@ export class KubernetesProviderImpl implements Provider {
   deployment(slot: SlotName): SlotDeployment | null {
     const d = this.#deployments.get(slot);
     return d ? { ...d, targets: [...d.targets] } : null;
+  }
+
+  /** From what was applied and the ready pods seen at provisioning: parity asks the cluster nothing more. */
+  async slotSpec(slot: SlotName): Promise<SlotSpec | null> {
+    return this.#deployments.has(slot) ? kubernetesSpec(this.#config, this.replicas(slot).length) : null;
   }
 
   replicas(slot: SlotName): ReplicaStatus[] {

@@ -1,10 +1,11 @@
 // What a process slot runs besides its version, for the parity report: the command, variable names,
 // replica count and a hash of its provider config as they were when the slot was provisioned, and
-// what is running now (replicas up; the variable names the process really has, from /proc on Linux).
+// what is running now (replicas up; the variable names the process really has, from /proc on Linux);
+// for a Deployment slot, the same from what was applied.
 // Values never leave here: a changed value shows only as another configHash.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ProcessProvider } from '../config/types.ts';
+import type { KubernetesProvider, ProcessProvider } from '../config/types.ts';
 import type { ReplicaStatus, SlotSpec } from './types.ts';
 
 /** The variables cutover gives every replica, besides provider.env. */
@@ -26,6 +27,27 @@ export function provisionedSpec(config: ProcessProvider): ProvisionedSpec {
     envNames: [...new Set([...Object.keys(config.env), ...SET_BY_CUTOVER])].sort(),
     replicas: config.replicas,
     configHash: createHash('sha256').update(hashed).digest('hex').slice(0, 12),
+  };
+}
+
+/**
+ * A Deployment slot: its image (with `{version}` left in) stands for the command; the provider's view
+ * is the ready pods it saw when it provisioned the slot (parity makes no extra call to the cluster).
+ */
+export function kubernetesSpec(config: KubernetesProvider, readyPods: number): SlotSpec {
+  const hashed = JSON.stringify({
+    image: config.image,
+    port: config.port,
+    env: config.env,
+    replicas: config.replicas,
+    namespace: config.namespace,
+  });
+  return {
+    command: [config.image],
+    envNames: [...new Set([...Object.keys(config.env), ...SET_BY_CUTOVER])].sort(),
+    replicas: config.replicas,
+    configHash: createHash('sha256').update(hashed).digest('hex').slice(0, 12),
+    view: { running: readyPods, detail: `${readyPods} ready pod(s) when provisioned`, envNames: null },
   };
 }
 
