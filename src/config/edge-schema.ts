@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { claimProblems, hostProblem, type ListenerClaim } from '../edge/claims.ts';
 import { parseHostPort } from './address.ts';
 import { always, duration, nonEmpty, record } from './fields.ts';
+import { DEFAULT_TYPES, ENCODINGS } from '../router/compress.ts';
 import type { TlsConfig } from './types.ts';
 
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -234,3 +235,30 @@ export const buffer = z
   })
   .prefault({})
   .describe('Request buffering: with requests: true, a body is read whole (up to maxMemory) before its upstream is connected.');
+
+export const compression = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('Compress answers the upstream did not compress, when the client accepts it (default false).'),
+    types: z
+      .array(
+        z.string().regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$/, {
+          error: (iss) => `${JSON.stringify(iss.input)} is not a media type; write one like application/json, or a family like text/*`,
+        }),
+      )
+      .min(1)
+      .default([...DEFAULT_TYPES])
+      .describe(`Media types compressed (text/* for a family; default ${DEFAULT_TYPES.join(', ')}); event streams never are.`),
+    minSize: size.default(1024).describe('Answers with a Content-Length below this go as they are (bytes, or 1KiB; default 1KiB).'),
+    encodings: z
+      .array(z.enum(ENCODINGS as unknown as ['br', 'zstd', 'gzip']))
+      .min(1)
+      .default([...ENCODINGS])
+      .describe('Encodings offered, preferred first, among those the client accepts (default br, zstd, gzip).'),
+  })
+  .prefault({})
+  .describe(
+    'Response compression (off by default): br, zstd or gzip as the client accepts, for identity answers of the listed types, over HTTP/1.1 (Content-Length answers) and HTTP/2.',
+  );

@@ -8,7 +8,7 @@ import { parseHostPort, sameListener, type HostPort } from './address.ts';
 import { address, always, command, cookieName, duration, headerName, nonEmpty, positiveInt, record, storeUrl } from './fields.ts';
 import type { Config, NotificationsConfig, FleetConfig, LimitsConfig, ServiceConfig, SupervisorConfig, TimeoutsConfig } from './types.ts';
 import { WEBHOOK_EVENTS } from './types.ts';
-import { buffer, edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
+import { buffer, compression, edgeProblems, hosts, pathPrefix, sameSharedListen, size, stripPrefix, tls } from './edge-schema.ts';
 import { hooksSchema } from './hooks-schema.ts';
 import { errorPages, maintenance } from './pages-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
@@ -172,6 +172,7 @@ function service(dir: string) {
       limits,
       via: z.boolean().default(DEFAULTS.via).describe('Add a Via header to requests and answers (default false).'),
       buffer,
+      compression,
       errorPages: errorPages(dir),
       maintenance: maintenance(dir),
       trustedProxies: z

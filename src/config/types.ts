@@ -364,6 +364,8 @@ export interface ServiceConfig {
   errorPages: Record<string, PageFile>;
   /** buffer.requests: bodies are read whole (at most maxMemory bytes) before the upstream is connected. */
   buffer: { requests: boolean; maxMemory: number };
+  /** Response compression; off unless enabled. */
+  compression: { enabled: boolean; types: string[]; minSize: number; encodings: ('br' | 'zstd' | 'gzip')[] };
   maintenance: MaintenanceConfig;
   provider: ProviderConfig;
   /** What moves users' traffic between the slots: the embedded router, or an external balancer. */

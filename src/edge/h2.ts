@@ -8,6 +8,7 @@ import { isHeadError, type RequestHead, type ResponseHead } from '../router/http
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from '../router/rules.ts';
 import { parseResponseHead } from '../router/heads.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../router/pool.ts';
+import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor } from '../router/compress.ts';
 import { forwardedFor, forwardingLines } from '../router/forwarded.ts';
 import { h2PageHeaders, ownPage, type Page, type PagesConfig } from '../router/pages.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
@@ -24,6 +25,7 @@ export interface H2Service {
     bodyTimeout: number;
     /** buffer.requests: the body is read whole (maxRequestBody bounds it) before the upstream is connected. */
     bufferRequests?: boolean;
+    compression?: CompressionOptions;
     pages?: PagesConfig;
   };
   mirror(pool: SlotPool, head: string): void;
@@ -72,6 +74,7 @@ export interface H2Request {
   authority: string;
   /** The client said `te: trailers`: it can take trailers (gRPC). */
   trailers: boolean;
+  acceptEncoding: string | null;
 }
 
 /** The request an HTTP/2 stream's headers describe, or why it cannot go on as HTTP/1.1. */
@@ -143,7 +146,8 @@ export function requestFromHeaders(headers: http2.IncomingHttpHeaders, endStream
     cookie,
     routeHeader,
   };
-  return { head, authority, trailers };
+  const ae = headers['accept-encoding'];
+  return { head, authority, trailers, acceptEncoding: typeof ae === 'string' ? ae : null };
 }
 
 /** The HTTP/1.1 head sent upstream for a stream; `trusted`: the peer is one of the service's trustedProxies. */
@@ -233,6 +237,9 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private reqBytes = 0;
   /** Reset by every DATA frame of the request; its end is a 408. */
   private bodyTimer: NodeJS.Timeout | null = null;
+  /** Compressing the answer (compress.ts), or null. */
+  private zip: BodyCompressor | null = null;
+  private readonly acceptEncoding: string | null;
   /** buffer.requests: the request body read so far (reqBytes long), sent whole once it ended. */
   private buffered: Buffer[] | null = null;
 
@@ -251,6 +258,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     this.target = target;
     this.req = request.head;
     this.wantsTrailers = request.trailers;
+    this.acceptEncoding = request.acceptEncoding;
     this.setCookie = choice.setCookie;
     this.reqDone = this.req.bodyMode === BODY_NONE;
     this.reqChunked = this.req.bodyMode === BODY_CHUNKED;
@@ -399,7 +407,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       const chunkedTrailers = res.bodyMode === BODY_CHUNKED && this.wantsTrailers;
       if (chunkedTrailers || res.bodyMode === BODY_CHUNKED) this.decoder = new ChunkedDecoder();
       this.resRemaining = res.bodyMode === BODY_LENGTH ? res.contentLength : 0;
-      const headers = responseHeaders(res, this.setCookie, this.service.opts.via);
+      const zipLines = chunkedTrailers ? null : this.compressor(res);
+      const headers = responseHeaders(zipLines === null ? res : { ...res, forwardLines: zipLines }, this.setCookie, this.service.opts.via);
       if (res.bodyMode === BODY_NONE) {
         this.stream.respond(headers, { endStream: true });
         if (offset < buf.length) this.upstreamBroken = true;
@@ -430,10 +439,10 @@ export class H2Exchange implements UpstreamOwner, Drainable {
         done = true;
       }
       this.resRemaining -= data.length;
-      ok = this.stream.write(data);
+      ok = this.send(data);
     } else if (res.bodyMode === BODY_CHUNKED) {
       const end = (this.decoder as ChunkedDecoder).feed(chunk, (d) => {
-        ok = this.stream.write(d) && ok;
+        ok = this.send(d) && ok;
       });
       if (end === DECODE_ERROR) return this.abort();
       if (end !== DECODE_MORE) {
@@ -441,10 +450,10 @@ export class H2Exchange implements UpstreamOwner, Drainable {
         done = true;
       }
     } else {
-      ok = this.stream.write(chunk);
+      ok = this.send(chunk);
     }
     if (done) {
-      this.stream.end();
+      this.endBody();
       this.finish();
     } else if (!ok && this.up !== null) {
       const up = this.up;
@@ -455,10 +464,41 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     }
   }
 
+  /** compress.ts: the header lines of a compressed answer (and this.zip set), or null to send it as it is. */
+  private compressor(res: ResponseHead): string | null {
+    const opts = this.service.opts.compression;
+    if (opts === undefined || res.bodyMode === BODY_NONE) return null;
+    const length = res.bodyMode === BODY_LENGTH ? res.contentLength : -1;
+    const enc = compressionFor(opts, this.acceptEncoding, this.req.method, res.status, res.contentType, length, res.forwardLines);
+    if (enc === null) return null;
+    this.zip = new BodyCompressor(enc, (b) => {
+      if (this.stream.destroyed || this.stream.write(b) || this.up === null) return;
+      const up = this.up;
+      up.socket.pause();
+      this.stream.once('drain', () => {
+        if (this.up === up) up.socket.resume();
+      });
+    });
+    return compressedLines(res.forwardLines, enc);
+  }
+
+  /** Body bytes to the client, through the compressor when there is one (its output minds the stream's backpressure). */
+  private send(b: Buffer): boolean {
+    if (this.zip === null) return this.stream.write(b);
+    this.zip.write(b);
+    return true;
+  }
+
+  private endBody(): void {
+    const zip = this.zip;
+    if (zip === null) this.stream.end();
+    else zip.end(() => this.stream.end());
+  }
+
   onUpstreamEnd(up: Upstream): void {
     if (up !== this.up) return;
     if (this.res !== null && this.res.bodyMode === BODY_UNTIL_CLOSE) {
-      this.stream.end();
+      this.endBody();
       this.upstreamBroken = true;
       this.finish();
     }
@@ -480,7 +520,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       return this.fail(502, CLOSED_EARLY, `closed the connection before answering${code ? ` (${code})` : ''}`);
     }
     if (this.res.bodyMode === BODY_UNTIL_CLOSE) {
-      this.stream.end();
+      this.endBody();
       this.finish();
     } else this.abort();
   }

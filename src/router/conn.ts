@@ -10,6 +10,7 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
+import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
 import { forwardedFor, forwardingLines } from './forwarded.ts';
 import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
 import { http1Page, ownResponse, type Page, type PagesConfig } from './pages.ts';
@@ -38,6 +39,8 @@ export interface ConnOptions {
   maxRequestBody?: number;
   /** A request body must make progress within this (ms between reads), or the client gets 408. */
   bodyTimeout: number;
+  /** Response compression (compress.ts); off when unset. */
+  compression?: CompressionOptions;
   /** buffer.requests: every request body is read whole (maxRequestBody bounds it) before the upstream is connected. */
   bufferRequests?: boolean;
   /** Error pages and the maintenance page (pages.ts); plain text when unset. */
@@ -164,6 +167,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private clientClosed = false;
 
   private setCookie: string | null = null;
+  /** Compressing this answer (compress.ts), or null. */
+  private zip: BodyCompressor | null = null;
   /** Set while this request may still go once to the standby slot (retry.ts), else null. */
   private retry: RetryRule | null = null;
   /** The request body as sent, kept while a retry may need it again. */
@@ -638,8 +643,9 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       if (res.status >= 500 && this.retry !== null && this.retryOnStandby(res.status, false)) return;
       this.clearDeadline();
       this.res = res;
-      const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE;
-      let head = `${res.statusLine}\r\n${res.forwardLines}`;
+      const zip = this.host.opts.compression !== undefined && res.bodyMode === BODY_LENGTH ? this.compressor(req, res) : null;
+      const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE || (zip !== null && req.minor === 0);
+      let head = `${res.statusLine}\r\n${zip ?? res.forwardLines}`;
       if (closeClient) head += 'connection: close\r\n';
       if (this.setCookie !== null) head += this.setCookie;
       if (this.host.opts.via) head += `via: 1.${res.minor} cutover\r\n`;
@@ -658,8 +664,66 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
   }
 
+  /** compress.ts: the header lines of a compressed answer (and this.zip set), or null to send it as it is. */
+  private compressor(req: RequestHead, res: ResponseHead): string | null {
+    const accept = headerValue(req.forwardLines, 'accept-encoding');
+    const enc = compressionFor(
+      this.host.opts.compression as CompressionOptions,
+      accept,
+      req.method,
+      res.status,
+      res.contentType,
+      res.contentLength,
+      res.forwardLines,
+    );
+    if (enc === null) return null;
+    const chunked = req.minor === 1;
+    this.zip = new BodyCompressor(enc, (b) => {
+      if (this.state !== ST_EXCHANGE) return;
+      let ok: boolean;
+      if (chunked) {
+        this.socket.cork();
+        this.socket.write(`${b.length.toString(16)}\r\n`, 'latin1');
+        this.socket.write(b);
+        ok = this.socket.write('\r\n', 'latin1');
+        this.socket.uncork();
+      } else ok = this.socket.write(b);
+      if (!ok && this.up !== null) this.up.socket.pause();
+    });
+    return compressedLines(res.forwardLines, enc) + (chunked ? 'transfer-encoding: chunked\r\n' : '');
+  }
+
+  /** A compressed answer's identity body bytes from upstream; at its end the upstream is let go, the client's answer ends once flushed. */
+  private zipBody(zip: BodyCompressor, chunk: Buffer, head: string | null): void {
+    if (head !== null) this.socket.write(head, 'latin1');
+    if (this.resRemaining === 0) {
+      this.upstreamBroken = true; // bytes after the body, while the compressor flushes
+      return;
+    }
+    const used = Math.min(chunk.length, this.resRemaining);
+    if (used < chunk.length) this.upstreamBroken = true;
+    this.resRemaining -= used;
+    zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    if (this.resRemaining > 0) return;
+    const res = this.res as ResponseHead;
+    const req = this.req as RequestHead;
+    const up = this.up;
+    this.up = null;
+    if (up !== null) {
+      if (res.keepAlive && !this.upstreamBroken && this.reqDone && req.minor === 1) up.target.release(up, performance.now());
+      else up.destroy();
+    }
+    zip.end(() => {
+      if (this.state !== ST_EXCHANGE || this.res !== res) return;
+      if (req.minor === 1) this.socket.write('0\r\n\r\n', 'latin1');
+      this.zip = null;
+      this.finishExchange();
+    });
+  }
+
   /** Passes response body bytes on; `head`, when given, goes out first in the same write. */
   private forwardResponseBody(chunk: Buffer, head: string | null = null): void {
+    if (this.zip !== null) return this.zipBody(this.zip, chunk, head);
     const res = this.res as ResponseHead;
     let used = chunk.length;
     let done = false;

@@ -48,5 +48,8 @@ export function routerOptions(cfg: ServiceConfig): RouterOptions {
     ...(cfg.preview.listen ? { previewListen: cfg.preview.listen } : {}),
     ...(maxRequestBody !== undefined ? { maxRequestBody } : {}),
     ...(cfg.buffer.requests ? { bufferRequests: true } : {}),
+    ...(cfg.compression.enabled
+      ? { compression: { types: cfg.compression.types, minSize: cfg.compression.minSize, encodings: cfg.compression.encodings } }
+      : {}),
   };
 }

@@ -1,0 +1,164 @@
+// Response compression (config `compression`, off by default): when the client accepts br, zstd or
+// gzip and the upstream sent an identity body of a compressible type, big enough to be worth it, the
+// router compresses it on the way out (HTTP/1.1: conn.ts, HTTP/2: edge/h2.ts). The decision is a pure
+// function of the request's Accept-Encoding and the response head; the bytes go through node:zlib.
+// Never compressed: an encoded body (Content-Encoding), a range (206, Content-Range), Cache-Control
+// no-transform, HEAD, 204/304, event streams (compressing them would hold events back), and bodies
+// smaller than minSize. An ETag becomes weak (the bytes differ), and Vary gains Accept-Encoding.
+import zlib from 'node:zlib';
+
+export type Encoding = 'br' | 'zstd' | 'gzip';
+/** Preferred first when the client weighs several the same. */
+export const ENCODINGS: readonly Encoding[] = ['br', 'zstd', 'gzip'];
+
+/** What the config gives the router (serialisable: it reaches worker processes). */
+export interface CompressionOptions {
+  /** Media types (`text/html`) or families (`text/*`). */
+  types: string[];
+  /** Bodies with a Content-Length under this many bytes go as they are. */
+  minSize: number;
+  /** The encodings offered, in order of preference. */
+  encodings: Encoding[];
+}
+
+export const DEFAULT_TYPES = [
+  'text/*',
+  'application/json',
+  'application/javascript',
+  'application/xml',
+  'application/wasm',
+  'image/svg+xml',
+  'application/manifest+json',
+];
+
+/** The encoding to use for a client's Accept-Encoding (RFC 9110 12.5.3), or null: send identity. */
+export function acceptedEncoding(accept: string | null, offered: readonly Encoding[]): Encoding | null {
+  if (accept === null || accept === '') return null;
+  const q = new Map<string, number>();
+  for (const part of accept.split(',')) {
+    const [name = '', ...params] = part.trim().toLowerCase().split(';');
+    let weight = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p);
+      if (m) weight = Number(m[1]);
+    }
+    if (name !== '' && Number.isFinite(weight)) q.set(name.trim(), weight);
+  }
+  let best: Encoding | null = null;
+  let bestQ = 0;
+  for (const e of offered) {
+    const w = q.get(e) ?? q.get(e === 'gzip' ? 'x-gzip' : e) ?? q.get('*') ?? 0;
+    if (w > bestQ) {
+      best = e;
+      bestQ = w;
+    }
+  }
+  return best;
+}
+
+/** The value of header `name` (lower case) in CRLF-ended header lines, repeats joined; null when absent. */
+export function headerValue(lines: string, name: string): string | null {
+  let out: string | null = null;
+  let from = 0;
+  while (from < lines.length) {
+    const end = lines.indexOf('\r\n', from);
+    const stop = end < 0 ? lines.length : end;
+    const colon = lines.indexOf(':', from);
+    if (colon > from && colon < stop && colon - from === name.length && lines.slice(from, colon).toLowerCase() === name) {
+      const v = lines.slice(colon + 1, stop).trim();
+      out = out === null ? v : `${out}, ${v}`;
+    }
+    from = stop + 2;
+  }
+  return out;
+}
+
+function typeMatches(types: readonly string[], contentType: string | null): boolean {
+  if (contentType === null) return false;
+  const media = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+  if (media === 'text/event-stream') return false;
+  for (const t of types) {
+    if (t.endsWith('/*') ? media.startsWith(t.slice(0, -1)) : media === t) return true;
+  }
+  return false;
+}
+
+/**
+ * The encoding for this response, or null to send it as it is. `length`: the body's Content-Length,
+ * -1 when unknown (chunked); `lines`: the response's header lines.
+ */
+export function compressionFor(
+  opts: CompressionOptions,
+  acceptEncoding: string | null,
+  method: string,
+  status: number,
+  contentType: string | null,
+  length: number,
+  lines: string,
+): Encoding | null {
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 206 || status === 304) return null;
+  if (length >= 0 && length < opts.minSize) return null;
+  if (!typeMatches(opts.types, contentType)) return null;
+  const encoding = acceptedEncoding(acceptEncoding, opts.encodings);
+  if (encoding === null) return null;
+  const ce = headerValue(lines, 'content-encoding');
+  if (ce !== null && ce.toLowerCase() !== 'identity') return null;
+  if (headerValue(lines, 'content-range') !== null) return null;
+  if (headerValue(lines, 'cache-control')?.toLowerCase().includes('no-transform')) return null;
+  return encoding;
+}
+
+const DROP = new Set(['content-length', 'transfer-encoding', 'content-encoding', 'etag', 'vary']);
+
+/** The response's header lines for a body compressed with `encoding` (framing fields left to the caller). */
+export function compressedLines(lines: string, encoding: Encoding): string {
+  let out = '';
+  let from = 0;
+  while (from < lines.length) {
+    const end = lines.indexOf('\r\n', from);
+    const stop = end < 0 ? lines.length : end;
+    const colon = lines.indexOf(':', from);
+    const name = colon > from && colon < stop ? lines.slice(from, colon).toLowerCase() : '';
+    if (!DROP.has(name)) out += `${lines.slice(from, stop)}\r\n`;
+    from = stop + 2;
+  }
+  const etag = headerValue(lines, 'etag');
+  if (etag !== null) out += `etag: ${etag.startsWith('W/') ? etag : `W/${etag}`}\r\n`;
+  const vary = headerValue(lines, 'vary');
+  if (vary === null) out += 'vary: accept-encoding\r\n';
+  else if (vary.trim() === '*' || /(^|,)\s*accept-encoding\s*(,|$)/i.test(vary)) out += `vary: ${vary}\r\n`;
+  else out += `vary: ${vary}, accept-encoding\r\n`;
+  return `${out}content-encoding: ${encoding}\r\n`;
+}
+
+/** A compressor for one body: write() the identity bytes, end() once; `onData` gets the encoded ones. */
+export class BodyCompressor {
+  private readonly z: zlib.Gzip | zlib.BrotliCompress | zlib.ZstdCompress;
+  private ended = false;
+
+  constructor(encoding: Encoding, onData: (b: Buffer) => void) {
+    // Levels for proxying on the fly: fast, still most of the gain on text.
+    if (encoding === 'br') this.z = zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } });
+    else if (encoding === 'zstd') this.z = zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
+    else this.z = zlib.createGzip({ level: 6 });
+    this.z.on('data', onData);
+    this.z.on('error', () => {});
+  }
+
+  write(b: Buffer): void {
+    if (!this.ended && b.length > 0) this.z.write(b);
+  }
+
+  /** Flushes what is left; `done` runs after the last onData. */
+  end(done: () => void): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.z.once('end', done);
+    this.z.end();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.z.destroy();
+  }
+}
