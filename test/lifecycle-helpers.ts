@@ -52,13 +52,15 @@ export interface Running {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** SIGTERM (SIGKILL after 10 s), or SIGKILL at once. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Resolves with the signal that ended the daemon (by itself, e.g. at a test kill point), within `ms`. */
+  exited(ms: number): Promise<string | null>;
 }
 
-/** Starts `cutover up`; resolves once its API answers (within `timeoutMs`). */
-export async function startUp(s: Setup, timeoutMs = DAEMON_START_MS): Promise<Running> {
+/** Starts `cutover up` (with `env` added); resolves once its API answers (within `timeoutMs`). */
+export async function startUp(s: Setup, timeoutMs = DAEMON_START_MS, env: Record<string, string> = {}): Promise<Running> {
   let out = '';
   const child = spawn(process.execPath, [CLI, 'up', '-c', s.file], {
-    env: { ...process.env, CUTOVER_TOKEN: s.token, CUTOVER_LOG_FORMAT: 'json' },
+    env: { ...process.env, CUTOVER_TOKEN: s.token, CUTOVER_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out += d));
@@ -86,6 +88,12 @@ export async function startUp(s: Setup, timeoutMs = DAEMON_START_MS): Promise<Ru
       await exited;
       clearTimeout(t);
     },
+    exited: (ms) =>
+      waitFor(
+        'the daemon to exit',
+        () => (child.exitCode !== null || child.signalCode !== null ? { s: child.signalCode } : undefined),
+        ms,
+      ).then((x) => x.s),
   };
   try {
     await waitFor(

@@ -31,6 +31,14 @@ export const DrillBody = z
   .refine((b) => b.errors !== undefined || b.latency !== undefined, {
     error: 'a drill needs a fault: {"errors": 0.3} or {"latency": 2000}, or both',
   });
+export const RollbackBody = z.strictObject({
+  reason: reason.optional(),
+  to: z
+    .string()
+    .regex(VERSION_PATTERN, { error: 'a version is 1-64 characters: letters, digits, dot, underscore and dash (like v2)' })
+    .optional()
+    .describe('the version to go back to; at once when it stands by, else by a release of it through its gates'),
+});
 export const PromoteBody = z.strictObject({
   full: z.boolean().optional().describe('during a progressive shift: all traffic to the new version now, skipping the remaining steps'),
 });

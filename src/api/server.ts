@@ -24,6 +24,7 @@ import {
   NewTokenAnswer,
   PromoteBody,
   ReleaseBody,
+  RollbackBody,
   SwitchBody,
   TokenAnswer,
   TokenBody,
@@ -156,25 +157,32 @@ export function apiRoutes(daemon: ControlPlane): Route[] {
         return releases.statusOf(await releases.promote(actorOf(c), { full: c.body.full ?? false }));
       },
     }),
-    ...(['rollback', 'abort'] as const).map((action) =>
-      route({
-        method: 'POST',
-        path: `/api/v1/services/{service}/${action}`,
-        role: 'deployer',
-        summary:
-          action === 'rollback'
-            ? 'put all traffic back on the standby slot (one route-table swap)'
-            : 'end a release before traffic moves; the live slot is not touched',
-        body: ActionBody,
-        handler: async (c) => {
-          const releases = daemon.releases(c.params.service!);
-          const actor = actorOf(c);
-          const release =
-            action === 'rollback' ? await releases.rollback(actor, c.body.reason) : await releases.abort(actor, c.body.reason);
-          return releases.statusOf(release);
-        },
-      }),
-    ),
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/rollback',
+      role: 'deployer',
+      summary:
+        'put all traffic back on the standby slot (one route-table swap); with no standby, or `to` another version, a release of the earlier version named a rollback (through its gates unless it stands by)',
+      body: RollbackBody,
+      handler: async (c) => {
+        const releases = daemon.releases(c.params.service!);
+        const to = c.body.to;
+        return releases.statusOf(
+          await releases.rollback(actorOf(c), c.body.reason, { byRelease: true, ...(to === undefined ? {} : { to }) }),
+        );
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/services/{service}/abort',
+      role: 'deployer',
+      summary: 'end a release before traffic moves; the live slot is not touched',
+      body: ActionBody,
+      handler: async (c) => {
+        const releases = daemon.releases(c.params.service!);
+        return releases.statusOf(await releases.abort(actorOf(c), c.body.reason));
+      },
+    }),
     route({
       method: 'POST',
       path: '/api/v1/services/{service}/drills',

@@ -45,7 +45,8 @@ export const { run, help } = defineCommand({
     const rows = releases.map((r) => [
       localTime(r.createdAt, now),
       r.id,
-      groupName(r) === null ? r.version : `${r.version} [group ${groupName(r)}]`,
+      // A rollback is a release of an earlier version: named so beside it.
+      `${r.version}${r.data?.rollback === undefined ? '' : ' (rollback)'}${groupName(r) === null ? '' : ` [group ${groupName(r)}]`}`,
       `${r.fromSlot ?? '-'} -> ${r.slot}`,
       drillOf(r) === null ? r.phase : `${r.phase} (drill ${drillOf(r)})`,
       humanReason((r.reason ?? '').split('\n')[0] ?? ''),

@@ -1,6 +1,7 @@
 // How a release ends on its own: a failed step (before traffic moved the release fails and its slot
-// is stopped; after, it rolls back), the clean-up of a slot whose release ended before traffic moved,
-// and promoted -> retired (the standby slot drained and stopped, then the contract migration).
+// is stopped; after, it rolls back), the clean-up of a slot whose release ended before traffic moved
+// (the standby it displaced then comes back, see standby.ts), and promoted -> retired (the standby
+// slot drained and stopped, then the contract migration).
 import type { ReleaseRecord } from '../store/types.ts';
 import { hasTraffic } from '../lifecycle.ts';
 import { unwritableIn } from '../store/faults.ts';
@@ -33,11 +34,11 @@ export async function failRelease(host: RollbackHost, release: ReleaseRecord, er
     return;
   }
   notifyHooks(ctx, ended, 'onFailure', reason);
-  await clearIdle(host, ended);
+  await host.clearIdle(ended);
 }
 
-/** After a release ended before traffic moved: its slot runs nothing any more. */
-export async function clearIdle(host: RollbackHost, release: ReleaseRecord): Promise<void> {
+/** After a release ended before traffic moved: its slot runs nothing any more (see standby.ts for what comes back). */
+export async function stopIdleSlot(host: RollbackHost, release: ReleaseRecord): Promise<void> {
   const { ctx } = host;
   const slot = release.slot;
   await host.untilWritten(release.id, () => closePreview(ctx, release));
@@ -55,6 +56,18 @@ export async function clearIdle(host: RollbackHost, release: ReleaseRecord): Pro
     );
   }
   await ctx.provider.stop(slot);
+}
+
+/**
+ * At resume: a release that ended before traffic moved while its slot still names its version or is
+ * open to preview (the controller died during the clean-up): the clean-up is finished now.
+ */
+export async function finishCleanUp(host: RollbackHost, release: ReleaseRecord): Promise<void> {
+  const state = host.ctx.rt.routeState();
+  if (state.live === release.slot) return;
+  if (state.slots[release.slot].version !== release.version && state.preview?.slot !== release.slot) return;
+  host.ctx.log.info('finishing the clean-up of a release that ended before traffic moved', { release: release.id, phase: release.phase });
+  await stopIdleSlot(host, release);
 }
 
 /** promoted -> retired: record it, then stop the standby slot. */
@@ -79,6 +92,8 @@ export async function retire(host: RollbackHost, release: ReleaseRecord, actor: 
     }
     await ctx.provider.stop(standby);
   }
+  // A rollback's version is the old code the contract migration would break: it never runs after one.
+  if (release.data?.rollback !== undefined) return;
   // No old code is left: the destructive half of the schema change may run now.
   await contractAfterRetire(ctx, release, actor);
 }

@@ -5,7 +5,6 @@
 // commands and the runner live here; how a release ends is in release-end.ts and rollback.ts.
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { SlotName } from '../config/types.ts';
-import type { CutoverError } from '../errors.ts';
 import { conflict, notFound } from '../errors.ts';
 import { BEFORE_TRAFFIC_PHASES, isBeforeTraffic, isTerminal } from '../lifecycle.ts';
 import type { Logger } from '../log.ts';
@@ -13,28 +12,39 @@ import type { MigrationResult } from '../migrations/runner.ts';
 import type { Provider } from '../providers/types.ts';
 import { unwritableIn } from '../store/faults.ts';
 import type { JsonObject, Phase, ReleaseRecord, Store } from '../store/types.ts';
-import { analysisSummaries } from './analysis.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { watchProgress } from './deadline.ts';
 import { type DrillRequest, startDrill, withDrillResults } from './drill.ts';
 import type { GroupBarrier } from './group.ts';
-import { drillResult } from './drill-spec.ts';
 import { requireHooks } from './hooks.ts';
 import { contractNow, expandBeforeProvision } from './migrate.ts';
-import { clearIdle, failRelease, retire } from './release-end.ts';
+import { killPoint } from './kill-points.ts';
+import { failRelease, finishCleanUp, retire, stopIdleSlot } from './release-end.ts';
+import { releaseStatus } from './release-status.ts';
 import { restartSlots } from './resume.ts';
-import { type RollbackHost, rollBackFirst, rollBackTo, rollbackTarget } from './rollback.ts';
+import {
+  finishRollback,
+  isInstantRollback,
+  planRollback,
+  switchBackOwed,
+  type RollbackHost,
+  type RollbackOf,
+  rollBackFirst,
+  rollBackTo,
+} from './rollback.ts';
 import type { ServiceRuntime } from './service.ts';
 import { observe, shift, type TrafficHost } from './shift.ts';
 import { provisionSlot, recordReplicaExits, waitSlotHealthy } from './slots.ts';
-import { awaitApproval, gateResults, verify, type VerifyHost } from './verify.ts';
-import { shiftStep } from './shift-step.ts';
+import { awaitApproval, verify, type VerifyHost } from './verify.ts';
 import type { ReleaseCommands, ReleaseStatus } from './view.ts';
-import { type Runner, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
+import { type Displaced, restoreDue, restoredStandby, restoreStandby, StandbyTimer, standbyNow } from './standby.ts';
+import { type Runner, StoreWaits, sleep, sleepUntil, storeBackoff, untilWritten, wake } from './wait.ts';
 import { watchStandby } from './watch.ts';
 
 /** How long an abort, rollback or shutdown waits for the running step to notice and stop. */
 const STEP_STOP_TIMEOUT = 15_000;
+/** How long `cutover rollback` to a version on standby waits for it to be live before it answers. */
+const INSTANT_ROLLBACK_TIMEOUT = 15_000;
 
 export function otherSlot(slot: SlotName): SlotName {
   return slot === 'blue' ? 'green' : 'blue';
@@ -69,7 +79,9 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
   /** The analysis run going on now, for status. */
   private running: { releaseId: string; run: AnalysisRunner } | null = null;
   /** Why a release waits now for the store to take its writes (a full or read-only stateDir), for status. */
-  private waiting: { releaseId: string; reason: string; since: string } | null = null;
+  private readonly waits: StoreWaits;
+  /** Stops a standby a failed release gave back once its time is over. */
+  private readonly standbyTimer: StandbyTimer;
   /** Aborted by close(): what waits for the store outside a release's runner stops then. */
   private readonly closing = new AbortController();
 
@@ -81,6 +93,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     this.service = opts.runtime.cfg.name;
     this.log = opts.log.child({ service: this.service, component: 'release' });
     this.resumed = new Promise((resolve) => (this.markResumed = resolve));
+    this.standbyTimer = new StandbyTimer(() => this.ctx);
+    this.waits = new StoreWaits(this.log);
     this.ctx = {
       rt: this.rt,
       store: this.store,
@@ -106,18 +120,40 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
    */
   async deploy(version: string, actor: string, opts: { data?: JsonObject; reason?: string } = {}): Promise<ReleaseRecord> {
     await this.resumed;
+    return this.start(version, actor, (slot) => opts.reason ?? `deploy version ${version} into ${slot}`, opts.data);
+  }
+
+  /**
+   * A release of `version` into the idle slot. A standby there (a promoted release's old slot, or one
+   * a failed release gave back) is displaced: recorded in the new release, which brings it back if it
+   * ends before traffic moved (standby.ts).
+   */
+  private async start(version: string, actor: string, why: (slot: SlotName) => string, extra: JsonObject = {}): Promise<ReleaseRecord> {
     const active = await this.store.activeRelease(this.service);
+    const [latest] = active === null ? await this.store.listReleases(this.service, { limit: 1 }) : [];
+    const standby = standbyNow(this.rt.routeState(), active, latest);
     if (active?.phase === 'promoted') {
       // Its standby slot is the idle slot the new release needs: retire it now, on purpose.
       await this.stopRunner(active.id);
       await retire(this, active, actor, `release of version ${version} was requested; the standby slot is reused for it`);
     }
+    this.standbyTimer.disarm();
     const state = this.rt.routeState();
     const slot = state.live === null ? 'blue' : otherSlot(state.live);
     const fromVersion = state.live === null ? null : state.slots[state.live].version;
+    const displaced: Displaced | null =
+      standby !== null && standby.slot === slot && standby.version !== version
+        ? { release: standby.source, version: standby.version, until: standby.until }
+        : null;
     const release = await this.store.createRelease(
-      { service: this.service, version, slot, fromSlot: state.live, data: { fromVersion, ...opts.data } },
-      { actor, reason: opts.reason ?? `deploy version ${version} into ${slot}` },
+      {
+        service: this.service,
+        version,
+        slot,
+        fromSlot: state.live,
+        data: { fromVersion, ...(displaced ? { displacedStandby: displaced } : {}), ...extra },
+      },
+      { actor, reason: why(slot) },
     );
     this.log.info('release started', { release: release.id, version, slot });
     this.run(release.id);
@@ -193,11 +229,38 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return contractNow(this.ctx, actor);
   }
 
-  /** `cutover rollback`: while the old slot is on standby, one route-table swap back to it. */
-  async rollback(actor: string, reason = 'rolled back by the operator'): Promise<ReleaseRecord> {
+  /**
+   * `cutover rollback [--to VERSION]`: while the old slot is on standby, one route-table swap back to
+   * it; otherwise a release of the earlier version, named a rollback (see planRollback). An instant
+   * one is answered once it is live.
+   */
+  async rollback(
+    actor: string,
+    reason = 'rolled back by the operator',
+    opts: { to?: string; byRelease?: boolean } = {},
+  ): Promise<ReleaseRecord> {
     await this.resumed;
-    const active = await rollbackTarget(this.ctx, await this.store.activeRelease(this.service));
-    return rollBackTo(this, active, actor, reason);
+    const plan = await planRollback(this.ctx, await this.store.activeRelease(this.service), opts.to, opts.byRelease === true);
+    if (plan.kind === 'swap') return rollBackTo(this, plan.release, actor, reason);
+    const rollback: RollbackOf = { from: plan.from, instant: plan.instant, reason };
+    const release = await this.start(
+      plan.version,
+      actor,
+      (slot) =>
+        `rollback to version ${plan.version}${plan.from === null ? '' : ` from ${plan.from}`} (${reason}): ${plan.how}; into ${slot}`,
+      { rollback: rollback as unknown as JsonObject },
+    );
+    return plan.instant ? this.settled(release.id, INSTANT_ROLLBACK_TIMEOUT) : release;
+  }
+
+  /** The release once it is promoted or ended, or as it is after `ms`. */
+  private async settled(id: string, ms: number): Promise<ReleaseRecord> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const r = await this.get(id);
+      if (r.phase === 'promoted' || isTerminal(r.phase) || Date.now() > deadline) return r;
+      await sleep(20);
+    }
   }
 
   /** `cutover drill`: a release of the live version whose new slot's answers fail on purpose (drill.ts). */
@@ -225,36 +288,11 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return this.statusOf(release);
   }
 
-  async statusOf(release: ReleaseRecord): Promise<ReleaseStatus> {
-    const events = await this.store.events({ releaseId: release.id, limit: 100_000 });
-    const route = this.rt.routeState().preview;
-    const previewing = isBeforeTraffic(release.phase) && route?.slot === release.slot;
-    const cfg = this.rt.cfg;
-    return {
-      id: release.id,
-      version: release.version,
-      phase: release.phase,
-      slot: release.slot,
-      fromSlot: release.fromSlot,
-      reason: release.reason ?? null,
-      createdAt: release.createdAt,
-      updatedAt: release.updatedAt,
-      data: release.data ?? {},
-      events,
-      preview: previewing
-        ? {
-            header: cfg.preview.header,
-            cookie: cfg.preview.cookie ?? 'cutover-preview',
-            listen: cfg.preview.listen ?? null,
-            token: route.token,
-          }
-        : null,
-      gates: gateResults(events),
-      analysis: analysisSummaries(events, this.running?.releaseId === release.id ? this.running.run : null),
-      step: shiftStep(cfg.shift, release, this.rt.routeState().weights),
-      waiting: this.waiting?.releaseId === release.id ? { reason: this.waiting.reason, since: this.waiting.since } : null,
-      drill: drillResult(release, events),
-    };
+  statusOf(release: ReleaseRecord): Promise<ReleaseStatus> {
+    return releaseStatus(this.ctx, release, {
+      run: this.running?.releaseId === release.id ? this.running.run : null,
+      waiting: this.waits.of(release.id),
+    });
   }
 
   // ---- restart ----------------------------------------------------------------------------------
@@ -274,8 +312,20 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
 
   private async restartSlots(): Promise<void> {
     const active = await this.store.activeRelease(this.service);
-    if (this.provider.capabilities.replicasDieWithController)
-      await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active);
+    const [latest] = active === null ? await this.store.listReleases(this.service, { limit: 1 }) : [];
+    // A release that ended before traffic moved, whose clean-up a killed controller may not have finished.
+    const ended = latest?.phase === 'failed' || latest?.phase === 'aborted' ? latest : null;
+    if (ended !== null) await finishCleanUp(this, ended);
+    const standby = restoredStandby(this.rt.routeState(), latest);
+    // Recorded rolled back, but the controller died before the switch back: the good slot runs again first.
+    const owed = switchBackOwed(this.rt.routeState(), latest);
+    if (this.provider.capabilities.replicasDieWithController) {
+      const extra = standby?.slot ?? owed?.fromSlot ?? null;
+      await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active, extra);
+    }
+    if (owed !== null) await finishRollback(this, owed, this.closing.signal);
+    if (standby !== null) this.standbyTimer.arm(standby);
+    else if (ended !== null && !this.closed && (await restoreDue(this.ctx, ended))) await this.clearIdle(ended);
     if (active !== null && !this.closed) {
       this.log.info('resuming release', { release: active.id, phase: active.phase });
       this.run(active.id);
@@ -284,6 +334,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
 
   async close(): Promise<void> {
     this.closed = true;
+    this.standbyTimer.close();
     this.closing.abort(new Error('the controller is closing'));
     this.unsubscribe();
     if (this.runner) await this.stopRunner(this.runner.id);
@@ -340,13 +391,13 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
           await failRelease(this, release, failure.err);
           return;
         }
-        if (attempt > 0) this.wrote(runner.id, attempt);
+        if (attempt > 0) this.waits.wrote(runner.id, attempt);
         attempt = 0;
       } catch (err) {
         if (signal.aborted) return;
         const unwritable = unwritableIn(err);
         if (unwritable === null) throw err;
-        this.cannotWrite(runner.id, unwritable, attempt);
+        this.waits.cannotWrite(runner.id, unwritable, attempt);
         await sleep(storeBackoff(attempt++), signal).catch(() => {});
       }
     }
@@ -357,21 +408,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     const runner = this.runner;
     const signal = runner?.id === releaseId && !runner.abort.signal.aborted ? runner.abort.signal : this.closing.signal;
     return untilWritten(fn, signal, (err, attempt) =>
-      err === null ? this.wrote(releaseId, attempt) : this.cannotWrite(releaseId, err, attempt),
+      err === null ? this.waits.wrote(releaseId, attempt) : this.waits.cannotWrite(releaseId, err, attempt),
     );
-  }
-
-  private cannotWrite(releaseId: string, err: CutoverError, attempt: number): void {
-    if (this.waiting?.releaseId !== releaseId || this.waiting.reason !== err.message) {
-      this.waiting = { releaseId, reason: err.message, since: this.waiting?.since ?? new Date().toISOString() };
-    }
-    if (attempt === 0)
-      this.log.warn('the store cannot be written: the release waits and tries again', { release: releaseId, reason: err.message });
-  }
-
-  private wrote(releaseId: string, attempts: number): void {
-    if (this.waiting?.releaseId === releaseId) this.waiting = null;
-    this.log.info('the store takes writes again: the release goes on', { release: releaseId, attempts });
   }
 
   /** One idempotent step for the release's phase; it ends by recording the next phase. */
@@ -385,7 +423,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
       case 'provisioning':
         await requireHooks(this.ctx, release, 'beforeProvision', `version ${release.version} is about to start in ${slot}`);
         // Expand first: the new version needs its schema before it starts, and the old one keeps working.
-        await expandBeforeProvision(this.ctx, release, signal);
+        // A version that stood by runs on the schema it has: an instant rollback expands nothing.
+        if (!isInstantRollback(release)) await expandBeforeProvision(this.ctx, release, signal);
         await this.provisioned(release, signal);
         await requireHooks(this.ctx, release, 'afterProvision', `${slot} runs version ${release.version}`);
         await this.move(release, 'verifying', `${slot} runs version ${release.version}; waiting until its targets are healthy`);
@@ -450,9 +489,18 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     return waitSlotHealthy(this.ctx, release, targets, signal);
   }
 
-  /** After a release ended before traffic moved: its slot runs nothing any more. */
-  clearIdle(release: ReleaseRecord): Promise<void> {
-    return clearIdle(this, release);
+  /**
+   * After a release ended before traffic moved: its slot runs nothing of it any more, and the standby
+   * it displaced is provisioned again there for the rest of its time. Idempotent (resume runs it again).
+   */
+  async clearIdle(release: ReleaseRecord): Promise<void> {
+    killPoint('ended:recorded');
+    const standing = restoredStandby(this.rt.routeState(), release);
+    if (standing === null) {
+      await stopIdleSlot(this, release);
+      const restored = await restoreStandby(this.ctx, release, (fn) => this.untilWritten(release.id, fn));
+      if (restored !== null) this.standbyTimer.arm(restored);
+    } else this.standbyTimer.arm(standing);
   }
 
   private async requireActive(what: string): Promise<ReleaseRecord> {

@@ -1,7 +1,7 @@
 // What a restarted daemon does before it continues a release: the process provider's replicas died
 // with the old daemon (its watchdog saw to that), so the live slot, and the standby slot of a release
-// that has moved traffic, are started again from the route state, on new ports, and their new targets
-// recorded. The router serves them only once their targets are healthy. Slots nothing needs are
+// that has moved traffic (or one a failed release gave back), are started again from the route state,
+// on new ports, and their new targets recorded. The router serves them only once their targets are healthy. Slots nothing needs are
 // forgotten; a release that has not moved traffic yet provisions its own slot again when it continues.
 import type { SlotName } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -20,15 +20,20 @@ export interface ResumeContext {
   log: Logger;
 }
 
-/** The slots that must run again: the live one, and both slots of a release with traffic. */
+/**
+ * The slots that must run again: the live one, both slots of a release with traffic, and a standby
+ * that a failed or aborted release gave back (`standby`, see standby.ts).
+ */
 export function slotsToRestart(
   live: SlotName | null,
   liveVersion: string | null,
   active: ReleaseRecord | null,
   now = Date.now(),
+  standby: SlotName | null = null,
 ): SlotName[] {
   const keep = new Set<SlotName>();
   if (live !== null && liveVersion !== null) keep.add(live);
+  if (standby !== null) keep.add(standby);
   if (active !== null && hasTraffic(active.phase)) {
     keep.add(active.slot);
     // A standby slot whose time ran out while the daemon was down is only retired: not worth starting.
@@ -39,11 +44,11 @@ export function slotsToRestart(
   return [...keep].sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
 }
 
-export async function restartSlots(ctx: ResumeContext, active: ReleaseRecord | null): Promise<void> {
+export async function restartSlots(ctx: ResumeContext, active: ReleaseRecord | null, standby: SlotName | null = null): Promise<void> {
   const { runtime: rt, provider, store, log } = ctx;
   const service = rt.cfg.name;
   const state = rt.routeState();
-  const keep = slotsToRestart(state.live, state.live === null ? null : state.slots[state.live].version, active);
+  const keep = slotsToRestart(state.live, state.live === null ? null : state.slots[state.live].version, active, Date.now(), standby);
   for (const slot of keep) {
     const version = state.slots[slot].version;
     if (version === null) continue;

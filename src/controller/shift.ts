@@ -7,6 +7,7 @@ import type { SlotName } from '../config/types.ts';
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { JsonObject, Phase, ReleaseRecord } from '../store/types.ts';
 import { analyse, ensureBaseline, loadBaseline } from './analysis.ts';
+import { isInstantRollback } from './rollback.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks } from './hooks.ts';
 import { groupOf } from './group.ts';
@@ -53,7 +54,9 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
   await closePreview(ctx, release);
   await armShield(ctx, release);
   const baseline = await ensureBaseline(ctx, release);
-  const steps = cfg.shift === 'instant' || from === null ? [] : cfg.shift.steps.filter((w) => w < 100);
+  // An instant rollback goes back to the version that stood by at once, and is not watched after.
+  const instant = isInstantRollback(release);
+  const steps = cfg.shift === 'instant' || from === null || instant ? [] : cfg.shift.steps.filter((w) => w < 100);
   const state = ctx.rt.routeState();
   if (steps.length > 0 && from !== null && cfg.shift !== 'instant' && state.live === from) {
     const hold = cfg.shift.hold;
@@ -87,14 +90,16 @@ export async function shift(host: TrafficHost, release: ReleaseRecord, runner: R
     await ctx.rt.switchTo(slot, CONTROLLER, `release ${release.id}: all traffic to version ${release.version}`, { releaseId: release.id });
   }
   // A first release has nothing to roll back to: it is promoted once its gates passed, unwatched.
-  const window = from === null ? 0 : cfg.analysis.window;
+  const window = from === null || instant ? 0 : cfg.analysis.window;
   const watch =
     from === null
       ? 'a first release has nothing to roll back to: promoted without an analysis window'
-      : `observing for ${formatDuration(window)}`;
+      : instant
+        ? 'an instant rollback is promoted without an analysis window'
+        : `observing for ${formatDuration(window)}`;
   // An eventual balancer (DNS) answers the new slot at once, but clients follow only as their cached
   // answers expire: the window starts after that, so it judges the new slot's traffic, not the rest.
-  const settle = from === null ? 0 : ctx.rt.traffic.settleAfter;
+  const settle = from === null || instant ? 0 : ctx.rt.traffic.settleAfter;
   const at = Date.now();
   await host.move(
     release,
@@ -124,13 +129,15 @@ export async function observe(host: TrafficHost, release: ReleaseRecord, runner:
     });
     return;
   }
-  // Clients of an eventual balancer are still moving until observeFrom (a restarted daemon waits what is left).
-  await sleepUntil(release.data?.observeFrom, signal);
-  // A restarted daemon observes only what is left of the window, with a fresh run (at least one interval).
-  const window = Math.max(cfg.analysis.interval, msUntil(release.data?.observeUntil));
-  const baseline = await loadBaseline(ctx, release);
-  const d = await analyse(ctx, release, { label: 'observing', window, baseline, runner, track: (r) => host.track(release.id, r) });
-  if (d.next === 'rollback') return host.analysisRollback(release, d.reason);
+  if (!isInstantRollback(release)) {
+    // Clients of an eventual balancer are still moving until observeFrom (a restarted daemon waits what is left).
+    await sleepUntil(release.data?.observeFrom, signal);
+    // A restarted daemon observes only what is left of the window, with a fresh run (at least one interval).
+    const window = Math.max(cfg.analysis.interval, msUntil(release.data?.observeUntil));
+    const baseline = await loadBaseline(ctx, release);
+    const d = await analyse(ctx, release, { label: 'observing', window, baseline, runner, track: (r) => host.track(release.id, r) });
+    if (d.next === 'rollback') return host.analysisRollback(release, d.reason);
+  }
   // Never promote a slot that is not healthy now (a failure here rolls back).
   await host.healthy(release, ctx.rt.routeState().slots[slot].targets, signal);
   await disarmShield(ctx, release);

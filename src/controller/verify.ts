@@ -11,6 +11,7 @@ import type { GateContext, GateResult, GateRunner, MirrorGate } from '../gates/t
 import { diffSnapshot } from '../router/metrics.ts';
 import { joinHostPort, reachableHost, splitHostPort } from '../net/address.ts';
 import type { JsonObject, Phase, ReleaseRecord, StoreEvent } from '../store/types.ts';
+import { isInstantRollback } from './rollback.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { notifyHooks, requireHooks } from './hooks.ts';
 import { parityBeforeSwitch } from './parity.ts';
@@ -49,6 +50,11 @@ export async function verify(host: VerifyHost, release: ReleaseRecord, signal: A
   const slot = release.slot;
   const targets = await host.provisioned(release, signal);
   await host.healthy(release, targets, signal);
+  if (isInstantRollback(release)) {
+    // It stood by after being live, and its gates passed when it was released: the swap comes next.
+    await host.move(release, 'shifting', `every target of ${slot} is healthy; an instant rollback to the version on standby runs no gates`);
+    return;
+  }
   const current = ctx.rt.routeState().preview;
   const token = current?.slot === slot ? current.token : newPreviewToken();
   await openPreview(ctx, release, token);

@@ -108,7 +108,11 @@ export interface ReleaseCommands {
   /** A rollback drill: a release of the live version whose new slot's answers fail or wait on purpose. */
   drill(req: { errors: number; latency: number }, actor: string): Promise<ReleaseRecord>;
   promote(actor: string, opts?: { full?: boolean }): Promise<ReleaseRecord>;
-  rollback(actor: string, reason?: string): Promise<ReleaseRecord>;
+  /**
+   * `byRelease`: the operator's rollback, which with nothing on standby is a release of the earlier
+   * version; `to`: that version (default: the one on standby, else the one live before).
+   */
+  rollback(actor: string, reason?: string, opts?: { to?: string; byRelease?: boolean }): Promise<ReleaseRecord>;
   abort(actor: string, reason?: string): Promise<ReleaseRecord>;
   contract(actor: string): Promise<MigrationResult>;
   /** Newest first. */

@@ -1,6 +1,7 @@
 // How a release's steps wait: for time (that an abort cuts short), for an operator's word
 // (`cutover promote`, which wakes the running step), and for a stateDir that takes writes again.
 import type { CutoverError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { unwritableIn } from '../store/faults.ts';
 
 /** The step loop of one release, as the controller runs it. */
@@ -91,5 +92,33 @@ export async function untilWritten<T>(
       onWait(unwritable, attempt);
       await sleep(storeBackoff(attempt), signal);
     }
+  }
+}
+
+/** Why a release waits now for the store to take its writes (a full or read-only stateDir), for status. */
+export class StoreWaits {
+  #waiting: { releaseId: string; reason: string; since: string } | null = null;
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  of(releaseId: string): { reason: string; since: string } | null {
+    const w = this.#waiting;
+    return w?.releaseId === releaseId ? { reason: w.reason, since: w.since } : null;
+  }
+
+  cannotWrite(releaseId: string, err: CutoverError, attempt: number): void {
+    if (this.#waiting?.releaseId !== releaseId || this.#waiting.reason !== err.message) {
+      this.#waiting = { releaseId, reason: err.message, since: this.#waiting?.since ?? new Date().toISOString() };
+    }
+    if (attempt === 0)
+      this.#log.warn('the store cannot be written: the release waits and tries again', { release: releaseId, reason: err.message });
+  }
+
+  wrote(releaseId: string, attempts: number): void {
+    if (this.#waiting?.releaseId === releaseId) this.#waiting = null;
+    this.#log.info('the store takes writes again: the release goes on', { release: releaseId, attempts });
   }
 }

@@ -5,6 +5,7 @@
 // left live. Nothing to judge (no traffic) is no reason to act: the watch then simply goes on.
 import type { ReleaseRecord } from '../store/types.ts';
 import { analyse, loadBaseline } from './analysis.ts';
+import { isInstantRollback } from './rollback.ts';
 import type { TrafficHost } from './shift.ts';
 import { msUntil, type Runner } from './wait.ts';
 
@@ -18,7 +19,8 @@ export async function watchStandby(host: TrafficHost, release: ReleaseRecord, ru
   const { ctx } = host;
   const cfg = ctx.rt.cfg.analysis;
   const window = msUntil(release.data?.standbyUntil);
-  if (!cfg.watchStandby || release.fromSlot === null || window < cfg.watchInterval) return false;
+  // An instant rollback's standby is the version it rolled back from: never a way out.
+  if (!cfg.watchStandby || release.fromSlot === null || window < cfg.watchInterval || isInstantRollback(release)) return false;
   const d = await analyse(ctx, release, {
     label: WATCH_LABEL,
     window,
