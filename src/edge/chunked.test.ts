@@ -113,7 +113,10 @@ describe('an h2 client is refused exactly what an HTTP/1.1 client is (one set of
         }
         const expected = tracked(bytes);
         assert.equal(end, expected === CHUNKED_ERROR ? DECODE_ERROR : expected === CHUNKED_MORE ? DECODE_MORE : expected);
-        if (end >= 0) assert.deepEqual(Buffer.concat(out), Buffer.concat(chunks.map((c) => c.data)));
+        // The data is known only when the random pieces kept the sizes as written: each chunk's
+        // extension starts with `;` and holds no line end (a piece like "0" or "\r\n3" reframes it).
+        const framedAsWritten = chunks.every((c) => c.ext === '' || (c.ext.startsWith(';') && !/[\r\n]/.test(c.ext)));
+        if (end >= 0 && framedAsWritten) assert.deepEqual(Buffer.concat(out), Buffer.concat(chunks.map((c) => c.data)));
       }),
       { numRuns: 500 },
     );
