@@ -1,6 +1,6 @@
 // compression: answers the upstream sent as identity, of a listed type and big enough, reach a client
 // that accepts br, zstd or gzip compressed (and decode to the same bytes), over plain HTTP/1.1 (keep-
-// alive goes on after them; Content-Length answers only, for now) and over TLS with HTTP/2; already-encoded, small, image and event-stream
+// alive goes on after them; Content-Length and chunked answers) and over TLS with HTTP/2; already-encoded, small, image and event-stream
 // answers pass as they are, and with compression off (the default) nothing is compressed.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -84,7 +84,7 @@ describe('response compression', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.write(JSON.stringify({ a: PAGE.slice(0, 2000) }));
         setTimeout(() => res.end(JSON.stringify({ b: PAGE.slice(2000, 4000) })), 20);
-      } else if (req.url === '/small') res.writeHead(200, { 'content-type': 'text/plain' }).end('tiny');
+      } else if (req.url === '/small') res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 4 }).end('tiny');
       else if (req.url === '/png') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(4000, 7));
       else if (req.url === '/gz') res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' }).end(zlib.gzipSync(PAGE));
       else return false;
@@ -126,6 +126,12 @@ describe('response compression', () => {
         const r = await get(agent, port, path, accept);
         assert.equal(r.headers['content-encoding'], undefined, `${path} ${accept}`);
       }
+      const chunked = await get(agent, port, '/chunked', 'gzip');
+      assert.equal(chunked.headers['content-encoding'], 'gzip', 'a chunked answer too');
+      assert.equal(
+        zlib.gunzipSync(chunked.body).toString(),
+        JSON.stringify({ a: PAGE.slice(0, 2000) }) + JSON.stringify({ b: PAGE.slice(2000, 4000) }),
+      );
       const gz = await get(agent, port, '/gz', 'br');
       assert.equal(gz.headers['content-encoding'], 'gzip', 'the upstream’s own encoding is kept');
       assert.equal(zlib.gunzipSync(gz.body).toString(), PAGE);

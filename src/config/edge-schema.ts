@@ -260,5 +260,5 @@ export const compression = z
   })
   .prefault({})
   .describe(
-    'Response compression (off by default): br, zstd or gzip as the client accepts, for identity answers of the listed types, over HTTP/1.1 (Content-Length answers) and HTTP/2.',
+    'Response compression (off by default): br, zstd or gzip as the client accepts, for identity answers of the listed types, over HTTP/1.1 and HTTP/2.',
   );

@@ -4,7 +4,8 @@
 // function of the request's Accept-Encoding and the response head; the bytes go through node:zlib.
 // Never compressed: an encoded body (Content-Encoding), a range (206, Content-Range), Cache-Control
 // no-transform, HEAD, 204/304, event streams (compressing them would hold events back), and bodies
-// smaller than minSize. An ETag becomes weak (the bytes differ), and Vary gains Accept-Encoding.
+// whose Content-Length is under minSize (a chunked body's size is not known up front: it is compressed,
+// as nginx does). An ETag becomes weak (the bytes differ), and Vary gains Accept-Encoding.
 import zlib from 'node:zlib';
 
 export type Encoding = 'br' | 'zstd' | 'gzip';

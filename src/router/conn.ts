@@ -10,6 +10,7 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseRequestHead, parseResponseHead } from './heads.ts';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../edge/chunked.ts';
 import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
 import { forwardedFor, forwardingLines } from './forwarded.ts';
 import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
@@ -169,6 +170,10 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private setCookie: string | null = null;
   /** Compressing this answer (compress.ts), or null. */
   private zip: BodyCompressor | null = null;
+  /** Decoding a chunked answer for the compressor (edge/chunked.ts), or null (Content-Length). */
+  private zipDecoder: ChunkedDecoder | null = null;
+  /** The upstream's body has ended; the compressor is flushing. */
+  private zipEnding = false;
   /** Set while this request may still go once to the standby slot (retry.ts), else null. */
   private retry: RetryRule | null = null;
   /** The request body as sent, kept while a retry may need it again. */
@@ -643,7 +648,10 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       if (res.status >= 500 && this.retry !== null && this.retryOnStandby(res.status, false)) return;
       this.clearDeadline();
       this.res = res;
-      const zip = this.host.opts.compression !== undefined && res.bodyMode === BODY_LENGTH ? this.compressor(req, res) : null;
+      const zip =
+        this.host.opts.compression !== undefined && (res.bodyMode === BODY_LENGTH || res.bodyMode === BODY_CHUNKED)
+          ? this.compressor(req, res)
+          : null;
       const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE || (zip !== null && req.minor === 0);
       let head = `${res.statusLine}\r\n${zip ?? res.forwardLines}`;
       if (closeClient) head += 'connection: close\r\n';
@@ -667,16 +675,14 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /** compress.ts: the header lines of a compressed answer (and this.zip set), or null to send it as it is. */
   private compressor(req: RequestHead, res: ResponseHead): string | null {
     const accept = headerValue(req.forwardLines, 'accept-encoding');
-    const enc = compressionFor(
-      this.host.opts.compression as CompressionOptions,
-      accept,
-      req.method,
-      res.status,
-      res.contentType,
-      res.contentLength,
-      res.forwardLines,
-    );
+    const chunkedBody = res.bodyMode === BODY_CHUNKED;
+    // A chunked answer that announces trailers keeps them: it goes as it is.
+    if (chunkedBody && headerValue(res.forwardLines, 'trailer') !== null) return null;
+    const length = chunkedBody ? -1 : res.contentLength;
+    const opts = this.host.opts.compression as CompressionOptions;
+    const enc = compressionFor(opts, accept, req.method, res.status, res.contentType, length, res.forwardLines);
     if (enc === null) return null;
+    this.zipDecoder = chunkedBody ? new ChunkedDecoder() : null;
     const chunked = req.minor === 1;
     this.zip = new BodyCompressor(enc, (b) => {
       if (this.state !== ST_EXCHANGE) return;
@@ -696,15 +702,24 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /** A compressed answer's identity body bytes from upstream; at its end the upstream is let go, the client's answer ends once flushed. */
   private zipBody(zip: BodyCompressor, chunk: Buffer, head: string | null): void {
     if (head !== null) this.socket.write(head, 'latin1');
-    if (this.resRemaining === 0) {
+    if (this.zipEnding) {
       this.upstreamBroken = true; // bytes after the body, while the compressor flushes
       return;
     }
-    const used = Math.min(chunk.length, this.resRemaining);
-    if (used < chunk.length) this.upstreamBroken = true;
-    this.resRemaining -= used;
-    zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
-    if (this.resRemaining > 0) return;
+    const decoder = this.zipDecoder;
+    if (decoder !== null) {
+      const end = decoder.feed(chunk, (d) => zip.write(d));
+      if (end === DECODE_ERROR) return this.abortMidResponse();
+      if (end === DECODE_MORE) return;
+      if (end < chunk.length) this.upstreamBroken = true;
+    } else {
+      const used = Math.min(chunk.length, this.resRemaining);
+      if (used < chunk.length) this.upstreamBroken = true;
+      this.resRemaining -= used;
+      zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+      if (this.resRemaining > 0) return;
+    }
+    this.zipEnding = true;
     const res = this.res as ResponseHead;
     const req = this.req as RequestHead;
     const up = this.up;
@@ -717,6 +732,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       if (this.state !== ST_EXCHANGE || this.res !== res) return;
       if (req.minor === 1) this.socket.write('0\r\n\r\n', 'latin1');
       this.zip = null;
+      this.zipDecoder = null;
+      this.zipEnding = false;
       this.finishExchange();
     });
   }
