@@ -50,12 +50,18 @@ describe('a service that shifts in two steps', () => {
     assert.match(out, /version v2 is live/);
   });
 
-  test('a rolled-back release shows its reason and no analysis block; history shows local times', async () => {
+  test('a rolled-back release shows its reason and no stale analysis; history shows local times', async () => {
     const rb = cli(s, ['rollback', 'web', '--reason', 'checking the words']);
     assert.equal(rb.code, 0, rb.stderr + rb.stdout);
     const status = cli(s, ['status', 'web']);
     assert.match(status.stdout, /version v2 {2}blue -> green {2}rolled-back/);
-    assert.doesNotMatch(status.stdout, /^ {2}analysis /m, 'a rolled-back release has no analysis going on');
+    assert.doesNotMatch(
+      status.stdout,
+      /^ {2}analysis .*(: running|: waiting|\(hold\))/m,
+      'a rolled-back release has nothing running or holding',
+    );
+    assert.doesNotMatch(status.stdout, /standby watch/, 'the watch stopped with the rollback: stale');
+    assert.match(status.stdout, /^ {2}analysis step 20%: inconclusive \(continue\)/m, 'its verdicts stay');
     assert.doesNotMatch(status.stdout, /step \d of/, 'no step once the shift is over');
 
     const history = cli(s, ['history', 'web']);

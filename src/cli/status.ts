@@ -113,9 +113,10 @@ export function formatRelease(r: ReleaseStatus, service?: string, now = Date.now
       `  gate ${i + 1}  ${OUTCOME_MARK[g.outcome] ?? g.outcome}  ${g.name}  ${humanDuration(g.durationMs)}  ${humanReason(g.summary)}`,
     );
   }
-  // A release that ended has no analysis going on: its verdict is in the reason above, and its runs
-  // stay in `--json` and `cutover history`; shown here they would read as if still judging.
-  for (const a of ENDED.has(r.phase) ? [] : (r.analysis ?? [])) {
+  for (const a of r.analysis ?? []) {
+    // A release that ended has nothing running or holding any more: such a run is stale (it stopped
+    // with the release, like the standby watch at a rollback); its verdicts stay, they say why it ended.
+    if (ENDED.has(r.phase) && (a.state === 'running' || a.state === 'waiting' || a.action === 'hold')) continue;
     const ends = a.state === 'running' && a.endsAt ? `  ends ${localTime(a.endsAt, now)}` : '';
     lines.push(
       `  analysis ${a.label}: ${a.state}${a.action ? ` (${a.action})` : ''}  ticks pass ${a.ticks.pass} fail ${a.ticks.fail} inconclusive ${a.ticks.inconclusive}${ends}`,
