@@ -2,7 +2,8 @@
 // release record, the route state, the provider's deployments), in the manner of argo-rollouts'
 // reconcile steps. Each step records its transition in the store before its effect becomes visible,
 // so a daemon that dies anywhere continues from the store when it starts again (see resume()). The
-// commands and the runner live here; how a release ends is in release-end.ts and rollback.ts.
+// commands and the runner live here; how a release ends is in release-end.ts and rollback.ts, the
+// standby a failed release gives back in standby.ts, and what status shows in release-status.ts.
 import type { AnalysisRunner } from '../analysis/run.ts';
 import type { SlotName } from '../config/types.ts';
 import { conflict, notFound } from '../errors.ts';

@@ -3,6 +3,7 @@
 // first, then one route-table swap back to the old slot; for a first release, no live slot at all).
 // Otherwise, whenever an earlier version is known, a rollback is a release of that version, named as
 // such: instant when it stands by (a standby a failed release gave back), else through its gates.
+// And after a restart: the switch back of a rollback recorded just before the controller died.
 import { CutoverError, conflict } from '../errors.ts';
 import { hasTraffic, WITH_TRAFFIC_PHASES } from '../lifecycle.ts';
 import type { ReleaseRecord, RouteState } from '../store/types.ts';
