@@ -322,7 +322,8 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     const owed = switchBackOwed(this.rt.routeState(), latest);
     if (this.provider.capabilities.replicasDieWithController) {
       const extra = standby?.slot ?? owed?.fromSlot ?? null;
-      await restartSlots({ runtime: this.rt, provider: this.provider, store: this.store, log: this.log }, active, extra);
+      const ctx = { runtime: this.rt, provider: this.provider, store: this.store, log: this.log };
+      await restartSlots(ctx, active, extra, owed?.fromSlot ?? null);
     }
     if (owed !== null) await finishRollback(this, owed, this.closing.signal);
     if (standby !== null) this.standbyTimer.arm(standby);

@@ -37,3 +37,8 @@ test('a standby slot whose time ran out while the daemon was down is not started
   const past = new Date(Date.now() - 1000).toISOString();
   assert.deepEqual(slotsToRestart('green', 'v2', release('promoted', { standbyUntil: past })), ['green']);
 });
+
+test('a standby a failed release gave back runs again, and the good slot of an owed switch back starts first', () => {
+  assert.deepEqual(slotsToRestart('green', 'v2', null, Date.now(), 'blue'), ['green', 'blue']);
+  assert.deepEqual(slotsToRestart('green', 'v2', null, Date.now(), 'blue', 'blue'), ['blue', 'green']);
+});

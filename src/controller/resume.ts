@@ -30,6 +30,8 @@ export function slotsToRestart(
   active: ReleaseRecord | null,
   now = Date.now(),
   standby: SlotName | null = null,
+  /** Started before the live slot: the good slot of a rollback whose switch back is owed. */
+  first: SlotName | null = null,
 ): SlotName[] {
   const keep = new Set<SlotName>();
   if (live !== null && liveVersion !== null) keep.add(live);
@@ -40,15 +42,21 @@ export function slotsToRestart(
     const expired = active.phase === 'promoted' && Date.parse(String(active.data?.standbyUntil)) <= now;
     if (active.fromSlot !== null && !expired) keep.add(active.fromSlot);
   }
-  // The live slot first: it is what users wait for.
-  return [...keep].sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
+  // The live slot first (or the slot traffic goes back to): it is what users wait for.
+  const lead = first ?? live;
+  return [...keep].sort((a, b) => (a === lead ? -1 : b === lead ? 1 : 0));
 }
 
-export async function restartSlots(ctx: ResumeContext, active: ReleaseRecord | null, standby: SlotName | null = null): Promise<void> {
+export async function restartSlots(
+  ctx: ResumeContext,
+  active: ReleaseRecord | null,
+  standby: SlotName | null = null,
+  first: SlotName | null = null,
+): Promise<void> {
   const { runtime: rt, provider, store, log } = ctx;
   const service = rt.cfg.name;
   const state = rt.routeState();
-  const keep = slotsToRestart(state.live, state.live === null ? null : state.slots[state.live].version, active, Date.now(), standby);
+  const keep = slotsToRestart(state.live, state.live === null ? null : state.slots[state.live].version, active, Date.now(), standby, first);
   for (const slot of keep) {
     const version = state.slots[slot].version;
     if (version === null) continue;
