@@ -144,6 +144,8 @@ export async function goLive(d: Daemon, version: string): Promise<void> {
 export interface LoadResult {
   requests: number;
   failed: number;
+  /** Failures by kind: a non-2xx status, slower than SLOW_MS, a connection error, shed at the cap. */
+  failedBy: { status: number; slow: number; error: number; shed: number };
   /** When each failure was seen, ms since the load started (performance.now() based). */
   failedAt: number[];
   latencyMaxMs: number;
@@ -170,7 +172,14 @@ export function steadyLoad(
   const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
   const startedAt = performance.now();
   const deadline = startedAt + maxMs;
-  const r: LoadResult = { requests: 0, failed: 0, failedAt: [], latencyMaxMs: 0, startedAt };
+  const r: LoadResult = {
+    requests: 0,
+    failed: 0,
+    failedBy: { status: 0, slow: 0, error: 0, shed: 0 },
+    failedAt: [],
+    latencyMaxMs: 0,
+    startedAt,
+  };
   let stopping = false;
   let inFlight = 0;
   let drained: () => void = () => {};
@@ -180,7 +189,10 @@ export function steadyLoad(
   };
   const one = () => {
     const sent = performance.now();
-    if (inFlight >= MAX_IN_FLIGHT) return fail(sent);
+    if (inFlight >= MAX_IN_FLIGHT) {
+      r.failedBy.shed++;
+      return fail(sent);
+    }
     inFlight++;
     let done = false;
     const finish = (failedAt?: number) => {
@@ -196,12 +208,20 @@ export function steadyLoad(
         const ms = now - sent;
         r.latencyMaxMs = Math.max(r.latencyMaxMs, ms);
         const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) <= 299;
+        if (!done && ms > SLOW_MS) r.failedBy.slow++;
+        else if (!done && !ok) r.failedBy.status++;
         finish(ms > SLOW_MS ? sent + SLOW_MS : ok ? undefined : now);
       });
-      res.on('error', () => finish(performance.now()));
+      res.on('error', () => {
+        if (!done) r.failedBy.error++;
+        finish(performance.now());
+      });
     });
     req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-    req.on('error', () => finish(performance.now()));
+    req.on('error', () => {
+      if (!done) r.failedBy.error++;
+      finish(performance.now());
+    });
   };
   // Every 5 ms, send what is due by now.
   const loop = (async () => {
@@ -239,6 +259,7 @@ export interface MttrRun {
   run: number;
   mttrMs: number;
   failed: number;
+  failedBy: LoadResult['failedBy'];
   requests: number;
   phase: string;
   reason: string;
@@ -289,6 +310,7 @@ async function oneRun(d: Daemon, variant: Variant, setting: Setting, run: number
     run,
     mttrMs: last - first,
     failed: res.failed,
+    failedBy: res.failedBy,
     requests: res.requests,
     phase: end.phase,
     reason: String(end.reason ?? ''),
@@ -322,7 +344,11 @@ export async function runMttr(o: MttrOptions): Promise<{ rows: MttrRow[]; runs: 
           for (let i = 1; i <= o.runs; i++) {
             const r = await oneRun(d, variant, setting, i, o.rate);
             log(
-              `${variant}/${setting} run ${i}: MTTR ${Number.isFinite(r.mttrMs) ? r.mttrMs.toFixed(0) : '-'} ms, ${r.failed} failed of ${r.requests}, ${r.phase}: ${r.reason.slice(0, 120)}`,
+              `${variant}/${setting} run ${i}: MTTR ${Number.isFinite(r.mttrMs) ? r.mttrMs.toFixed(0) : '-'} ms, ${r.failed} failed (${Object.entries(
+                r.failedBy,
+              )
+                .map(([k, n]) => `${k} ${n}`)
+                .join(', ')}) of ${r.requests}, ${r.phase}: ${r.reason.slice(0, 120)}`,
             );
             mine.push(r);
           }

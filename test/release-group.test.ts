@@ -1,6 +1,7 @@
 // Grouped releases (`groups: { shop: [web, api, worker] }`, `cutover deploy --group shop VERSION`), with
-// the real daemon and real processes: the three services are released together, switched together,
-// and when one member's analysis fails under load, all three go back to the version they ran.
+// the real daemon and real processes: the three services are released together, switched together
+// (one store transaction), and when one member's analysis fails under load, all three go back to the
+// version they ran.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -102,6 +103,9 @@ test('a grouped release of three services switches them together and rolls all t
     // They were switched together, once every member was ready.
     const switches = ends.map((r: any) => r.events.find((e: any) => e.type === 'switch' && e.data?.to === r.slot));
     for (const sw of switches) assert.match(sw.reason, /^group shop .*: all traffic of web, api, worker to version v2, together/);
+    // In one store transaction: the three switch events follow each other with nothing between.
+    const seqs = switches.map((e: any) => e.seq as number).sort((x: number, y: number) => x - y);
+    assert.equal(seqs[2]! - seqs[0]!, 2, `switch events ${seqs.join(', ')}`);
     clearInterval(load);
     agent.destroy();
     for (const m of MEMBERS) assert.equal(await versionAt(s.ports[m]!), '200 v1', `${m} is back on v1`);

@@ -10,7 +10,7 @@ import { hasTraffic, isTerminal } from '../lifecycle.ts';
 import type { Logger } from '../log.ts';
 import type { JsonObject, ReleaseRecord, Store } from '../store/types.ts';
 import { CONTROLLER } from './context.ts';
-import type { ServiceRuntime } from './service.ts';
+import { ServiceRuntime } from './service.ts';
 import { sleep } from './wait.ts';
 
 /** How often a running group release looks at its members. */
@@ -177,15 +177,16 @@ export class GroupCoordinator implements GroupBarrier, GroupCommands {
     const waiters = [...run.waiting.values()];
     run.waiting.clear();
     try {
-      await Promise.all(
-        waiters.map((w) =>
-          this.#member(w.release.service)?.rt.switchTo(
-            w.release.slot,
-            CONTROLLER,
-            `group ${run.name} (${run.id}): all traffic of ${members.join(', ')} to version ${w.release.version}, together`,
-            { releaseId: w.release.id },
-          ),
-        ),
+      // One store transaction for every member (SQLite); a store without one writes them side by side.
+      await ServiceRuntime.switchTogether(
+        this.#store,
+        waiters.map((w) => ({
+          rt: this.#runtime(w.release.service),
+          slot: w.release.slot,
+          actor: CONTROLLER,
+          reason: `group ${run.name} (${run.id}): all traffic of ${members.join(', ')} to version ${w.release.version}, together`,
+          releaseId: w.release.id,
+        })),
       );
       for (const w of waiters) w.resolve();
     } catch (err) {
@@ -236,6 +237,12 @@ export class GroupCoordinator implements GroupBarrier, GroupCommands {
   async #release(run: Running, member: string): Promise<ReleaseRecord | null> {
     const id = run.releases.get(member);
     return id === undefined ? null : this.#store.getRelease(id);
+  }
+
+  #runtime(service: string): ServiceRuntime {
+    const m = this.#member(service);
+    if (m === undefined) throw notFound(`group member ${service} is not a service of this daemon`);
+    return m.rt;
   }
 
   #controller(service: string): GroupMember {

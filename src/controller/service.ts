@@ -164,35 +164,92 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
 
   /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
   switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean; releaseId?: string } = {}): Promise<RouteState> {
-    return this.change((state) => {
-      const targets = state.slots[slot].targets;
-      if (targets.length === 0) throw conflict(`slot ${slot} of ${this.cfg.name} has no targets; deploy to it first`);
-      const healthy = targets.filter((a) => this.health.get(a)?.healthy);
-      if (healthy.length === 0 && !opts.force) {
-        throw new CutoverError(
-          'CUTOVER_E_SLOT_UNHEALTHY',
-          `slot ${slot} of ${this.cfg.name} has no healthy target (${targets.map((a) => `${a}: ${this.health.get(a)?.lastError ?? 'not checked yet'}`).join(', ')}); fix it, or pass --force to switch anyway`,
-          409,
-        );
-      }
-      // All traffic on one slot: nothing left to pin clients to. Back on the old slot (a rollback),
-      // nothing is left to retry or to inject faults into either (controller/shield.ts).
-      const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
-      if (next.retry && next.retry.from !== slot) next.retry = null;
-      if (next.faults && next.faults.slot !== slot) next.faults = null;
-      return {
-        next,
-        event: {
-          releaseId: opts.releaseId ?? null,
-          type: 'switch',
-          actor,
-          reason,
-          data: { from: state.live, to: slot, generation: next.generation },
-        },
-        log: ['switched', { live: slot, generation: next.generation, actor }],
-        always: true,
-      };
-    });
+    return this.change((state) => this.switchChange(state, slot, actor, reason, opts));
+  }
+
+  /**
+   * A switch of several services in one store transaction (a grouped release, controller/group.ts):
+   * `runtimes` in a fixed order (by name, so two of these never wait on each other), each holding its
+   * queue of changes while the store writes every member's next state at once; then each applies its
+   * own. Only for the embedded router: there is no external balancer to ask first.
+   */
+  static async switchTogether(
+    store: Store,
+    switches: { rt: ServiceRuntime; slot: SlotName; actor: string; reason: string; releaseId: string }[],
+  ): Promise<void> {
+    const write = store.putRouteStates?.bind(store);
+    if (write === undefined) {
+      await Promise.all(switches.map((s) => s.rt.switchTo(s.slot, s.actor, s.reason, { releaseId: s.releaseId })));
+      return;
+    }
+    const ordered = [...switches].sort((a, b) => a.rt.name.localeCompare(b.rt.name));
+    const all = async (): Promise<void> => {
+      const plans = ordered.map((s) => {
+        const state = s.rt.routeState();
+        return { s, state, change: s.rt.switchChange(state, s.slot, s.actor, s.reason, { releaseId: s.releaseId }) };
+      });
+      const recorded = await write(
+        plans.map((p) => ({
+          state: p.change.next,
+          options: { expectGeneration: p.state.generation, event: { ...p.change.event, service: p.s.rt.name } },
+        })),
+      );
+      await Promise.all(
+        recorded.map(async (state, i) => {
+          const { s, change } = plans[i]!;
+          s.rt.state = state;
+          s.rt.health.watch([...state.slots.blue.targets, ...state.slots.green.targets]);
+          await s.rt.host.apply(state as RouteSpec);
+          s.rt.log.info(change.log[0], change.log[1]);
+        }),
+      );
+    };
+    const held = ordered.reduceRight<() => Promise<void>>((inner, s) => () => s.rt.exclusive(inner), all);
+    await held();
+  }
+
+  /** Runs `fn` after every change queued before it, holding the queue until it ends. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** What switchTo records: all traffic to `slot`, refused when it has no healthy target (unless forced). */
+  private switchChange(
+    state: RouteState,
+    slot: SlotName,
+    actor: string,
+    reason: string,
+    opts: { force?: boolean; releaseId?: string },
+  ): Change {
+    const targets = state.slots[slot].targets;
+    if (targets.length === 0) throw conflict(`slot ${slot} of ${this.cfg.name} has no targets; deploy to it first`);
+    const healthy = targets.filter((a) => this.health.get(a)?.healthy);
+    if (healthy.length === 0 && !opts.force) {
+      throw new CutoverError(
+        'CUTOVER_E_SLOT_UNHEALTHY',
+        `slot ${slot} of ${this.cfg.name} has no healthy target (${targets.map((a) => `${a}: ${this.health.get(a)?.lastError ?? 'not checked yet'}`).join(', ')}); fix it, or pass --force to switch anyway`,
+        409,
+      );
+    }
+    // All traffic on one slot: nothing left to pin clients to. Back on the old slot (a rollback),
+    // nothing is left to retry or to inject faults into either (controller/shield.ts).
+    const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
+    if (next.retry && next.retry.from !== slot) next.retry = null;
+    if (next.faults && next.faults.slot !== slot) next.faults = null;
+    return {
+      next,
+      event: {
+        releaseId: opts.releaseId ?? null,
+        type: 'switch',
+        actor,
+        reason,
+        data: { from: state.live, to: slot, generation: next.generation },
+      },
+      log: ['switched', { live: slot, generation: next.generation, actor }],
+      always: true,
+    };
   }
 
   /**

@@ -247,3 +247,40 @@ test('a database written by a newer cutover is refused rather than misread', asy
   // The refusal let go of the directory.
   assert.throws(() => SqliteStore.open(dir), { code: 'CUTOVER_E_INTERNAL' });
 });
+
+test('several services switch in one transaction: a stale generation on any one writes none of them', async () => {
+  const store = SqliteStore.open(stateDir());
+  const route = (service: string, generation: number, live: 'blue' | 'green') => ({
+    service,
+    live,
+    weights: live === 'blue' ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
+    generation,
+    slots: { blue: { version: 'v1', targets: [] }, green: { version: 'v2', targets: [] } },
+  });
+  try {
+    for (const s of ['web', 'api']) await store.putRouteState(route(s, 1, 'blue'), { expectGeneration: 0 });
+    const event = (service: string) => ({ service, releaseId: null, type: 'switch' as const, actor: 'controller', reason: 'together' });
+    await assert.rejects(
+      store.putRouteStates([
+        { state: route('web', 2, 'green'), options: { expectGeneration: 1, event: event('web') } },
+        { state: route('api', 7, 'green'), options: { expectGeneration: 5, event: event('api') } },
+      ]),
+      (err: CutoverError) => err.code === 'CUTOVER_E_CONFLICT',
+    );
+    assert.equal((await store.getRouteState('web'))?.live, 'blue', 'web is not switched alone');
+    assert.equal((await store.events({ service: 'web' })).filter((e) => e.reason === 'together').length, 0);
+    await store.putRouteStates([
+      { state: route('web', 2, 'green'), options: { expectGeneration: 1, event: event('web') } },
+      { state: route('api', 2, 'green'), options: { expectGeneration: 1, event: event('api') } },
+    ]);
+    assert.deepEqual(
+      (await store.listRouteStates()).map((s) => [s.service, s.live, s.generation]),
+      [
+        ['api', 'green', 2],
+        ['web', 'green', 2],
+      ],
+    );
+  } finally {
+    await store.close();
+  }
+});

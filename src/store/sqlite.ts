@@ -256,7 +256,17 @@ export class SqliteStore implements Store {
 
   async putRouteState(state: RouteState, options: PutRouteOptions): Promise<RouteState> {
     checkRouteGeneration(state, options.expectGeneration);
-    return this.#tx(() => {
+    return this.#tx(() => this.#putRoute(state, options));
+  }
+
+  /** Several services' route states in one transaction: a conflict on any one writes none. */
+  async putRouteStates(changes: { state: RouteState; options: PutRouteOptions }[]): Promise<RouteState[]> {
+    for (const c of changes) checkRouteGeneration(c.state, c.options.expectGeneration);
+    return this.#tx(() => changes.map((c) => this.#putRoute(c.state, c.options)));
+  }
+
+  #putRoute(state: RouteState, options: PutRouteOptions): RouteState {
+    {
       const params = { service: state.service, generation: state.generation, state: JSON.stringify(state) };
       const changed =
         options.expectGeneration === 0
@@ -268,7 +278,7 @@ export class SqliteStore implements Store {
       }
       if (options.event !== undefined) this.#append(options.event);
       return toRouteState({ generation: state.generation, state: params.state });
-    });
+    }
   }
 
   async createToken(input: NewToken): Promise<TokenRecord> {

@@ -195,6 +195,11 @@ export interface Store {
    * (CUTOVER_E_CONFLICT otherwise), and `state.generation` must be higher than it.
    */
   putRouteState(state: RouteState, options: PutRouteOptions): Promise<RouteState>;
+  /**
+   * Present when the store can write several services' route states in one transaction (a grouped
+   * release switches its members together): each as putRouteState would, all or none.
+   */
+  putRouteStates?(changes: { state: RouteState; options: PutRouteOptions }[]): Promise<RouteState[]>;
   createToken(token: NewToken): Promise<TokenRecord>;
   /** The token with this hash, unless it is unknown or revoked. */
   findTokenByHash(hash: string): Promise<TokenRecord | null>;
