@@ -441,7 +441,9 @@ function holdBox(card, r) {
 }
 
 function logsButton(card, r) {
-  const out = h('pre', { class: 'logs', hidden: true });
+  // What was fetched stays shown when the card is drawn again (every event and poll redraws it).
+  const shown = card.logs?.release === r.id ? card.logs.text : null;
+  const out = h('pre', { class: 'logs', hidden: shown === null }, shown ?? '');
   const show = h(
     'button',
     {
@@ -454,6 +456,7 @@ function logsButton(card, r) {
         } catch (err) {
           out.textContent = err.message;
         }
+        card.logs = { release: r.id, text: out.textContent };
         out.hidden = false;
         out.scrollTop = out.scrollHeight; // the newest lines, where the failure is
       },
