@@ -37,6 +37,7 @@ export const WEBHOOK_EVENTS = [
   'failed',
   'aborted',
   'hook-failed',
+  'certificate-failed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

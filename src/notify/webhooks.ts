@@ -57,6 +57,7 @@ export function webhookEventOf(e: StoreEvent): WebhookEvent | null {
     return typeof outcome === 'string' && outcome !== 'passed' ? 'gate-failed' : null;
   }
   if (e.type === 'hook') return e.data.ok === false ? 'hook-failed' : null;
+  if (e.type === 'certificate') return e.data.outcome === 'failed' ? 'certificate-failed' : null;
   if (e.type === 'analysis') {
     const verdict = e.data.kind === 'outcome' ? (e.data.outcome as { verdict?: unknown } | undefined)?.verdict : undefined;
     return verdict === 'fail' ? 'analysis-failed' : null;
@@ -74,6 +75,7 @@ const ICON: Record<WebhookEvent, string> = {
   failed: ':x:',
   aborted: ':octagonal_sign:',
   'hook-failed': ':warning:',
+  'certificate-failed': ':lock:',
 };
 
 export function webhookBody(event: WebhookEvent, e: StoreEvent, release: ReleaseRecord | null): WebhookBody {
@@ -82,6 +84,7 @@ export function webhookBody(event: WebhookEvent, e: StoreEvent, release: Release
     'release-started': `release of${v} started${release ? ` into ${release.slot}` : ''}`,
     'gate-failed': `a gate failed for${v}`,
     'hook-failed': `a hook failed for${v}`,
+    'certificate-failed': `an ACME certificate could not be obtained for ${String(e.data.host ?? 'a host')}`,
     'analysis-failed': `analysis failed for${v}`,
     promoted: `${v.trim() || 'the release'} is live${release ? ` on ${release.slot}` : ''}`,
     'rolled-back': `release of${v} rolled back${release?.fromSlot ? `: traffic is on ${release.fromSlot} again` : ''}`,
