@@ -1,9 +1,12 @@
 // Profiling aid (not a test, not part of npm run bench): one Router in this process on :19500 in front of
 // an upstream on :19501, e.g. `npx node --cpu-prof bench/profile-router.ts` with wrk against :19500.
+// PROF_LISTEN / PROF_UPSTREAM change the ports (bench/instructions.ts runs it under callgrind).
 import { Router } from '../src/router/router.ts';
+const listen = process.env.PROF_LISTEN ?? '19500';
+const upstream = `127.0.0.1:${process.env.PROF_UPSTREAM ?? '19501'}`;
 const r = new Router({
   service: 'prof',
-  listen: '127.0.0.1:19500',
+  listen: `127.0.0.1:${listen}`,
   reusePort: false,
   drain: 1000,
   maxHeaderBytes: 16384,
@@ -11,7 +14,7 @@ const r = new Router({
   headersTimeout: 10000,
   idleTimeout: 60000,
   responseTimeout: 60000,
-  connectTimeout: 5000,
+  connectTimeout: Number(process.env.PROF_CONNECT_TIMEOUT ?? 5000),
   upstreamIdle: 4000,
   via: false,
   maxIdlePerTarget: 256,
@@ -29,9 +32,9 @@ r.apply({
   generation: 1,
   live: 'blue',
   weights: { blue: 100, green: 0 },
-  slots: { blue: { version: null, targets: ['127.0.0.1:19501'] }, green: { version: null, targets: [] } },
+  slots: { blue: { version: null, targets: [upstream] }, green: { version: null, targets: [] } },
 });
-r.setHealth('127.0.0.1:19501', true);
+r.setHealth(upstream, true);
 // On exit: this process's CPU per request since the first request, the number that moves least on a busy machine.
 let cpu0: NodeJS.CpuUsage | null = null;
 let req0 = 0;
@@ -54,4 +57,5 @@ const done = (): void => {
   process.exit(0);
 };
 process.on('SIGINT', done);
+process.on('SIGTERM', done);
 setTimeout(done, Number(process.env.PROF_SECONDS ?? 15) * 1000);
