@@ -1,4 +1,4 @@
-// `npm run bench -- --instructions` (or `node bench/instructions.ts`): instructions per request of one
+// `npx node bench/instructions.ts [--requests N --warmup N --connections N --only cutover,floor,nginx]`: instructions per request of one
 // proxy process, counted by valgrind's callgrind, which a loaded machine cannot disturb the way it
 // disturbs req/s and CPU time. The proxy runs under callgrind in front of the bench's nginx upstream;
 // a client in this process sends `--warmup` requests (JIT and pools warm), the counters are zeroed

@@ -1,15 +1,17 @@
 // One client connection through the router: read a request head, ask the routing policy (routing.ts)
 // for a slot under the route table as it is at that moment, stream the request to a pooled upstream
 // connection and the response back, then wait for the next request. Upgrades become tunnels. No
-// await and no timers: every deadline is a number the router's sweep checks. Per request it
-// allocates the head strings and their parsed objects, and one buffer when a response head and a
-// small body are joined into one write; the exchange state and the routing decision are reused.
+// await and no timers: every deadline is a number the router's sweep checks. Per request it makes
+// the few strings it reads (target, Host, the values routing needs), the upstream head and the
+// response head as one string each, and one buffer when a response head and a small body are joined
+// into one write; the parsed heads (heads.ts reads them in place), the exchange state and the
+// routing decision are reused per connection, and the socket listeners are shared by all of them.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
-import { errorResponse, isHeadError, type RequestHead, type ResponseHead } from './http1.ts';
-import { parseRequestHead, parseResponseHead } from './heads.ts';
+import { errorResponse, type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
+import { parseResponseHead, ScannedRequest, ScannedResponse, scanRequest, scanResponse } from './heads.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../edge/chunked.ts';
 import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
 import { forwardedFor, forwardingLines } from './forwarded.ts';
@@ -112,6 +114,22 @@ const COALESCE_LIMIT = 16384;
 const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+const CONN = Symbol('cutover.conn');
+type OwnedSocket = net.Socket & { [CONN]: ClientConn };
+const ignore = (): void => {};
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONN].onClientData(chunk);
+}
+function onDrain(this: OwnedSocket): void {
+  this[CONN].onClientDrain();
+}
+function onEnd(this: OwnedSocket): void {
+  this[CONN].onClientEnd();
+}
+function onClose(this: OwnedSocket): void {
+  this[CONN].onClientClose();
+}
+
 export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /** The router of the service; on an edge listener, of the service the current request went to. */
   private host: ConnHost;
@@ -137,14 +155,19 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private target: Target | null = null;
   private up: Upstream | null = null;
   private upHead = '';
+  /** The fast parser's heads, reused for every request on this connection (made at the first). */
+  private scan: ScannedRequest | null = null;
+  private resScan: ScannedResponse | null = null;
   private start = 0;
   private reqRemaining = 0;
   private reqDone = false;
-  private readonly reqChunks = new ChunkedTracker();
+  /** Made at the first chunked request body on this connection (most never see one). */
+  private reqChunks: ChunkedTracker | null = null;
   private res: ResponseHead | null = null;
   private resHeadBuf: Buffer | null = null;
   private resRemaining = 0;
-  private readonly resChunks = new ChunkedTracker();
+  /** Made at the first chunked response on this connection. */
+  private resChunks: ChunkedTracker | null = null;
   private resBytes = 0;
   private attempts = 0;
   /** Chunked request bytes so far, for maxRequestBody. */
@@ -196,11 +219,13 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     socket.setNoDelay(true);
     host.conns.add(this);
     this.setDeadline(DL_HEADERS, host.opts.headersTimeout);
-    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    socket.on('drain', () => this.onClientDrain());
-    socket.on('end', () => this.onClientEnd());
-    socket.on('error', () => {});
-    socket.on('close', () => this.onClientClose());
+    // Listeners shared by every connection (no closures per connection): the socket knows its conn.
+    (socket as OwnedSocket)[CONN] = this;
+    socket.on('data', onData);
+    socket.on('drain', onDrain);
+    socket.on('end', onEnd);
+    socket.on('error', ignore);
+    socket.on('close', onClose);
   }
 
   private setDeadline(kind: number, ms: number): void {
@@ -250,7 +275,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   // ---- client side ----
 
-  private onClientData(chunk: Buffer): void {
+  /** @internal (the socket's shared listeners call it) */
+  onClientData(chunk: Buffer): void {
     switch (this.state) {
       case ST_HEAD:
         this.feedHead(chunk);
@@ -318,7 +344,11 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
     if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
-    const head = parseRequestHead(buf.toString('latin1', 0, end + 2), this.host.opts.maxHeaders, this.host.opts.previewHeader);
+    const opts = this.host.opts;
+    const scan = this.scan ?? (this.scan = new ScannedRequest());
+    if (scanRequest(buf, 0, end + 2, opts.maxHeaders, opts.previewHeader, scan)) return this.startExchange(scan, rest);
+    // Anything unusual: the strict parser decides, and says why when it refuses.
+    const head = parseRequestHeadStrict(buf.toString('latin1', 0, end), opts.maxHeaders, opts.previewHeader);
     if (isHeadError(head)) return this.respondAndClose(head.status, head.reason);
     this.startExchange(head, rest);
   }
@@ -355,7 +385,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.attempts = 0;
     this.reqDone = req.bodyMode === BODY_NONE;
     this.reqRemaining = req.bodyMode === BODY_LENGTH ? req.contentLength : 0;
-    this.reqChunks.reset();
+    this.reqChunks?.reset();
     this.res = null;
     this.resHeadBuf = null;
     this.resBytes = 0;
@@ -459,7 +489,9 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   }
 
   private buildUpstreamHead(req: RequestHead): string {
-    let head = `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}`;
+    // A head read in place goes on as one slice of the client's bytes (minus the lines it drops).
+    let head =
+      req === this.scan ? (req as ScannedRequest).forwardText() : `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}`;
     head += forwardingLines(req, this.remote, this.forwardedFor, this.proto, this.trusted);
     if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
     else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
@@ -525,7 +557,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
         this.reqRemaining -= chunk.length;
       }
     } else {
-      const t = this.reqChunks;
+      const t = (this.reqChunks ??= new ChunkedTracker());
       const end = t.feed(chunk, 0);
       if (end === CHUNKED_ERROR) return this.failUpstream(400, 'malformed chunked request body');
       const limit = this.host.opts.maxRequestBody;
@@ -581,12 +613,14 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
   }
 
-  private onClientDrain(): void {
+  /** @internal (the socket's shared listeners call it) */
+  onClientDrain(): void {
     const up = this.up;
     if (up !== null && !up.closed) up.socket.resume();
   }
 
-  private onClientEnd(): void {
+  /** @internal (the socket's shared listeners call it) */
+  onClientEnd(): void {
     // A client that half-closes while waiting for its answer still gets it; otherwise we close too.
     if (this.state === ST_EXCHANGE && this.reqDone) return;
     if (this.state === ST_TUNNEL) {
@@ -596,7 +630,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.socket.end();
   }
 
-  private onClientClose(): void {
+  /** @internal (the socket's shared listeners call it) */
+  onClientClose(): void {
     this.clientClosed = true;
     this.state = ST_CLOSED;
     this.host.conns.delete(this);
@@ -632,7 +667,11 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
         return;
       }
       const req = this.req as RequestHead;
-      const res = parseResponseHead(buf.toString('latin1', offset, end + 2), req.method, 200);
+      const scan = this.resScan ?? (this.resScan = new ScannedResponse());
+      let res: ResponseHead | HeadError = scan;
+      // Final answers are read in place; interim ones and anything unusual take the string parsers.
+      if (!scanResponse(buf, offset, end + 2, req.method, 200, scan))
+        res = parseResponseHead(buf.toString('latin1', offset, end + 2), req.method, 200);
       if (isHeadError(res)) return this.failUpstream(502, BAD_RESPONSE, `malformed response: ${res.reason}`);
       offset = end + 4;
       if (res.status === 101) {
@@ -653,13 +692,13 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
           ? this.compressor(req, res)
           : null;
       const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE || (zip !== null && req.minor === 0);
-      let head = `${res.statusLine}\r\n${zip ?? res.forwardLines}`;
+      let head = zip === null && res === scan ? scan.headText() : `${res.statusLine}\r\n${zip ?? res.forwardLines}`;
       if (closeClient) head += 'connection: close\r\n';
       if (this.setCookie !== null) head += this.setCookie;
       if (this.host.opts.via) head += `via: 1.${res.minor} cutover\r\n`;
       head += '\r\n';
       this.resRemaining = res.bodyMode === BODY_LENGTH ? res.contentLength : 0;
-      this.resChunks.reset();
+      this.resChunks?.reset();
       if (res.bodyMode === BODY_NONE) {
         if (offset < buf.length) this.upstreamBroken = true; // bytes after a bodiless response
         this.socket.write(head, 'latin1');
@@ -755,7 +794,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
         this.resRemaining -= chunk.length;
       }
     } else if (res.bodyMode === BODY_CHUNKED) {
-      const t = this.resChunks;
+      const t = (this.resChunks ??= new ChunkedTracker());
       const end = t.feed(chunk, 0);
       if (end === CHUNKED_ERROR) return this.abortMidResponse();
       if (end !== CHUNKED_MORE) {
@@ -937,7 +976,16 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
     this.req = null;
     this.res = null;
-    this.nextRequest(req.keepAlive && this.reqDone && res.bodyMode !== BODY_UNTIL_CLOSE);
+    const keep = req.keepAlive && this.reqDone && res.bodyMode !== BODY_UNTIL_CLOSE;
+    this.endExchange();
+    this.nextRequest(keep);
+  }
+
+  /** Lets go of what the exchange held, so an idle connection keeps no buffers. */
+  private endExchange(): void {
+    this.upHead = '';
+    if (this.scan !== null) this.scan.release();
+    if (this.resScan !== null) this.resScan.release();
   }
 
   /** After an answer: close, or wait for the next request (which may already be here, pipelined). */
@@ -960,6 +1008,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     // Keep the connection only when no request body is left unread.
     const keep = req.keepAlive && req.bodyMode === BODY_NONE;
     this.socket.write(ownResponse(this.host.opts.pages, status, reason, !keep), 'latin1');
+    this.endExchange();
     this.nextRequest(keep);
   }
 
@@ -1052,7 +1101,12 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
     if (this.state !== ST_EXCHANGE) return;
     const res = this.res;
-    if (res !== null && res.bodyMode === BODY_CHUNKED && this.resChunks.atBoundary() && res.contentType?.startsWith('text/event-stream')) {
+    if (
+      res !== null &&
+      res.bodyMode === BODY_CHUNKED &&
+      this.resChunks?.atBoundary() === true &&
+      res.contentType?.startsWith('text/event-stream')
+    ) {
       // An event stream ends cleanly between events; the browser reconnects to the live slot.
       this.settle(res.status, false, false);
       this.state = ST_CLOSED;

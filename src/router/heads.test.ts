@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cookieValue, isHeadError, parseRequestHeadStrict, parseResponseHeadStrict } from './http1.ts';
-import { fastRequest, fastResponse, parseRequestHead, parseResponseHead } from './heads.ts';
+import { fastRequest, fastResponse, parseRequestHead, parseResponseHead, ScannedRequest, scanRequest } from './heads.ts';
 
 const requests = [
   'GET / HTTP/1.1\r\nHost: a\r\n',
@@ -34,6 +34,18 @@ const requests = [
   'G@T / HTTP/1.1\r\nHost: a\r\n',
   'GET / HTTP/1.1 \r\nHost: a\r\n',
   'GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Tab:\tv\t\r\n',
+  // Names are compared as bytes in any case; a name of a known length that is not the field passes.
+  'GET / HTTP/1.1\r\nHOST: a\r\ncontent-LENGTH: 0\r\nX-CUTOVER-PREVIEW: t\r\nHosx: b\r\nConnectioN: Keep-Alive\r\n',
+  'GET / HTTP/1.1\r\nHost: a\r\nCookie:  a=1 \r\nX-Forwarded-Fop: 1\r\nForwarded: for=1.2.3.4\r\nforwarded: for=5.6.7.8\r\n',
+  'OPTIONS * HTTP/1.1\r\nHost: a\r\n',
+  'PURGE /x HTTP/1.1\r\nHost: a\r\n',
+  'CONNECT a:443 HTTP/1.1\r\nHost: a\r\n',
+  'GET / HTTP/1.1\r\nHost: a\rX: b\r\n',
+  'GET / HTTP/1.1\r\nHost: a\nX: b\r\n',
+  'GET / HTTP/1.1\r\nHost : a\r\n',
+  'GET / HTTP/1.1\r\nHost: a, b\r\n',
+  // More dropped lines than the fast parser remembers: the strict one decides.
+  `GET / HTTP/1.1\r\nHost: a\r\n${Array.from({ length: 20 }, (_, i) => `Keep-Alive: ${i}\r\nX-${i}: v\r\n`).join('')}`,
 ];
 
 test('the fast request parser agrees with the strict one wherever it answers, and the public parser always agrees', () => {
@@ -51,6 +63,26 @@ test('the fast request parser agrees with the strict one wherever it answers, an
     }
   }
   assert.ok(fastAnswered >= 12, `the fast path handles the common shapes (${fastAnswered})`);
+});
+
+test('a head read in place goes upstream as its request line and the forwarded lines, byte for byte', () => {
+  let checked = 0;
+  for (const text of requests) {
+    const fast = fastRequest(text, 100, 'x-cutover-preview');
+    if (fast === null) continue;
+    // The head sits inside a larger buffer, with bytes before it and the body after, as on a socket.
+    const buf = Buffer.from(`XX${text}\r\nbody`, 'latin1');
+    const scan = new ScannedRequest();
+    assert.ok(scanRequest(buf, 2, 2 + text.length, 100, 'x-cutover-preview', scan), JSON.stringify(text));
+    const expected = `${fast.method} ${fast.target} HTTP/1.${fast.minor}\r\n${fast.forwardLines}`;
+    assert.equal(scan.forwardText(), expected, JSON.stringify(text));
+    // An edge that strips a path prefix replaces the target: the line is written anew.
+    scan.target = '/';
+    assert.equal(scan.forwardText(), `${fast.method} / HTTP/1.${fast.minor}\r\n${fast.forwardLines}`);
+    scan.release();
+    checked++;
+  }
+  assert.ok(checked >= 12, `checked ${checked}`);
 });
 
 const responses = [

@@ -1,7 +1,9 @@
-// The request path's head parsers: one regex validates a whole header block, then only the lines
-// whose name can matter are looked at. Anything unusual (Transfer-Encoding on a request, upgrades,
-// Connection naming other headers, any malformed byte) goes to the strict parsers of http1.ts, which
-// also give the precise reason for a refusal. The differential test checks both agree.
+// The request path's head parsers: they read a head in place in the bytes it came in, one pass over
+// the bytes validating every line, with names compared as bytes and only the values the router uses
+// made into strings; the lines to forward become one slice of those bytes. Anything unusual (Transfer-Encoding on
+// a request, upgrades, Connection naming other headers, any malformed byte, 1xx answers) goes to the
+// strict parsers of http1.ts, which also give the precise reason for a refusal. The differential and
+// property tests check both agree.
 import { type HeadError, parseRequestHeadStrict, parseResponseHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
 import {
   BODY_UNTIL_CLOSE,
@@ -21,9 +23,8 @@ import {
   F_TRANSFER_ENCODING,
   F_UPGRADE,
   F_X_FORWARDED_FOR,
-  fieldKind,
-  ows,
-  parseContentLength,
+  fieldKindAt,
+  contentLengthAt,
   refusedMethod,
   validHost,
   REQUEST_FIRST,
@@ -31,12 +32,6 @@ import {
   requestBodyMode,
   responseBodyMode,
 } from './rules.ts';
-
-/** Header lines, each `name:value` with a token name and visible/obs-text value, each ending CRLF. */
-const BLOCK_OK = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
-const METHOD_OK = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const TARGET_BAD = /[\x00-\x20\x7f]/;
-const STATUS_LINE_OK = /^HTTP\/1\.[01] [1-5][0-9][0-9](?: [\t\x20-\x7e\x80-\xff]*)?$/;
 
 /** Parses a request head given with the CRLF of its last line (but not the blank line). */
 export function parseRequestHead(head: string, maxHeaders: number, routeHeaderName: string): RequestHead | HeadError {
@@ -48,22 +43,174 @@ export function parseResponseHead(head: string, method: string, maxHeaders: numb
   return fastResponse(head, method, maxHeaders) ?? parseResponseHeadStrict(head.slice(0, -2), method, maxHeaders);
 }
 
-export function fastRequest(head: string, maxHeaders: number, route: string): RequestHead | null {
-  const eol = head.indexOf('\r\n');
-  if (eol < 0) return null;
-  const sp1 = head.indexOf(' ');
-  const sp2 = head.lastIndexOf(' ', eol);
-  if (sp1 <= 0 || sp2 <= sp1 || sp2 + 9 !== eol || !head.startsWith('HTTP/1.', sp2 + 1)) return null;
-  const minorCode = head.charCodeAt(eol - 1);
-  if (minorCode !== 48 && minorCode !== 49) return null;
-  const method = head.slice(0, sp1);
-  const target = head.slice(sp1 + 1, sp2);
-  // Only origin-form targets take the fast path; absolute-form is rewritten by the strict parser.
-  if (!METHOD_OK.test(method) || target.charCodeAt(0) !== 47 || TARGET_BAD.test(target) || refusedMethod(method) !== null) return null;
-  const minor = minorCode === 49 ? 1 : 0;
-  const block = eol + 2 === head.length ? '' : head.slice(eol + 2);
-  if (!BLOCK_OK.test(block)) return null;
+/** Token characters (RFC 9110 5.6.2) by byte: 1 when the byte may be in a method or a field name. */
+const TOKEN_BYTE = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_BYTE[c.charCodeAt(0)] = 1;
+/** Field value bytes: tab, visible ASCII, space and obs-text; no other control character. */
+const VALUE_BYTE = new Uint8Array(256).fill(1);
+for (let c = 0; c < 32; c++) if (c !== 9) VALUE_BYTE[c] = 0;
+VALUE_BYTE[127] = 0;
+/** Request-target bytes the fast path takes: anything but controls, space and DEL. */
+const TARGET_BYTE = new Uint8Array(256).fill(1);
+for (let c = 0; c <= 32; c++) TARGET_BYTE[c] = 0;
+TARGET_BYTE[127] = 0;
 
+/** At most this many dropped header lines are remembered; a head with more takes the strict path. */
+const MAX_DROPS = 16;
+
+/** The method strings most requests carry, so reading one allocates nothing. */
+const METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ m, b: Buffer.from(m, 'latin1') }));
+
+function methodAt(buf: Buffer, start: number, end: number): string {
+  for (let k = 0; k < METHODS.length; k++) {
+    const { m, b } = METHODS[k] as { m: string; b: Buffer };
+    if (b.length !== end - start) continue;
+    let i = 0;
+    while (i < b.length && buf[start + i] === b[i]) i++;
+    if (i === b.length) return m;
+  }
+  return buf.toString('latin1', start, end);
+}
+
+/** `buf[a, b)` as a string with optional whitespace (space, tab) trimmed from both ends. */
+function valueAt(buf: Buffer, a: number, b: number): string {
+  while (a < b && (buf[a] === 32 || buf[a] === 9)) a++;
+  while (b > a && (buf[b - 1] === 32 || buf[b - 1] === 9)) b--;
+  return a === b ? '' : buf.toString('latin1', a, b);
+}
+
+/** Lower-cased route header names as bytes, computed once per name. */
+const routeNames = new Map<string, Uint8Array>();
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where a head read in place sits in the bytes it came from, and which of its header lines are not
+ * forwarded: the lines to forward become one string slice of those bytes (more when lines are dropped).
+ */
+class InPlace {
+  /** The bytes the head was read from; the head is `buf[start, end)` (its last line's CRLF included). */
+  buf: Buffer = EMPTY;
+  start = 0;
+  /** Where the header block begins (after the first line's CRLF). */
+  block = 0;
+  end = 0;
+  /** Ranges [from, to) of header lines that are not forwarded, in order. */
+  readonly drops = new Int32Array(MAX_DROPS * 2);
+  dropCount = 0;
+
+  /** The header lines to forward as a string (what the strict parsers give as forwardLines). */
+  keptLines(): string {
+    let s = '';
+    let from = this.block;
+    for (let k = 0; k < this.dropCount; k++) {
+      const a = this.drops[2 * k] as number;
+      if (a > from) s += this.buf.toString('latin1', from, a);
+      from = this.drops[2 * k + 1] as number;
+    }
+    return this.end > from ? s + this.buf.toString('latin1', from, this.end) : s;
+  }
+}
+
+/** Records header line [from, to) as dropped (joined to the previous range when adjacent): the new count, or -1 when full. */
+function drop(d: InPlace, count: number, from: number, to: number): number {
+  const r = d.drops;
+  if (count > 0 && r[2 * count - 1] === from) {
+    r[2 * count - 1] = to;
+    return count;
+  }
+  if (count === MAX_DROPS) return -1;
+  r[2 * count] = from;
+  r[2 * count + 1] = to;
+  return count + 1;
+}
+
+/**
+ * A request head read in place from the client's bytes (the fast parser). It is a RequestHead whose
+ * `forwardLines` is made only when read: the upstream gets the head's own bytes minus the dropped
+ * lines (`forwardText`). One per connection, reused for every request on it; `release` lets
+ * go of the client's buffer between requests.
+ */
+export class ScannedRequest extends InPlace implements RequestHead {
+  method = '';
+  target = '';
+  minor: 0 | 1 = 1;
+  host: string | null = null;
+  xForwardedFor: string | null = null;
+  xForwardedProto: string | null = null;
+  xForwardedHost: string | null = null;
+  forwarded: string | null = null;
+  xRealIp: string | null = null;
+  bodyMode: BodyMode = 0;
+  contentLength = -1;
+  transferEncoding: string | null = null;
+  keepAlive = true;
+  upgrade: string | null = null;
+  expectContinue = false;
+  cookie: string | null = null;
+  routeHeader: string | null = null;
+  /** The target as read: when someone replaces `target` (an edge's stripPrefix), the line is rebuilt. */
+  readTarget = '';
+
+  /** Made only when someone reads it (retry's marker, compression); the request path copies `forwardText`. */
+  get forwardLines(): string {
+    return this.keptLines();
+  }
+
+  release(): void {
+    this.buf = EMPTY;
+    this.host = this.xForwardedFor = this.xForwardedProto = this.xForwardedHost = this.forwarded = null;
+    this.xRealIp = this.cookie = this.routeHeader = null;
+  }
+
+  /** The request line and the kept header lines as one string (one slice when nothing is dropped). */
+  forwardText(): string {
+    if (this.target !== this.readTarget) return `${this.method} ${this.target} HTTP/1.${this.minor}\r\n${this.keptLines()}`;
+    if (this.dropCount === 0) return this.buf.toString('latin1', this.start, this.end);
+    return this.buf.toString('latin1', this.start, this.block) + this.keptLines();
+  }
+}
+
+/**
+ * Reads the request head `buf[start, end)` (its last line's CRLF included, not the blank line) into
+ * `out`, without a string per line: names are compared as bytes and only the values the router uses
+ * become strings. False when the head is anything but plain (the strict parser decides it then).
+ */
+export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders: number, route: string, out: ScannedRequest): boolean {
+  // Request line: token SP origin-form-target SP HTTP/1.x CRLF.
+  let i = start;
+  while (i < end && TOKEN_BYTE[buf[i] as number] === 1) i++;
+  if (i === start || i >= end || buf[i] !== 32) return false;
+  const methodEnd = i;
+  const targetStart = ++i;
+  if (buf[i] !== 47) return false; // origin-form only; absolute-form is rewritten by the strict parser
+  while (i < end && TARGET_BYTE[buf[i] as number] === 1) i++;
+  const targetEnd = i;
+  if (
+    i + 10 > end ||
+    buf[i] !== 32 ||
+    buf[i + 1] !== 72 || // H
+    buf[i + 2] !== 84 || // T
+    buf[i + 3] !== 84 || // T
+    buf[i + 4] !== 80 || // P
+    buf[i + 5] !== 47 || // /
+    buf[i + 6] !== 49 || // 1
+    buf[i + 7] !== 46 || // .
+    (buf[i + 8] !== 48 && buf[i + 8] !== 49) ||
+    buf[i + 9] !== 13 ||
+    buf[i + 10] !== 10
+  )
+    return false;
+  const minor = buf[i + 8] === 49 ? 1 : 0;
+  const method = methodAt(buf, start, methodEnd);
+  if (refusedMethod(method) !== null) return false;
+  const block = i + 11;
+
+  let routeName: Uint8Array | undefined;
+  if (route !== '') {
+    routeName = routeNames.get(route);
+    if (routeName === undefined) routeNames.set(route, (routeName = Buffer.from(route, 'latin1')));
+  }
   let host: string | null = null;
   let xff: string | null = null;
   let xfp: string | null = null;
@@ -75,176 +222,299 @@ export function fastRequest(head: string, maxHeaders: number, route: string): Re
   let expectContinue = false;
   let cookie: string | null = null;
   let routeHeader: string | null = null;
-  let forward = '';
-  let keptFrom = 0;
+  let drops = 0;
   let count = 0;
-  const routeFirst = route === '' ? -1 : route.charCodeAt(0);
-  for (let i = 0; i < block.length; ) {
-    const end = block.indexOf('\r\n', i);
-    if (++count > maxHeaders) return null;
-    const c = block.charCodeAt(i);
-    // Only names starting with these letters can be special; the rest pass through untouched.
-    if ((c < 128 && REQUEST_FIRST[c] === 1) || (c | 0x20) === routeFirst) {
-      const colon = block.indexOf(':', i);
-      const name = block.slice(i, colon).toLowerCase();
-      let drop = true;
-      switch (fieldKind(name)) {
-        case F_HOST:
-          if (host !== null) return null;
-          host = ows(block.slice(colon + 1, end));
-          if (!validHost(host)) return null;
-          drop = false;
-          break;
-        case F_CONTENT_LENGTH:
-          contentLength = parseContentLength(block.slice(colon + 1, end), contentLength);
-          if (contentLength === -2) return null;
-          break;
-        case F_CONNECTION: {
-          const k = closeToken(block.slice(colon + 1, end));
-          if (k === null) return null; // upgrade, or names other headers
-          close ||= k;
-          break;
-        }
-        case F_TRANSFER_ENCODING:
-        case F_UPGRADE:
-          return null;
-        case F_HOP:
-          break;
-        case F_X_FORWARDED_PROTO:
-          xfp ??= ows(block.slice(colon + 1, end));
-          break;
-        case F_X_FORWARDED_HOST:
-          xfh ??= ows(block.slice(colon + 1, end));
-          break;
-        case F_FORWARDED: {
-          const v = ows(block.slice(colon + 1, end));
-          forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
-          break;
-        }
-        case F_X_REAL_IP:
-          xRealIp ??= ows(block.slice(colon + 1, end));
-          break;
-        case F_X_FORWARDED_FOR: {
-          const v = ows(block.slice(colon + 1, end));
-          xff = xff === null ? v : `${xff}, ${v}`;
-          break;
-        }
-        case F_EXPECT:
-          if (ows(block.slice(colon + 1, end)).toLowerCase() === '100-continue') expectContinue = true;
-          drop = false;
-          break;
-        case F_COOKIE: {
-          const v = ows(block.slice(colon + 1, end));
-          cookie = cookie === null ? v : `${cookie}; ${v}`;
-          drop = false;
-          break;
-        }
-        default:
-          drop = false;
-      }
-      if (name === route) {
-        routeHeader = ows(block.slice(colon + 1, end));
-        drop = true;
-      }
-      if (drop) {
-        forward += block.slice(keptFrom, i);
-        keptFrom = end + 2;
-      }
+  for (i = block; i < end; ) {
+    if (++count > maxHeaders) return false;
+    const lineStart = i;
+    while (i < end && TOKEN_BYTE[buf[i] as number] === 1) i++;
+    if (i === lineStart || buf[i] !== 58) return false; // name ':' (no space before the colon)
+    const nameEnd = i;
+    const valueStart = ++i;
+    while (i < end && VALUE_BYTE[buf[i] as number] === 1) i++;
+    if (i + 1 >= end || buf[i] !== 13 || buf[i + 1] !== 10) return false; // only CRLF ends a line
+    const valueEnd = i;
+    i += 2;
+    const c = buf[lineStart] as number;
+    let isRoute = false;
+    if (routeName !== undefined && nameEnd - lineStart === routeName.length && (c | 0x20) === routeName[0]) {
+      let k = 1;
+      while (k < routeName.length && ((buf[lineStart + k] as number) | 0x20) === routeName[k]) k++;
+      isRoute = k === routeName.length;
     }
-    i = end + 2;
+    // Only names starting with these letters can be special; the rest pass through untouched.
+    if (c >= 128 || (REQUEST_FIRST[c] !== 1 && !isRoute)) continue;
+    let dropLine = true;
+    switch (fieldKindAt(buf, lineStart, nameEnd)) {
+      case F_HOST:
+        if (host !== null) return false;
+        host = valueAt(buf, valueStart, valueEnd);
+        if (!validHost(host)) return false;
+        dropLine = false;
+        break;
+      case F_CONTENT_LENGTH:
+        contentLength = contentLengthAt(buf, valueStart, valueEnd, contentLength);
+        if (contentLength === -2) return false;
+        break;
+      case F_CONNECTION: {
+        const k = closeToken(buf.toString('latin1', valueStart, valueEnd));
+        if (k === null) return false; // upgrade, or names other headers
+        close ||= k;
+        break;
+      }
+      case F_TRANSFER_ENCODING:
+      case F_UPGRADE:
+        return false;
+      case F_HOP:
+        break;
+      case F_X_FORWARDED_PROTO:
+        xfp ??= valueAt(buf, valueStart, valueEnd);
+        break;
+      case F_X_FORWARDED_HOST:
+        xfh ??= valueAt(buf, valueStart, valueEnd);
+        break;
+      case F_FORWARDED: {
+        const v = valueAt(buf, valueStart, valueEnd);
+        forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
+        break;
+      }
+      case F_X_REAL_IP:
+        xRealIp ??= valueAt(buf, valueStart, valueEnd);
+        break;
+      case F_X_FORWARDED_FOR: {
+        const v = valueAt(buf, valueStart, valueEnd);
+        xff = xff === null ? v : `${xff}, ${v}`;
+        break;
+      }
+      case F_EXPECT:
+        if (valueAt(buf, valueStart, valueEnd).toLowerCase() === '100-continue') expectContinue = true;
+        dropLine = false;
+        break;
+      case F_COOKIE: {
+        const v = valueAt(buf, valueStart, valueEnd);
+        cookie = cookie === null ? v : `${cookie}; ${v}`;
+        dropLine = false;
+        break;
+      }
+      default:
+        dropLine = false;
+    }
+    if (isRoute) {
+      routeHeader = valueAt(buf, valueStart, valueEnd);
+      dropLine = true;
+    }
+    if (dropLine && (drops = drop(out, drops, lineStart, i)) < 0) return false;
   }
-  if (minor === 1 && host === null) return null;
-  forward = keptFrom === 0 ? block : forward + block.slice(keptFrom);
+  if (minor === 1 && host === null) return false;
+  out.method = method;
+  out.target = out.readTarget = buf.toString('latin1', targetStart, targetEnd);
+  out.minor = minor;
+  out.host = host;
+  out.xForwardedFor = xff;
+  out.xForwardedProto = xfp;
+  out.xForwardedHost = xfh;
+  out.forwarded = forwarded;
+  out.xRealIp = xRealIp;
+  out.bodyMode = requestBodyMode(null, contentLength, minor) as BodyMode;
+  out.contentLength = contentLength;
+  out.transferEncoding = null;
+  out.keepAlive = minor === 1 && !close;
+  out.upgrade = null;
+  out.expectContinue = expectContinue;
+  out.cookie = cookie;
+  out.routeHeader = routeHeader;
+  out.buf = buf;
+  out.start = start;
+  out.block = block;
+  out.end = end;
+  out.dropCount = drops;
+  return true;
+}
+
+/** The fast parser over a head given as a string (the differential and property tests use it). */
+export function fastRequest(head: string, maxHeaders: number, route: string): RequestHead | null {
+  const buf = Buffer.from(head, 'latin1');
+  const s = new ScannedRequest();
+  if (!scanRequest(buf, 0, buf.length, maxHeaders, route, s)) return null;
   return {
-    method,
-    target,
-    minor,
-    forwardLines: forward,
-    host,
-    xForwardedFor: xff,
-    xForwardedProto: xfp,
-    xForwardedHost: xfh,
-    forwarded,
-    xRealIp,
-    bodyMode: requestBodyMode(null, contentLength, minor) as BodyMode,
-    contentLength,
-    transferEncoding: null,
-    keepAlive: minor === 1 && !close,
-    upgrade: null,
-    expectContinue,
-    cookie,
-    routeHeader,
+    method: s.method,
+    target: s.target,
+    minor: s.minor,
+    forwardLines: s.forwardLines,
+    host: s.host,
+    xForwardedFor: s.xForwardedFor,
+    xForwardedProto: s.xForwardedProto,
+    xForwardedHost: s.xForwardedHost,
+    forwarded: s.forwarded,
+    xRealIp: s.xRealIp,
+    bodyMode: s.bodyMode,
+    contentLength: s.contentLength,
+    transferEncoding: s.transferEncoding,
+    keepAlive: s.keepAlive,
+    upgrade: s.upgrade,
+    expectContinue: s.expectContinue,
+    cookie: s.cookie,
+    routeHeader: s.routeHeader,
   };
 }
 
-export function fastResponse(head: string, method: string, maxHeaders: number): ResponseHead | null {
-  const eol = head.indexOf('\r\n');
-  if (eol < 0) return null;
-  const statusLine = head.slice(0, eol);
-  if (!STATUS_LINE_OK.test(statusLine)) return null;
-  const status = (statusLine.charCodeAt(9) - 48) * 100 + (statusLine.charCodeAt(10) - 48) * 10 + (statusLine.charCodeAt(11) - 48);
-  if (status === 101) return null;
-  const minor = statusLine.charCodeAt(7) === 49 ? 1 : 0;
-  const block = eol + 2 === head.length ? '' : head.slice(eol + 2);
-  if (!BLOCK_OK.test(block)) return null;
+/**
+ * A response head read in place from the upstream's bytes, like ScannedRequest: `statusLine`,
+ * `forwardLines` and `contentType` are made only when read, the request path sends `headText`.
+ * Final answers only: interim (1xx) ones take the string parsers.
+ */
+export class ScannedResponse extends InPlace implements ResponseHead {
+  status = 0;
+  minor: 0 | 1 = 1;
+  bodyMode: BodyMode = 0;
+  contentLength = 0;
+  keepAlive = true;
+  /** Where the Content-Type value is in `buf` (-1: none). */
+  ctStart = -1;
+  ctEnd = -1;
+
+  // Made only when someone reads them (compression, the drain's event-stream check); the request
+  // path sends `headText`.
+  get statusLine(): string {
+    return this.minor === 1
+      ? this.buf.toString('latin1', this.start, this.block - 2)
+      : `HTTP/1.1${this.buf.toString('latin1', this.start + 8, this.block - 2)}`;
+  }
+
+  get forwardLines(): string {
+    return this.keptLines();
+  }
+
+  get contentType(): string | null {
+    return this.ctStart < 0 ? null : valueAt(this.buf, this.ctStart, this.ctEnd);
+  }
+
+  release(): void {
+    this.buf = EMPTY;
+    this.ctStart = this.ctEnd = -1;
+  }
+
+  /** The status line (as HTTP/1.1) and the kept header lines as one string (one slice when nothing is dropped). */
+  headText(): string {
+    if (this.minor === 0) return `HTTP/1.1${this.buf.toString('latin1', this.start + 8, this.block)}${this.keptLines()}`;
+    if (this.dropCount === 0) return this.buf.toString('latin1', this.start, this.end);
+    return this.buf.toString('latin1', this.start, this.block) + this.keptLines();
+  }
+}
+
+/**
+ * Reads a final response head `buf[start, end)` (its last line's CRLF included) into `out`, as
+ * scanRequest does. False for 1xx answers and anything unusual (the string parsers decide those).
+ */
+export function scanResponse(buf: Buffer, start: number, end: number, method: string, maxHeaders: number, out: ScannedResponse): boolean {
+  // Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF.
+  let i = start;
+  if (
+    i + 14 > end ||
+    buf[i] !== 72 ||
+    buf[i + 1] !== 84 ||
+    buf[i + 2] !== 84 ||
+    buf[i + 3] !== 80 ||
+    buf[i + 4] !== 47 ||
+    buf[i + 5] !== 49 ||
+    buf[i + 6] !== 46 ||
+    (buf[i + 7] !== 48 && buf[i + 7] !== 49) ||
+    buf[i + 8] !== 32
+  )
+    return false;
+  const d0 = (buf[i + 9] as number) - 48;
+  const d1 = (buf[i + 10] as number) - 48;
+  const d2 = (buf[i + 11] as number) - 48;
+  if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
+  const status = d0 * 100 + d1 * 10 + d2;
+  const minor = buf[i + 7] === 49 ? 1 : 0;
+  i += 12;
+  if (buf[i] === 32) {
+    i++;
+    while (i < end && VALUE_BYTE[buf[i] as number] === 1) i++;
+  }
+  if (i + 1 >= end || buf[i] !== 13 || buf[i + 1] !== 10) return false;
+  const block = i + 2;
 
   let contentLength = -1;
   let te: string | null = null;
   let close = false;
-  let contentType: string | null = null;
-  let forward = '';
-  let keptFrom = 0;
+  let ctStart = -1;
+  let ctEnd = -1;
+  let drops = 0;
   let count = 0;
-  for (let i = 0; i < block.length; ) {
-    const end = block.indexOf('\r\n', i);
-    if (++count > maxHeaders) return null;
-    const c = block.charCodeAt(i);
-    if (c < 128 && RESPONSE_FIRST[c] === 1) {
-      const colon = block.indexOf(':', i);
-      const name = block.slice(i, colon).toLowerCase();
-      let drop = false;
-      switch (fieldKind(name)) {
-        case F_CONTENT_LENGTH:
-          contentLength = parseContentLength(block.slice(colon + 1, end), contentLength);
-          if (contentLength === -2) return null;
-          break;
-        case F_TRANSFER_ENCODING: {
-          const v = ows(block.slice(colon + 1, end));
-          te = te === null ? v : `${te}, ${v}`;
-          break;
-        }
-        case F_CONNECTION: {
-          const k = closeToken(block.slice(colon + 1, end));
-          if (k === null) return null;
-          close ||= k;
-          drop = true;
-          break;
-        }
-        case F_HOP:
-        case F_UPGRADE:
-          drop = true;
-          break;
-        case F_CONTENT_TYPE:
-          contentType = ows(block.slice(colon + 1, end));
-          break;
+  for (i = block; i < end; ) {
+    if (++count > maxHeaders) return false;
+    const lineStart = i;
+    while (i < end && TOKEN_BYTE[buf[i] as number] === 1) i++;
+    if (i === lineStart || buf[i] !== 58) return false;
+    const nameEnd = i;
+    const valueStart = ++i;
+    while (i < end && VALUE_BYTE[buf[i] as number] === 1) i++;
+    if (i + 1 >= end || buf[i] !== 13 || buf[i + 1] !== 10) return false;
+    const valueEnd = i;
+    i += 2;
+    const c = buf[lineStart] as number;
+    if (c >= 128 || RESPONSE_FIRST[c] !== 1) continue;
+    let dropLine = false;
+    switch (fieldKindAt(buf, lineStart, nameEnd)) {
+      case F_CONTENT_LENGTH:
+        contentLength = contentLengthAt(buf, valueStart, valueEnd, contentLength);
+        if (contentLength === -2) return false;
+        break;
+      case F_TRANSFER_ENCODING: {
+        const v = valueAt(buf, valueStart, valueEnd);
+        te = te === null ? v : `${te}, ${v}`;
+        break;
       }
-      if (drop) {
-        forward += block.slice(keptFrom, i);
-        keptFrom = end + 2;
+      case F_CONNECTION: {
+        const k = closeToken(buf.toString('latin1', valueStart, valueEnd));
+        if (k === null) return false;
+        close ||= k;
+        dropLine = true;
+        break;
       }
+      case F_HOP:
+      case F_UPGRADE:
+        dropLine = true;
+        break;
+      case F_CONTENT_TYPE:
+        ctStart = valueStart;
+        ctEnd = valueEnd;
+        break;
     }
-    i = end + 2;
+    if (dropLine && (drops = drop(out, drops, lineStart, i)) < 0) return false;
   }
-  if (te !== null && contentLength !== -1) return null; // both: the strict parser drops Content-Length
+  if (te !== null && contentLength !== -1) return false; // both: the strict parser drops Content-Length
   const bodyMode = responseBodyMode(method, status, te, contentLength);
+  out.status = status;
+  out.minor = minor;
+  out.bodyMode = bodyMode;
+  out.contentLength = Math.max(contentLength, 0);
+  out.keepAlive = minor === 1 && bodyMode !== BODY_UNTIL_CLOSE && !close;
+  out.buf = buf;
+  out.start = start;
+  out.block = block;
+  out.end = end;
+  out.dropCount = drops;
+  out.ctStart = ctStart;
+  out.ctEnd = ctEnd;
+  return true;
+}
+
+/** The fast parser over a head given as a string (the differential tests use it). */
+export function fastResponse(head: string, method: string, maxHeaders: number): ResponseHead | null {
+  const buf = Buffer.from(head, 'latin1');
+  const s = new ScannedResponse();
+  if (!scanResponse(buf, 0, buf.length, method, maxHeaders, s)) return null;
   return {
-    status,
-    minor,
-    statusLine: minor === 1 ? statusLine : `HTTP/1.1${statusLine.slice(8)}`,
-    forwardLines: keptFrom === 0 ? block : forward + block.slice(keptFrom),
-    bodyMode,
-    contentLength: Math.max(contentLength, 0),
-    keepAlive: minor === 1 && bodyMode !== BODY_UNTIL_CLOSE && !close,
-    contentType,
+    status: s.status,
+    minor: s.minor,
+    statusLine: s.statusLine,
+    forwardLines: s.forwardLines,
+    bodyMode: s.bodyMode,
+    contentLength: s.contentLength,
+    keepAlive: s.keepAlive,
+    contentType: s.contentType,
   };
 }
