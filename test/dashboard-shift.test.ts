@@ -17,8 +17,9 @@ const MARKS = 'figure.chart-box:first-of-type svg .mark text';
 
 test('the dashboard shows the step of a progressive shift, and its charts mark each switch and the rollback', async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
+  // The step holds until promoted: what is asserted mid-shift stays so however slow the machine.
   const s = await writeSetup({
-    shift: { steps: [20, 100], hold: '5s' },
+    shift: { steps: [20, 100], hold: '10m' },
     analysis: { interval: '250ms', window: '1s', inconclusive: 'pass' },
   });
   const d = await startUp(s);
@@ -46,6 +47,8 @@ test('the dashboard shows the step of a progressive shift, and its charts mark e
     await waitFor('the charts to mark the first step', async () => (await labels()).includes('green 20%'), 10_000);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-shift-step.png'), fullPage: true });
 
+    const full = await d.api('POST', '/api/v1/services/web/promote', { full: true });
+    assert.equal(full.status, 200, JSON.stringify(full.json));
     await waitPhase(d, v2.id, ['promoted'], 30_000);
     const rb = await d.api('POST', '/api/v1/services/web/rollback', { reason: 'marking the charts' });
     assert.equal(rb.status, 200, JSON.stringify(rb.json));
