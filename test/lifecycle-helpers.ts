@@ -19,8 +19,11 @@ export interface Setup {
   token: string;
 }
 
-/** A config with one process service `web` running the demo app (`broken` exits, `v3` is never healthy). */
-export async function writeSetup(service: Record<string, unknown> = {}): Promise<Setup> {
+/**
+ * A config with one process service `web` running the demo app (`broken` exits, `v3` is never
+ * healthy); `top`: more top-level keys (`supervisor`, say).
+ */
+export async function writeSetup(service: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-lifecycle-'));
   const port = await freePort();
   const apiPort = await freePort();
@@ -40,6 +43,7 @@ export async function writeSetup(service: Record<string, unknown> = {}): Promise
         ...service,
       },
     },
+    ...top,
   };
   const file = join(dir, 'cutover.yaml');
   writeFileSync(file, stringify(config));

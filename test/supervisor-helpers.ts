@@ -1,6 +1,7 @@
 // Pieces the restart tests share: a static service behind the supervisor's routers, keep-alive load
-// that records every failure and the longest gap between answers, and a look at which processes live.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// that records every failure and the longest gap between answers, and a look at which processes live
+// (the supervisor's tree, the demo app's replicas that answer).
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,4 +111,41 @@ export function gone(pids: number[], timeoutMs = 15_000): Promise<true> {
 /** Waits until the service answers 200 from the routers. */
 export function serving(port: number): Promise<true> {
   return waitFor('the routers to answer', async () => (await fetch(`http://127.0.0.1:${port}/`)).status === 200 || undefined);
+}
+
+/** The pids of the replicas that answer on the listener (the demo app's page names its pid). */
+export async function answeringPids(port: number, samples = 30): Promise<number[]> {
+  const pids = new Set<number>();
+  for (let i = 0; i < samples; i++) {
+    const page = await (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })).text();
+    const m = /\(pid (\d+)\)/.exec(page);
+    if (m) pids.add(Number(m[1]));
+  }
+  return [...pids].sort((a, b) => a - b);
+}
+
+/** Every live (not zombie) descendant of `root`, read from /proc. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      parent.set(Number(entry), Number(fields[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    for (const [child, ppid] of parent) {
+      if (ppid !== pid) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
 }

@@ -35,6 +35,8 @@ export interface SupervisorStatus {
   /** Controllers attached now (a restart has two for a moment). */
   controllers: number;
   routers: RouterGroupStatus[];
+  /** The process provider's replicas it keeps, every service's. */
+  replicas: number;
 }
 
 /** GET /services/{service}: the status; in a fleet its routers and leader, else its router processes. */

@@ -78,7 +78,7 @@ function fakeProvider(): Provider & { running: Map<SlotName, SlotDeployment> } {
   return {
     kind: 'process',
     service: 'web',
-    capabilities: { replicasDieWithController: true, fixedTargets: false },
+    capabilities: { reprovisionAfterRestart: true, fixedTargets: false },
     lastOutput: async () => [],
     configuredTargets: () => [],
     running,

@@ -320,7 +320,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
     const standby = restoredStandby(this.rt.routeState(), latest);
     // Recorded rolled back, but the controller died before the switch back: the good slot runs again first.
     const owed = switchBackOwed(this.rt.routeState(), latest);
-    if (this.provider.capabilities.replicasDieWithController) {
+    if (this.provider.capabilities.reprovisionAfterRestart) {
       const extra = standby?.slot ?? owed?.fromSlot ?? null;
       const ctx = { runtime: this.rt, provider: this.provider, store: this.store, log: this.log };
       await restartSlots(ctx, active, extra, owed?.fromSlot ?? null);

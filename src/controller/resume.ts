@@ -1,8 +1,11 @@
-// What a restarted daemon does before it continues a release: the process provider's replicas died
-// with the old daemon (its watchdog saw to that), so the live slot, and the standby slot of a release
-// that has moved traffic (or one a failed release gave back), are started again from the route state,
-// on new ports, and their new targets recorded. The router serves them only once their targets are healthy. Slots nothing needs are
-// forgotten; a release that has not moved traffic yet provisions its own slot again when it continues.
+// What a restarted daemon does before it continues a release: the live slot, and the standby slot of
+// a release that has moved traffic (or one a failed release gave back), are provisioned again from
+// the route state: the process provider adopts the replicas still running under the supervisor (same
+// targets: nothing changes), or starts them again on new ports (their replicas died with a controller
+// that had no supervisor), and new targets are recorded; the router serves them only once they are
+// healthy. Slots nothing needs are forgotten and what still runs in them stopped; a release that has
+// not moved traffic yet provisions its own slot again when it continues (adopting its replicas when
+// they had finished provisioning).
 import type { SlotName } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { Provider } from '../providers/types.ts';
@@ -77,6 +80,8 @@ export async function restartSlots(
         .catch((e) => log.warn('cannot record that the slot did not start again', { slot, err: e }));
     }
   }
+  // Replicas found running that no kept slot adopted (a release's slot before traffic moved, a retired one).
+  await provider.adoptionDone?.().catch((err) => log.warn('cannot stop the replicas nothing adopted', { err }));
   for (const slot of ['blue', 'green'] as const) {
     if (keep.includes(slot)) continue;
     if (state.slots[slot].targets.length > 0 || state.slots[slot].version !== null) {

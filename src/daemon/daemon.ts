@@ -3,9 +3,10 @@
 // webhooks, wired together. With a store that can carry a fleet (etcd) it also campaigns for
 // leadership: only the leader runs the services' runtimes and releases (a follower's API refuses
 // changes, naming the leader), and its switches wait for the fleet's routers (see src/fleet/).
-// Otherwise the routers run under the stateDir's supervisor (supervisor.ts), which outlives this
-// process: a controller that stops on purpose asks it to drain and stop; one that restarts or dies
-// leaves the routers serving, and the next one attaches to them.
+// Otherwise the routers and the process provider's replicas run under the stateDir's supervisor
+// (supervisor.ts), which outlives this process: a controller that stops on purpose asks it to drain
+// and stop; one that restarts or dies leaves the routers serving and the replicas running, and the
+// next one attaches to the routers and adopts the replicas.
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { CutoverError, ConfigError, notFound } from '../errors.ts';
@@ -35,6 +36,7 @@ import { openStore } from './store.ts';
 import { SupervisedRouterHost, supervised } from './supervised-host.ts';
 import { startDataPlane } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
+import { SupervisedReplicaRunner } from './supervised-replicas.ts';
 
 export class Daemon implements ControlPlane {
   readonly config: Config;
@@ -52,14 +54,17 @@ export class Daemon implements ControlPlane {
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
   private traffic: TrafficSampler | null = null;
-  /** Without a fleet: the stateDir's supervisor, which runs the routers. */
+  /** Without a fleet: the stateDir's supervisor, which runs the routers and the process replicas. */
   #supervisor: SupervisorClient | null = null;
+  #replicaRunner: SupervisedReplicaRunner | null = null;
   apiAddress = '';
   adminTokenFile: string | null = null;
 
   readonly #attaching: Promise<SupervisorClient> | null;
   /** What `cutover up` does once this controller has handed over (it starts the code on disk). */
   onRestart: (() => void) | null = null;
+  /** What `cutover up` does on `cutover down` (POST /api/v1/shutdown): the same stop as SIGTERM. */
+  onShutdown: (() => void) | null = null;
   #restarting = false;
 
   /** `supervisor`: the data plane, when the caller started it already (see startDataPlane). */
@@ -159,7 +164,13 @@ export class Daemon implements ControlPlane {
     for (const [name, cfg] of Object.entries(this.config.services)) {
       let provider = this.providers.get(name);
       if (provider === undefined) {
-        provider = createProvider(cfg, { stateDir: this.config.stateDir, logger: this.log });
+        const book = store.replicas?.();
+        if (this.#supervisor !== null && book !== undefined) this.#replicaRunner ??= new SupervisedReplicaRunner(this.#supervisor);
+        provider = createProvider(cfg, {
+          stateDir: this.config.stateDir,
+          logger: this.log,
+          ...(this.#replicaRunner !== null && book !== undefined ? { replicas: { runner: this.#replicaRunner, book } } : {}),
+        });
         this.providers.set(name, provider);
       }
       const rt = new ServiceRuntime(cfg, store, this.log, this.fleet?.hostFor(name) ?? this.supervisedHost(name));
@@ -345,6 +356,17 @@ export class Daemon implements ControlPlane {
     return { pid: process.pid };
   }
 
+  /** `cutover down`: answered first, then the same deliberate stop as SIGTERM. */
+  async shutdown(): Promise<{ pid: number }> {
+    if (this.onShutdown === null) {
+      throw new CutoverError('CUTOVER_E_CONFLICT', 'this controller cannot stop itself; stop it with its service manager', 409);
+    }
+    if (this.#restarting) throw new CutoverError('CUTOVER_E_CONFLICT', 'a restart is under way; wait for the API to answer again', 409);
+    this.log.info('stopping on request: draining the routers, then stopping the replicas', { pid: process.pid });
+    setTimeout(() => this.onShutdown?.(), 50);
+    return { pid: process.pid };
+  }
+
   async supervisor(): Promise<SupervisorStatus | null> {
     if (this.#supervisor === null || !this.#supervisor.connected) return null;
     return this.#supervisor.request({ op: 'status' });
@@ -372,6 +394,7 @@ export class Daemon implements ControlPlane {
       await this.#supervisor?.shutdown(drain);
     }
     await Promise.all([...this.providers.values()].map((p) => p.close()));
+    await this.#replicaRunner?.close();
     await this.#store?.close();
   }
 }

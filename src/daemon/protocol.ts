@@ -1,5 +1,7 @@
 // What a controller and its supervisor say to each other over their unix socket: one JSON object a
-// line. A request carries an `id` and gets one answer with the same id.
+// line. A request carries an `id` (so no request has a field of that name) and gets one answer with
+// the same id; news the supervisor sends
+// unasked (a replica started or exited) carries `push` instead.
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +10,9 @@ import { CutoverError } from '../errors.ts';
 import type { RouterGroupStatus, SupervisorStatus } from '../api/types.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
+import type { ReplicaSpec, RunningReplica } from '../providers/replica-runner.ts';
+import type { LogStream } from '../providers/slot-log.ts';
+import type { ReplicaNews } from './supervisor-replicas.ts';
 
 export const SOCKET_FILE = 'supervisor.sock';
 export const LOG_FILE = 'supervisor.log';
@@ -54,7 +59,15 @@ export type Request =
   /** A deliberate stop: drain every router for its service's drain, stop everything, exit. */
   | { op: 'shutdown'; drain: Record<string, number> }
   /** The controller goes away on purpose (a restart): keep serving; the grace starts. */
-  | { op: 'detach' };
+  | { op: 'detach' }
+  /** Starts a process provider's replica, which the supervisor keeps from then on. */
+  | { op: 'replica-start'; spec: ReplicaSpec }
+  /** Its provisioning is over: restart it when it dies. */
+  | { op: 'replica-supervise'; replica: string }
+  | { op: 'replica-stop'; replica: string; grace?: number }
+  | { op: 'replica-log'; path: string; index: number; stream: LogStream; lines: string[] }
+  /** The service's replicas the supervisor keeps: what a new controller adopts. */
+  | { op: 'replicas'; service: string };
 
 export type Answer<R extends Request> = R extends { op: 'attach' | 'status' }
   ? SupervisorStatus
@@ -62,9 +75,15 @@ export type Answer<R extends Request> = R extends { op: 'attach' | 'status' }
     ? RouterMetrics
     : R extends { op: 'routers' }
       ? RouterGroupStatus
-      : null;
+      : R extends { op: 'replicas' }
+        ? RunningReplica[]
+        : R extends { op: 'replica-start' }
+          ? { pid: number | null; startTime: string | null }
+          : null;
 
 export type Wire =
   | ({ id: number } & Request)
   | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; code: string; message: string };
+  | { id: number; ok: false; code: string; message: string }
+  /** Unasked news from the supervisor to every attached controller. */
+  | ReplicaNews;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type Answer, LOG_FILE, type Request, runtimeDir, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
+import type { ReplicaNews } from './supervisor-replicas.ts';
 
 /** How long a controller waits for a supervisor it started to answer. */
 const START_TIMEOUT_MS = 10_000;
@@ -22,6 +23,7 @@ interface Pending {
 export class SupervisorClient {
   readonly #socket: net.Socket;
   readonly #pending = new Map<number, Pending>();
+  readonly #listeners = new Set<(news: ReplicaNews) => void>();
   #seq = 0;
   #closed = false;
   readonly closed: Promise<void>;
@@ -37,6 +39,10 @@ export class SupervisorClient {
       for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
         const m = JSON.parse(buffered.slice(0, i)) as Wire;
         buffered = buffered.slice(i + 1);
+        if ('push' in m) {
+          for (const l of this.#listeners) l(m);
+          continue;
+        }
         const p = 'ok' in m ? this.#pending.get(m.id) : undefined;
         if (p === undefined || !('ok' in m)) continue;
         this.#pending.delete(m.id);
@@ -82,6 +88,12 @@ export class SupervisorClient {
       routers: client.attached.routers.map((r) => `${r.service}@${r.generation}`),
     });
     return client;
+  }
+
+  /** News the supervisor sends unasked (replica starts and exits); returns a function that unsubscribes. */
+  onNews(listener: (news: ReplicaNews) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   get connected(): boolean {

@@ -1,11 +1,11 @@
 // The supervisor: the small, long-lived process of a stateDir. It owns the listening sockets (keyed by
 // listen address, so one listener can later serve several services), runs every service's router
-// processes on them, and keeps the last route table each router serves. Controllers come and go: they
-// attach over the unix socket in stateDir and drive the routers through it. With no controller
-// attached for `grace` it drains the routers, stops and exits, so nothing is ever orphaned for long.
+// processes on them, keeps the last route table each router serves, and keeps the process
+// provider's replicas (supervisor-replicas.ts). Controllers come and go: they attach over the unix
+// socket (see protocol.ts) and drive the routers and replicas through it. With no controller attached
+// for `grace` it drains the routers, stops the replicas and exits, so nothing is orphaned for long.
 import { unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { joinHostPort, splitHostPort } from '../net/address.ts';
@@ -13,6 +13,7 @@ import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { type RouterGroupStatus, type Request, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
+import { ReplicaKeeper } from './supervisor-replicas.ts';
 
 /** A bound socket the supervisor holds but never accepts on: its router processes do. */
 interface Listener {
@@ -89,11 +90,17 @@ export class Supervisor {
   #stopping: Promise<void> | null = null;
   /** The drain of each service, for a stop the grace decides. */
   readonly #drain = new Map<string, number>();
+  readonly #replicas: ReplicaKeeper;
 
   constructor(stateDir: string, grace: number, log: Logger) {
     this.#stateDir = stateDir;
     this.#grace = grace;
     this.#log = log;
+    // News of replicas goes to the attached controllers; with none attached, the next one asks.
+    this.#replicas = new ReplicaKeeper(log.child({ part: 'replicas' }), (news) => {
+      const line = `${JSON.stringify(news)}\n`;
+      for (const s of this.#controllers) if (!s.destroyed) s.write(line);
+    });
   }
 
   get socketPath(): string {
@@ -216,6 +223,21 @@ export class Supervisor {
         this.#controllers.delete(socket);
         this.#armGrace();
         return null;
+      case 'replica-start':
+        if (this.#stopping !== null)
+          throw new CutoverError('CUTOVER_E_CONFLICT', 'the supervisor is stopping; start cutover up again', 409);
+        return this.#replicas.start(m.spec);
+      case 'replica-supervise':
+        this.#replicas.supervise(m.replica);
+        return null;
+      case 'replica-stop':
+        await this.#replicas.stop(m.replica, m.grace);
+        return null;
+      case 'replica-log':
+        this.#replicas.write(m.path, m.index, m.stream, m.lines);
+        return null;
+      case 'replicas':
+        return this.#replicas.running(m.service);
       default:
         return m satisfies never;
     }
@@ -290,16 +312,19 @@ export class Supervisor {
       startedAt: this.#startedAt,
       controllers: this.#controllers.size,
       routers: [...this.#groups.values()].map(groupStatus),
+      replicas: this.#replicas.size,
     };
   }
 
-  /** Drains every router for its service's drain, closes the listeners and the socket. */
+  /** Drains every router for its service's drain, then stops the replicas, closes the listeners and the socket. */
   stop(drain: Record<string, number>): Promise<void> {
     if (this.#stopping !== null) return this.#stopping;
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     this.#stopping = (async () => {
       this.#log.info('supervisor stopping: draining routers', { services: [...this.#groups.keys()] });
       await Promise.all([...this.#groups.values()].map((g) => this.#closeGroup(g, drain[g.service] ?? 0)));
+      // The replicas answer until the last exchange through the routers has ended.
+      await this.#replicas.stopAll();
       for (const l of this.#listeners.values()) l.handle.close();
       this.#listeners.clear();
       // Controllers see their socket close only now: the routers are gone and the ports closed.

@@ -40,6 +40,8 @@ export interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** When it started, in clock ticks after boot: with the pid, names one process for good. */
+  startTime: string;
 }
 
 /** Fields of /proc/<pid>/stat; null when the process is gone (or this is not Linux). */
@@ -52,5 +54,23 @@ export function procStat(pid: number): ProcStat | null {
   }
   // The command name in parentheses may hold spaces and parentheses; the fields follow the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  return { state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime: fields[19] ?? '' };
+}
+
+/**
+ * The kernel's start time of `pid`, or null when it is gone or a zombie. Off Linux (no /proc): the
+ * empty string while it answers signal 0, so the pid alone decides there.
+ */
+export function processStartTime(pid: number): string | null {
+  if (process.platform !== 'linux') {
+    try {
+      process.kill(pid, 0);
+      return '';
+    } catch {
+      return null;
+    }
+  }
+  const stat = procStat(pid);
+  if (stat === null || stat.state === 'Z' || stat.state === 'X') return null;
+  return stat.startTime;
 }

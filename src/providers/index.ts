@@ -1,5 +1,5 @@
 // Picks the provider a service's config names. The daemon creates one per service and closes them all
-// on shutdown; process providers share one watchdog; a kubernetes provider finds its API server here.
+// on shutdown; process providers share one replica runner (the supervisor's, or this process's watchdog); a kubernetes provider finds its API server here.
 import type { ServiceConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import { KubeClient, loadConnection, type KubeConnection } from '../kubernetes/client.ts';
@@ -8,10 +8,14 @@ import { DEFAULT_SLOT_LABEL, KubernetesProviderImpl } from './kubernetes.ts';
 import { ProcessProviderImpl } from './process.ts';
 import { StaticProviderImpl } from './static.ts';
 import type { Provider } from './types.ts';
+import type { ReplicaRunner } from './replica-runner.ts';
+import type { ReplicaBook } from '../store/types.ts';
 
 export interface ProviderContext {
   stateDir: string;
   logger?: Logger;
+  /** Where process replicas run and are recorded when they outlive the controller (the supervisor's). */
+  replicas?: { runner: ReplicaRunner; book: ReplicaBook };
 }
 
 export function createProvider(service: ServiceConfig, ctx: ProviderContext): Provider {
@@ -22,6 +26,8 @@ export function createProvider(service: ServiceConfig, ctx: ProviderContext): Pr
         service: service.name,
         config,
         stateDir: ctx.stateDir,
+        health: service.health,
+        ...(ctx.replicas ? { runner: ctx.replicas.runner, book: ctx.replicas.book } : {}),
         ...(ctx.logger ? { logger: ctx.logger.child({ service: service.name }) } : {}),
       });
     case 'static':

@@ -66,7 +66,7 @@ export class KubernetesProviderImpl implements Provider {
   readonly kind = 'kubernetes' as const;
   readonly service: string;
   /** Pods outlive the controller; their addresses are the cluster's, never the config's. */
-  readonly capabilities: ProviderCapabilities = { replicasDieWithController: false, fixedTargets: false };
+  readonly capabilities: ProviderCapabilities = { reprovisionAfterRestart: false, fixedTargets: false };
   readonly #config: KubernetesProvider;
   readonly #client: KubeClient;
   readonly #slotLabel: string;

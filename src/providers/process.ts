@@ -1,26 +1,39 @@
 // The process provider: runs each slot of a service as `replicas` child processes on this machine.
 //
-// provision() reserves a free port per replica, starts them (PORT, CUTOVER_SLOT, CUTOVER_VERSION,
-// CUTOVER_SERVICE set; `{version}` replaced in command, cwd and env) and returns their targets once
-// every replica has stayed up for `stableFor`; a replica that exits inside that window fails the
-// release with its last output lines. Afterwards a replica that dies is restarted with backoff on the
-// same port and counted. Output goes to `<stateDir>/logs/<service>/<slot>.log` (rotating).
+// provision() reserves a free port per replica, records the replicas (when a book is given: slot,
+// version, address; pid and start time once they run), starts them (PORT, CUTOVER_SLOT,
+// CUTOVER_VERSION, CUTOVER_SERVICE set; `{version}` replaced in command, cwd and env) and returns
+// their targets once every replica has stayed up for `stableFor`; a replica that exits inside that
+// window fails the release with its last output lines. Afterwards a replica that dies is restarted
+// with backoff on the same port and counted. Output goes to `<stateDir>/logs/<service>/<slot>.log`.
 //
-// Replicas never outlive the daemon: each leads its own process group, and a watchdog process
-// (watchdog.ts) kills every group once the daemon is gone, even when it was SIGKILLed.
-//
-// After a daemon restart nothing of the old replicas is left (the watchdog saw to that): the
-// controller calls provision() again for the live slot and a standby slot, from the store. The new
-// replicas get new ports, hence new targets; the router serves them once they are healthy.
+// Where replicas run is the runner's business (replica-runner.ts). Under `cutover up` the stateDir's
+// supervisor runs them: they outlive the controller, and a new controller adopts the replicas it
+// finds running (provision() of the slot and version they were recorded with, pid and start time
+// as recorded, health check passing) instead of starting them again; those nothing adopts are
+// stopped by adoptionDone(). With the local runner (a fleet controller, tests) they are children of
+// this process and die with it (its watchdog, watchdog.ts, sees to that even after a SIGKILL).
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { ProcessProvider, SlotName } from '../config/types.ts';
 import { SLOTS } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import { checkOnce } from '../router/health.ts';
+import type { HealthConfig } from '../config/types.ts';
+import type { ReplicaBook, ReplicaRecord } from '../store/types.ts';
+import { processStartTime } from './groups.ts';
 import { abortedError, closedError, ProviderError } from './errors.ts';
 import { slotLogPath, tailSlotLog } from './logs.ts';
 import { releasePorts, REPLICA_HOST, reservePorts } from './ports.ts';
-import { Replica, RESTART_BACKOFF, type BackoffPolicy } from './replica.ts';
-import { SlotLog } from './slot-log.ts';
+import { RESTART_BACKOFF, type BackoffPolicy } from './replica.ts';
+import {
+  LocalReplicaRunner,
+  type ReplicaCallbacks,
+  type ReplicaHandle,
+  type ReplicaLog,
+  type ReplicaRunner,
+  type RunningReplica,
+} from './replica-runner.ts';
 import { type ProvisionedSpec, provisionedSpec, slotSpecOf } from './spec.ts';
 import { launchSpec } from './template.ts';
 import type {
@@ -35,7 +48,7 @@ import type {
   SlotSpec,
   StopOptions,
 } from './types.ts';
-import { acquireWatchdog, releaseWatchdog, type Watchdog } from './watchdog-client.ts';
+import type { Watchdog } from './watchdog-client.ts';
 
 /** How long every replica must stay up before provisioning succeeds, unless told otherwise. */
 export const DEFAULT_STABLE_FOR = 1000;
@@ -43,6 +56,9 @@ export const DEFAULT_STABLE_FOR = 1000;
 export const FAILURE_LINES = 20;
 /** A dead replica's last lines may still be in its pipes; wait this long for them at most. */
 const OUTPUT_SETTLE_MS = 250;
+/** How long a replica found running gets to pass its health check before it is started afresh instead. */
+const ADOPT_HEALTH_MS = 3000;
+const ADOPT_HEALTH_RETRY_MS = 100;
 
 export interface ProcessProviderOptions {
   service: string;
@@ -51,21 +67,27 @@ export interface ProcessProviderOptions {
   logger?: Logger;
   stableFor?: number;
   log?: { maxBytes?: number; files?: number };
-  /** Default: the daemon-wide watchdog (acquired here, released by close()). */
+  /** For the default (local) runner: default the daemon-wide watchdog (acquired here, released by close()). */
   watchdog?: Watchdog;
+  /** Where replicas run; default this process (LocalReplicaRunner). */
+  runner?: ReplicaRunner;
+  /** Where replicas are recorded before they start; a runner whose replicas outlive the controller needs one to adopt them. */
+  book?: ReplicaBook;
+  /** The service's health check, which a replica found running must pass to be adopted. */
+  health?: HealthConfig;
   /** The environment replicas inherit; default process.env (CUTOVER_TOKEN is never passed on). */
   env?: NodeJS.ProcessEnv;
   backoff?: BackoffPolicy;
 }
 
-type Failure = { replica: Replica; exit: ReplicaExit; error: Error | null };
+type Failure = { replica: ReplicaHandle; exit: ReplicaExit; error: Error | null };
 
 interface SlotRun {
   version: string;
   /** What it was provisioned with, for the parity report. */
   spec: ProvisionedSpec;
-  replicas: Replica[];
-  log: SlotLog;
+  replicas: ReplicaHandle[];
+  log: ReplicaLog;
   ready: boolean;
   /** Set while provisioning: hears the first exit, which fails the release. */
   onFailure: ((failure: Failure) => void) | null;
@@ -74,10 +96,14 @@ interface SlotRun {
 export class ProcessProviderImpl implements Provider {
   readonly kind = 'process' as const;
   readonly service: string;
-  readonly capabilities: ProviderCapabilities = { replicasDieWithController: true, fixedTargets: false };
+  readonly capabilities: ProviderCapabilities = { reprovisionAfterRestart: true, fixedTargets: false };
   readonly #opts: ProcessProviderOptions;
-  readonly #watchdog: Watchdog;
-  readonly #ownsWatchdog: boolean;
+  readonly #runner: ReplicaRunner;
+  readonly #ownsRunner: boolean;
+  /** Replicas an earlier controller started that still run, per slot, until adopted or discarded. */
+  #found: Promise<Map<SlotName, { found: RunningReplica; record: ReplicaRecord | null }[]>> | null = null;
+  /** Records the store refused (a full stateDir): written with the next write that works. */
+  readonly #unrecorded = new Map<string, ReplicaRecord>();
   readonly #slots = new Map<SlotName, SlotRun>();
   readonly #ops = new Map<SlotName, Promise<unknown>>();
   readonly #listeners = new Set<ReplicaListener>();
@@ -88,8 +114,10 @@ export class ProcessProviderImpl implements Provider {
   constructor(opts: ProcessProviderOptions) {
     this.#opts = opts;
     this.service = opts.service;
-    this.#ownsWatchdog = opts.watchdog === undefined;
-    this.#watchdog = opts.watchdog ?? acquireWatchdog(opts.logger);
+    this.#ownsRunner = opts.runner === undefined;
+    this.#runner =
+      opts.runner ??
+      new LocalReplicaRunner({ ...(opts.watchdog ? { watchdog: opts.watchdog } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
   }
 
   provision(slot: SlotName, version: string, opts: ProvisionOptions = {}): Promise<SlotDeployment> {
@@ -127,13 +155,32 @@ export class ProcessProviderImpl implements Provider {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Stops every slot, unless the replicas outlive the controller: then they are left running for the
+   * next controller to adopt (a deliberate stop has the supervisor stop them after the routers drain).
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing.abort(closedError(this.service));
-      await Promise.all(SLOTS.map((slot) => this.#serial(slot, () => this.#stopSlot(slot))));
-      if (this.#ownsWatchdog) await releaseWatchdog(this.#watchdog);
+      if (!this.#runner.outlivesController) await Promise.all(SLOTS.map((slot) => this.#serial(slot, () => this.#stopSlot(slot))));
+      else await Promise.all(SLOTS.map((slot) => this.#serial(slot, async () => this.#slots.get(slot)?.log.close())));
+      if (this.#ownsRunner) await this.#runner.close();
     })();
     return this.#closed;
+  }
+
+  /** After a restart, once every slot the controller needs was provisioned: replicas nothing adopted stop. */
+  async adoptionDone(): Promise<void> {
+    const found = await this.#foundBySlot();
+    await Promise.all(
+      SLOTS.map((slot) =>
+        this.#serial(slot, async () => {
+          const left = found.get(slot) ?? [];
+          found.delete(slot);
+          await this.#discard(slot, left, 'no slot the controller needs runs it');
+        }),
+      ),
+    );
   }
 
   /** One operation at a time per slot, in call order; a failed one does not block the next. */
@@ -152,20 +199,23 @@ export class ProcessProviderImpl implements Provider {
     const current = this.#slots.get(slot);
     if (current?.ready && current.version === version) return this.deployment(slot)!;
     if (current) await this.#stopSlot(slot);
+    else {
+      const adopted = await this.#adopt(slot, version);
+      if (adopted !== null) return adopted;
+    }
     if (signal.aborted) throw this.#abortReason(slot, signal);
 
     const config = this.#opts.config;
-    const service = this.service;
     await this.#checkLaunchable(slot, version);
     const ports = await reservePorts(config.replicas, REPLICA_HOST);
-    const log = new SlotLog(slotLogPath(this.#opts.stateDir, service, slot), {
-      ...this.#opts.log,
-      onError: (err) => this.#opts.logger?.warn('cannot write the slot log', { service, slot, err }),
-    });
+    const log = this.#slotLog(slot);
     log.write(-1, 'cutover', [`provisioning version ${version}: ${config.replicas} replica(s) of ${JSON.stringify(config.command)}`]);
     const run: SlotRun = { version, spec: provisionedSpec(config), replicas: [], log, ready: false, onFailure: null };
     this.#slots.set(slot, run);
     run.replicas = ports.map((port, index) => this.#replica(slot, run, index, port));
+    // On record before they start: a controller that dies from here on leaves replicas the next one
+    // knows (or, started but not yet recorded with their pid, ones the supervisor stops as unadopted).
+    await this.#record(run.replicas.map((r) => this.#recordOf(slot, run, r)));
 
     const stableFor = opts.stableFor ?? this.#opts.stableFor ?? DEFAULT_STABLE_FOR;
     const failure = await new Promise<Failure | 'aborted' | null>((resolve) => {
@@ -205,20 +255,44 @@ export class ProcessProviderImpl implements Provider {
     });
   }
 
-  #replica(slot: SlotName, run: SlotRun, index: number, port: number): Replica {
+  #slotLog(slot: SlotName): ReplicaLog {
+    return this.#runner.log(slotLogPath(this.#opts.stateDir, this.service, slot), {
+      ...this.#opts.log,
+      onError: (err) => this.#opts.logger?.warn('cannot write the slot log', { service: this.service, slot, err }),
+    });
+  }
+
+  #replica(slot: SlotName, run: SlotRun, index: number, port: number): ReplicaHandle {
     const config = this.#opts.config;
     const service = this.service;
-    return new Replica({
-      index,
-      host: REPLICA_HOST,
-      port,
-      launch: () => launchSpec(config, { service, slot, version: run.version, port, baseEnv: this.#opts.env ?? process.env }),
-      log: run.log,
-      watchdog: this.#watchdog,
-      stopGrace: config.stopGrace,
-      backoff: this.#opts.backoff ?? RESTART_BACKOFF,
-      onStart: (replica) => this.#emit({ type: 'replica-start', ...this.#eventBase(slot, run, replica, replica.pid) }),
+    return this.#runner.create(
+      {
+        id: randomUUID(),
+        service,
+        slot,
+        version: run.version,
+        index,
+        host: REPLICA_HOST,
+        port,
+        launch: launchSpec(config, { service, slot, version: run.version, port, baseEnv: this.#opts.env ?? process.env }),
+        stopGrace: config.stopGrace,
+        backoff: this.#opts.backoff ?? RESTART_BACKOFF,
+        logPath: slotLogPath(this.#opts.stateDir, service, slot),
+      },
+      this.#callbacks(slot, run),
+    );
+  }
+
+  #callbacks(slot: SlotName, run: SlotRun): ReplicaCallbacks {
+    const service = this.service;
+    return {
+      onStart: (replica) => {
+        // Its pid and start time, on record as soon as it runs (a restart after a death: the new ones).
+        void this.#record([this.#recordOf(slot, run, replica)]);
+        this.#emit({ type: 'replica-start', ...this.#eventBase(slot, run, replica, replica.pid) });
+      },
       onExit: (replica, exit, restartIn, error) => {
+        const index = replica.index;
         if (restartIn !== null) {
           this.#opts.logger?.warn('replica died; restarting it', { service, slot, replica: index, ...exit, restartIn });
         }
@@ -226,10 +300,151 @@ export class ProcessProviderImpl implements Provider {
         if (replica.state !== 'stopped' || restartIn !== null) return;
         run.onFailure?.({ replica, exit, error });
       },
-    });
+    };
   }
 
-  #eventBase(slot: SlotName, run: SlotRun, replica: Replica, pid: number | null) {
+  #recordOf(slot: SlotName, run: SlotRun, r: ReplicaHandle): ReplicaRecord {
+    return {
+      id: r.id,
+      service: this.service,
+      slot,
+      version: run.version,
+      index: r.index,
+      address: r.target,
+      pid: r.pid,
+      startTime: r.startTime,
+    };
+  }
+
+  /**
+   * Writes replica records. A store that cannot write now (a full or read-only stateDir) does not
+   * keep a slot from starting: users may be waiting for it, and the supervisor stops whatever no
+   * controller adopts, so an unrecorded replica is never left behind; the records are written with
+   * the next write that works.
+   */
+  async #record(records: ReplicaRecord[]): Promise<void> {
+    const book = this.#opts.book;
+    if (book === undefined) return;
+    for (const r of records) this.#unrecorded.set(r.id, r);
+    const batch = [...this.#unrecorded.values()];
+    try {
+      await book.put(batch);
+      for (const r of batch) if (this.#unrecorded.get(r.id) === r) this.#unrecorded.delete(r.id);
+    } catch (err) {
+      this.#opts.logger?.warn('cannot record replicas in the store; they run, and are recorded once it takes writes', {
+        service: this.service,
+        err,
+      });
+    }
+  }
+
+  async #forget(ids: string[]): Promise<void> {
+    for (const id of ids) this.#unrecorded.delete(id);
+    await this.#opts.book
+      ?.remove(ids)
+      .catch((err) => this.#opts.logger?.warn('cannot remove replica records', { service: this.service, err }));
+  }
+
+  /** What an earlier controller left running, matched with its records; stale records are removed. */
+  #foundBySlot(): Promise<Map<SlotName, { found: RunningReplica; record: ReplicaRecord | null }[]>> {
+    this.#found ??= (async () => {
+      const bySlot = new Map<SlotName, { found: RunningReplica; record: ReplicaRecord | null }[]>();
+      if (!this.#runner.outlivesController) return bySlot;
+      const [running, records] = await Promise.all([
+        this.#runner.running(this.service),
+        this.#opts.book?.list(this.service).catch(() => []) ?? Promise.resolve([]),
+      ]);
+      const byId = new Map(records.map((r) => [r.id, r]));
+      for (const found of running) {
+        const list = bySlot.get(found.slot) ?? [];
+        list.push({ found, record: byId.get(found.id) ?? null });
+        bySlot.set(found.slot, list);
+        byId.delete(found.id);
+      }
+      // Records of replicas that no longer run (stopped while no controller listened, or never started).
+      if (byId.size > 0) await this.#forget([...byId.keys()]);
+      return bySlot;
+    })();
+    return this.#found;
+  }
+
+  /**
+   * Takes over the slot's replicas an earlier controller started, when they are exactly what the
+   * store says the slot ran: recorded with this slot, version and address, the same pid and start
+   * time (never a reused pid), done provisioning, and each passes its health check. Otherwise they
+   * are stopped and the slot starts afresh.
+   */
+  async #adopt(slot: SlotName, version: string): Promise<SlotDeployment | null> {
+    const bySlot = await this.#foundBySlot();
+    const candidates = bySlot.get(slot) ?? [];
+    bySlot.delete(slot);
+    if (candidates.length === 0) return null;
+    const why = await this.#unadoptable(version, candidates);
+    if (why !== null) {
+      await this.#discard(slot, candidates, why);
+      return null;
+    }
+    const log = this.#slotLog(slot);
+    // Its spec as this config says: what the earlier controller provisioned it with is not on record.
+    const run: SlotRun = { version, spec: provisionedSpec(this.#opts.config), replicas: [], log, ready: true, onFailure: null };
+    const callbacks = this.#callbacks(slot, run);
+    run.replicas = candidates
+      .map((c) => c.found)
+      .sort((a, b) => a.index - b.index)
+      .map((found) => this.#runner.adopt(found, callbacks));
+    for (const r of run.replicas) r.supervised = true;
+    this.#slots.set(slot, run);
+    const pids = run.replicas.map((r) => r.pid).join(', ');
+    log.write(-1, 'cutover', [`adopted version ${version} at ${run.replicas.map((r) => r.target).join(' ')} (pids ${pids})`]);
+    this.#opts.logger?.info('replicas adopted', { service: this.service, slot, version, pids });
+    await this.#record(run.replicas.map((r) => this.#recordOf(slot, run, r)));
+    return this.deployment(slot)!;
+  }
+
+  async #unadoptable(version: string, candidates: { found: RunningReplica; record: ReplicaRecord | null }[]): Promise<string | null> {
+    for (const { found, record } of candidates) {
+      const target = `${found.host}:${found.port}`;
+      if (record === null) return `replica ${found.id} (pid ${found.pid}) is not on record`;
+      if (record.version !== version || found.version !== version) return `it runs version ${found.version}, not ${version}`;
+      if (record.slot !== found.slot || record.address !== target)
+        return `replica ${found.id} runs at ${target}, recorded at ${record.address}`;
+      if (!found.supervised) return `replica ${found.id} had not finished provisioning`;
+      if (found.pid === null) return `replica ${found.id} is down, waiting to be restarted`;
+      // The supervisor restarts a replica that dies while no controller listens: the record follows.
+      const recordedSame = record.pid === found.pid && record.startTime === found.startTime;
+      if (!recordedSame && found.restarts === 0) return `replica ${found.id}: pid ${found.pid} is not the recorded pid ${record.pid}`;
+      if (processStartTime(found.pid) !== found.startTime) return `pid ${found.pid} is no longer the replica that started`;
+    }
+    const health = this.#opts.health;
+    if (health === undefined) return null;
+    const failing = await Promise.all(candidates.map(({ found }) => this.#healthy(`${found.host}:${found.port}`, health)));
+    const bad = failing.find((e) => e !== null);
+    return bad ?? null;
+  }
+
+  async #healthy(target: string, health: HealthConfig): Promise<string | null> {
+    const deadline = Date.now() + ADOPT_HEALTH_MS;
+    for (;;) {
+      const err = await checkOnce(target, health);
+      if (err === null) return null;
+      if (Date.now() + ADOPT_HEALTH_RETRY_MS > deadline) return `${target} fails its health check: ${err}`;
+      await new Promise((r) => setTimeout(r, ADOPT_HEALTH_RETRY_MS));
+    }
+  }
+
+  async #discard(slot: SlotName, candidates: { found: RunningReplica }[], why: string): Promise<void> {
+    if (candidates.length === 0) return;
+    this.#opts.logger?.info('replicas found running are stopped, not adopted', {
+      service: this.service,
+      slot,
+      pids: candidates.map((c) => c.found.pid),
+      why,
+    });
+    await Promise.all(candidates.map((c) => this.#runner.discard(c.found)));
+    await this.#forget(candidates.map((c) => c.found.id));
+  }
+
+  #eventBase(slot: SlotName, run: SlotRun, replica: ReplicaHandle, pid: number | null) {
     return {
       service: this.service,
       slot,
@@ -261,6 +476,7 @@ export class ProcessProviderImpl implements Provider {
     // Their last words may still be in the pipes.
     await Promise.all(run.replicas.map((r) => r.outputSettled(OUTPUT_SETTLE_MS)));
     releasePorts(run.replicas.map((r) => r.port));
+    await this.#forget(run.replicas.map((r) => r.id));
     run.log.write(-1, 'cutover', [`stopped version ${run.version}`]);
     run.log.close();
     if (this.#slots.get(slot) === run) this.#slots.delete(slot);

@@ -3,7 +3,7 @@
 // stopped with SIGTERM then SIGKILL to the whole group.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { groupAlive, signalGroup } from './groups.ts';
+import { groupAlive, processStartTime, signalGroup } from './groups.ts';
 import { LineRing, LineSplitter } from './output.ts';
 import type { LogStream, SlotLog } from './slot-log.ts';
 import type { LaunchSpec } from './template.ts';
@@ -32,6 +32,8 @@ export function restartDelay(policy: BackoffPolicy, consecutiveDeaths: number): 
 }
 
 export interface ReplicaOptions {
+  /** How the store and the supervisor know it. */
+  id: string;
   index: number;
   host: string;
   port: number;
@@ -46,6 +48,7 @@ export interface ReplicaOptions {
 }
 
 export class Replica {
+  readonly id: string;
   readonly index: number;
   readonly port: number;
   readonly target: string;
@@ -60,6 +63,7 @@ export class Replica {
   #pid: number | null = null;
   #lastPid: number | null = null;
   #startedAt = 0;
+  #startTime: string | null = null;
   #deaths = 0;
   #timer: NodeJS.Timeout | null = null;
   #exitWaiters: (() => void)[] = [];
@@ -67,6 +71,7 @@ export class Replica {
 
   constructor(opts: ReplicaOptions) {
     this.#opts = opts;
+    this.id = opts.id;
     this.index = opts.index;
     this.port = opts.port;
     this.target = `${opts.host}:${opts.port}`;
@@ -74,6 +79,11 @@ export class Replica {
 
   get pid(): number | null {
     return this.#pid;
+  }
+
+  /** The kernel's start time of the running process: with the pid, it names that process for good. */
+  get startTime(): string | null {
+    return this.#pid === null ? null : this.#startTime;
   }
 
   /** The pid of the latest process, also after it exited. */
@@ -118,6 +128,7 @@ export class Replica {
     if (child.pid !== undefined) {
       this.#pid = child.pid;
       this.#lastPid = child.pid;
+      this.#startTime = processStartTime(child.pid);
       this.#opts.watchdog.watch(child.pid, this.#opts.stopGrace);
     }
     this.#outputClosed = new Promise((resolve) => child.once('close', () => resolve()));

@@ -16,7 +16,7 @@ import type {
 export class StaticProviderImpl implements Provider {
   readonly kind = 'static' as const;
   readonly service: string;
-  readonly capabilities: ProviderCapabilities = { replicasDieWithController: false, fixedTargets: true };
+  readonly capabilities: ProviderCapabilities = { reprovisionAfterRestart: false, fixedTargets: true };
   readonly #config: StaticProvider;
   readonly #deployments = new Map<SlotName, SlotDeployment>();
   #closed = false;

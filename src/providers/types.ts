@@ -1,9 +1,10 @@
 // The one interface every provider implements: where a slot's version runs and at which targets.
 //
-// Providers hold no durable state. After a daemon restart the controller reads the live slot (and a
-// standby slot) from the store and calls `provision(slot, version)` again; a process provider starts
-// fresh replicas on new ports, a static provider returns the same addresses. The router serves a slot
-// only once its targets are healthy, so a re-provisioned slot is never served before it is ready.
+// After a daemon restart the controller reads the live slot (and a standby slot) from the store and
+// calls `provision(slot, version)` again: a process provider adopts the replicas still running under
+// the supervisor (or starts fresh ones on new ports), a static provider returns the same addresses.
+// The router serves a slot only once its targets are healthy, so a re-provisioned slot is never
+// served before it is ready.
 import type { SlotName } from '../config/types.ts';
 
 /** What a slot runs: a version plus its targets (`host:port`). */
@@ -80,10 +81,10 @@ export type ReplicaListener = (event: ReplicaEvent) => void;
  */
 export interface ProviderCapabilities {
   /**
-   * The slot's replicas are children of the controller's machine and die with it (the process
-   * provider's watchdog sees to that): a restarted controller starts the slots it needs again.
+   * A restarted controller provisions the slots it needs again (the process provider adopts the
+   * replicas it finds running, or starts them anew), then calls adoptionDone() when it has one.
    */
-  readonly replicasDieWithController: boolean;
+  readonly reprovisionAfterRestart: boolean;
   /**
    * The slot's addresses are the operator's, named in the config: stopping a slot leaves them in the
    * route state (a static slot always has its targets); otherwise a stopped slot has none.
@@ -136,6 +137,11 @@ export interface Provider {
   slotSpec?(slot: SlotName): Promise<SlotSpec | null>;
   /** Replica starts, exits and restarts; returns a function that unsubscribes. */
   onReplicaEvent(listener: ReplicaListener): () => void;
-  /** Stop every slot and release what the provider holds. */
+  /**
+   * After a restart, once the slots the controller needs are provisioned again: whatever an earlier
+   * controller left running that nothing adopted is stopped.
+   */
+  adoptionDone?(): Promise<void>;
+  /** Stop every slot (unless its replicas outlive the controller) and release what the provider holds. */
   close(): Promise<void>;
 }

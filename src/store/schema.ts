@@ -71,6 +71,23 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE phase NOT IN ('retired', 'failed', 'aborted', 'rolled-back');
     `,
   },
+  {
+    version: 3,
+    why: "the process provider's replicas, recorded before they start, so a new controller adopts them",
+    sql: `
+      CREATE TABLE replicas (
+        id         TEXT PRIMARY KEY,
+        service    TEXT NOT NULL,
+        slot       TEXT NOT NULL CHECK (slot IN ('blue', 'green')),
+        version    TEXT NOT NULL,
+        idx        INTEGER NOT NULL,
+        address    TEXT NOT NULL,
+        pid        INTEGER,
+        start_time TEXT
+      ) STRICT;
+      CREATE INDEX replicas_by_service ON replicas (service, slot, idx);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS.length;

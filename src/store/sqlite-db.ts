@@ -8,7 +8,17 @@ import { writeFault } from './faults.ts';
 import { createPrivate, makeStateDir, PID_FILE, takeOwnership, writePid } from './ownership.ts';
 import { TERMINAL_PHASES } from '../lifecycle.ts';
 import { migrate } from './schema.ts';
-import type { EventType, JsonObject, Phase, ReleaseRecord, RouteState, StoreEvent, TokenRecord, TokenRole } from './types.ts';
+import type {
+  EventType,
+  JsonObject,
+  Phase,
+  ReleaseRecord,
+  ReplicaRecord,
+  RouteState,
+  StoreEvent,
+  TokenRecord,
+  TokenRole,
+} from './types.ts';
 import type { SlotName } from '../config/types.ts';
 
 export const DB_FILE = 'cutover.db';
@@ -57,6 +67,17 @@ export interface TokenRow {
   revoked_at: string | null;
 }
 
+export interface ReplicaRow {
+  id: string;
+  service: string;
+  slot: string;
+  version: string;
+  idx: number;
+  address: string;
+  pid: number | null;
+  start_time: string | null;
+}
+
 export type EventFilter = 'all' | 'release' | 'service';
 
 /** Every statement, prepared once per connection (a store that recovers opens a new one). */
@@ -78,6 +99,9 @@ export interface Statements {
   findToken: StatementSync;
   listTokens: StatementSync;
   revokeToken: StatementSync;
+  putReplica: StatementSync;
+  removeReplica: StatementSync;
+  listReplicas: StatementSync;
 }
 
 /** An open connection: the stateDir's own file, or (`copy`) a private copy of it to read from. */
@@ -207,7 +231,16 @@ export function prepare(db: DatabaseSync): Statements {
   const findToken = p('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL');
   const listTokens = p('SELECT * FROM tokens ORDER BY created_at, rowid');
   const revokeToken = p('UPDATE tokens SET revoked_at = coalesce(revoked_at, $time) WHERE id = $id RETURNING *');
+  const putReplica = p(
+    `INSERT OR REPLACE INTO replicas (id, service, slot, version, idx, address, pid, start_time)
+     VALUES ($id, $service, $slot, $version, $index, $address, $pid, $startTime)`,
+  );
+  const removeReplica = p('DELETE FROM replicas WHERE id = ?');
+  const listReplicas = p('SELECT * FROM replicas WHERE service = ? ORDER BY slot, idx, id');
   return {
+    putReplica,
+    removeReplica,
+    listReplicas,
     insertRelease,
     getRelease,
     activeRelease,
@@ -273,5 +306,18 @@ export function toToken(row: TokenRow): TokenRecord {
     hash: row.hash,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+  };
+}
+
+export function toReplica(row: ReplicaRow): ReplicaRecord {
+  return {
+    id: row.id,
+    service: row.service,
+    slot: row.slot as SlotName,
+    version: row.version,
+    index: row.idx,
+    address: row.address,
+    pid: row.pid,
+    startTime: row.start_time,
   };
 }

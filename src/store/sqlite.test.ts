@@ -284,3 +284,38 @@ test('several services switch in one transaction: a stale generation on any one 
     await store.close();
   }
 });
+
+test('replica records survive a reopen, are replaced by id, listed per service in slot and index order, and removed', async () => {
+  const dir = stateDir();
+  const a = SqliteStore.open(dir);
+  const book = a.replicas();
+  const rec = (id: string, service: string, slot: 'blue' | 'green', index: number) => ({
+    id,
+    service,
+    slot,
+    version: 'v1',
+    index,
+    address: `127.0.0.1:${4000 + index}`,
+    pid: null,
+    startTime: null,
+  });
+  // Recorded before they start: no pid yet.
+  await book.put([rec('g1', 'web', 'green', 1), rec('b0', 'web', 'blue', 0), rec('g0', 'web', 'green', 0), rec('x0', 'api', 'blue', 0)]);
+  // Then with the pid and start time of the process that runs.
+  await book.put([{ ...rec('b0', 'web', 'blue', 0), pid: 1234, startTime: '98765' }]);
+  await a.close();
+  const b = SqliteStore.open(dir);
+  const listed = await b.replicas().list('web');
+  assert.deepEqual(
+    listed.map((r) => r.id),
+    ['b0', 'g0', 'g1'],
+  );
+  assert.deepEqual(listed[0], { ...rec('b0', 'web', 'blue', 0), pid: 1234, startTime: '98765' });
+  await b.replicas().remove(['g0', 'g1', 'nothing']);
+  assert.deepEqual(
+    (await b.replicas().list('web')).map((r) => r.id),
+    ['b0'],
+  );
+  assert.equal((await b.replicas().list('api')).length, 1);
+  await b.close();
+});

@@ -35,6 +35,8 @@ import type {
   Phase,
   PutRouteOptions,
   ReleaseRecord,
+  ReplicaBook,
+  ReplicaRecord,
   RouteState,
   Store,
   StoreEvent,
@@ -46,6 +48,7 @@ import {
   type ReleaseRow,
   type EventRow,
   type TokenRow,
+  type ReplicaRow,
   type EventFilter,
   type Statements,
   type Connection,
@@ -55,6 +58,7 @@ import {
   toEvent,
   toRouteState,
   toToken,
+  toReplica,
   DB_FILE,
 } from './sqlite-db.ts';
 export { DB_FILE };
@@ -312,6 +316,23 @@ export class SqliteStore implements Store {
       if (row === undefined) throw notFound(`no token ${id}; list them with \`cutover token list\``);
       return toToken(row);
     });
+  }
+
+  replicas(): ReplicaBook {
+    return {
+      put: async (records: readonly ReplicaRecord[]) =>
+        this.#tx(() => {
+          for (const r of records) this.#q.putReplica.run({ ...r });
+        }),
+      remove: async (ids: readonly string[]) =>
+        this.#tx(() => {
+          for (const id of ids) this.#q.removeReplica.run(id);
+        }),
+      list: async (service: string) => {
+        this.#check();
+        return (this.#q.listReplicas.all(service) as unknown as ReplicaRow[]).map(toReplica);
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -213,6 +213,36 @@ export interface Store {
    * client). A store without it runs one machine's routers in the daemon's own process.
    */
   fleet?(): FleetLink;
+  /**
+   * Present when the process provider's replicas outlive the controller (SQLite: the supervisor of
+   * the stateDir runs them): the record of each replica, written before it starts, that a new
+   * controller adopts them by. A store without it (etcd) runs replicas that die with their controller.
+   */
+  replicas?(): ReplicaBook;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+/** One replica of the process provider, as recorded before it is started (pid and start time once it is). */
+export interface ReplicaRecord {
+  /** Chosen before the start; the supervisor knows the replica by it. */
+  id: string;
+  service: string;
+  slot: SlotName;
+  version: string;
+  index: number;
+  /** `host:port`: the target it serves. */
+  address: string;
+  /** null until the process runs. */
+  pid: number | null;
+  /** The kernel's start time of that pid (/proc/<pid>/stat), so a reused pid is never taken for it. */
+  startTime: string | null;
+}
+
+/** The replicas on record, per service; writes are durable before they resolve. */
+export interface ReplicaBook {
+  /** Inserts or replaces each record (by id), in one write. */
+  put(records: readonly ReplicaRecord[]): Promise<void>;
+  remove(ids: readonly string[]): Promise<void>;
+  list(service: string): Promise<ReplicaRecord[]>;
 }
