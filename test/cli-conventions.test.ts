@@ -24,6 +24,8 @@ const COMMANDS = [
   'migrations',
   'demo',
   'token',
+  'restart',
+  'down',
 ];
 
 function cutover(args: string[], env: Record<string, string> = {}) {

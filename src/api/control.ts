@@ -28,4 +28,6 @@ export interface ControlPlane {
   supervisor(): Promise<SupervisorStatus | null>;
   /** Validates the config on disk and restarts the controller in place; the routers keep serving. */
   restart(): Promise<{ pid: number }>;
+  /** A deliberate stop, as SIGTERM: the routers drain, the replicas stop, the listeners close, the controller exits. */
+  shutdown(): Promise<{ pid: number }>;
 }

@@ -256,6 +256,15 @@ export function apiRoutes(daemon: ControlPlane): Route[] {
       handler: async () => ({ restarting: true, ...(await daemon.restart()) }),
     }),
     route({
+      method: 'POST',
+      path: '/api/v1/shutdown',
+      role: 'admin',
+      summary:
+        "a deliberate stop (as SIGTERM): the routers drain for each service's drain, the replicas stop, the listeners close and the controller exits; answered before it begins",
+      status: 202,
+      handler: async () => ({ stopping: true, ...(await daemon.shutdown()) }),
+    }),
+    route({
       method: 'GET',
       path: '/api/v1/whoami',
       role: 'viewer',

@@ -43,6 +43,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   pause: () => import('./pause.ts'),
   resume: () => import('./resume.ts'),
   maintenance: () => import('./maintenance.ts'),
+  restart: () => import('./restart.ts'),
+  down: () => import('./down.ts'),
 };
 
 const usage = `usage: cutover <command> [options]        (cutover <command> --help for its options)
@@ -80,6 +82,9 @@ commands:
                                  make an API token; its secret is printed once
   token list | token revoke <id|name>
                                  the API tokens (never their secrets); revoke one at once
+  restart                        restart the controller in place from code and config on disk (as SIGHUP);
+                                 routers and replicas serve throughout
+  down                           stop on purpose (as SIGTERM): drain, stop routers and replicas, close ports
 
 options of every command talking to the daemon:
   -c, --config FILE              the daemon's config (its api.listen and stateDir); default ./cutover.yaml

@@ -1,4 +1,4 @@
-// `cutover up -c FILE`: router, controller and API in the foreground until SIGINT/SIGTERM.
+// `cutover up -c FILE`: router, controller and API in the foreground until SIGINT/SIGTERM (or `cutover down`).
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
@@ -50,6 +50,8 @@ export const run: Command = async (ctx) => {
     process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], process.env);
   };
   process.on('SIGHUP', () => void daemon.restart().catch(() => {}));
+  // `cutover down`: the very stop SIGTERM makes.
+  daemon.onShutdown = () => process.kill(process.pid, 'SIGTERM');
 
   // In-flight requests get a few seconds; long-lived connections are closed.
   await runUntilSignal(log, () => daemon.close(5000));
