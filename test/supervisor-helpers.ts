@@ -94,18 +94,22 @@ export async function processes(d: Running): Promise<{ supervisor: number; route
   };
 }
 
+/** Whether `pid` runs: a zombie (dead, not yet reaped by its parent) runs nothing and holds no port. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
 }
 
 /** Waits until none of `pids` runs any more. */
-export function gone(pids: number[], timeoutMs = 15_000): Promise<true> {
-  return waitFor(`pids ${pids.join(', ')} to exit`, () => pids.every((p) => !alive(p)) || undefined, timeoutMs);
+export async function gone(pids: number[], timeoutMs = 15_000): Promise<true> {
+  return waitFor(`pids ${pids.join(', ')} to exit`, () => pids.every((p) => !alive(p)) || undefined, timeoutMs).catch((err) => {
+    throw new Error(`${(err as Error).message}; still running: ${pids.filter(alive).join(', ')}`);
+  });
 }
 
 /** Waits until the service answers 200 from the routers. */

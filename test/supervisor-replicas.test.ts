@@ -84,3 +84,32 @@ test('with no controller back within the grace, the routers drain, the replicas 
     cleanup(s);
   }
 });
+
+test('a SIGKILLed supervisor is replaced: the controller restarts in place, a new supervisor brings routers and replicas back, releases go on', async () => {
+  const s = await writeSetup();
+  const d = await startUp(s);
+  try {
+    await waitPhase(d, (await deploy(d, 'v1')).id, ['promoted', 'retired']);
+    const old = await processes(d);
+    const oldReplicas = await answeringPids(s.port);
+    process.kill(old.supervisor, 'SIGKILL');
+    const killedAt = Date.now();
+    // Its routers and (through its watchdog) its replicas go with it; the listener is gone meanwhile.
+    await gone([old.supervisor, ...old.routers, ...oldReplicas], 20_000);
+    await waitFor('v1 served again', async () => ((await served(s.port).catch(() => null))?.version === 'v1' ? true : undefined), 60_000);
+    const back = Date.now() - killedAt;
+    const now = await waitFor('a new supervisor with the controller attached', async () => {
+      const p = await processes(d);
+      return p.controllers === 1 && p.supervisor !== old.supervisor ? p : undefined;
+    });
+    assert.notEqual(now.supervisor, old.supervisor);
+    assert.equal(d.child.exitCode, null, 'the controller (the pid systemd knows) runs on');
+    assert.match(d.output(), /the supervisor is gone \(killed\?\): restarting in place/);
+    process.stdout.write(`# supervisor SIGKILLed: users answered again after ${back} ms (new supervisor, routers and replicas)\n`);
+    await waitPhase(d, (await deploy(d, 'v2')).id, ['promoted', 'retired'], 60_000);
+    assert.equal((await served(s.port)).version, 'v2');
+  } finally {
+    await d.stop();
+    cleanup(s);
+  }
+});

@@ -80,8 +80,10 @@ export async function restartSlots(
         .catch((e) => log.warn('cannot record that the slot did not start again', { slot, err: e }));
     }
   }
-  // Replicas found running that no kept slot adopted (a release's slot before traffic moved, a retired one).
-  await provider.adoptionDone?.().catch((err) => log.warn('cannot stop the replicas nothing adopted', { err }));
+  // Replicas found running that no kept slot adopted stop (a retired slot's, say); a release that has
+  // not moved traffic yet may adopt its own slot's when it continues (it provisions that slot first).
+  const later = active !== null && !hasTraffic(active.phase) ? [active.slot] : [];
+  await provider.adoptionDone?.(later).catch((err) => log.warn('cannot stop the replicas nothing adopted', { err }));
   for (const slot of ['blue', 'green'] as const) {
     if (keep.includes(slot)) continue;
     if (state.slots[slot].targets.length > 0 || state.slots[slot].version !== null) {

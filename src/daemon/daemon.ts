@@ -66,6 +66,7 @@ export class Daemon implements ControlPlane {
   /** What `cutover up` does on `cutover down` (POST /api/v1/shutdown): the same stop as SIGTERM. */
   onShutdown: (() => void) | null = null;
   #restarting = false;
+  #closing = false;
 
   /** `supervisor`: the data plane, when the caller started it already (see startDataPlane). */
   constructor(config: Config, log: Logger, opts: { supervisor?: Promise<SupervisorClient> } = {}) {
@@ -96,6 +97,7 @@ export class Daemon implements ControlPlane {
       if (link !== undefined) this.fleet = await FleetControl.start(this.config, link, this.log);
       else {
         this.#supervisor = await attaching!;
+        this.#watchSupervisor(this.#supervisor);
         await this.startServices();
         // A service taken out of the config: its routers drain and stop.
         await this.#supervisor.request({
@@ -356,6 +358,40 @@ export class Daemon implements ControlPlane {
     return { pid: process.pid };
   }
 
+  /**
+   * A supervisor that goes away while this controller runs: when it said it stops on purpose (SIGTERM
+   * to it), this controller stops too; when it died (SIGKILL, a crash: its routers and, through its
+   * watchdog, its replicas died with it), this controller restarts in place, which starts a new
+   * supervisor and brings the routers and the live slots back from the store.
+   */
+  #watchSupervisor(client: SupervisorClient): void {
+    let stopping = false;
+    client.onNews((n) => {
+      if (n.push === 'stopping') stopping = true;
+    });
+    void client.closed.then(() => {
+      if (this.#closing || this.#restarting) return;
+      if (stopping) {
+        this.log.warn('the supervisor stopped on purpose: this controller stops too');
+        this.onShutdown?.();
+        return;
+      }
+      if (this.onRestart === null) {
+        this.log.error('the supervisor is gone and this controller cannot restart in place; restart it');
+        return;
+      }
+      this.log.error('the supervisor is gone (killed?): restarting in place to start a new one and bring the data plane back');
+      this.#restarting = true;
+      this.close(5000, 'restart').then(
+        () => this.onRestart?.(),
+        (err) => {
+          this.log.error('could not hand over after the supervisor died', { err });
+          process.exit(1);
+        },
+      );
+    });
+  }
+
   /** `cutover down`: answered first, then the same deliberate stop as SIGTERM. */
   async shutdown(): Promise<{ pid: number }> {
     if (this.onShutdown === null) {
@@ -378,6 +414,7 @@ export class Daemon implements ControlPlane {
    * serving for the next one.
    */
   async close(grace: number, how: 'stop' | 'restart' = 'stop'): Promise<void> {
+    this.#closing = true;
     this.feed?.close();
     this.traffic?.close();
     await this.notifier?.close();

@@ -12,7 +12,7 @@ import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import type { ReplicaSpec, RunningReplica } from '../providers/replica-runner.ts';
 import type { LogStream } from '../providers/slot-log.ts';
-import type { ReplicaNews } from './supervisor-replicas.ts';
+import type { SupervisorNews } from './supervisor-replicas.ts';
 
 export const SOCKET_FILE = 'supervisor.sock';
 export const LOG_FILE = 'supervisor.log';
@@ -86,4 +86,4 @@ export type Wire =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; code: string; message: string }
   /** Unasked news from the supervisor to every attached controller. */
-  | ReplicaNews;
+  | SupervisorNews;

@@ -145,6 +145,7 @@ export class SupervisedReplicaRunner implements ReplicaRunner {
   constructor(client: SupervisorClient) {
     this.client = client;
     this.#unsubscribe = client.onNews((n) => {
+      if (n.push === 'stopping') return;
       const h = this.#handles.get(n.id);
       if (h === undefined) return;
       h.news(n);

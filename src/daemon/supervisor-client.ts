@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type Answer, LOG_FILE, type Request, runtimeDir, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
-import type { ReplicaNews } from './supervisor-replicas.ts';
+import type { SupervisorNews } from './supervisor-replicas.ts';
 
 /** How long a controller waits for a supervisor it started to answer. */
 const START_TIMEOUT_MS = 10_000;
@@ -23,7 +23,7 @@ interface Pending {
 export class SupervisorClient {
   readonly #socket: net.Socket;
   readonly #pending = new Map<number, Pending>();
-  readonly #listeners = new Set<(news: ReplicaNews) => void>();
+  readonly #listeners = new Set<(news: SupervisorNews) => void>();
   #seq = 0;
   #closed = false;
   readonly closed: Promise<void>;
@@ -90,8 +90,8 @@ export class SupervisorClient {
     return client;
   }
 
-  /** News the supervisor sends unasked (replica starts and exits); returns a function that unsubscribes. */
-  onNews(listener: (news: ReplicaNews) => void): () => void {
+  /** News the supervisor sends unasked (replica starts and exits, a stop); returns a function that unsubscribes. */
+  onNews(listener: (news: SupervisorNews) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

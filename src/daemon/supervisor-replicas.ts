@@ -16,6 +16,9 @@ const EXIT_LINES = 20;
 /** A dead replica's last lines may still be in its pipes; wait this long for them at most. */
 const OUTPUT_SETTLE_MS = 250;
 
+/** What the supervisor tells its controllers unasked: about a replica, or that it stops on purpose. */
+export type SupervisorNews = ReplicaNews | { push: 'stopping'; reason: string };
+
 /** What the supervisor tells its controllers about a replica. */
 export type ReplicaNews =
   | { push: 'replica-start'; id: string; pid: number; startTime: string | null; restarts: number }

@@ -322,6 +322,9 @@ export class Supervisor {
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     this.#stopping = (async () => {
       this.#log.info('supervisor stopping: draining routers', { services: [...this.#groups.keys()] });
+      // Its controllers tell this stop (on purpose, or the grace) from the supervisor dying.
+      const news = `${JSON.stringify({ push: 'stopping', reason: 'the supervisor stops on purpose' })}\n`;
+      for (const s of this.#controllers) if (!s.destroyed) s.write(news);
       await Promise.all([...this.#groups.values()].map((g) => this.#closeGroup(g, drain[g.service] ?? 0)));
       // The replicas answer until the last exchange through the routers has ended.
       await this.#replicas.stopAll();

@@ -169,11 +169,14 @@ export class ProcessProviderImpl implements Provider {
     return this.#closed;
   }
 
-  /** After a restart, once every slot the controller needs was provisioned: replicas nothing adopted stop. */
-  async adoptionDone(): Promise<void> {
+  /**
+   * After a restart, once every slot the controller needs was provisioned: replicas nothing adopted
+   * stop, but for the slots in `later` (a release's own, provisioned next; stop() stops them too).
+   */
+  async adoptionDone(later: readonly SlotName[] = []): Promise<void> {
     const found = await this.#foundBySlot();
     await Promise.all(
-      SLOTS.map((slot) =>
+      SLOTS.filter((slot) => !later.includes(slot)).map((slot) =>
         this.#serial(slot, async () => {
           const left = found.get(slot) ?? [];
           found.delete(slot);
@@ -469,7 +472,16 @@ export class ProcessProviderImpl implements Provider {
 
   async #stopSlot(slot: SlotName, grace?: number): Promise<void> {
     const run = this.#slots.get(slot);
-    if (!run) return;
+    if (!run) {
+      // Replicas an earlier controller left in this slot, not adopted: stopping the slot stops them.
+      if (this.#found !== null) {
+        const found = await this.#found;
+        const left = found.get(slot) ?? [];
+        found.delete(slot);
+        await this.#discard(slot, left, 'the slot was stopped');
+      }
+      return;
+    }
     run.ready = false;
     run.log.write(-1, 'cutover', [`stopping version ${run.version}`]);
     await Promise.all(run.replicas.map((r) => r.stop(grace)));

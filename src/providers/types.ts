@@ -139,9 +139,10 @@ export interface Provider {
   onReplicaEvent(listener: ReplicaListener): () => void;
   /**
    * After a restart, once the slots the controller needs are provisioned again: whatever an earlier
-   * controller left running that nothing adopted is stopped.
+   * controller left running that nothing adopted is stopped, but for the slots in `later`: a release
+   * provisions those next (and may adopt what runs there), or stops them.
    */
-  adoptionDone?(): Promise<void>;
+  adoptionDone?(later?: readonly SlotName[]): Promise<void>;
   /** Stop every slot (unless its replicas outlive the controller) and release what the provider holds. */
   close(): Promise<void>;
 }
