@@ -31,16 +31,18 @@ function cutover(s: Setup, args: string[]): Promise<{ code: number | null; stdou
 test('`cutover restart` under load: 0 failed, same pid and replicas; an invalid config exits 2 and changes nothing; `cutover down` leaves nothing', async () => {
   const s = await writeSetup();
   const d = await startUp(s);
+  let load: ReturnType<typeof keepAliveLoad> | null = null;
   try {
     await waitPhase(d, (await deploy(d, 'v1')).id, ['promoted', 'retired']);
     const replicas = await answeringPids(s.port);
     assert.equal(replicas.length, 2);
-    const load = keepAliveLoad(s.port, 10, '/version');
+    load = keepAliveLoad(s.port, 10, '/version');
     const r = await cutover(s, ['restart']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`cutover restarted in place \\(pid ${d.child.pid}, \\d+ ms\\)`));
     assert.ok(d.output().includes('"msg":"replicas adopted"'), 'the restarted controller adopted the replicas');
     const res = await load.stop();
+    load = null;
     assert.deepEqual(res.failures.slice(0, 5), [], `failed across \`cutover restart\` (${res.ok} ok, ${res.failures.length} failed)`);
     assert.ok(res.ok > 0);
     assert.deepEqual(await answeringPids(s.port), replicas, 'the same replicas answer');
@@ -67,6 +69,7 @@ test('`cutover restart` under load: 0 failed, same pid and replicas; an invalid 
     assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
     assert.equal((await cutover(s, ['down'])).code, 4, 'nothing left to stop: the API is unreachable');
   } finally {
+    await load?.stop();
     await d.stop('SIGKILL');
     cleanup(s);
   }

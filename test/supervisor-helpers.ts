@@ -43,9 +43,13 @@ export interface LoadResult {
   maxGapMs: number;
 }
 
-/** `clients` keep-alive clients, one connection each, asking `path` until stopped. */
-export function keepAliveLoad(port: number, clients = 10, path = '/'): { stop(): Promise<LoadResult> } {
+/**
+ * `clients` keep-alive clients, one connection each, asking `path` until stopped, or for `maxMs` at
+ * most: a test that fails before it stops the load still ends.
+ */
+export function keepAliveLoad(port: number, clients = 10, path = '/', maxMs = 240_000): { stop(): Promise<LoadResult> } {
   let stopping = false;
+  const deadline = Date.now() + maxMs;
   let ok = 0;
   let maxGapMs = 0;
   const failures: string[] = [];
@@ -53,7 +57,7 @@ export function keepAliveLoad(port: number, clients = 10, path = '/'): { stop():
   const loops = Array.from({ length: clients }, async (_, i) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let last = Date.now();
-    while (!stopping) {
+    while (!stopping && Date.now() < deadline) {
       const err = await new Promise<string | null>((resolve) => {
         const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
           res.resume();
