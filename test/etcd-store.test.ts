@@ -58,10 +58,14 @@ async function codeOf(p: Promise<unknown>): Promise<CutoverError> {
   return caught;
 }
 
-storeContract('etcd', async () => {
-  const store = await connect();
-  return { store, dispose: () => store.close() };
-});
+storeContract(
+  'etcd',
+  async () => {
+    const store = await connect();
+    return { store, dispose: () => store.close() };
+  },
+  { grouped: true },
+);
 
 describe('etcd store in a fleet', () => {
   test('two installations on one cluster do not see each other, even when one prefix starts the other', async () => {

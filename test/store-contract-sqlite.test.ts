@@ -13,14 +13,18 @@ storeContract('memory', async () => {
   return { store, dispose: () => store.close() };
 });
 
-storeContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cutover-store-'));
-  const store = SqliteStore.open(join(dir, '.cutover'));
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+storeContract(
+  'sqlite',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-store-'));
+    const store = SqliteStore.open(join(dir, '.cutover'));
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  { grouped: true },
+);

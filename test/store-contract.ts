@@ -9,6 +9,12 @@ import type { Phase, ReleaseRecord, RouteState, Store } from '../src/store/types
 
 export type StoreFactory = () => Promise<{ store: Store; dispose: () => Promise<void> }>;
 
+/** What a store offers beyond the required methods, so the contract tests it. */
+export interface StoreFeatures {
+  /** It has putRouteStates: several services' switches in one transaction. */
+  grouped?: boolean;
+}
+
 const by = { actor: 'controller', reason: 'test' };
 
 /** The phases that lead from pending to `to` (excluding pending, including `to`). */
@@ -55,7 +61,7 @@ function route(service: string, generation: number, live: 'blue' | 'green' | nul
   };
 }
 
-export function storeContract(name: string, makeStore: StoreFactory): void {
+export function storeContract(name: string, makeStore: StoreFactory, features: StoreFeatures = {}): void {
   describe(`${name} store`, () => {
     const withStore = (fn: (store: Store) => Promise<void>) => async () => {
       const { store, dispose } = await makeStore();
@@ -357,6 +363,93 @@ export function storeContract(name: string, makeStore: StoreFactory): void {
         );
         assert.equal((await store.events({ service: 'web' })).length, 1);
         assert.equal((await store.getRouteState('web'))?.generation, 2);
+      }),
+    );
+
+    test(
+      'several services switch in one transaction: a stale generation or a bad event on any one writes none of them',
+      {
+        skip:
+          features.grouped === true ? false : `the ${name} store has no putRouteStates: a grouped release switches its members one by one`,
+      },
+      withStore(async (store) => {
+        const putAll = store.putRouteStates?.bind(store);
+        assert.ok(putAll !== undefined);
+        const r = await newRelease(store, 'web');
+        for (const s of ['api', 'web']) await store.putRouteState(route(s, 1, 'blue'), { expectGeneration: 0 });
+        const event = (service: string, releaseId: string | null = null) => ({
+          service,
+          releaseId,
+          type: 'switch' as const,
+          actor: 'controller',
+          reason: `together ${service}`,
+        });
+        const before = (await store.events()).length;
+        // api is stale (generation 1, not 5): web, first in the list, is not switched alone.
+        await rejectsWith(
+          putAll([
+            { state: route('web', 2, 'green'), options: { expectGeneration: 1, event: event('web', r.id) } },
+            { state: route('api', 7, 'green'), options: { expectGeneration: 5, event: event('api') } },
+          ]),
+          'CUTOVER_E_CONFLICT',
+          /route table of api changed meanwhile \(generation 1, expected 5\)/,
+        );
+        // An event naming a release that does not exist: nothing is written either.
+        await rejectsWith(
+          putAll([
+            { state: route('web', 2, 'green'), options: { expectGeneration: 1, event: event('web', r.id) } },
+            { state: route('api', 2, 'green'), options: { expectGeneration: 1, event: event('api', 'rel_nope') } },
+          ]),
+          'CUTOVER_E_NOT_FOUND',
+        );
+        assert.deepEqual(
+          (await store.listRouteStates()).map((s) => [s.service, s.live, s.generation]),
+          [
+            ['api', 'blue', 1],
+            ['web', 'blue', 1],
+          ],
+        );
+        assert.equal((await store.events()).length, before);
+
+        // A member with no route state yet goes in with the others.
+        const written = await putAll([
+          { state: route('web', 2, 'green'), options: { expectGeneration: 1, event: event('web', r.id) } },
+          { state: route('api', 2, 'green'), options: { expectGeneration: 1, event: event('api') } },
+          { state: route('worker', 1, 'green'), options: { expectGeneration: 0, event: event('worker') } },
+        ]);
+        assert.deepEqual(written, [route('web', 2, 'green'), route('api', 2, 'green'), route('worker', 1, 'green')]);
+        assert.deepEqual(
+          (await store.listRouteStates()).map((s) => [s.service, s.live, s.generation]),
+          [
+            ['api', 'green', 2],
+            ['web', 'green', 2],
+            ['worker', 'green', 1],
+          ],
+        );
+        const switches = (await store.events()).slice(before);
+        assert.deepEqual(
+          switches.map((e) => [e.service, e.releaseId, e.reason]),
+          [
+            ['web', r.id, 'together web'],
+            ['api', null, 'together api'],
+            ['worker', null, 'together worker'],
+          ],
+        );
+        for (let i = 1; i < switches.length; i++) assert.ok(switches[i]!.seq > switches[i - 1]!.seq, 'seq rises');
+        assert.deepEqual(
+          (await store.events({ releaseId: r.id })).map((e) => e.type),
+          ['phase', 'switch'],
+        );
+        // The others' generations moved: a writer holding the old ones is refused, all of it.
+        await rejectsWith(
+          putAll([
+            { state: route('worker', 2, 'blue'), options: { expectGeneration: 1 } },
+            { state: route('web', 2, 'blue'), options: { expectGeneration: 1 } },
+          ]),
+          'CUTOVER_E_CONFLICT',
+          /route table of web changed meanwhile \(generation 2, expected 1\)/,
+        );
+        assert.equal((await store.getRouteState('worker'))?.live, 'green');
       }),
     );
 

@@ -156,16 +156,24 @@ export class EtcdIo {
     return [seqKv ?? null, releaseKv ?? null];
   }
 
-  /** The counter and the event with its two index copies. */
-  eventOps(event: StoreEvent): IRequestOp[] {
+  /**
+   * The counter (at the last event's seq: etcd refuses a transaction that writes one key twice) and
+   * each event with its two index copies.
+   */
+  eventOps(...events: StoreEvent[]): IRequestOp[] {
     const k = this.#k;
-    const text = JSON.stringify(event);
-    const seq = padSeq(event.seq);
+    const last = events.at(-1);
     return [
-      put(k.seq, String(event.seq)),
-      put(k.event(event.seq), text),
-      put(k.eventsOfService(event.service) + seq, text),
-      ...(event.releaseId === null ? [] : [put(k.eventsOfRelease(event.releaseId) + seq, text)]),
+      ...(last === undefined ? [] : [put(k.seq, String(last.seq))]),
+      ...events.flatMap((event) => {
+        const text = JSON.stringify(event);
+        const seq = padSeq(event.seq);
+        return [
+          put(k.event(event.seq), text),
+          put(k.eventsOfService(event.service) + seq, text),
+          ...(event.releaseId === null ? [] : [put(k.eventsOfRelease(event.releaseId) + seq, text)]),
+        ];
+      }),
     ];
   }
 }

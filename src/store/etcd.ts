@@ -52,6 +52,9 @@ import type {
 
 export const DEFAULT_DIAL_TIMEOUT = 5000;
 
+/** etcd's default --max-txn-ops: the most operations one transaction may hold. */
+const MAX_TXN_OPS = 128;
+
 export interface EtcdStoreOptions {
   /** Client URLs: `http://host:2379`. */
   endpoints: string[];
@@ -318,6 +321,82 @@ export class EtcdStore implements Store {
         );
         if (res.succeeded) return JSON.parse(text) as RouteState;
         if (counterOf(res.responses[0]?.response_range.kvs[0] ?? null) !== expect) throw stale(res);
+        return STALE;
+      });
+    });
+  }
+
+  /**
+   * A grouped switch: one transaction that compares every member's generation and writes every
+   * member's route state and event, or, when any one is stale, none of them. Events take
+   * consecutive seqs in the order given.
+   */
+  async putRouteStates(changes: { state: RouteState; options: PutRouteOptions }[]): Promise<RouteState[]> {
+    const services = new Set<string>();
+    for (const { state, options } of changes) {
+      checkRouteGeneration(state, options.expectGeneration);
+      // etcd refuses a transaction that writes one key twice.
+      if (services.has(state.service)) {
+        throw new CutoverError(
+          'CUTOVER_E_INTERNAL',
+          `route state of ${state.service} is given twice in one switch; this is a bug, report it`,
+        );
+      }
+      services.add(state.service);
+    }
+    const k = this.#k;
+    const genKeys = changes.map((c) => k.routeGeneration(c.state.service));
+    const texts = changes.map((c) => JSON.stringify(c.state));
+    const sameGenerations = changes.map((c, i) =>
+      c.options.expectGeneration === 0 ? absent(genKeys[i]!) : valueIs(genKeys[i]!, String(c.options.expectGeneration)),
+    );
+    const writes = changes.flatMap((c, i) => [put(k.route(c.state.service), texts[i]!), put(genKeys[i]!, String(c.state.generation))]);
+    const events = changes.flatMap((c) => (c.options.event === undefined ? [] : [c.options.event]));
+    if (changes.length === 0) return [];
+    // Each member writes its route, its generation and an event with two index copies, plus one counter.
+    if (writes.length + events.length * 3 + 1 > MAX_TXN_OPS) {
+      throw new CutoverError(
+        'CUTOVER_E_CONFIG_INVALID',
+        `${changes.length} services are too many to switch in one etcd transaction (at most ${MAX_TXN_OPS} operations); split the group`,
+        400,
+      );
+    }
+    const releaseIds = [...new Set(events.flatMap((e) => (e.releaseId === undefined || e.releaseId === null ? [] : [e.releaseId])))];
+    /** A conflict naming the first member whose stored generation is not the one expected, if any. */
+    const firstStale = (actual: number[]): CutoverError | null => {
+      const i = changes.findIndex((c, j) => actual[j] !== c.options.expectGeneration);
+      return i < 0 ? null : staleRouteConflict(changes[i]!.state.service, changes[i]!.options.expectGeneration, actual[i] ?? 0);
+    };
+    return this.#io.write(async (commit) => {
+      return retryStale(`switching ${[...services].join(', ')} together`, async () => {
+        const kvs = await this.#io.getMany([...genKeys, k.seq, ...releaseIds.map((id) => k.release(id))]);
+        const stale = firstStale(genKeys.map((_, i) => counterOf(kvs[i] ?? null)));
+        if (stale !== null) throw stale;
+        const seqKv = kvs[genKeys.length] ?? null;
+        const releases = new Map(releaseIds.map((id, i) => [id, kvs[genKeys.length + 1 + i] ?? null]));
+        // Checked before writing anything, so a bad event leaves every route state as it was.
+        for (const event of events) {
+          checkPhaseEventType(event);
+          const releaseKv = releases.get(event.releaseId ?? '') ?? null;
+          checkEventRelease(event, releaseKv === null ? null : parse<ReleaseRecord>(releaseKv));
+        }
+        const time = this.#time();
+        const base = counterOf(seqKv);
+        const recorded = events.map((event, i) => toEvent(base + 1 + i, time, event, event.type));
+        const last = recorded.at(-1);
+        const res = await commit(
+          {
+            compare: [...sameGenerations, ...(last === undefined ? [] : [modIs(k.seq, seqKv)])],
+            success: [...writes, ...this.#io.eventOps(...recorded)],
+            failure: genKeys.map(get),
+          },
+          // Without events no counter fences a lost answer: it is settled when the first route state is found written.
+          last === undefined ? { witness: { key: k.route(changes[0]!.state.service), value: texts[0]! } } : this.#io.seqCheck(seqKv, last),
+        );
+        if (res.succeeded) return texts.map((text) => JSON.parse(text) as RouteState);
+        const after = firstStale(res.responses.map((r) => counterOf(r.response_range.kvs[0] ?? null)));
+        if (after !== null) throw after;
+        // Only the event counter moved: another writer's event; read again.
         return STALE;
       });
     });
