@@ -23,6 +23,13 @@ export const run: Command = async (ctx) => {
     options: { config: { type: 'string', short: 'c', default: 'cutover.yaml' } },
     strict: true,
   });
+  // A SIGHUP while this process still starts (a second `systemctl reload` right after a first, whose
+  // new controller is loading) would end it (the default action): it is kept and honoured once up.
+  let hupWhileStarting = false;
+  const early = (): void => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', early);
   const file = resolve(values.config);
   // The whole config is validated before anything listens or starts.
   const config = await loadConfig(file);
@@ -50,6 +57,8 @@ export const run: Command = async (ctx) => {
     process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], process.env);
   };
   process.on('SIGHUP', () => void daemon.restart().catch(() => {}));
+  process.off('SIGHUP', early);
+  if (hupWhileStarting) void daemon.restart().catch(() => {});
   // `cutover down`: the very stop SIGTERM makes.
   daemon.onShutdown = () => process.kill(process.pid, 'SIGTERM');
 
