@@ -20,7 +20,8 @@ import { buildTable, emptySpec, type RouteTable } from '../router/table.ts';
 import { type AcmeChallenges, acmeChallenges } from './acme.ts';
 import { CertStore, TLS_DEFAULTS } from './certs.ts';
 import { parseClientHello } from './client-hello.ts';
-import { H2Exchange, type H2Request, requestFromHeaders, respondPage, respondPlain } from './h2.ts';
+import { H2Exchange } from './h2.ts';
+import { type H2Request, requestFromHeaders, respondPage, respondPlain } from './h2-headers.ts';
 import { buildEdgeTable, type EdgeRoute, type EdgeTable, isMiss, matchRoute } from './match.ts';
 
 /** HTTP/2 limits: what one client may hold open or send before it is refused (RFC 9113 abuse cases). */
