@@ -8,7 +8,6 @@
 //   haproxy reload            master-worker mode (-W), SIGUSR2 to the master; listeners handed over (expose-fd)
 // cutover runs a static service on the upstream nginx (as in the steady rounds) and, for the kill, also
 // a process-provider service of two replicas (bench/apps/mttr-app.js), whose replicas must be adopted.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -192,9 +191,6 @@ async function startCutoverSubject(dir: string, kind: 'static' | 'process', how:
 }
 
 // ---- nginx and HAProxy --------------------------------------------------------------------------
-
-const exec = (cmd: string, args: string[]) =>
-  new Promise<void>((resolve, reject) => execFile(cmd, args, { timeout: 10_000 }, (err) => (err ? reject(err) : resolve())));
 
 async function startNginxSubject(dir: string, upstream: Upstream): Promise<Subject> {
   const [port] = (await freePorts(1)) as [number];

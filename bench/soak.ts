@@ -126,13 +126,13 @@ async function main(): Promise<number> {
     await upstream.close();
     const v = judge(samples, o.warmup);
     process.stdout.write(
-      [
+      `${[
         `soak: ${formatDuration(o.duration)}, ${wrk.requests} requests (${Math.round(wrk.rps)}/s), ${wrk.failed} failed, p99 ${wrk.p99Ms} ms`,
         `switches: ${switches} done, ${refused.length} refused${refused.length > 0 ? ` (first: ${refused[0]})` : ''}`,
         `RSS (process tree): ${mib(v.rssStart)} -> ${mib(v.rssEnd)} after the ${formatDuration(o.warmup)} warm-up; file descriptors: ${v.fdsStart} -> ${v.fdsEnd}`,
         `samples: ${samples.length}, every ${formatDuration(o.sampleEvery)}`,
         v.flat ? 'flat: yes' : `flat: no: ${v.reasons.join('; ')}`,
-      ].join('\n') + '\n',
+      ].join('\n')}\n`,
     );
     return v.flat && wrk.failed === 0 && refused.length === 0 ? 0 : 1;
   } finally {

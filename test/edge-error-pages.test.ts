@@ -24,7 +24,7 @@ const PAGES = {
   413: ['413.json', '{"error":"too large"}\n'],
 } as const;
 
-function config(dir: string, pages: Record<string, string>): string {
+function config(pages: Record<string, string>): string {
   const lines = Object.entries(pages).map(([k, v]) => `      ${k}: ${v}`);
   return `services:\n  web:\n    listen: 127.0.0.1:8080\n    provider: { command: x }\n    errorPages:\n${lines.join('\n')}\n`;
 }
@@ -60,7 +60,7 @@ describe('error pages', () => {
     mkdirSync(join(dir, 'pages'));
     for (const [file, body] of Object.values(PAGES)) writeFileSync(join(dir, 'pages', file), body);
     const cfg = parseConfig(
-      config(dir, Object.fromEntries(Object.entries(PAGES).map(([status, [file]]) => [status, `pages/${file}`]))),
+      config(Object.fromEntries(Object.entries(PAGES).map(([status, [file]]) => [status, `pages/${file}`]))),
       join(dir, 'cutover.yaml'),
     );
     pages = routerOptions(cfg.services.web!).pages!;
@@ -79,7 +79,7 @@ describe('error pages', () => {
     writeFileSync(join(dir, 'page.png'), 'x');
     let err: ConfigError | null = null;
     try {
-      parseConfig(config(dir, { 502: 'pages/nope.html', 299: 'pages/502.html', 503: 'page.png' }), join(dir, 'cutover.yaml'));
+      parseConfig(config({ 502: 'pages/nope.html', 299: 'pages/502.html', 503: 'page.png' }), join(dir, 'cutover.yaml'));
     } catch (e) {
       err = e as ConfigError;
     }

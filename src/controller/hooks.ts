@@ -16,7 +16,7 @@ import { CONTROLLER, type StepContext } from './context.ts';
  */
 async function runHooks(ctx: StepContext, release: ReleaseRecord, point: HookPoint, reason: string, all: boolean): Promise<string | null> {
   let first: string | null = null;
-  for (const hook of (ctx.rt.cfg.hooks ?? {})[point] ?? []) {
+  for (const hook of ctx.rt.cfg.hooks?.[point] ?? []) {
     const outcome = await runHook(hook, {
       point,
       service: ctx.service,
@@ -60,6 +60,6 @@ export async function afterTrafficHooks(ctx: StepContext, release: ReleaseRecord
 
 /** The hooks of a point after traffic moved, in the background: recorded and notified, never waited for. */
 export function notifyHooks(ctx: StepContext, release: ReleaseRecord, point: HookPoint, reason: string): void {
-  if (((ctx.rt.cfg.hooks ?? {})[point] ?? []).length === 0) return;
+  if ((ctx.rt.cfg.hooks?.[point] ?? []).length === 0) return;
   runHooks(ctx, release, point, reason, true).catch((err) => ctx.log.warn('a hook broke', { release: release.id, point, err }));
 }
