@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Store, StoreEvent } from '../store/types.ts';
-import type { Ctx, Route } from './server.ts';
+import type { Ctx, Route } from './routes.ts';
 
 /** How often the store is asked for new events while anyone listens. */
 export const FEED_INTERVAL = 200;

@@ -5,7 +5,7 @@ import type { GroupCommands } from '../controller/group.ts';
 import type { ReleaseStatus } from '../controller/view.ts';
 import type { ControlPlane } from './control.ts';
 import { ReleaseBody } from './schemas.ts';
-import { actorOf, type Ctx, type Route } from './server.ts';
+import { actorOf, type Ctx, type Route } from './routes.ts';
 
 /** What the group paths need of the daemon: its groups, and each member's release status. */
 export interface GroupPlane {

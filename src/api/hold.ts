@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { duration } from '../config/fields.ts';
 import type { RouteState } from '../store/types.ts';
 import type { ControlPlane } from './control.ts';
-import { actorOf, type Ctx, type Route } from './server.ts';
+import { actorOf, type Ctx, type Route } from './routes.ts';
 
 /** How long a paused service holds a request when the pause names no timeout. */
 export const DEFAULT_PAUSE_TIMEOUT_MS = 30_000;

@@ -4,7 +4,7 @@
 import { badRequest } from '../errors.ts';
 import { tailServiceLogs } from '../providers/logs.ts';
 import type { ControlPlane } from './control.ts';
-import type { Route } from './server.ts';
+import type { Route } from './routes.ts';
 
 /** The most lines one answer carries. */
 export const MAX_LOG_LINES = 10_000;

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { MAX_BODY } from './http.ts';
 import { ErrorAnswer } from './schemas.ts';
-import type { Route } from './server.ts';
+import type { Route } from './routes.ts';
 
 type Json = Record<string, unknown>;
 

@@ -6,7 +6,7 @@ import type { SlotName } from '../config/types.ts';
 import type { StoreEvent } from '../store/types.ts';
 import type { ControlPlane } from './control.ts';
 import { diffSnapshot, quantileMs, type SlotMetricsSnapshot } from '../router/metrics.ts';
-import type { Route } from './server.ts';
+import type { Route } from './routes.ts';
 
 export const SAMPLE_INTERVAL = 1000;
 /** Points kept per service: five minutes at one a second. */
