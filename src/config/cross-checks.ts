@@ -49,6 +49,15 @@ export function serviceProblems(s: unknown): Problem[] {
       input: true,
     });
   }
+  const provider = record(v.provider);
+  const replicas = typeof provider?.replicas === 'number' ? provider.replicas : 1;
+  if (typeof provider?.previewReplicas === 'number' && provider.previewReplicas > replicas) {
+    out.push({
+      message: `provider.previewReplicas (${provider.previewReplicas}) is over provider.replicas (${replicas}): a slot is previewed with fewer replicas, then scaled up to replicas; lower previewReplicas or raise replicas`,
+      path: ['provider', 'previewReplicas'],
+      input: provider.previewReplicas,
+    });
+  }
   const buf = record(v.buffer);
   const maxBody = record(v.limits)?.maxRequestBody;
   if (buf?.requests === true && typeof maxBody === 'number' && typeof buf.maxMemory === 'number' && maxBody > buf.maxMemory) {

@@ -31,3 +31,18 @@ test('a static provider without hooks still validates, and its config carries no
   const config = parseConfig(web('{ kind: static, blue: [127.0.0.1:3001] }'), FILE);
   assert.deepEqual(config.services.web?.provider, { kind: 'static', blue: ['127.0.0.1:3001'], green: [] });
 });
+
+test('previewReplicas above replicas or below 1 is refused by validate, naming the key; within them it is kept', () => {
+  const over = problems(web('{ command: node app.js, replicas: 2, previewReplicas: 3 }'));
+  assert.equal(over.length, 1, JSON.stringify(over));
+  assert.equal(over[0]?.path, 'services.web.provider.previewReplicas');
+  assert.match(over[0]?.message ?? '', /previewReplicas \(3\) is over provider\.replicas \(2\)/);
+  const zero = problems(web('{ kind: kubernetes, image: "r/web:{version}", port: 8080, replicas: 3, previewReplicas: 0 }'));
+  assert.equal(zero.length, 1, JSON.stringify(zero));
+  assert.equal(zero[0]?.path, 'services.web.provider.previewReplicas');
+  const defaultReplicas = problems(web('{ command: node app.js, previewReplicas: 2 }'));
+  assert.equal(defaultReplicas[0]?.path, 'services.web.provider.previewReplicas', 'replicas defaults to 1');
+  assert.equal(problems(web('{ kind: static, blue: [127.0.0.1:3001], previewReplicas: 1 }')).length, 1, 'static runs nothing to scale');
+  const ok = parseConfig(web('{ command: node app.js, replicas: 3, previewReplicas: 1 }'), FILE);
+  assert.equal(ok.services.web?.provider.kind === 'process' && ok.services.web.provider.previewReplicas, 1);
+});

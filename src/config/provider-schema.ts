@@ -31,6 +31,11 @@ export function processProvider(dir: string) {
       .describe('process (the default): cutover starts and supervises the slots on this machine.'),
     command: processCommand,
     replicas: positiveInt(1000).default(DEFAULTS.replicas).describe('Processes per slot, each on its own free port (default 1).'),
+    previewReplicas: positiveInt(1000)
+      .optional()
+      .describe(
+        'Processes a new slot starts with while its gates and preview run, at most replicas; it is scaled up to replicas, all healthy, before traffic moves (default: replicas).',
+      ),
     cwd: nonEmpty('a folder')
       .default('.')
       .transform((p) => path.resolve(dir, p))
@@ -108,6 +113,11 @@ export function kubernetesProvider(dir: string) {
       .meta({ description: 'The container image; {version} is replaced by the release version.' }),
     port: z.int().min(1).max(65535).meta({ description: 'The port the container listens on (PORT is set to it).' }),
     replicas: positiveInt(1000).default(DEFAULTS.replicas).describe('Pods per slot (default 1).'),
+    previewReplicas: positiveInt(1000)
+      .optional()
+      .describe(
+        "Pods a new slot's Deployment starts with while its gates and preview run, at most replicas; it is scaled up to replicas, all ready, before traffic moves (default: replicas).",
+      ),
     env: z
       .record(
         z.string().regex(ENV_NAME, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment variable name` }),

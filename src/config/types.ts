@@ -97,6 +97,8 @@ export interface ProcessProvider {
   kind: 'process';
   command: string[];
   replicas: number;
+  /** Replicas a new slot starts with for its gates and preview; scaled up to `replicas` before the switch. */
+  previewReplicas?: number;
   /** Absolute; the config file's folder unless provider.cwd says otherwise. */
   cwd: string;
   env: Record<string, string>;
@@ -114,6 +116,8 @@ export interface KubernetesProvider {
   /** The container port: targets are `<pod IP>:<port>`. */
   port: number;
   replicas: number;
+  /** Pods a new slot starts with for its gates and preview; scaled up to `replicas` before the switch. */
+  previewReplicas?: number;
   env: Record<string, string>;
   /** ms until every replica of a slot must be ready. */
   rolloutTimeout: number;

@@ -56,8 +56,9 @@ export function compareSpecs(blue: SlotSpec, green: SlotSpec): ParityDifference[
     ['blue', blue],
     ['green', green],
   ] as const) {
-    if (s.view.running !== s.replicas)
-      out.push({ field: 'provider', text: `${slot}: the provider sees ${s.view.detail}, not ${s.replicas}` });
+    // A slot previewed on fewer replicas is scaled up before the switch: its preview count is no drift.
+    const expected = s.previewReplicas ?? s.replicas;
+    if (s.view.running !== expected) out.push({ field: 'provider', text: `${slot}: the provider sees ${s.view.detail}, not ${expected}` });
   }
   names('environment variables of the running processes', blue.view.envNames, green.view.envNames);
   return out;

@@ -23,6 +23,7 @@ import { killPoint } from './kill-points.ts';
 import { failRelease, finishCleanUp, retire, stopIdleSlot } from './release-end.ts';
 import { releaseStatus } from './release-status.ts';
 import { restartSlots } from './resume.ts';
+import { scaleUpBeforeSwitch } from './scale-up.ts';
 import {
   finishRollback,
   isInstantRollback,
@@ -438,6 +439,7 @@ export class ReleaseController implements ReleaseCommands, TrafficHost, VerifyHo
         await awaitApproval(this, release, runner);
         return;
       case 'shifting':
+        await scaleUpBeforeSwitch(this.ctx, release, signal);
         await shift(this, release, runner);
         return;
       case 'observing':

@@ -4,6 +4,9 @@ import { CutoverError } from '../errors.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { redactText } from '../secrets.ts';
+import { isBeforeTraffic } from '../lifecycle.ts';
+import type { ProviderConfig } from '../config/types.ts';
+import { isInstantRollback } from './rollback.ts';
 
 /** How long a new slot's targets have to become healthy before the release fails. */
 export const VERIFY_TIMEOUT = 60_000;
@@ -13,7 +16,11 @@ const LOG_LINES_IN_REASON = 20;
 /** The release's slot runs its version, recorded in the route state; resolves to its targets. */
 export async function provisionSlot(ctx: StepContext, release: ReleaseRecord, signal: AbortSignal): Promise<string[]> {
   const running = ctx.provider.deployment(release.slot);
-  const d = running?.version === release.version ? running : await ctx.provider.provision(release.slot, release.version, { signal });
+  const replicas = provisionReplicas(ctx.rt.cfg.provider, release);
+  const d =
+    running?.version === release.version
+      ? running
+      : await ctx.provider.provision(release.slot, release.version, { signal, ...(replicas === undefined ? {} : { replicas }) });
   signal.throwIfAborted();
   await ctx.rt.setSlot(
     release.slot,
@@ -23,6 +30,13 @@ export async function provisionSlot(ctx: StepContext, release: ReleaseRecord, si
     release.id,
   );
   return d.targets;
+}
+
+/** The replicas the release's slot is provisioned with: previewReplicas while it is previewed, else none said (the config's). */
+export function provisionReplicas(provider: ProviderConfig, release: ReleaseRecord): number | undefined {
+  if (provider.kind === 'static' || provider.previewReplicas === undefined) return undefined;
+  if (!isBeforeTraffic(release.phase) || isInstantRollback(release)) return undefined;
+  return Math.min(provider.previewReplicas, provider.replicas);
 }
 
 /** Every target healthy within VERIFY_TIMEOUT, or an error quoting the slot's last output. */

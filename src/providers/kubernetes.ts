@@ -3,7 +3,8 @@
 // with `{version}` replaced. Provisioning applies the Deployment (server-side apply, so the same call
 // creates or updates it), waits until its rollout is complete (every replica updated, ready and
 // available, no old ones left), and returns the ready pods' `<pod IP>:<port>` as the slot's targets.
-// Stopping scales the Deployment to 0 and keeps it, so the Service and its history stay in place.
+// A slot provisioned with fewer replicas (previewReplicas) is scaled up by a merge PATCH of the
+// Deployment's spec.replicas, then waited for the same way. Stopping scales the Deployment to 0 and keeps it, so the Service and its history stay in place.
 import type { KubernetesProvider, SlotName } from '../config/types.ts';
 import { APPLY_PATCH, FIELD_MANAGER, KubeApiError, type KubeClient, MERGE_PATCH } from '../kubernetes/client.ts';
 import { joinHostPort } from '../net/address.ts';
@@ -74,6 +75,8 @@ export class KubernetesProviderImpl implements Provider {
   readonly #poll: number;
   readonly #deployments = new Map<SlotName, SlotDeployment>();
   readonly #replicas = new Map<SlotName, ReplicaStatus[]>();
+  /** The spec.replicas each slot's Deployment was last given (fewer than replicas while previewed). */
+  readonly #applied = new Map<SlotName, number>();
   #closed = false;
 
   constructor(opts: KubernetesProviderOptions) {
@@ -99,7 +102,7 @@ export class KubernetesProviderImpl implements Provider {
   }
 
   /** The Deployment a slot runs `version` as: what server-side apply is given. */
-  manifest(slot: SlotName, version: string): unknown {
+  manifest(slot: SlotName, version: string, replicas = this.#config.replicas): unknown {
     const c = this.#config;
     const labels = { app: this.#app, [this.#slotLabel]: slot };
     const annotations = { [VERSION_ANNOTATION]: version };
@@ -120,7 +123,7 @@ export class KubernetesProviderImpl implements Provider {
         annotations,
       },
       spec: {
-        replicas: c.replicas,
+        replicas,
         selector: { matchLabels: labels },
         template: {
           metadata: { labels, annotations },
@@ -152,7 +155,7 @@ export class KubernetesProviderImpl implements Provider {
       path: this.#path(slot),
       query: { fieldManager: FIELD_MANAGER, force: 'true' },
       contentType: APPLY_PATCH,
-      body: this.manifest(slot, version),
+      body: this.manifest(slot, version, opts.replicas),
     });
     try {
       await this.#rollout(slot, version, opts.signal);
@@ -165,7 +168,35 @@ export class KubernetesProviderImpl implements Provider {
     const targets = await this.#targets(slot, version);
     const deployment: SlotDeployment = { slot, version, targets };
     this.#deployments.set(slot, deployment);
+    this.#applied.set(slot, opts.replicas ?? this.#config.replicas);
     return { ...deployment, targets: [...targets] };
+  }
+
+  /** Scales the slot's Deployment to `replicas` (a merge PATCH of spec.replicas) and waits for its rollout. */
+  async scaleUp(slot: SlotName, opts: ProvisionOptions = {}): Promise<SlotDeployment> {
+    if (this.#closed) throw closedError(this.service);
+    const d = this.#deployments.get(slot);
+    if (d === undefined)
+      throw new ProviderError(
+        'CUTOVER_E_PROVISION_FAILED',
+        `Deployment ${this.#name(slot)} is not provisioned here: nothing to scale up; deploy again`,
+      );
+    const want = this.#config.replicas;
+    if ((this.#applied.get(slot) ?? want) >= want) return this.deployment(slot)!;
+    await this.#call(`scaling Deployment ${this.#name(slot)} to ${want}`, {
+      method: 'PATCH',
+      path: this.#path(slot),
+      query: { fieldManager: FIELD_MANAGER },
+      contentType: MERGE_PATCH,
+      body: { spec: { replicas: want } },
+    });
+    // A failed scale-up leaves the slot as it was; the release that asked for it fails and stops it.
+    await this.#rollout(slot, d.version, opts.signal);
+    if (opts.signal?.aborted) throw abortedError(this.service, slot, opts.signal.reason);
+    const targets = await this.#targets(slot, d.version);
+    this.#deployments.set(slot, { slot, version: d.version, targets });
+    this.#applied.set(slot, want);
+    return { slot, version: d.version, targets: [...targets] };
   }
 
   /** Polls the Deployment until its rollout is complete, as `kubectl rollout status` judges it. */
@@ -238,6 +269,7 @@ export class KubernetesProviderImpl implements Provider {
   async stop(slot: SlotName): Promise<void> {
     this.#deployments.delete(slot);
     this.#replicas.delete(slot);
+    this.#applied.delete(slot);
     try {
       await this.#client.request({
         method: 'PATCH',
@@ -260,7 +292,10 @@ export class KubernetesProviderImpl implements Provider {
 
   /** From what was applied and the ready pods seen at provisioning: parity asks the cluster nothing more. */
   async slotSpec(slot: SlotName): Promise<SlotSpec | null> {
-    return this.#deployments.has(slot) ? kubernetesSpec(this.#config, this.replicas(slot).length) : null;
+    if (!this.#deployments.has(slot)) return null;
+    const spec = kubernetesSpec(this.#config, this.replicas(slot).length);
+    const applied = this.#applied.get(slot) ?? spec.replicas;
+    return applied < spec.replicas ? { ...spec, previewReplicas: applied } : spec;
   }
 
   replicas(slot: SlotName): ReplicaStatus[] {
@@ -289,6 +324,7 @@ export class KubernetesProviderImpl implements Provider {
     this.#closed = true;
     this.#deployments.clear();
     this.#replicas.clear();
+    this.#applied.clear();
   }
 
   async #call<T>(doing: string, req: Parameters<KubeClient['request']>[0]): Promise<T> {

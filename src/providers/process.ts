@@ -5,7 +5,9 @@
 // CUTOVER_VERSION, CUTOVER_SERVICE set; `{version}` replaced in command, cwd and env) and returns
 // their targets once every replica has stayed up for `stableFor`; a replica that exits inside that
 // window fails the release with its last output lines. Afterwards a replica that dies is restarted
-// with backoff on the same port and counted. Output goes to `<stateDir>/logs/<service>/<slot>.log`.
+// with backoff on the same port and counted. A slot provisioned with fewer replicas (previewReplicas,
+// ProvisionOptions.replicas) is brought up to `replicas` by scaleUp(), the new ones on new ports and
+// judged like provision()'s. Output goes to `<stateDir>/logs/<service>/<slot>.log`.
 //
 // Where replicas run is the runner's business (replica-runner.ts). Under `cutover up` the stateDir's
 // supervisor runs them: they outlive the controller, and a new controller adopts the replicas it
@@ -124,6 +126,10 @@ export class ProcessProviderImpl implements Provider {
     return this.#serial(slot, () => this.#provision(slot, version, opts));
   }
 
+  scaleUp(slot: SlotName, opts: ProvisionOptions = {}): Promise<SlotDeployment> {
+    return this.#serial(slot, () => this.#scaleUp(slot, opts));
+  }
+
   stop(slot: SlotName, opts: StopOptions = {}): Promise<void> {
     return this.#serial(slot, () => this.#stopSlot(slot, opts.grace));
   }
@@ -147,7 +153,9 @@ export class ProcessProviderImpl implements Provider {
 
   async slotSpec(slot: SlotName): Promise<SlotSpec | null> {
     const run = this.#slots.get(slot);
-    return run?.ready ? slotSpecOf(run.spec, this.replicas(slot)) : null;
+    if (!run?.ready) return null;
+    const spec = await slotSpecOf(run.spec, this.replicas(slot));
+    return run.replicas.length < spec.replicas ? { ...spec, previewReplicas: run.replicas.length } : spec;
   }
 
   onReplicaEvent(listener: ReplicaListener): () => void {
@@ -210,9 +218,10 @@ export class ProcessProviderImpl implements Provider {
 
     const config = this.#opts.config;
     await this.#checkLaunchable(slot, version);
-    const ports = await reservePorts(config.replicas, REPLICA_HOST);
+    const count = opts.replicas ?? config.replicas;
+    const ports = await reservePorts(count, REPLICA_HOST);
     const log = this.#slotLog(slot);
-    log.write(-1, 'cutover', [`provisioning version ${version}: ${config.replicas} replica(s) of ${JSON.stringify(config.command)}`]);
+    log.write(-1, 'cutover', [`provisioning version ${version}: ${count} replica(s) of ${JSON.stringify(config.command)}`]);
     const run: SlotRun = { version, spec: provisionedSpec(config), replicas: [], log, ready: false, onFailure: null };
     this.#slots.set(slot, run);
     run.replicas = ports.map((port, index) => this.#replica(slot, run, index, port));
@@ -221,24 +230,7 @@ export class ProcessProviderImpl implements Provider {
     await this.#record(run.replicas.map((r) => this.#recordOf(slot, run, r)));
 
     const stableFor = opts.stableFor ?? this.#opts.stableFor ?? DEFAULT_STABLE_FOR;
-    const failure = await new Promise<Failure | 'aborted' | null>((resolve) => {
-      let settled = false;
-      const timer = setTimeout(() => done(null), stableFor);
-      const onAbort = (): void => done('aborted');
-      const done = (result: Failure | 'aborted' | null): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        run.onFailure = null;
-        resolve(result);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      run.onFailure = done;
-      // A replica that cannot even be spawned settles this at once; the rest are then not started.
-      for (const replica of run.replicas) if (!settled) replica.start();
-    });
-
+    const failure = await this.#startStable(run, run.replicas, stableFor, signal);
     if (failure === null) {
       for (const replica of run.replicas) replica.supervised = true;
       run.ready = true;
@@ -253,6 +245,65 @@ export class ProcessProviderImpl implements Provider {
     const lastLines = failure.replica.output(FAILURE_LINES);
     await this.#stopSlot(slot);
     throw new ProviderError('CUTOVER_E_PROVISION_FAILED', this.#failureMessage(slot, version, stableFor, failure, lastLines), {
+      ...(failure.error ? { cause: failure.error } : {}),
+      failure: { replica: failure.replica.index, exit: failure.exit, lastLines },
+    });
+  }
+
+  /** Starts `replicas` (of `run`) and resolves once all stayed up for `stableFor`, or at the first failure. */
+  #startStable(run: SlotRun, replicas: ReplicaHandle[], stableFor: number, signal: AbortSignal): Promise<Failure | 'aborted' | null> {
+    return new Promise<Failure | 'aborted' | null>((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => done(null), stableFor);
+      const onAbort = (): void => done('aborted');
+      const done = (result: Failure | 'aborted' | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        run.onFailure = null;
+        resolve(result);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.onFailure = done;
+      // A replica that cannot even be spawned settles this at once; the rest are then not started.
+      for (const replica of replicas) if (!settled) replica.start();
+    });
+  }
+
+  /**
+   * Adds replicas to a ready slot until it runs `replicas`, on new ports, recorded before they start;
+   * returned once the new ones stayed up for `stableFor`. A new one that fails stops the new ones only.
+   */
+  async #scaleUp(slot: SlotName, opts: ProvisionOptions): Promise<SlotDeployment> {
+    if (this.#closing.signal.aborted) throw closedError(this.service);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.#closing.signal]) : this.#closing.signal;
+    const run = this.#slots.get(slot);
+    if (!run?.ready) {
+      throw new ProviderError('CUTOVER_E_PROVISION_FAILED', `${this.service}/${slot} runs nothing to scale up; deploy again`);
+    }
+    const want = this.#opts.config.replicas;
+    const have = run.replicas.length;
+    if (have >= want) return this.deployment(slot)!;
+    const ports = await reservePorts(want - have, REPLICA_HOST);
+    run.log.write(-1, 'cutover', [`scaling version ${run.version} from ${have} to ${want} replica(s)`]);
+    const added = ports.map((port, i) => this.#replica(slot, run, have + i, port));
+    await this.#record(added.map((r) => this.#recordOf(slot, run, r)));
+    const stableFor = opts.stableFor ?? this.#opts.stableFor ?? DEFAULT_STABLE_FOR;
+    const failure = await this.#startStable(run, added, stableFor, signal);
+    if (failure === null) {
+      for (const replica of added) replica.supervised = true;
+      run.replicas.push(...added);
+      run.log.write(-1, 'cutover', [`scaled version ${run.version} to ${want} replicas at ${run.replicas.map((r) => r.target).join(' ')}`]);
+      return this.deployment(slot)!;
+    }
+    if (failure !== 'aborted') await failure.replica.outputSettled(OUTPUT_SETTLE_MS);
+    const lastLines = failure === 'aborted' ? [] : failure.replica.output(FAILURE_LINES);
+    await Promise.all(added.map((r) => r.stop()));
+    releasePorts(added.map((r) => r.port));
+    await this.#forget(added.map((r) => r.id));
+    if (failure === 'aborted') throw this.#abortReason(slot, signal);
+    throw new ProviderError('CUTOVER_E_PROVISION_FAILED', this.#failureMessage(slot, run.version, stableFor, failure, lastLines), {
       ...(failure.error ? { cause: failure.error } : {}),
       failure: { replica: failure.replica.index, exit: failure.exit, lastLines },
     });

@@ -23,6 +23,11 @@ export interface ProvisionOptions {
    * Health is not awaited here: the router's health checker does that.
    */
   stableFor?: number;
+  /**
+   * How many replicas to start, when the slot is not already running its version; default the
+   * config's `replicas`. A new slot under gates starts with `previewReplicas` (scaleUp() adds the rest).
+   */
+  replicas?: number;
 }
 
 export interface StopOptions {
@@ -103,6 +108,8 @@ export interface SlotSpec {
   /** Sorted names of the variables the slot's replicas are given; null: not cutover's to know. */
   envNames: string[] | null;
   replicas: number;
+  /** Set while the slot runs fewer for its preview (previewReplicas): how many; scaleUp() brings it to `replicas`. */
+  previewReplicas?: number;
   /** A short hash of everything the slot was provisioned with (values included); null: nothing to hash. */
   configHash: string | null;
   /** What the provider sees now: how many replicas run, in words, and the variable names the running process has. */
@@ -129,6 +136,13 @@ export interface Provider {
    * when a replica cannot start or exits within `stableFor`, having stopped everything it started.
    */
   provision(slot: SlotName, version: string, opts?: ProvisionOptions): Promise<SlotDeployment>;
+  /**
+   * Brings a slot provisioned with fewer replicas up to the config's `replicas`, every new one stable
+   * (as provision() judges it), and returns all its targets; a slot already at `replicas` is returned
+   * as it is. Rejects with a CutoverError when a new replica cannot start, having stopped those it
+   * started (the ones already running stay). Absent: the provider always runs `replicas`.
+   */
+  scaleUp?(slot: SlotName, opts?: ProvisionOptions): Promise<SlotDeployment>;
   /** Stop the slot's replicas; a slot that runs nothing is left as it is. */
   stop(slot: SlotName, opts?: StopOptions): Promise<void>;
   deployment(slot: SlotName): SlotDeployment | null;
