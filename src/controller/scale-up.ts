@@ -3,7 +3,6 @@
 // slot is scaled up to `replicas`, every one of them healthy. The scale-up is recorded as an event
 // before it starts and once it is done; a slot already at `replicas` (an instant rollback, a resumed
 // shift) is left as it is. What a slot is provisioned with is slots.ts's provisionReplicas().
-import type { ProviderConfig } from '../config/types.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { waitSlotHealthy } from './slots.ts';
