@@ -2,7 +2,7 @@
 // the health of its targets, and its route state. Every change of the route state goes through one
 // sequence (see change()): written to the store before any router sees it, and for an external
 // balancer recorded as an intent first and as a route state only once the balancer took it
-// (controller/traffic-control.ts).
+// (controller/traffic-control.ts). What each change records is built in route-changes.ts.
 import { BalancerSource, NoEvidenceSource } from '../analysis/balancer-source.ts';
 import { PrometheusSource } from '../analysis/prometheus-source.ts';
 import { DEFAULT_RETAIN_MS, RouterSource } from '../analysis/router-source.ts';
@@ -15,35 +15,29 @@ import { HealthChecker, type TargetHealth } from '../router/health.ts';
 import { routerHostFor } from '../edge/host.ts';
 import type { RouterHost } from '../router/host.ts';
 import type { RouterMetrics } from '../router/router.ts';
-import { switchedSpec, type RouteSpec } from '../router/table.ts';
-import type { NewEvent, RouteState, Store } from '../store/types.ts';
+import type { RouteSpec } from '../router/table.ts';
+import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { createTrafficAdapter } from '../traffic/index.ts';
 import { recordCertificates } from './certificates.ts';
-import { sameList, type StartProvider, startState } from './start-state.ts';
+import { type StartProvider, startState } from './start-state.ts';
 import { TrafficControl } from './traffic-control.ts';
+import {
+  type Change,
+  type HoldChange,
+  type RoutePatch,
+  clearLiveChange,
+  holdChange,
+  routesChange,
+  slotChange,
+  switchChange,
+} from './route-changes.ts';
 import type { EdgeStatusSource, ServiceStatus, ServiceView, SwitchCommand } from './view.ts';
 import { unwritableIn } from '../store/faults.ts';
 import { untilWritten } from './wait.ts';
 
 /** The source of the built-in metrics; `why` is set when it has no evidence to give. */
 type BuiltinSource = MetricSource & { start(): Promise<void>; close(): void; readonly why?: string };
-
-/** One change of pause or maintenance; the key that is absent stays as it is. */
-export type HoldChange = Partial<Pick<RouteState, 'paused' | 'maintenance'>>;
-
-/** What a release sets beside the live slot and the weights: preview, mirror and sticky routes. */
-export type RouteExtras = Pick<RouteState, 'preview' | 'mirror' | 'sticky' | 'retry' | 'faults'>;
-export type RoutePatch = RouteExtras & { weights?: Record<SlotName, number> };
-
-/** One change of the route state: the next state, the event that records it, and what the log says. */
-interface Change {
-  next: RouteState;
-  event: Omit<NewEvent, 'service'>;
-  log: [message: string, fields: Record<string, unknown>];
-  /** Apply it to an external balancer even when nothing it serves changed (a switch: repairs drift). */
-  always?: boolean;
-}
 
 export class ServiceRuntime implements ServiceView, SwitchCommand {
   readonly cfg: ServiceConfig;
@@ -164,7 +158,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
 
   /** Moves all traffic to `slot`: recorded in the store, then applied on every router. */
   switchTo(slot: SlotName, actor: string, reason: string, opts: { force?: boolean; releaseId?: string } = {}): Promise<RouteState> {
-    return this.change((state) => this.switchChange(state, slot, actor, reason, opts));
+    return this.change((state) => switchChange(state, slot, this.cfg.name, (a) => this.health.get(a), actor, reason, opts));
   }
 
   /**
@@ -186,7 +180,11 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     const all = async (): Promise<void> => {
       const plans = ordered.map((s) => {
         const state = s.rt.routeState();
-        return { s, state, change: s.rt.switchChange(state, s.slot, s.actor, s.reason, { releaseId: s.releaseId }) };
+        return {
+          s,
+          state,
+          change: switchChange(state, s.slot, s.rt.name, (a) => s.rt.health.get(a), s.actor, s.reason, { releaseId: s.releaseId }),
+        };
       });
       const recorded = await write(
         plans.map((p) => ({
@@ -215,43 +213,6 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     return p;
   }
 
-  /** What switchTo records: all traffic to `slot`, refused when it has no healthy target (unless forced). */
-  private switchChange(
-    state: RouteState,
-    slot: SlotName,
-    actor: string,
-    reason: string,
-    opts: { force?: boolean; releaseId?: string },
-  ): Change {
-    const targets = state.slots[slot].targets;
-    if (targets.length === 0) throw conflict(`slot ${slot} of ${this.cfg.name} has no targets; deploy to it first`);
-    const healthy = targets.filter((a) => this.health.get(a)?.healthy);
-    if (healthy.length === 0 && !opts.force) {
-      throw new CutoverError(
-        'CUTOVER_E_SLOT_UNHEALTHY',
-        `slot ${slot} of ${this.cfg.name} has no healthy target (${targets.map((a) => `${a}: ${this.health.get(a)?.lastError ?? 'not checked yet'}`).join(', ')}); fix it, or pass --force to switch anyway`,
-        409,
-      );
-    }
-    // All traffic on one slot: nothing left to pin clients to. Back on the old slot (a rollback),
-    // nothing is left to retry or to inject faults into either (controller/shield.ts).
-    const next = { ...(switchedSpec(state as RouteSpec, slot) as RouteState), sticky: null };
-    if (next.retry && next.retry.from !== slot) next.retry = null;
-    if (next.faults && next.faults.slot !== slot) next.faults = null;
-    return {
-      next,
-      event: {
-        releaseId: opts.releaseId ?? null,
-        type: 'switch',
-        actor,
-        reason,
-        data: { from: state.live, to: slot, generation: next.generation },
-      },
-      log: ['switched', { live: slot, generation: next.generation, actor }],
-      always: true,
-    };
-  }
-
   /**
    * Records what `slot` runs (a version and its targets; null and [] for nothing) as a new generation,
    * then applies it. Targets of a slot that is not live carry no user traffic; the health checker
@@ -264,26 +225,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     reason: string,
     releaseId?: string,
   ): Promise<RouteState> {
-    return this.change((state) => {
-      const cur = state.slots[slot];
-      if (cur.version === deployment.version && sameList(cur.targets, deployment.targets)) return null;
-      const next: RouteState = {
-        ...state,
-        generation: state.generation + 1,
-        slots: { ...state.slots, [slot]: { version: deployment.version, targets: [...deployment.targets] } },
-      };
-      return {
-        next,
-        event: {
-          releaseId: releaseId ?? null,
-          type: 'provider',
-          actor,
-          reason,
-          data: { slot, version: deployment.version, targets: deployment.targets, generation: next.generation },
-        },
-        log: ['slot set', { slot, version: deployment.version, targets: deployment.targets, generation: next.generation }],
-      };
-    });
+    return this.change((state) => slotChange(state, slot, deployment, actor, reason, releaseId));
   }
 
   /**
@@ -326,34 +268,7 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
    * generation, then applied, like switchTo.
    */
   setRoutes(patch: RoutePatch, actor: string, reason: string, releaseId?: string): Promise<RouteState> {
-    return this.change((state) => {
-      const next: RouteState = { ...state, ...patch, generation: state.generation + 1 };
-      if (patch.weights) next.weights = { blue: patch.weights.blue, green: patch.weights.green };
-      if (sameRoutes(state, next)) return null;
-      return {
-        next,
-        event: {
-          releaseId: releaseId ?? null,
-          type: 'switch',
-          actor,
-          reason,
-          data: {
-            live: next.live,
-            weights: next.weights,
-            preview: next.preview ? next.preview.slot : null,
-            mirror: next.mirror ?? null,
-            sticky: !!next.sticky,
-            retry: next.retry ?? null,
-            faults: next.faults ?? null,
-            generation: next.generation,
-          },
-        },
-        log: [
-          'routes set',
-          { weights: next.weights, preview: next.preview?.slot ?? null, mirror: next.mirror?.share ?? null, generation: next.generation },
-        ],
-      };
-    });
+    return this.change((state) => routesChange(state, patch, actor, reason, releaseId));
   }
 
   /**
@@ -370,47 +285,12 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
         ),
       );
     }
-    return this.change((state) => {
-      const next: RouteState = { ...state, generation: state.generation + 1 };
-      if ('paused' in change) next.paused = change.paused;
-      if ('maintenance' in change) next.maintenance = change.maintenance;
-      if (
-        JSON.stringify([state.paused ?? null, state.maintenance ?? null]) ===
-        JSON.stringify([next.paused ?? null, next.maintenance ?? null])
-      )
-        return null;
-      const what = 'paused' in change ? (change.paused ? 'paused' : 'resumed') : change.maintenance ? 'maintenance on' : 'maintenance off';
-      return {
-        next,
-        event: {
-          releaseId: null,
-          type: 'switch',
-          actor,
-          reason: `${what}: ${reason}`,
-          data: { hold: what, paused: next.paused ?? null, maintenance: next.maintenance ?? null, generation: next.generation },
-        },
-        log: [what, { paused: next.paused ?? null, maintenance: next.maintenance ?? null, generation: next.generation, actor }],
-      };
-    });
+    return this.change((state) => holdChange(state, change, actor, reason));
   }
 
   /** No slot takes traffic any more: the listener answers 503 "no release yet" (a failed first release). */
   clearLive(actor: string, reason: string, releaseId?: string): Promise<RouteState> {
-    return this.change((state) => {
-      if (state.live === null) return null;
-      const next: RouteState = { ...state, generation: state.generation + 1, live: null, weights: { blue: 0, green: 0 } };
-      return {
-        next,
-        event: {
-          releaseId: releaseId ?? null,
-          type: 'switch',
-          actor,
-          reason,
-          data: { from: state.live, to: null, generation: next.generation },
-        },
-        log: ['no live slot', { generation: next.generation, actor }],
-      };
-    });
+    return this.change((state) => clearLiveChange(state, actor, reason, releaseId));
   }
 
   /**
@@ -485,20 +365,6 @@ export class ServiceRuntime implements ServiceView, SwitchCommand {
     await this.traffic.close();
     await this.host.close(grace);
   }
-}
-
-function sameRoutes(a: RouteState, b: RouteState): boolean {
-  const extras = (s: RouteState): string =>
-    JSON.stringify([
-      s.weights.blue,
-      s.weights.green,
-      s.preview ?? null,
-      s.mirror ?? null,
-      s.sticky ?? null,
-      s.retry ?? null,
-      s.faults ?? null,
-    ]);
-  return extras(a) === extras(b);
 }
 
 /** The edge part of a status, from a host that has one (an edge listener's). */
