@@ -3,15 +3,17 @@
 // slot is scaled up to `replicas`, every one of them healthy. The scale-up is recorded as an event
 // before it starts and once it is done; a slot already at `replicas` (an instant rollback, a resumed
 // shift) is left as it is. What a slot is provisioned with is slots.ts's provisionReplicas().
+import type { ProviderConfig } from '../config/types.ts';
 import type { ReleaseRecord } from '../store/types.ts';
 import { CONTROLLER, type StepContext } from './context.ts';
 import { waitSlotHealthy } from './slots.ts';
 
 /** Before the switch: the release's slot runs `replicas`, all healthy, and the route state has every target. */
 export async function scaleUpBeforeSwitch(ctx: StepContext, release: ReleaseRecord, signal: AbortSignal): Promise<void> {
-  const cfg = ctx.rt.cfg.provider;
+  // Read defensively: a config built in code (tests' fakes) may not name its provider.
+  const cfg = ctx.rt.cfg.provider as ProviderConfig | undefined;
   const provider = ctx.provider;
-  if (cfg.kind === 'static' || cfg.previewReplicas === undefined || provider.scaleUp === undefined) return;
+  if (cfg === undefined || cfg.kind === 'static' || cfg.previewReplicas === undefined || provider.scaleUp === undefined) return;
   const slot = release.slot;
   const running = provider.deployment(slot);
   if (running === null || running.version !== release.version) return;

@@ -33,8 +33,9 @@ export async function provisionSlot(ctx: StepContext, release: ReleaseRecord, si
 }
 
 /** The replicas the release's slot is provisioned with: previewReplicas while it is previewed, else none said (the config's). */
-export function provisionReplicas(provider: ProviderConfig, release: ReleaseRecord): number | undefined {
-  if (provider.kind === 'static' || provider.previewReplicas === undefined) return undefined;
+export function provisionReplicas(provider: ProviderConfig | undefined, release: ReleaseRecord): number | undefined {
+  // Read defensively: a config built in code (tests' fakes) may not name its provider.
+  if (provider === undefined || provider.kind === 'static' || provider.previewReplicas === undefined) return undefined;
   if (!isBeforeTraffic(release.phase) || isInstantRollback(release)) return undefined;
   return Math.min(provider.previewReplicas, provider.replicas);
 }
