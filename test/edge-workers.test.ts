@@ -14,9 +14,10 @@ import { h2Connect, h2Request } from './edge-helpers.ts';
 import { freePort, startDaemon, startUpstream, type Daemon, type Upstream, waitFor } from './helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
 
-/** The daemon's edge worker processes (children running edge/worker.ts). */
-function workerPids(daemon: number): number[] {
-  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(daemon)], { encoding: 'utf8' });
+/** The supervisor's edge worker processes (its children running edge/worker.ts): they outlive the controller. */
+async function workerPids(d: Daemon): Promise<number[]> {
+  const supervisor = (await d.api('GET', '/api/v1/services/app')).json.supervisor.pid as number;
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(supervisor)], { encoding: 'utf8' });
   return out
     .split('\n')
     .filter((l) => l.includes('edge/worker.ts'))
@@ -117,7 +118,7 @@ describe('workers: 2 on a TLS listener', () => {
     assert.equal(st.edge.tls, true);
     assert.match(st.edge.certificates[0]?.subject ?? '', /CN=app\.test/);
     assert.equal(st.edge.certificates[0]?.error, null);
-    const pids = workerPids(d.child.pid as number);
+    const pids = await workerPids(d);
     assert.equal(pids.length, 2, `two edge workers: ${pids.join(', ')}`);
     const sockets: tls.TLSSocket[] = [];
     try {
@@ -158,7 +159,7 @@ describe('workers: 2 on a TLS listener', () => {
   });
 
   it('a worker that dies is started again while the other keeps serving', async () => {
-    const [victim, other] = workerPids(d.child.pid as number);
+    const [victim, other] = await workerPids(d);
     assert.ok(victim !== undefined && other !== undefined);
     process.kill(victim, 'SIGKILL');
     // Connections in its accept queue die with it, as with any SO_REUSEPORT server: ask once it is
@@ -173,8 +174,8 @@ describe('workers: 2 on a TLS listener', () => {
     });
     const agent = new https.Agent({ keepAlive: false });
     for (let i = 0; i < 10; i++) assert.equal((await get(agent, port, ca.pem)).status, 200);
-    const now = await waitFor('a new worker', () => {
-      const pids = workerPids(d.child.pid as number);
+    const now = await waitFor('a new worker', async () => {
+      const pids = await workerPids(d);
       return pids.length === 2 && !pids.includes(victim) ? pids : undefined;
     });
     assert.ok(now.includes(other));

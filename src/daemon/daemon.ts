@@ -33,7 +33,7 @@ import { FleetControl } from '../fleet/control.ts';
 import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
-import { SupervisedRouterHost, supervised } from './supervised-host.ts';
+import { SupervisedEdgeHost, SupervisedRouterHost, supervised, supervisedEdge } from './supervised-host.ts';
 import { startDataPlane } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 import { SupervisedReplicaRunner } from './supervised-replicas.ts';
@@ -103,7 +103,7 @@ export class Daemon implements ControlPlane {
         await this.#supervisor.request({
           op: 'retain',
           services: Object.values(this.config.services)
-            .filter(supervised)
+            .filter((s) => supervised(s, this.config.services))
             .map((s) => s.name),
           grace: 0,
         });
@@ -199,11 +199,14 @@ export class Daemon implements ControlPlane {
     }
   }
 
-  /** Undefined for a service on an edge listener: its router runs in this process (not yet supervised). */
+  /** Undefined for the edge services the supervisor does not run yet (supervised-host.ts): their router runs in this process. */
   private supervisedHost(name: string): SupervisedRouterHost | undefined {
     const cfg = this.config.services[name]!;
-    if (this.#supervisor === null || !supervised(cfg)) return undefined;
-    return new SupervisedRouterHost(this.#supervisor, routerOptions(cfg), cfg.workers, this.log.child({ service: name }));
+    if (this.#supervisor === null || !supervised(cfg, this.config.services)) return undefined;
+    const log = this.log.child({ service: name });
+    const edge = supervisedEdge(cfg);
+    if (edge !== undefined) return new SupervisedEdgeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge);
+    return new SupervisedRouterHost(this.#supervisor, routerOptions(cfg), cfg.workers, log);
   }
 
   /**

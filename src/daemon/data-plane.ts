@@ -8,12 +8,17 @@ import { SupervisorClient } from './supervisor-client.ts';
 
 export async function startDataPlane(config: Config, log: Logger): Promise<SupervisorClient> {
   const client = await SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
-  const { supervised } = await import('./supervised-host.ts');
+  const { supervised, supervisedEdge } = await import('./supervised-host.ts');
   // Errors surface again when the service's runtime asks for the same routers.
   await Promise.all(
     Object.values(config.services)
-      .filter(supervised)
-      .map((cfg) => client.request({ op: 'routers', service: cfg.name, opts: routerOptions(cfg), workers: cfg.workers }).catch(() => {})),
+      .filter((cfg) => supervised(cfg, config.services))
+      .map((cfg) => {
+        const edge = supervisedEdge(cfg);
+        return client
+          .request({ op: 'routers', service: cfg.name, opts: routerOptions(cfg), workers: cfg.workers, ...(edge ? { edge } : {}) })
+          .catch(() => {});
+      }),
   );
   return client;
 }

@@ -2,6 +2,7 @@
 // line. A request carries an `id` (so no request has a field of that name) and gets one answer with
 // the same id; news the supervisor sends
 // unasked (a replica started or exited) carries `push` instead.
+import type { EdgeConfig } from '../edge/host.ts';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,8 @@ export type Request =
   | { op: 'attach'; grace: number }
   | { op: 'status' }
   /** Runs `workers` router processes for the service, reusing those that run with the same options. */
-  | { op: 'routers'; service: string; opts: RouterOptions; workers: number }
+  /** `edge`: the routers serve an edge listener (TLS with certificate files, hosts, path prefix; edge/worker.ts). */
+  | { op: 'routers'; service: string; opts: RouterOptions; workers: number; edge?: EdgeConfig }
   | { op: 'apply'; service: string; spec: RouteSpec; timeoutMs: number }
   | { op: 'health'; service: string; address: string; healthy: boolean }
   | { op: 'metrics'; service: string }

@@ -2,7 +2,10 @@
 // through the supervisor's socket. Closing it leaves the routers serving (they outlive this
 // controller); the daemon decides whether the supervisor drains them (a stop) or keeps them (a restart).
 import type { ServiceConfig } from '../config/types.ts';
-import { needsEdge } from '../edge/host.ts';
+import type { EdgeStatus } from '../controller/view.ts';
+import { CertStore } from '../edge/certs.ts';
+import { type EdgeConfig, edgeConfigOf, needsEdge } from '../edge/host.ts';
+import { normalisePrefix } from '../edge/match.ts';
 import type { Logger } from '../log.ts';
 import type { RouterHost } from '../router/host.ts';
 import { APPLY_TIMEOUT_MS } from '../router/workers.ts';
@@ -11,9 +14,24 @@ import type { RouteSpec } from '../router/table.ts';
 import type { RouterGroupStatus } from './protocol.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 
-/** Whether the supervisor runs the service's routers: not yet behind an edge listener (TLS, hosts, paths). */
-export function supervised(cfg: ServiceConfig): boolean {
-  return !needsEdge({ hosts: cfg.hosts, pathPrefix: cfg.pathPrefix, stripPrefix: cfg.stripPrefix, tls: cfg.tls });
+/**
+ * Whether the supervisor runs the service's routers: every plain service, and an edge service on a
+ * listener of its own with certificate files (or no TLS). ACME services (their account, orders and
+ * challenges live in the controller), services sharing a listener (one EdgeListener picks the service
+ * per request, in one process) and the httpRedirect listener stay in the controller for now.
+ */
+export function supervised(cfg: ServiceConfig, all: Record<string, ServiceConfig> = {}): boolean {
+  const edge = edgeConfigOf(cfg);
+  if (!needsEdge(edge)) return true;
+  if (edge.tls !== undefined && !('certificate' in edge.tls)) return false;
+  if (edge.httpRedirect !== undefined) return false;
+  return !Object.values(all).some((o) => o !== cfg && o.listen !== undefined && o.listen === cfg.listen);
+}
+
+/** The edge a supervised service's routers serve; undefined for a plain listener. */
+export function supervisedEdge(cfg: ServiceConfig): EdgeConfig | undefined {
+  const edge = edgeConfigOf(cfg);
+  return needsEdge(edge) ? edge : undefined;
 }
 
 export class SupervisedRouterHost implements RouterHost {
@@ -22,8 +40,11 @@ export class SupervisedRouterHost implements RouterHost {
   readonly #workers: number;
   readonly #log: Logger;
   #bound: string | null = null;
+  /** The edge the supervisor's routers serve (SupervisedEdgeHost); undefined for a plain listener. */
+  protected readonly edge: EdgeConfig | undefined;
 
-  constructor(client: SupervisorClient, opts: RouterOptions, workers: number, log: Logger) {
+  constructor(client: SupervisorClient, opts: RouterOptions, workers: number, log: Logger, edge?: EdgeConfig) {
+    this.edge = edge;
     this.#client = client;
     this.#opts = opts;
     this.#workers = workers;
@@ -31,7 +52,13 @@ export class SupervisedRouterHost implements RouterHost {
   }
 
   async listen(): Promise<void> {
-    const g = await this.#client.request({ op: 'routers', service: this.#opts.service, opts: this.#opts, workers: this.#workers });
+    const g = await this.#client.request({
+      op: 'routers',
+      service: this.#opts.service,
+      opts: this.#opts,
+      workers: this.#workers,
+      ...(this.edge === undefined ? {} : { edge: this.edge }),
+    });
     this.#bound = g.listen;
     this.#log.info('routers running', { generation: g.generation, pids: g.processes.map((p) => p.pid) });
   }
@@ -60,4 +87,35 @@ export class SupervisedRouterHost implements RouterHost {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * An edge service whose listener the supervisor's routers serve (edge/worker.ts, handed the socket):
+ * they load the certificate files; this controller reads the same files (and again when they change)
+ * so the service's status shows its edge as for an edge in this process.
+ */
+export class SupervisedEdgeHost extends SupervisedRouterHost {
+  readonly #certs: CertStore | null;
+
+  constructor(client: SupervisorClient, opts: RouterOptions, workers: number, log: Logger, edge: EdgeConfig) {
+    super(client, opts, workers, log, edge);
+    const tls = edge.tls;
+    this.#certs = tls !== undefined && 'certificate' in tls ? new CertStore(log) : null;
+    if (tls !== undefined && 'certificate' in tls) this.#certs?.addFiles(edge.hosts, tls.certificate, tls.key);
+  }
+
+  edgeStatus(): EdgeStatus {
+    const edge = this.edge as EdgeConfig;
+    return {
+      hosts: edge.hosts,
+      pathPrefix: normalisePrefix(edge.pathPrefix),
+      tls: edge.tls !== undefined,
+      certificates: this.#certs?.info() ?? [],
+      acme: [],
+    };
+  }
+
+  override async close(): Promise<void> {
+    this.#certs?.close();
+  }
 }

@@ -1,11 +1,15 @@
 // The supervisor: the small, long-lived process of a stateDir. It owns the listening sockets (keyed by
 // listen address, so one listener can later serve several services), runs every service's router
 // processes on them, keeps the last route table each router serves, and keeps the process
-// provider's replicas (supervisor-replicas.ts). Controllers come and go: they attach over the unix
-// socket (see protocol.ts) and drive the routers and replicas through it. With no controller attached
+// provider's replicas (supervisor-replicas.ts). A service on an edge listener of its own with
+// certificate files runs its edge (TLS, HTTP/2, hosts, paths) in those router processes
+// (edge/worker.ts), each loading the certificate files and reloading them on change. Controllers
+// come and go: they attach over the unix socket (see protocol.ts) and drive the routers and
+// replicas through it. With no controller attached
 // for `grace` it drains the routers, stops the replicas and exits, so nothing is orphaned for long.
 import { unlinkSync } from 'node:fs';
 import net from 'node:net';
+import type { EdgeConfig } from '../edge/host.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { joinHostPort, splitHostPort } from '../net/address.ts';
@@ -29,6 +33,8 @@ interface Group {
   service: string;
   opts: RouterOptions;
   workers: number;
+  /** An edge service's hosts, prefix and certificate files; its workers load the files themselves. */
+  edge: EdgeConfig | undefined;
   host: WorkerRouterHost;
   spec: RouteSpec | null;
   listeners: Listener[];
@@ -198,7 +204,7 @@ export class Supervisor {
       case 'status':
         return this.status();
       case 'routers':
-        return this.#ensure(m.service, m.opts, m.workers);
+        return this.#ensure(m.service, m.opts, m.workers, m.edge);
       case 'apply': {
         const g = this.#group(m.service);
         g.spec = m.spec;
@@ -253,17 +259,26 @@ export class Supervisor {
    * Runs the service's routers: the ones already running when their options are the same (a new
    * controller attaches to them); else new ones on the same listener, and the old ones drain.
    */
-  async #ensure(service: string, opts: RouterOptions, workers: number): Promise<RouterGroupStatus> {
+  async #ensure(service: string, opts: RouterOptions, workers: number, edge?: EdgeConfig): Promise<RouterGroupStatus> {
     this.#drain.set(service, opts.drain);
     const old = this.#groups.get(service);
-    if (old !== undefined && old.workers === workers && JSON.stringify(old.opts) === JSON.stringify(opts)) return groupStatus(old);
+    if (
+      old !== undefined &&
+      old.workers === workers &&
+      JSON.stringify(old.opts) === JSON.stringify(opts) &&
+      JSON.stringify(old.edge ?? null) === JSON.stringify(edge ?? null)
+    )
+      return groupStatus(old);
     const listeners = [this.#listen(opts.listen, service)];
     if (opts.previewListen) listeners.push(this.#listen(opts.previewListen, service));
-    const host = new WorkerRouterHost(opts, workers, this.#log.child({ service }), {
-      listen: listeners[0]!.handle,
-      ...(listeners[1] ? { preview: listeners[1].handle } : {}),
-    });
-    const g: Group = { service, opts, workers, host, spec: old?.spec ?? null, listeners };
+    const host = new WorkerRouterHost(
+      opts,
+      workers,
+      this.#log.child({ service }),
+      { listen: listeners[0]!.handle, ...(listeners[1] ? { preview: listeners[1].handle } : {}) },
+      edge === undefined ? undefined : { module: new URL('../edge/worker.ts', import.meta.url), extra: { edge } },
+    );
+    const g: Group = { service, opts, workers, edge, host, spec: old?.spec ?? null, listeners };
     try {
       await host.listen();
       if (g.spec !== null) await host.apply(g.spec);

@@ -5,7 +5,7 @@ import type { ServiceConfig } from '../config/types.ts';
 import type { EdgeStatus } from '../controller/view.ts';
 import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
-import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
+import { type ListenHandles, Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges, type CertificateEvent } from './acme.ts';
 import { EdgeListener } from './listener.ts';
@@ -25,6 +25,18 @@ export interface EdgeConfig {
   acmeStorage?: string | undefined;
 }
 
+/** The edge part of a service's config. */
+export function edgeConfigOf(cfg: ServiceConfig): EdgeConfig {
+  return {
+    hosts: cfg.hosts,
+    pathPrefix: cfg.pathPrefix,
+    stripPrefix: cfg.stripPrefix,
+    tls: cfg.tls,
+    httpRedirect: cfg.httpRedirect,
+    acmeStorage: cfg.acmeStorage,
+  };
+}
+
 /** Whether a service needs an edge listener rather than a plain socket of its own. */
 export function needsEdge(edge: EdgeConfig): boolean {
   return edge.tls !== undefined || edge.hosts.length > 0 || edge.pathPrefix !== undefined;
@@ -37,10 +49,13 @@ export class EdgeListeners {
   readonly challenges: AcmeChallenges;
   /** Listeners bind with SO_REUSEPORT: this process is one of a service's `workers` (edge/worker.ts). */
   readonly reusePort: boolean;
+  /** Sockets the supervisor owns and handed to this worker (its one service's listener and preview). */
+  readonly handles: ListenHandles;
 
-  constructor(challenges: AcmeChallenges = acmeChallenges, reusePort = false) {
+  constructor(challenges: AcmeChallenges = acmeChallenges, reusePort = false, handles: ListenHandles = {}) {
     this.challenges = challenges;
     this.reusePort = reusePort;
+    this.handles = handles;
   }
 
   /** The httpRedirect listener at `listen`, started once for all TLS services. */
@@ -75,7 +90,14 @@ export class EdgeListeners {
   get(listen: string, tlsOn: boolean, log: Logger): EdgeListener {
     let l = this.byAddress.get(listen);
     if (l === undefined) {
-      l = new EdgeListener({ listen, tls: tlsOn, log, challenges: this.challenges, reusePort: this.reusePort });
+      l = new EdgeListener({
+        listen,
+        tls: tlsOn,
+        log,
+        challenges: this.challenges,
+        reusePort: this.reusePort,
+        handle: this.handles.listen,
+      });
       this.byAddress.set(listen, l);
     }
     return l;
@@ -137,7 +159,7 @@ export class EdgeRouterHost implements RouterHost {
       value: this.router,
     });
     await l.start();
-    await this.router.listenPreview();
+    await this.router.listenPreview(this.registry.handles.preview);
     if (tlsConfig !== undefined && this.edge.httpRedirect !== undefined) {
       await this.registry.redirect(this.edge.httpRedirect, this.log);
       this.redirect = this.edge.httpRedirect;
@@ -212,14 +234,7 @@ export class EdgeRouterHost implements RouterHost {
 
 /** The router host a service's config asks for: an edge listener, worker processes, or this process. */
 export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logger): RouterHost {
-  const edge: EdgeConfig = {
-    hosts: cfg.hosts,
-    pathPrefix: cfg.pathPrefix,
-    stripPrefix: cfg.stripPrefix,
-    tls: cfg.tls,
-    httpRedirect: cfg.httpRedirect,
-    acmeStorage: cfg.acmeStorage,
-  };
+  const edge = edgeConfigOf(cfg);
   if (needsEdge(edge) && cfg.workers > 1) {
     // Validation let this through only for a listener of its own with certificate files (no ACME).
     return new EdgeWorkersHost(opts, cfg.workers, edge, log);

@@ -44,6 +44,8 @@ export interface EdgeListenerOptions {
   challenges?: AcmeChallenges;
   /** Bind with SO_REUSEPORT: the listener of one of a service's `workers` processes. */
   reusePort?: boolean;
+  /** A bound socket handed over by the process that owns it (the supervisor), listened on instead of `listen`. */
+  handle?: object | undefined;
 }
 
 /** A service on the listener: its router and what it claims. */
@@ -65,8 +67,10 @@ export class EdgeListener implements ServiceSelector {
   private listening = false;
   private readonly challenges: AcmeChallenges;
   private readonly reusePort: boolean;
+  private readonly handle: object | undefined;
 
   constructor(opts: EdgeListenerOptions) {
+    this.handle = opts.handle;
     this.challenges = opts.challenges ?? acmeChallenges;
     this.reusePort = opts.reusePort ?? false;
     this.listen = opts.listen;
@@ -184,10 +188,12 @@ export class EdgeListener implements ServiceSelector {
         );
       };
       this.server.once('error', onError);
-      this.server.listen({ host, port, backlog: 2048, reusePort: this.reusePort }, () => {
+      const done = (): void => {
         this.server.off('error', onError);
         resolve();
-      });
+      };
+      if (this.handle !== undefined) this.server.listen(this.handle, 2048, done);
+      else this.server.listen({ host, port, backlog: 2048, reusePort: this.reusePort }, done);
     });
     this.listening = true;
   }

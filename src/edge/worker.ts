@@ -2,6 +2,8 @@
 // worker (router/worker.ts), serving an edge listener (TLS, HTTP/2, hosts, paths) of its own bound
 // with SO_REUSEPORT, so the kernel spreads connections over the workers. Each loads the
 // certificate files itself (and reloads them when they change), so every worker serves the same one.
+// Run by the supervisor, a worker gets the listening sockets handed over instead of binding them, so
+// the edge outlives the controller like any other service's routers (daemon/supervisor.ts).
 import { createLogger } from '../log.ts';
 import type { WorkerMessage, ParentMessage } from '../router/worker.ts';
 import { AcmeChallenges } from './acme.ts';
@@ -14,15 +16,18 @@ function run(): void {
   const send = (m: WorkerMessage): void => {
     if (process.connected) process.send?.(m);
   };
-  process.on('message', (m: ParentMessage) => {
+  // Sockets the supervisor owns come with `preview` and `init` (handed): listened on, never bound here.
+  const handles: { listen?: object; preview?: object } = {};
+  process.on('message', (m: ParentMessage, handle?: object) => {
     switch (m.t) {
       case 'init': {
         const edge = m.extra?.edge as EdgeConfig;
+        if (m.handed) handles.listen = handle;
         const h = new EdgeRouterHost(
-          { ...m.opts, reusePort: true },
+          { ...m.opts, reusePort: !m.handed },
           edge,
           log.child({ service: m.opts.service, worker: process.env.CUTOVER_WORKER }),
-          new EdgeListeners(new AcmeChallenges(), true),
+          new EdgeListeners(new AcmeChallenges(), !m.handed, handles),
         );
         host = h;
         // A worker started again takes connections at once: it must already serve the live table.
@@ -41,7 +46,9 @@ function run(): void {
         break;
       }
       case 'preview':
-        break; // an edge worker binds its preview listener itself, with SO_REUSEPORT
+        // Handed by the supervisor; without one, an edge worker binds its preview listener itself (SO_REUSEPORT).
+        handles.preview = handle;
+        break;
       case 'apply':
         if (host !== null) {
           void host.apply(m.spec);
