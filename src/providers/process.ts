@@ -14,16 +14,15 @@
 // finds running (provision() of the slot and version they were recorded with, pid and start time
 // as recorded, health check passing) instead of starting them again; those nothing adopts are
 // stopped by adoptionDone(). With the local runner (a fleet controller, tests) they are children of
-// this process and die with it (its watchdog, watchdog.ts, sees to that even after a SIGKILL).
+// this process and die with it (its watchdog, watchdog.ts, sees to that even after a SIGKILL). The
+// judgements that need no state (may these be adopted, can this launch, why it failed) are in
+// process-checks.ts.
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import type { ProcessProvider, SlotName } from '../config/types.ts';
 import { SLOTS } from '../config/types.ts';
 import type { Logger } from '../log.ts';
-import { checkOnce } from '../router/health.ts';
 import type { HealthConfig } from '../config/types.ts';
 import type { ReplicaBook, ReplicaRecord } from '../store/types.ts';
-import { processStartTime } from './groups.ts';
 import { abortedError, closedError, ProviderError } from './errors.ts';
 import { slotLogPath, tailSlotLog } from './logs.ts';
 import { releasePorts, REPLICA_HOST, reservePorts } from './ports.ts';
@@ -37,13 +36,13 @@ import {
   type RunningReplica,
 } from './replica-runner.ts';
 import { type ProvisionedSpec, provisionedSpec, slotSpecOf } from './spec.ts';
+import { checkLaunchable, type Failure, failureMessage, unadoptable } from './process-checks.ts';
 import { launchSpec } from './template.ts';
 import type {
   Provider,
   ProviderCapabilities,
   ProvisionOptions,
   ReplicaEvent,
-  ReplicaExit,
   ReplicaListener,
   ReplicaStatus,
   SlotDeployment,
@@ -58,9 +57,6 @@ export const DEFAULT_STABLE_FOR = 1000;
 export const FAILURE_LINES = 20;
 /** A dead replica's last lines may still be in its pipes; wait this long for them at most. */
 const OUTPUT_SETTLE_MS = 250;
-/** How long a replica found running gets to pass its health check before it is started afresh instead. */
-const ADOPT_HEALTH_MS = 3000;
-const ADOPT_HEALTH_RETRY_MS = 100;
 
 export interface ProcessProviderOptions {
   service: string;
@@ -81,8 +77,6 @@ export interface ProcessProviderOptions {
   env?: NodeJS.ProcessEnv;
   backoff?: BackoffPolicy;
 }
-
-type Failure = { replica: ReplicaHandle; exit: ReplicaExit; error: Error | null };
 
 interface SlotRun {
   version: string;
@@ -217,7 +211,7 @@ export class ProcessProviderImpl implements Provider {
     if (signal.aborted) throw this.#abortReason(slot, signal);
 
     const config = this.#opts.config;
-    await this.#checkLaunchable(slot, version);
+    await checkLaunchable(this.#opts.config, this.service, slot, version);
     const count = opts.replicas ?? config.replicas;
     const ports = await reservePorts(count, REPLICA_HOST);
     const log = this.#slotLog(slot);
@@ -244,7 +238,7 @@ export class ProcessProviderImpl implements Provider {
     await failure.replica.outputSettled(OUTPUT_SETTLE_MS);
     const lastLines = failure.replica.output(FAILURE_LINES);
     await this.#stopSlot(slot);
-    throw new ProviderError('CUTOVER_E_PROVISION_FAILED', this.#failureMessage(slot, version, stableFor, failure, lastLines), {
+    throw new ProviderError('CUTOVER_E_PROVISION_FAILED', failureMessage(this.service, slot, version, stableFor, failure, lastLines), {
       ...(failure.error ? { cause: failure.error } : {}),
       failure: { replica: failure.replica.index, exit: failure.exit, lastLines },
     });
@@ -303,7 +297,7 @@ export class ProcessProviderImpl implements Provider {
     releasePorts(added.map((r) => r.port));
     await this.#forget(added.map((r) => r.id));
     if (failure === 'aborted') throw this.#abortReason(slot, signal);
-    throw new ProviderError('CUTOVER_E_PROVISION_FAILED', this.#failureMessage(slot, run.version, stableFor, failure, lastLines), {
+    throw new ProviderError('CUTOVER_E_PROVISION_FAILED', failureMessage(this.service, slot, run.version, stableFor, failure, lastLines), {
       ...(failure.error ? { cause: failure.error } : {}),
       failure: { replica: failure.replica.index, exit: failure.exit, lastLines },
     });
@@ -433,7 +427,7 @@ export class ProcessProviderImpl implements Provider {
     const candidates = bySlot.get(slot) ?? [];
     bySlot.delete(slot);
     if (candidates.length === 0) return null;
-    const why = await this.#unadoptable(version, candidates);
+    const why = await unadoptable(version, candidates, this.#opts.health);
     if (why !== null) {
       await this.#discard(slot, candidates, why);
       return null;
@@ -453,37 +447,6 @@ export class ProcessProviderImpl implements Provider {
     this.#opts.logger?.info('replicas adopted', { service: this.service, slot, version, pids });
     await this.#record(run.replicas.map((r) => this.#recordOf(slot, run, r)));
     return this.deployment(slot)!;
-  }
-
-  async #unadoptable(version: string, candidates: { found: RunningReplica; record: ReplicaRecord | null }[]): Promise<string | null> {
-    for (const { found, record } of candidates) {
-      const target = `${found.host}:${found.port}`;
-      if (record === null) return `replica ${found.id} (pid ${found.pid}) is not on record`;
-      if (record.version !== version || found.version !== version) return `it runs version ${found.version}, not ${version}`;
-      if (record.slot !== found.slot || record.address !== target)
-        return `replica ${found.id} runs at ${target}, recorded at ${record.address}`;
-      if (!found.supervised) return `replica ${found.id} had not finished provisioning`;
-      if (found.pid === null) return `replica ${found.id} is down, waiting to be restarted`;
-      // The supervisor restarts a replica that dies while no controller listens: the record follows.
-      const recordedSame = record.pid === found.pid && record.startTime === found.startTime;
-      if (!recordedSame && found.restarts === 0) return `replica ${found.id}: pid ${found.pid} is not the recorded pid ${record.pid}`;
-      if (processStartTime(found.pid) !== found.startTime) return `pid ${found.pid} is no longer the replica that started`;
-    }
-    const health = this.#opts.health;
-    if (health === undefined) return null;
-    const failing = await Promise.all(candidates.map(({ found }) => this.#healthy(`${found.host}:${found.port}`, health)));
-    const bad = failing.find((e) => e !== null);
-    return bad ?? null;
-  }
-
-  async #healthy(target: string, health: HealthConfig): Promise<string | null> {
-    const deadline = Date.now() + ADOPT_HEALTH_MS;
-    for (;;) {
-      const err = await checkOnce(target, health);
-      if (err === null) return null;
-      if (Date.now() + ADOPT_HEALTH_RETRY_MS > deadline) return `${target} fails its health check: ${err}`;
-      await new Promise((r) => setTimeout(r, ADOPT_HEALTH_RETRY_MS));
-    }
   }
 
   async #discard(slot: SlotName, candidates: { found: RunningReplica }[], why: string): Promise<void> {
@@ -545,40 +508,8 @@ export class ProcessProviderImpl implements Provider {
     if (this.#slots.get(slot) === run) this.#slots.delete(slot);
   }
 
-  /** Fail before reserving anything when the command or cwd cannot work, naming the config key. */
-  async #checkLaunchable(slot: SlotName, version: string): Promise<void> {
-    let cwd: string | undefined;
-    try {
-      ({ cwd } = launchSpec(this.#opts.config, { service: this.service, slot, version, port: 0, baseEnv: {} }));
-    } catch (err) {
-      throw new ProviderError('CUTOVER_E_PROVISION_FAILED', `${this.service}: ${(err as Error).message}`, { cause: err });
-    }
-    if (cwd === undefined) return;
-    const isDir = await stat(cwd).then(
-      (s) => s.isDirectory(),
-      () => false,
-    );
-    if (!isDir) {
-      throw new ProviderError(
-        'CUTOVER_E_PROVISION_FAILED',
-        `${this.service}/${slot}: the working directory ${cwd} (provider.cwd for version ${version}) is not a directory; create it or fix provider.cwd, then deploy again`,
-      );
-    }
-  }
-
   #abortReason(slot: SlotName, signal: AbortSignal): ProviderError {
     if (this.#closing.signal.aborted) return closedError(this.service);
     return abortedError(this.service, slot, signal.reason);
-  }
-
-  #failureMessage(slot: SlotName, version: string, stableFor: number, failure: Failure, lines: string[]): string {
-    const who = `replica ${failure.replica.index} of ${this.service}/${slot} (version ${version})`;
-    if (failure.error) {
-      return `${who} could not be started: ${failure.error.message}. Check that provider.command names a program on PATH or by absolute path, and that provider.cwd exists, then deploy again`;
-    }
-    const { code, signal } = failure.exit;
-    const how = code !== null ? `exited with code ${code}` : `was killed by ${signal}`;
-    const output = lines.length > 0 ? `its last output:\n${lines.map((l) => `  | ${l}`).join('\n')}` : 'it printed nothing';
-    return `${who} ${how} within ${stableFor} ms of starting; ${output}\nFix the application or provider.command, then deploy again (\`cutover logs ${this.service} --slot ${slot}\` has the whole log)`;
   }
 }
