@@ -8,10 +8,14 @@ import { storeContract } from './store-contract.ts';
 import { MemoryStore } from './fixtures/memory-store.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 
-storeContract('memory', async () => {
-  const store = new MemoryStore();
-  return { store, dispose: () => store.close() };
-});
+storeContract(
+  'memory',
+  async () => {
+    const store = new MemoryStore();
+    return { store, dispose: () => store.close() };
+  },
+  { grouped: true },
+);
 
 storeContract(
   'sqlite',
