@@ -43,6 +43,10 @@ test('the router imports nothing of the control plane, so it serves on when the 
   assert.deepEqual(violations('router', ['controller', 'store', 'api', 'fleet', 'daemon']), []);
 });
 
+test('the router imports nothing of the edge: edge/ builds on router/, never the other way', () => {
+  assert.deepEqual(violations('router', ['edge']), []);
+});
+
 test("the fleet knows no controller and no etcd client: it coordinates over the store's narrow fleet link", () => {
   assert.deepEqual(violations('fleet', ['controller', 'daemon', 'etcd3']), []);
   // The scan reads imports at all: the fleet does import the link it is given.

@@ -12,7 +12,7 @@ import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from '../ro
 import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor } from '../router/compress.ts';
 import { ownPage, type PagesConfig } from '../router/pages.ts';
 import { type H2Request, respondPage, responseHeaders, streamTrailers, trailerLines, upstreamHead } from './h2-headers.ts';
-import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../router/chunked-decoder.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
 export interface H2Service {

@@ -71,7 +71,7 @@ export class ChunkedTracker {
 
   /**
    * Bytes of chunk data left before the next framing byte; 0 on a chunk line or in the trailers.
-   * For the h2 decoder (edge/chunked.ts), which cuts the data out and leaves every rule to this file.
+   * For the h2 decoder (chunked-decoder.ts), which cuts the data out and leaves every rule to this file.
    */
   dataLeft(): number {
     return this.state === S_DATA ? this.remaining : 0;

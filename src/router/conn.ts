@@ -12,7 +12,7 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { errorResponse, type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseResponseHead, ScannedRequest, ScannedResponse, scanRequest, scanResponse } from './heads.ts';
-import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../edge/chunked.ts';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked-decoder.ts';
 import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
 import { forwardedFor, forwardingLines } from './forwarded.ts';
 import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
@@ -193,7 +193,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private setCookie: string | null = null;
   /** Compressing this answer (compress.ts), or null. */
   private zip: BodyCompressor | null = null;
-  /** Decoding a chunked answer for the compressor (edge/chunked.ts), or null (Content-Length). */
+  /** Decoding a chunked answer for the compressor (chunked-decoder.ts), or null (Content-Length). */
   private zipDecoder: ChunkedDecoder | null = null;
   /** The upstream's body has ended; the compressor is flushing. */
   private zipEnding = false;

@@ -1,9 +1,11 @@
-// Decodes an HTTP/1.1 chunked body into its data and trailer fields, for clients that frame bodies
-// themselves (HTTP/2). The framing rules are the router's own, not a copy: every byte of a chunk line
-// and of the trailer section goes through the tracker (router/chunked.ts: size line, the extension
-// grammar of RFC 9112 7.1.1, trailer field lines, the fields a trailer may not carry), so an h2 client
-// is refused exactly what an HTTP/1.1 client is. This file only cuts out the data between the lines.
-import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from '../router/chunked.ts';
+// Decodes an HTTP/1.1 chunked body into its data and trailer fields, for code that frames bodies
+// itself: the edge's HTTP/2 streams (edge/h2.ts) and the compressor of a chunked answer (conn.ts).
+// The framing rules are the router's own, not a copy: every byte of a chunk line and of the trailer
+// section goes through the tracker (chunked.ts: size line, the extension grammar of RFC 9112 7.1.1,
+// trailer field lines, the fields a trailer may not carry), so an h2 client is refused exactly what an
+// HTTP/1.1 client is. This file only cuts out the data between the lines. It lives in router/ because
+// the router uses it too: edge/ builds on router/, never the other way.
+import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 
 export const DECODE_MORE = -1;
 export const DECODE_ERROR = -2;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from '../router/chunked.ts';
-import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked.ts';
+import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked-decoder.ts';
 
 function decode(parts: string[]): { data: string; end: number; trailers: [string, string][] } {
   const d = new ChunkedDecoder();
