@@ -47,9 +47,11 @@ test('a daemon started before HAProxy shows it unreachable with a code, applies 
     await haproxy.stop();
     haproxy = await startHaproxy(dir, { port });
     await waitFor('the restarted HAProxy serving blue again', async () => (await via()) === 'blue', 15_000);
-    const again = await waitFor('the restart noted in status', async () => {
+    // The note can be read a moment before the balancer's state is read again: status must come to agree.
+    const again = await waitFor('the restart noted in status, agreeing with the route table', async () => {
       const t = await traffic();
-      return (t.observed?.notes ?? []).some((n: string) => /applied again after 1 HAProxy restart/.test(n)) ? t : undefined;
+      const noted = (t.observed?.notes ?? []).some((n: string) => /applied again after 1 HAProxy restart/.test(n));
+      return noted && t.drift.length === 0 ? t : undefined;
     });
     assert.deepEqual(again.drift, []);
   } finally {
