@@ -9,7 +9,11 @@ import { startDaemon, startUpstream } from './helpers.ts';
 test('50 keep-alive clients see zero failed requests while the live slot flips 1,000 times', async () => {
   const blue = await startUpstream('blue');
   const green = await startUpstream('green');
-  const d = await startDaemon([blue.address], [green.address]);
+  // A health check that times out under a loaded machine would refuse a switch; this test is about the
+  // switch, so the probe gets a timeout no loaded machine reaches.
+  const d = await startDaemon([blue.address], [green.address], {
+    service: { health: { path: '/healthz', interval: '100ms', timeout: '10s' } },
+  });
   try {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
     const requests: { start: number; end: number; slot: string }[] = [];
@@ -42,15 +46,19 @@ test('50 keep-alive clients see zero failed requests while the live slot flips 1
     // Flip blue -> green -> blue ... and remember when each switch was asked for and confirmed.
     const switches: { slot: string; start: number; end: number }[] = [{ slot: 'blue', start: 0, end: 0 }];
     const deadline = Date.now() + 120_000;
-    for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-      const slot = i % 2 === 0 ? 'green' : 'blue';
-      const start = performance.now();
-      const r = await d.switchTo(slot);
-      assert.equal(r.status, 200, JSON.stringify(r.json));
-      switches.push({ slot, start, end: performance.now() });
+    try {
+      for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+        const slot = i % 2 === 0 ? 'green' : 'blue';
+        const start = performance.now();
+        const r = await d.switchTo(slot);
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        switches.push({ slot, start, end: performance.now() });
+      }
+    } finally {
+      // A failed switch must end the clients too, or they would spin until the test runner's limit.
+      stop = true;
+      await Promise.all(clients);
     }
-    stop = true;
-    await Promise.all(clients);
     agent.destroy();
 
     assert.equal(switches.length - 1, 1000, 'the switch loop finished all 1,000 switches in time');
