@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import type { TrafficState } from '../src/traffic/types.ts';
 import { freePort, waitFor } from './helpers.ts';
 
 export interface Balancer {
@@ -219,4 +220,20 @@ export async function startCaddy(dir: string, opts: { upstreamIdle?: string } = 
   writeFileSync(file, JSON.stringify(config));
   const b = await runWithEnv('caddy', ['run', '--config', file], port, dir, { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir });
   return { ...b, admin: `http://127.0.0.1:${adminPort}`, route: 'web' };
+}
+
+/** The route state an adapter is asked to apply: `live` at full weight unless weights are given. */
+export function trafficState(
+  generation: number,
+  live: 'blue' | 'green',
+  blue: readonly { address: string }[],
+  green: readonly { address: string }[],
+  weights?: TrafficState['weights'],
+): TrafficState {
+  return {
+    generation,
+    live,
+    weights: weights ?? { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 },
+    slots: { blue: { version: '1', targets: blue.map((u) => u.address) }, green: { version: '2', targets: green.map((u) => u.address) } },
+  };
 }

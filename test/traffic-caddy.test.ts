@@ -8,29 +8,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CutoverError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
-import { CaddyAdapter, upstreamList } from '../src/traffic/caddy.ts';
 import type { TrafficState } from '../src/traffic/types.ts';
-import { keepAliveLoad, startCaddy, type CaddyServer } from './balancers.ts';
+import { CaddyAdapter, upstreamList } from '../src/traffic/caddy.ts';
+import { keepAliveLoad, startCaddy, type CaddyServer, trafficState as state } from './balancers.ts';
 import { freePort, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 const log = createLogger({ level: 'error' });
 const CONNECTIONS = 20;
 const SWITCHES = 6;
-
-function state(
-  generation: number,
-  live: 'blue' | 'green',
-  blue: Upstream[],
-  green: Upstream[],
-  weights?: TrafficState['weights'],
-): TrafficState {
-  return {
-    generation,
-    live,
-    weights: weights ?? { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 },
-    slots: { blue: { version: '1', targets: blue.map((u) => u.address) }, green: { version: '2', targets: green.map((u) => u.address) } },
-  };
-}
 
 const openConnections = (ups: Upstream[]): Promise<number> =>
   Promise.all(ups.map((u) => new Promise<number>((r) => u.server.getConnections((_e, n) => r(n))))).then((n) =>

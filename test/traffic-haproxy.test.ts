@@ -8,29 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import type { CutoverError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { HaproxyAdapter } from '../src/traffic/haproxy.ts';
-import type { TrafficState } from '../src/traffic/types.ts';
-import { keepAliveLoad, startHaproxy, type HaproxyServer } from './balancers.ts';
+import { keepAliveLoad, startHaproxy, type HaproxyServer, trafficState as state } from './balancers.ts';
 import { startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 const log = createLogger({ level: 'error' });
-
-function state(
-  generation: number,
-  live: 'blue' | 'green',
-  blue: Upstream[],
-  green: Upstream[],
-  weights?: TrafficState['weights'],
-): TrafficState {
-  return {
-    generation,
-    live,
-    weights: weights ?? { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 },
-    slots: {
-      blue: { version: '1', targets: blue.map((u) => u.address) },
-      green: { version: '2', targets: green.map((u) => u.address) },
-    },
-  };
-}
 
 describe('HAProxy adapter', () => {
   let dir: string;

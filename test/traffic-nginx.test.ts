@@ -7,29 +7,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CutoverError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
-import { NginxAdapter } from '../src/traffic/nginx.ts';
 import type { TrafficState } from '../src/traffic/types.ts';
-import { keepAliveLoad, startNginx, type NginxServer } from './balancers.ts';
+import { NginxAdapter } from '../src/traffic/nginx.ts';
+import { keepAliveLoad, startNginx, type NginxServer, trafficState as state } from './balancers.ts';
 import { startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 const log = createLogger({ level: 'error' });
 const CONNECTIONS = 20;
 const SWITCHES = 6;
-
-function state(
-  generation: number,
-  live: 'blue' | 'green',
-  blue: Upstream[],
-  green: Upstream[],
-  weights?: TrafficState['weights'],
-): TrafficState {
-  return {
-    generation,
-    live,
-    weights: weights ?? { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 },
-    slots: { blue: { version: '1', targets: blue.map((u) => u.address) }, green: { version: '2', targets: green.map((u) => u.address) } },
-  };
-}
 
 describe('nginx adapter', () => {
   let dir: string;
