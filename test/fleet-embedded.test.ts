@@ -2,7 +2,7 @@
 // router, the follower's included. With `onLaggingRouters: proceed` a switch goes on without a
 // router that stalls (SIGSTOP), and that router catches up when it runs again.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,16 +10,17 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { startEtcdCluster } from './etcd-cluster.ts';
-import { CLI, freePort, startUpstream, waitFor } from './helpers.ts';
+import { etcdStoreUrl, Procs } from './fleet-helpers.ts';
+import { freePort, startUpstream, waitFor } from './helpers.ts';
 
 const TOKEN = `fleet-embedded-${randomUUID()}`;
 const cluster = await startEtcdCluster();
 const dir = mkdtempSync(join(tmpdir(), 'cutover-fleet-embedded-'));
 const blue = await startUpstream('blue');
 const green = await startUpstream('green');
-const children: ChildProcess[] = [];
+const procs = new Procs(TOKEN);
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await procs.killAll();
   await blue.close();
   await green.close();
   await cluster.close();
@@ -39,7 +40,7 @@ async function startController(name: string, prefix: string): Promise<Controller
   writeFileSync(
     file,
     stringify({
-      store: `etcd://${cluster.endpoints.map((e) => e.replace('http://', '')).join(',')}${prefix}`,
+      store: etcdStoreUrl(cluster, prefix),
       api: { listen: `127.0.0.1:${apiPort}` },
       stateDir: join(dir, name),
       fleet: { ackTimeout: '500ms', onLaggingRouters: 'proceed' },
@@ -52,33 +53,12 @@ async function startController(name: string, prefix: string): Promise<Controller
       },
     }),
   );
-  let out = '';
-  const child = spawn(process.execPath, [CLI, 'up', '-c', file], {
-    env: { ...process.env, CUTOVER_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  await waitFor(
-    `${name} to start`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
-      return out.includes('cutover is up');
-    },
-    30_000,
-  );
+  const { child } = await procs.launch(name, ['up', '-c', file], /cutover is up/, 30_000);
   return { child, port, apiPort };
 }
 
-async function api(c: Controller, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${c.apiPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { status: res.status, json: (await res.json()) as any };
+function api(c: Controller, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return procs.api(c.apiPort, method, path, body);
 }
 
 const served = async (port: number): Promise<string> =>

@@ -3,7 +3,7 @@
 // through the leader switches HAProxy under a keep-alive load with no failed request, judged on
 // HAProxy's counters; and after the leader dies, the next leader drives HAProxy.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,8 @@ import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { keepAliveLoad, startHaproxy } from './balancers.ts';
 import { startEtcdCluster } from './etcd-cluster.ts';
-import { CLI, freePort, startUpstream, waitFor } from './helpers.ts';
+import { etcdStoreUrl, Procs } from './fleet-helpers.ts';
+import { freePort, startUpstream, waitFor } from './helpers.ts';
 
 const TOKEN = `fleet-haproxy-${randomUUID()}`;
 const cluster = await startEtcdCluster(1);
@@ -20,9 +21,9 @@ const dir = mkdtempSync(join(tmpdir(), 'cutover-fleet-haproxy-'));
 const haproxy = await startHaproxy(dir);
 const blue = await startUpstream('blue');
 const green = await startUpstream('green');
-const children: ChildProcess[] = [];
+const procs = new Procs(TOKEN);
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await procs.killAll();
   await haproxy.stop();
   await blue.close();
   await green.close();
@@ -42,7 +43,7 @@ async function startController(name: string, prefix: string): Promise<Controller
   writeFileSync(
     file,
     stringify({
-      store: `etcd://${cluster.endpoints.map((e) => e.replace('http://', '')).join(',')}${prefix}`,
+      store: etcdStoreUrl(cluster, prefix),
       api: { listen: `127.0.0.1:${apiPort}` },
       stateDir: join(dir, name),
       fleet: { ackTimeout: '1s', onLaggingRouters: 'proceed' },
@@ -58,33 +59,12 @@ async function startController(name: string, prefix: string): Promise<Controller
       },
     }),
   );
-  let out = '';
-  const child = spawn(process.execPath, [CLI, 'up', '-c', file], {
-    env: { ...process.env, CUTOVER_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  await waitFor(
-    `${name} to start`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
-      return out.includes('cutover is up');
-    },
-    40_000,
-  );
+  const { child } = await procs.launch(name, ['up', '-c', file], /cutover is up/);
   return { name, child, apiPort };
 }
 
-async function api(c: Controller, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${c.apiPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { status: res.status, json: (await res.json()) as any };
+function api(c: Controller, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return procs.api(c.apiPort, method, path, body);
 }
 
 const via = async (): Promise<string | null> =>

@@ -4,7 +4,6 @@
 // failed request through switches, a router killed mid-switch, a member down, quorum lost and
 // regained, and the leader controller killed mid-release. The fourth router is the one killed.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,17 +12,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { startEtcdCluster, type EtcdCluster } from './etcd-cluster.ts';
-import { CLI, freePort, startUpstream, waitFor, type Upstream } from './helpers.ts';
+import { etcdStoreUrl, type Proc, Procs } from './fleet-helpers.ts';
+import { freePort, startUpstream, waitFor, type Upstream } from './helpers.ts';
 
 const TOKEN = `fleet-test-${randomUUID()}`;
 const ACK_TIMEOUT_MS = 1000;
-
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output: () => string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
 
 interface RouterProc extends Proc {
   port: number;
@@ -43,10 +36,10 @@ let blue: Upstream[];
 let green: Upstream[];
 const routers: RouterProc[] = [];
 const controllers: ControllerProc[] = [];
-const running = new Set<Proc>();
+const procs = new Procs(TOKEN);
 
 function storeUrl(): string {
-  return `etcd://${cluster.endpoints.map((e) => e.replace('http://', '')).join(',')}${prefix}`;
+  return etcdStoreUrl(cluster, prefix);
 }
 
 function configFor(listen: number, extra: Record<string, unknown> = {}, service: Record<string, unknown> = {}): Record<string, unknown> {
@@ -70,45 +63,12 @@ function configFor(listen: number, extra: Record<string, unknown> = {}, service:
   };
 }
 
-function launch(name: string, args: string[], ready: RegExp): Promise<Proc> {
-  let out = '';
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, CUTOVER_TOKEN: TOKEN, CUTOVER_LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const proc: Proc = {
-    name,
-    child,
-    output: () => out,
-    async kill(signal = 'SIGTERM') {
-      running.delete(proc);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill(signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-  running.add(proc);
-  return waitFor(
-    `${name} to start`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
-      return ready.test(out) ? proc : undefined;
-    },
-    40_000,
-  );
-}
-
 async function startRouter(name: string, port?: number, statusPort?: number): Promise<RouterProc> {
   const p = port ?? (await freePort());
   const s = statusPort ?? (await freePort());
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(configFor(p)));
-  const proc = await launch(name, ['router', '-c', file, '--id', name, '--status', `127.0.0.1:${s}`], /cutover router .* is up/);
+  const proc = await procs.launch(name, ['router', '-c', file, '--id', name, '--status', `127.0.0.1:${s}`], /cutover router .* is up/);
   return { ...proc, port: p, statusPort: s, file };
 }
 
@@ -120,18 +80,12 @@ async function startController(name: string): Promise<ControllerProc> {
     fleet: { router: false, ackTimeout: `${ACK_TIMEOUT_MS}ms`, onLaggingRouters: 'fail' },
   });
   writeFileSync(file, stringify(config));
-  const proc = await launch(name, ['up', '-c', file], /cutover is up/);
+  const proc = await procs.launch(name, ['up', '-c', file], /cutover is up/);
   return { ...proc, apiPort };
 }
 
-async function api(c: ControllerProc, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${c.apiPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(20_000),
-  });
-  return { status: res.status, json: (await res.json()) as any };
+function api(c: ControllerProc, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return procs.api(c.apiPort, method, path, body, 20_000);
 }
 
 /** The controller that leads now (the other answers 503 "not the leader"). */
@@ -230,7 +184,7 @@ before(async () => {
 after(async () => {
   load.stop = true;
   await load.done;
-  await Promise.all([...running].map((p) => p.kill('SIGKILL')));
+  await procs.killAll();
   await Promise.all(upstreams.map((u) => u.close()));
   await cluster?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
