@@ -3,41 +3,12 @@
 // connection is closed, memory stays bounded, and the upstream sees no more than the limits allow.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { H2_DEFAULTS } from '../src/edge/listener.ts';
 import { h2Connect, h2Request, startEdge } from './edge-helpers.ts';
+import { CONTINUATION, frame, GOAWAY, HEADERS, int7, RST_STREAM, rawH2 } from './h2-frames.ts';
 import { startUpstream, type Upstream } from './helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const GOAWAY = 7;
-const CONTINUATION = 9;
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** An HPACK integer with a 7-bit prefix (RFC 7541 5.1), for literal lengths. */
-function int7(n: number): Buffer {
-  if (n < 127) return Buffer.from([n]);
-  const out = [127];
-  let v = n - 127;
-  while (v >= 128) {
-    out.push((v % 128) + 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
 
 /** GET https://app.test/ (static-table entries), plus literal headers. */
 function block(extra: [string, string][] = []): Buffer {
@@ -61,25 +32,13 @@ async function abuse(
   attack: (write: (b: Buffer) => Promise<boolean>) => Promise<void>,
   ms = 5000,
 ): Promise<Seen> {
-  const s = tls.connect({ host: '127.0.0.1', port, servername: 'app.test', ca, ALPNProtocols: ['h2'] });
-  await new Promise((r, j) => s.once('secureConnect', r).once('error', j));
-  assert.equal(s.alpnProtocol, 'h2');
   const seen: Seen = { goaway: false, rst: 0, answers: 0, closed: false };
-  let buf = Buffer.alloc(0);
-  s.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 9) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) break;
-      if (buf[3] === GOAWAY) seen.goaway = true;
-      if (buf[3] === RST_STREAM) seen.rst++;
-      if (buf[3] === HEADERS) seen.answers++;
-      buf = buf.subarray(9 + len);
-    }
+  const s = await rawH2(port, ca, (f) => {
+    if (f.type === GOAWAY) seen.goaway = true;
+    if (f.type === RST_STREAM) seen.rst++;
+    if (f.type === HEADERS) seen.answers++;
   });
-  s.on('error', () => {});
   const closed = new Promise<void>((r) => s.once('close', () => r()));
-  s.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]));
   // Writes wait for the socket to drain (bounded), so an attack is not cut short by backpressure.
   const write = async (b: Buffer): Promise<boolean> => {
     if (s.destroyed) return false;

@@ -4,29 +4,11 @@
 // hidden request never runs, the injected field never arrives); a good stream on the same connection still works.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { startEdge } from './edge-helpers.ts';
+import { DATA, END_HEADERS, END_STREAM, frame, GOAWAY, HEADERS, RST_STREAM, rawH2 } from './h2-frames.ts';
 import { startUpstream, type Upstream, waitFor } from './helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const DATA = 0;
-const HEADERS = 1;
-const RST_STREAM = 3;
-const GOAWAY = 7;
-const SETTINGS = 4;
-const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
 /** `method` (0x82 GET, 0x83 POST) https://app.test/<path>, plus literal fields (short ones: one-byte lengths). */
 function block(method: number, path: string, extra: [string, string][] = []): Buffer {
@@ -50,24 +32,15 @@ const STATIC_STATUS: Record<number, number> = { 136: 200, 137: 204, 138: 206, 13
 
 /** Opens an h2 connection, writes `frames`, and says per stream whether it was reset or answered; stream 0 is GOAWAY. */
 async function send(port: number, ca: string, frames: Buffer[]): Promise<Map<number, StreamSeen>> {
-  const s = tls.connect({ host: '127.0.0.1', port, servername: 'app.test', ca, ALPNProtocols: ['h2'] });
-  await new Promise((r, j) => s.once('secureConnect', r).once('error', j));
   const streams = new Map<number, StreamSeen>();
   const of = (id: number): StreamSeen => streams.get(id) ?? (streams.set(id, { rst: false, status: 0 }).get(id) as StreamSeen);
-  let buf = Buffer.alloc(0);
-  s.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-      const id = buf.readUInt32BE(5) & 0x7fffffff;
-      if (buf[3] === RST_STREAM) of(id).rst = true;
-      if (buf[3] === GOAWAY) of(0).rst = true;
-      // Without PADDED or PRIORITY flags the block starts right after the frame header.
-      if (buf[3] === HEADERS && ((buf[4] as number) & 0x28) === 0) of(id).status = STATIC_STATUS[buf[9] as number] ?? -1;
-      buf = buf.subarray(9 + buf.readUIntBE(0, 3));
-    }
+  const s = await rawH2(port, ca, (f) => {
+    if (f.type === RST_STREAM) of(f.stream).rst = true;
+    if (f.type === GOAWAY) of(0).rst = true;
+    // Without PADDED or PRIORITY flags the block starts right after the frame header.
+    if (f.type === HEADERS && (f.flags & 0x28) === 0) of(f.stream).status = STATIC_STATUS[f.payload[0] as number] ?? -1;
   });
-  s.on('error', () => {});
-  s.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), ...frames]));
+  s.write(Buffer.concat(frames));
   await new Promise((r) => setTimeout(r, 1000));
   s.destroy();
   return streams;
