@@ -1,7 +1,9 @@
 // `cutover status [service] [--json]`: live slot, weights, generation and the health of every target,
 // then the release: its phase (and shift step), when it started (local time), gate results, analysis
 // runs and, while it is previewed, its preview token; a failed release, its whole reason and its logs.
+// A service in maintenance or paused says so on its first lines, with the command that ends it.
 import type { ParityReport, ReleaseStatus, ServiceAnswer, TrafficStatus } from '../api/types.ts';
+import { formatDuration } from '../config/duration.ts';
 import { api } from './client.ts';
 import { badUsage, defineCommand } from './command.ts';
 import { holdLine, holdOf } from './hold.ts';
@@ -12,6 +14,7 @@ export function formatStatus(s: ServiceAnswer): string {
   const lines = [
     `${s.service}  listen ${s.listen}  live ${s.live ?? '(none)'}  generation ${s.generation}  weights blue ${s.weights.blue}% green ${s.weights.green}%`,
   ];
+  lines.push(...formatHeld(s));
   for (const slot of ['blue', 'green'] as const) {
     const d = s.slots[slot];
     const mark = s.live === slot ? '*' : ' ';
@@ -32,6 +35,22 @@ export function formatStatus(s: ServiceAnswer): string {
   }
   if (s.release) lines.push(...formatRelease(s.release, s.service));
   return lines.join('\n');
+}
+
+/** Maintenance and pause, right under the service's name: users do not reach the live slot now. */
+export function formatHeld(s: Pick<ServiceAnswer, 'service' | 'maintenance' | 'paused'>): string[] {
+  const lines: string[] = [];
+  if (s.maintenance) {
+    const message = s.maintenance.message === null ? '' : ` ("${s.maintenance.message}")`;
+    lines.push(`  MAINTENANCE: users get the maintenance page (503)${message}; \`cutover maintenance ${s.service} off\` ends it`);
+  }
+  if (s.paused) {
+    const beneath = s.maintenance ? ' once maintenance is off' : '';
+    lines.push(
+      `  PAUSED: new requests wait up to ${formatDuration(s.paused.timeout)}${beneath}, then get 503; \`cutover resume ${s.service}\` lets them through`,
+    );
+  }
+  return lines;
 }
 
 /** The balancer that moves the traffic: what it can do, what it reports, and whether it agrees (drift). */

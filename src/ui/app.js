@@ -199,6 +199,7 @@ function render(card) {
   const s = card.status;
   const release = s.release;
   const live = s.live ?? 'none';
+  card.el.classList.toggle('held', Boolean(s.maintenance || s.paused));
   card.el.replaceChildren(
     h(
       'header',
@@ -211,7 +212,10 @@ function render(card) {
         s.live ? `live: ${s.live}` : 'no live slot yet',
       ),
       h('span', { class: 'muted' }, `generation ${s.generation}`),
+      s.maintenance ? h('span', { class: 'tag held', 'data-testid': 'held-tag' }, 'maintenance') : null,
+      s.paused ? h('span', { class: 'tag held', 'data-testid': 'paused-tag' }, 'paused') : null,
     ),
+    heldBox(s),
     h('div', { class: 'slots' }, slotBox(s, 'blue'), slotBox(s, 'green')),
     trafficBox(s),
     parityBox(s),
@@ -220,6 +224,35 @@ function render(card) {
     historyBox(card),
   );
   renderCharts(card);
+}
+
+/** Maintenance and pause, as `cutover status` says them: users do not reach the live slot now, and what ends it. */
+function heldBox(s) {
+  if (!s.maintenance && !s.paused) return null;
+  return h(
+    'div',
+    { class: 'held-note', role: 'status', 'data-testid': 'held' },
+    s.maintenance
+      ? h(
+          'p',
+          { 'data-testid': 'maintenance' },
+          h('strong', {}, 'Maintenance: '),
+          `users get the maintenance page (503)${s.maintenance.message === null ? '' : `: “${s.maintenance.message}”`}. `,
+          h('code', {}, `cutover maintenance ${s.service} off`),
+          ' ends it.',
+        )
+      : null,
+    s.paused
+      ? h(
+          'p',
+          { 'data-testid': 'paused' },
+          h('strong', {}, 'Paused: '),
+          `new requests wait up to ${human(s.paused.timeout)}${s.maintenance ? ' once maintenance is off' : ''}, then get 503. `,
+          h('code', {}, `cutover resume ${s.service}`),
+          ' lets them through.',
+        )
+      : null,
+  );
 }
 
 /** What a slot does now, in words: live, taking part of the traffic, being provisioned, standby, idle. */
