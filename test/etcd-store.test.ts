@@ -20,9 +20,9 @@ const by = { actor: 'controller', reason: 'test' };
 const opened: Store[] = [];
 after(() => Promise.all(opened.map((s) => s.close())));
 
-/** A store on a prefix no other test uses: an installation of its own. */
-async function connect(prefix = `/cutover-test/${randomUUID()}`): Promise<EtcdStore> {
-  const store = await EtcdStore.connect({ endpoints: cluster.endpoints, prefix });
+/** A store on a prefix no other test uses: an installation of its own (`node`: whose replica records it keeps). */
+async function connect(prefix = `/cutover-test/${randomUUID()}`, node = 'host-a:/var/lib/cutover'): Promise<EtcdStore> {
+  const store = await EtcdStore.connect({ endpoints: cluster.endpoints, prefix, node });
   opened.push(store);
   return store;
 }
@@ -62,9 +62,15 @@ storeContract(
   'etcd',
   async () => {
     const store = await connect();
-    return { store, dispose: () => store.close() };
+    return {
+      store,
+      dispose: () => store.close(),
+      reopen: () => connect(store.prefix),
+      // Another machine's controller of the same installation: the same stateDir path, another host.
+      otherNode: () => connect(store.prefix, 'host-b:/var/lib/cutover'),
+    };
   },
-  { grouped: true },
+  { grouped: true, replicas: true, sharedByMachines: true },
 );
 
 describe('etcd store in a fleet', () => {

@@ -28,7 +28,8 @@ storeContract(
         await store.close();
         rmSync(dir, { recursive: true, force: true });
       },
+      reopen: async () => SqliteStore.open(join(dir, '.cutover')),
     };
   },
-  { grouped: true },
+  { grouped: true, replicas: true },
 );

@@ -3,16 +3,28 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { replicaContract } from './store-contract-replicas.ts';
 import { CutoverError } from '../src/errors.ts';
 import { derivePhase, PHASES, TERMINAL_PHASES } from '../src/lifecycle.ts';
 import type { Phase, ReleaseRecord, RouteState, Store } from '../src/store/types.ts';
 
-export type StoreFactory = () => Promise<{ store: Store; dispose: () => Promise<void> }>;
+export type StoreFactory = () => Promise<{
+  store: Store;
+  dispose: () => Promise<void>;
+  /** The same installation opened again as this machine's next controller opens it (once `store` is closed). */
+  reopen?: () => Promise<Store>;
+  /** The same installation as a controller on another machine opens it; absent where no other machine can share it. */
+  otherNode?: () => Promise<Store>;
+}>;
 
 /** What a store offers beyond the required methods, so the contract tests it. */
 export interface StoreFeatures {
   /** It has putRouteStates: several services' switches in one transaction. */
   grouped?: boolean;
+  /** It has replicas(): the process provider's replica records (the factory gives `reopen`). */
+  replicas?: boolean;
+  /** Controllers on several machines open one installation of it (the factory gives `otherNode`). */
+  sharedByMachines?: boolean;
 }
 
 const by = { actor: 'controller', reason: 'test' };
@@ -63,12 +75,12 @@ function route(service: string, generation: number, live: 'blue' | 'green' | nul
 
 export function storeContract(name: string, makeStore: StoreFactory, features: StoreFeatures = {}): void {
   describe(`${name} store`, () => {
-    const withStore = (fn: (store: Store) => Promise<void>) => async () => {
-      const { store, dispose } = await makeStore();
+    const withStore = (fn: (store: Store, made: Awaited<ReturnType<StoreFactory>>) => Promise<void>) => async () => {
+      const made = await makeStore();
       try {
-        await fn(store);
+        await fn(made.store, made);
       } finally {
-        await dispose();
+        await made.dispose();
       }
     };
     const newRelease = (store: Store, service = 'web', version = '2.0.0'): Promise<ReleaseRecord> =>
@@ -452,6 +464,8 @@ export function storeContract(name: string, makeStore: StoreFactory, features: S
         assert.equal((await store.getRouteState('worker'))?.live, 'green');
       }),
     );
+
+    replicaContract(name, features, withStore);
 
     test(
       'tokens are found by hash until revoked, and revoking twice keeps the first time',

@@ -6,7 +6,8 @@
 // Otherwise the routers and the process provider's replicas run under the stateDir's supervisor
 // (supervisor.ts), which outlives this process: a controller that stops on purpose asks it to drain
 // and stop; one that restarts or dies leaves the routers serving and the replicas running, and the
-// next one attaches to the routers and adopts the replicas.
+// next one attaches to the routers and adopts the replicas. In a fleet the supervisor keeps the
+// replicas only (the routers are the fleet's), so they outlive a leader that dies just the same.
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { CutoverError, ConfigError, notFound } from '../errors.ts';
@@ -34,7 +35,7 @@ import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
 import { SupervisedEdgeHost, SupervisedRouterHost, supervised, supervisedEdge } from './supervised-host.ts';
-import { startDataPlane } from './data-plane.ts';
+import { startDataPlane, startReplicaKeeper } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 import { SupervisedReplicaRunner } from './supervised-replicas.ts';
 
@@ -54,7 +55,7 @@ export class Daemon implements ControlPlane {
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
   private traffic: TrafficSampler | null = null;
-  /** Without a fleet: the stateDir's supervisor, which runs the routers and the process replicas. */
+  /** The stateDir's supervisor, which runs the routers (without a fleet) and the process replicas. */
   #supervisor: SupervisorClient | null = null;
   #replicaRunner: SupervisedReplicaRunner | null = null;
   apiAddress = '';
@@ -78,7 +79,9 @@ export class Daemon implements ControlPlane {
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
     // The supervisor starts (or answers) while the store opens: both take a moment.
-    const attaching = this.config.store.kind === 'etcd' ? null : (this.#attaching ?? startDataPlane(this.config, this.log));
+    const attaching =
+      this.#attaching ??
+      (this.config.store.kind === 'etcd' ? startReplicaKeeper(this.config, this.log) : startDataPlane(this.config, this.log));
     attaching?.catch(() => {});
     try {
       this.#store = await openStore(this.config);
@@ -94,8 +97,13 @@ export class Daemon implements ControlPlane {
     this.adminTokenFile = admin.file;
     try {
       const link = this.#store.fleet?.();
-      if (link !== undefined) this.fleet = await FleetControl.start(this.config, link, this.log);
-      else {
+      if (link !== undefined) {
+        if (attaching !== null) {
+          this.#supervisor = await attaching;
+          this.#watchSupervisor(this.#supervisor);
+        }
+        this.fleet = await FleetControl.start(this.config, link, this.log);
+      } else {
         this.#supervisor = await attaching!;
         this.#watchSupervisor(this.#supervisor);
         await this.startServices();
@@ -319,7 +327,7 @@ export class Daemon implements ControlPlane {
    * the supervisor, and `onRestart` starts the new controller from the code and config on disk.
    */
   async restart(): Promise<{ pid: number }> {
-    if (this.#supervisor === null || this.onRestart === null) {
+    if (this.fleet !== null || this.#supervisor === null || this.onRestart === null) {
       throw new CutoverError(
         'CUTOVER_E_CONFLICT',
         'this controller cannot restart in place (a fleet controller); restart it with its service manager',

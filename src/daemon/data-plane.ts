@@ -22,3 +22,12 @@ export async function startDataPlane(config: Config, log: Logger): Promise<Super
   );
   return client;
 }
+
+/**
+ * A fleet controller's supervisor: the fleet runs the routers, and the supervisor keeps the process
+ * provider's replicas so that they outlive this controller; null when no service has any.
+ */
+export function startReplicaKeeper(config: Config, log: Logger): Promise<SupervisorClient> | null {
+  if (!Object.values(config.services).some((s) => s.provider.kind === 'process')) return null;
+  return SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
+}

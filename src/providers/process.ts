@@ -13,7 +13,7 @@
 // supervisor runs them: they outlive the controller, and a new controller adopts the replicas it
 // finds running (provision() of the slot and version they were recorded with, pid and start time
 // as recorded, health check passing) instead of starting them again; those nothing adopts are
-// stopped by adoptionDone(). With the local runner (a fleet controller, tests) they are children of
+// stopped by adoptionDone(). With the local runner (unit tests, no supervisor) they are children of
 // this process and die with it (its watchdog, watchdog.ts, sees to that even after a SIGKILL). The
 // judgements that need no state (may these be adopted, can this launch, why it failed) are in
 // process-checks.ts.

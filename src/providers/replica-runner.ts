@@ -1,5 +1,5 @@
 // Where the process provider's replicas run. The local runner starts them as children of this
-// process, under its watchdog: they die with it (a fleet controller, a unit test). The supervisor's
+// process, under its watchdog: they die with it (a unit test). The supervisor's
 // runner (src/daemon/supervised-replicas.ts) has the stateDir's supervisor start and keep them: they
 // outlive the controller, and the next one adopts those it finds running instead of starting them again.
 import type { SlotName } from '../config/types.ts';

@@ -13,7 +13,11 @@
 //   <p>/route-generations/<service>         the route state's generation (decimal), compared by switches
 //   <p>/tokens/<id>                         TokenRecord JSON
 //   <p>/token-hashes/<hash>                 token id; one key per secret, so two tokens cannot share one
+//   <p>/replicas/<node>/<id>                ReplicaRecord JSON: a process replica of that node's supervisor
+//   <p>/replica-writes/<node>               a value new with each write of the node's replicas (see etcd-replicas.ts)
 //
+// <node> is the machine and stateDir whose supervisor runs the replicas (etcd-replicas.ts): each
+// controller reads and removes only its own node's records, never another machine's.
 // <seq> is zero-padded to 16 digits (every safe integer), so key order is seq order and a range read
 // with a limit is answered by etcd without sorting. Names and ids are URI-encoded: a `/` in one cannot
 // reach another key.
@@ -40,6 +44,9 @@ export interface Keys {
   token(id: string): string;
   tokens: string;
   tokenHash(hash: string): string;
+  replicasOfNode(node: string): string;
+  replica(node: string, id: string): string;
+  replicaWrite(node: string): string;
 }
 
 /** Directories end with `/`: read them with `prefixRange`. */
@@ -63,6 +70,9 @@ export function keysFor(prefix: string): Keys {
     token: (id) => `${p}/tokens/${e(id)}`,
     tokens: `${p}/tokens/`,
     tokenHash: (hash) => `${p}/token-hashes/${e(hash)}`,
+    replicasOfNode: (node) => `${p}/replicas/${e(node)}/`,
+    replica: (node, id) => `${p}/replicas/${e(node)}/${e(id)}`,
+    replicaWrite: (node) => `${p}/replica-writes/${e(node)}`,
   };
 }
 

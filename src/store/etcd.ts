@@ -1,5 +1,5 @@
-// The Store for a fleet: releases, events, route states and tokens in an etcd v3 cluster, under a key
-// prefix (the layout is in etcd-keys.ts). Every write is one etcd transaction, committed by a quorum
+// The Store for a fleet: releases, events, route states, tokens and each node's process replica
+// records (etcd-replicas.ts) in an etcd v3 cluster, under a key prefix (the layout is in etcd-keys.ts). Every write is one etcd transaction, committed by a quorum
 // before the call resolves; it succeeds only if what it read is unchanged (mod revisions, the route
 // generation), and is retried from a fresh read a few times when another writer got there first.
 //
@@ -10,6 +10,7 @@
 // cannot be in the key) and it jumps with every other installation's writes. The cost is that an
 // installation's writes with events are serialised: a few per release step, far below what etcd takes.
 
+import { hostname } from 'node:os';
 import type { Etcd3, ITxnResponse } from 'etcd3';
 import { conflict, CutoverError, notFound } from '../errors.ts';
 import { isTerminal } from '../lifecycle.ts';
@@ -18,6 +19,7 @@ import { EtcdFleetLink } from './etcd-fleet.ts';
 import { EtcdIo } from './etcd-io.ts';
 import { keysFor, padSeq, SCHEMA_VERSION, type Keys } from './etcd-keys.ts';
 import { absent, counterOf, del, get, modIs, parse, put, retryStale, STALE, toEvent, valueIs } from './etcd-ops.ts';
+import { etcdReplicaBook } from './etcd-replicas.ts';
 import {
   activeReleaseConflict,
   checkEventRelease,
@@ -43,6 +45,7 @@ import type {
   Phase,
   PutRouteOptions,
   ReleaseRecord,
+  ReplicaBook,
   RouteState,
   Store,
   StoreEvent,
@@ -64,6 +67,8 @@ export interface EtcdStoreOptions {
   dialTimeoutMs?: number;
   /** Deadline of every later call. */
   requestTimeoutMs?: number;
+  /** Whose replicas `replicas()` keeps: `replicaNode(stateDir)` (etcd-replicas.ts); default: this host's name. */
+  node?: string;
   now?: () => Date;
 }
 
@@ -73,6 +78,7 @@ export class EtcdStore implements Store {
   readonly #io: EtcdIo;
   readonly #k: Keys;
   readonly #now: () => Date;
+  readonly #node: string;
   #fleet: EtcdFleetLink | null = null;
   #closed = false;
 
@@ -101,6 +107,7 @@ export class EtcdStore implements Store {
     this.#k = keysFor(this.prefix);
     this.#io = new EtcdIo(client, [...options.endpoints], this.#k, this.prefix, () => this.#closed);
     this.#now = options.now ?? (() => new Date());
+    this.#node = options.node ?? hostname();
   }
 
   /** The raw client, for tests that look at the keys themselves; the fleet gets `fleet()`, never this. */
@@ -111,6 +118,11 @@ export class EtcdStore implements Store {
   fleet(): FleetLink {
     this.#fleet ??= new EtcdFleetLink(this.#client, this.prefix);
     return this.#fleet;
+  }
+
+  /** This node's replica records (etcd-replicas.ts): another machine's are neither listed nor removed. */
+  replicas(): ReplicaBook {
+    return etcdReplicaBook(this.#io, this.#k, this.#node);
   }
 
   async createRelease(input: NewRelease, event: EventInput): Promise<ReleaseRecord> {

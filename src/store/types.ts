@@ -214,9 +214,11 @@ export interface Store {
    */
   fleet?(): FleetLink;
   /**
-   * Present when the process provider's replicas outlive the controller (SQLite: the supervisor of
-   * the stateDir runs them): the record of each replica, written before it starts, that a new
-   * controller adopts them by. A store without it (etcd) runs replicas that die with their controller.
+   * Present when the process provider's replicas outlive the controller (the supervisor of the
+   * stateDir runs them): the record of each replica, written before it starts, that a new controller
+   * adopts them by. The records are those of this machine's stateDir only (SQLite: its own file;
+   * etcd: keyed by node), so controllers on two machines sharing a store never take each other's.
+   * A store without it (the memory store of unit tests) runs replicas that die with their controller.
    */
   replicas?(): ReplicaBook;
   /** Idempotent. */
@@ -239,7 +241,7 @@ export interface ReplicaRecord {
   startTime: string | null;
 }
 
-/** The replicas on record, per service; writes are durable before they resolve. */
+/** One node's replicas on record, per service; writes are durable before they resolve. */
 export interface ReplicaBook {
   /** Inserts or replaces each record (by id), in one write. */
   put(records: readonly ReplicaRecord[]): Promise<void>;
