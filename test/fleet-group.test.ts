@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { stringify } from 'yaml';
 import { startEtcdCluster } from './etcd-cluster.ts';
-import { freePort, ROOT } from './helpers.ts';
+import { freePort, ROOT, waitFor } from './helpers.ts';
 import { cleanup, cli, served, startUp, type Setup } from './lifecycle-helpers.ts';
 
 const APP = join(ROOT, 'test/fixtures/group-app.js');
@@ -57,6 +57,8 @@ test('a grouped release in a fleet switches its three services in one etcd trans
   const s = await fleetGroupSetup(prefix);
   const d = await startUp(s);
   try {
+    // The API answers before the election is won; the leader's services answer 503 until they have started.
+    await waitFor('the leader to start its services', async () => (await d.api('GET', '/api/v1/services/web')).status === 200, 30_000);
     const first = cli(s, ['deploy', '--group', 'shop', 'v1', '--wait', '--json'], 90_000);
     assert.equal(first.code, 0, first.stdout + first.stderr);
     for (const m of MEMBERS) assert.equal((await served(s.ports[m]!)).version, 'v1', m);

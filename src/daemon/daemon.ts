@@ -169,7 +169,6 @@ export class Daemon implements ControlPlane {
       store,
       this.log,
     );
-    this.groupCoordinator = groups;
     const grouped = new Set(Object.values(this.config.groups).flat());
     for (const [name, cfg] of Object.entries(this.config.services)) {
       let provider = this.providers.get(name);
@@ -205,6 +204,8 @@ export class Daemon implements ControlPlane {
         }),
       );
     }
+    // Only now: a group asked for while its members were still starting would name them unknown.
+    this.groupCoordinator = groups;
   }
 
   /** Undefined for the edge services the supervisor does not run yet (supervised-host.ts): their router runs in this process. */
@@ -270,6 +271,11 @@ export class Daemon implements ControlPlane {
   service(name: string): ServiceRuntime {
     if (this.fleet !== null && !this.fleet.leading) throw this.fleet.notLeaderError();
     const rt = this.runtimes.get(name);
+    // A controller just elected starts its services after `leading` turns true: a service of the
+    // config not listed yet is on its way, not unknown.
+    if (!rt && this.groupCoordinator === null && name in this.config.services) {
+      throw new CutoverError('CUTOVER_E_INTERNAL', `service "${name}" is still starting on this leader; try again in a moment`, 503);
+    }
     if (!rt) throw notFound(`no service "${name}"; services: ${[...this.runtimes.keys()].join(', ') || '(none)'}`);
     return rt;
   }
