@@ -141,33 +141,49 @@ export function responseHeaders(res: ResponseHead, setCookie: string | null, via
   return out;
 }
 
-/** A plain-text answer of the router's own on a stream. */
-export function respondPlain(stream: http2.ServerHttp2Stream, status: number, body: string, extra: http2.OutgoingHttpHeaders = {}): void {
+/** A plain-text answer of the router's own on a stream; `head`: to a HEAD request, its headers alone. */
+export function respondPlain(
+  stream: http2.ServerHttp2Stream,
+  status: number,
+  body: string,
+  extra: http2.OutgoingHttpHeaders = {},
+  head = false,
+): void {
   if (stream.destroyed || stream.closed) return;
   const text = `${body}\n`;
   if (stream.headersSent) {
     stream.close();
     return;
   }
-  stream.respond({
+  const fields: http2.OutgoingHttpHeaders = {
     ':status': status,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'x-cutover-error': '1',
     ...extra,
-  });
-  stream.end(text);
+  };
+  if (head) stream.respond(fields, { endStream: true });
+  else {
+    stream.respond(fields);
+    stream.end(text);
+  }
 }
 
-/** A page of the router's own (an error page, the maintenance page) on a stream. */
-export function respondPage(stream: http2.ServerHttp2Stream, page: Page): void {
+/**
+ * A page of the router's own (an error page, the maintenance page) on a stream; to a HEAD request its
+ * header fields alone, Content-Length included, as RFC 9110 9.3.2 and RFC 9113 8.1.1 allow.
+ */
+export function respondPage(stream: http2.ServerHttp2Stream, page: Page, head = false): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close();
     return;
   }
-  stream.respond(h2PageHeaders(page));
-  stream.end(page.body);
+  if (head) stream.respond(h2PageHeaders(page), { endStream: true });
+  else {
+    stream.respond(h2PageHeaders(page));
+    stream.end(page.body);
+  }
 }
 
 /** A stream's trailers as HTTP/1.1 trailer lines (malformed names and values left out). */

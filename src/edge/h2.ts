@@ -364,7 +364,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     if (this.res !== null) return this.abort();
     if (status >= 500) this.pool.metrics.upstreamErrors++;
     this.settle(status);
-    respondPage(this.stream, ownPage(this.service.opts.pages, status, reason));
+    respondPage(this.stream, ownPage(this.service.opts.pages, status, reason), this.req.method === 'HEAD');
     // An answer before the request ended (408, 413): once it is out, the rest of the request is refused (RFC 9113 8.1).
     if (!this.reqDone) this.stream.once('finish', () => this.stream.close(0 /* NO_ERROR */));
     this.release(false);

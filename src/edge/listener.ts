@@ -255,23 +255,25 @@ export class EdgeListener implements ServiceSelector {
     const authority = headers[':authority'] ?? headers.host ?? null;
     const path = headers[':path'];
     const m = matchRoute(this.table, typeof authority === 'string' ? authority : null, typeof path === 'string' ? path : '/');
-    if (isMiss(m)) return respondPlain(stream, m.status, m.reason);
+    // The router's own answers to a HEAD request carry no body (pages.ts).
+    const head = headers[':method'] === 'HEAD';
+    if (isMiss(m)) return respondPlain(stream, m.status, m.reason, {}, head);
     const router = m.route.value;
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 || stream.endAfterHeaders;
     const r: H2Request | string = requestFromHeaders(headers, endStream, router.opts.previewHeader);
-    if (typeof r === 'string') return respondPlain(stream, 400, r);
+    if (typeof r === 'string') return respondPlain(stream, 400, r, {}, head);
     r.head.target = m.target;
     const limit = router.opts.maxRequestBody;
     const pages = router.opts.pages;
     if (limit !== undefined && r.head.contentLength > limit)
-      return respondPage(stream, ownPage(pages, 413, `request body larger than ${limit} bytes`));
+      return respondPage(stream, ownPage(pages, 413, `request body larger than ${limit} bytes`), head);
     if (router.table.held && mustHold(router.table, r.head, router.opts, false)) {
       // Paused or in maintenance: the stream waits unread (flow control holds the client back) or gets the page.
       stream.pause();
       router.holds.take(
         {
           unhold: () => this.dispatch(stream, router, r),
-          answerHeld: (page) => respondPage(stream, page),
+          answerHeld: (page) => respondPage(stream, page, head),
           gone: () => stream.destroyed || stream.closed,
         },
         router.table,
@@ -287,9 +289,10 @@ export class EdgeListener implements ServiceSelector {
     if (stream.destroyed || stream.closed) return;
     const choice = route(router.table, r.head, router.opts, false, Math.random, emptyChoice());
     const pool = choice.pool;
-    if (pool === null) return respondPage(stream, ownPage(router.opts.pages, 503, choice.refusal));
+    if (pool === null) return respondPage(stream, ownPage(router.opts.pages, 503, choice.refusal), r.head.method === 'HEAD');
     const target = pool.pick();
-    if (target === null) return respondPage(stream, ownPage(router.opts.pages, 503, `no healthy target in slot ${pool.slot}`));
+    if (target === null)
+      return respondPage(stream, ownPage(router.opts.pages, 503, `no healthy target in slot ${pool.slot}`), r.head.method === 'HEAD');
     new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '');
   }
 

@@ -448,7 +448,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.heldReq = null;
     this.heldRest = null;
     const keep = req.keepAlive && req.bodyMode === BODY_NONE;
-    this.socket.write(http1Page(page, !keep), 'latin1');
+    this.socket.write(http1Page(page, !keep, req.method === 'HEAD'), 'latin1');
     this.nextRequest(keep);
   }
 
@@ -888,7 +888,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     if (this.res !== null) return this.abortMidResponse();
     this.settle(status, status >= 500, false);
     this.state = ST_CLOSED;
-    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true), 'latin1');
+    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true, this.req?.method === 'HEAD'), 'latin1');
   }
 
   /**
@@ -1007,7 +1007,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private respondLocal(req: RequestHead, status: number, reason: string): void {
     // Keep the connection only when no request body is left unread.
     const keep = req.keepAlive && req.bodyMode === BODY_NONE;
-    this.socket.write(ownResponse(this.host.opts.pages, status, reason, !keep), 'latin1');
+    this.socket.write(ownResponse(this.host.opts.pages, status, reason, !keep, req.method === 'HEAD'), 'latin1');
     this.endExchange();
     this.nextRequest(keep);
   }

@@ -1,7 +1,9 @@
 // The router's own answers (no upstream took the request): its error pages per status and the
 // maintenance page, as the config gives them (`errorPages`, `maintenance`), else plain text. The page
 // files are read when the config is loaded, so answering never touches the disk; the same page goes
-// out over HTTP/1.1 and HTTP/2.
+// out over HTTP/1.1 and HTTP/2. To a HEAD request a page goes out without its body but with the
+// header fields a GET gets, Content-Length included (RFC 9110 9.3.2), so a keep-alive connection
+// stays in step for its next request.
 import { errorResponse } from './http1.ts';
 
 /** What the config gives the router for its own answers (serialisable: it reaches worker processes). */
@@ -69,21 +71,26 @@ export function maintenancePage(pages: PagesConfig | undefined, message: string 
   return { status: 503, contentType: m.contentType, body: Buffer.from(body), extra: [['retry-after', String(m.retryAfter)]] };
 }
 
-/** A page as HTTP/1.1 bytes, in a latin1 string (the body's UTF-8 bytes one per character), as conn.ts writes. */
-export function http1Page(page: Page, close: boolean): string {
-  let head = `HTTP/1.1 ${page.status} ${REASONS[page.status] ?? 'Error'}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${page.body.length}\r\nx-cutover-error: 1\r\n`;
-  for (const [k, v] of page.extra) head += `${k}: ${v}\r\n`;
-  if (close) head += 'connection: close\r\n';
-  return `${head}\r\n${page.body.toString('latin1')}`;
+/**
+ * A page as HTTP/1.1 bytes, in a latin1 string (the body's UTF-8 bytes one per character), as conn.ts
+ * writes; the head alone when it answers a HEAD request.
+ */
+export function http1Page(page: Page, close: boolean, head = false): string {
+  let lines = `HTTP/1.1 ${page.status} ${REASONS[page.status] ?? 'Error'}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${page.body.length}\r\nx-cutover-error: 1\r\n`;
+  for (const [k, v] of page.extra) lines += `${k}: ${v}\r\n`;
+  if (close) lines += 'connection: close\r\n';
+  return head ? `${lines}\r\n` : `${lines}\r\n${page.body.toString('latin1')}`;
 }
 
 /**
  * The router's own HTTP/1.1 answer to a request no upstream took: the configured error page for
- * `status` when there is one, else errorResponse's plain text. `reason` goes to clients only as plain text.
+ * `status` when there is one, else errorResponse's plain text. `reason` goes to clients only as plain
+ * text. `head`: the request was HEAD, so the answer is the head a GET would get, without the body.
  */
-export function ownResponse(pages: PagesConfig | undefined, status: number, reason: string, close: boolean): string {
-  if (pages?.errors[status] === undefined) return errorResponse(status, reason, close);
-  return http1Page(ownPage(pages, status, reason), close);
+export function ownResponse(pages: PagesConfig | undefined, status: number, reason: string, close: boolean, head = false): string {
+  if (pages?.errors[status] !== undefined) return http1Page(ownPage(pages, status, reason), close, head);
+  const text = errorResponse(status, reason, close);
+  return head ? text.slice(0, text.indexOf('\r\n\r\n') + 4) : text;
 }
 
 /** The page's HTTP/2 header fields. */
