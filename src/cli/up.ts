@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { startDataPlane } from '../daemon/data-plane.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { holdPoint } from './hold-points.ts';
 import { runUntilSignal } from './args.ts';
 import { helpText } from './command.ts';
 import type { Command } from './main.ts';
@@ -26,17 +27,20 @@ export const run: Command = async (ctx) => {
   // A SIGHUP while this process still starts (a second `systemctl reload` right after a first, whose
   // new controller is loading) would end it (the default action): it is kept and honoured once up.
   let hupWhileStarting = false;
+  let log: Logger | null = null;
   const early = (): void => {
     hupWhileStarting = true;
+    log?.info('SIGHUP while starting: kept, the restart follows once up', { pid: process.pid });
   };
   process.on('SIGHUP', early);
   const file = resolve(values.config);
   // The whole config is validated before anything listens or starts.
   const config = await loadConfig(file);
-  const log = createLogger();
+  log = createLogger();
   // The routers start while the rest of the controller loads (its module graph is most of a start).
   const supervisor = config.store.kind === 'etcd' ? undefined : startDataPlane(config, log);
   supervisor?.catch(() => {});
+  await holdPoint('up:starting', log);
   const { Daemon } = await import('../daemon/daemon.ts');
   const daemon = new Daemon(config, log, supervisor === undefined ? {} : { supervisor });
   await daemon.start();
