@@ -3,102 +3,18 @@
 // HTTP/2 keep-alive connections, the same certificate is served throughout, and a switch afterwards works.
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import type http2 from 'node:http2';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
 import { test } from 'node:test';
-import { h2Connect, h2Request } from './edge-helpers.ts';
 import { startUpstream, waitFor } from './helpers.ts';
 import { cleanup, startUp } from './lifecycle-helpers.ts';
-import { type LoadResult, processes, writeStatic } from './supervisor-helpers.ts';
+import { processes, writeStatic } from './supervisor-helpers.ts';
 import { makeCa, makeCert } from './tls.ts';
+import { httpsOnce, servedFingerprint, tlsLoad } from './tls-load.ts';
 
 const HOST = 'app.test';
 const ATTACHED = '"msg":"attached to the supervisor"';
 const count = (text: string, what: string): number => text.split(what).length - 1;
-
-/** The SHA-256 fingerprint of the certificate the listener shows for `HOST`. */
-function servedFingerprint(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername: HOST, ca }, () => {
-      const fp = s.getPeerCertificate().fingerprint256;
-      s.destroy();
-      resolve(fp);
-    });
-    s.on('error', reject);
-  });
-}
-
-function httpsOnce(agent: https.Agent, port: number, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/', servername: HOST, headers: { host: HOST }, ca, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-}
-
-/** HTTP/1.1 keep-alive clients and HTTP/2 sessions asking until stopped (4 minutes at most); every failure kept. */
-function tlsLoad(port: number, ca: string, h1 = 4, h2 = 3, maxMs = 240_000): { stop(): Promise<LoadResult & { bodies: Set<string> }> } {
-  let stopping = false;
-  const deadline = Date.now() + maxMs;
-  let ok = 0;
-  let maxGapMs = 0;
-  const failures: string[] = [];
-  const failed = new Set<string>();
-  const bodies = new Set<string>();
-  const record = (who: string, last: number, err: string | null, body: string): number => {
-    const now = Date.now();
-    if (err === null) {
-      ok++;
-      bodies.add(body);
-      maxGapMs = Math.max(maxGapMs, now - last);
-      return now;
-    }
-    failures.push(`${who}: ${err}`);
-    failed.add(who);
-    return last;
-  };
-  const loops = [
-    ...Array.from({ length: h1 }, async (_, i) => {
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-      let last = Date.now();
-      while (!stopping && Date.now() < deadline) {
-        const r = await httpsOnce(agent, port, ca).then(
-          (a) => ({ err: a.status === 200 ? null : `status ${a.status}`, body: a.body }),
-          (e: Error) => ({ err: e.message, body: '' }),
-        );
-        last = record(`h1 client ${i}`, last, r.err, r.body);
-      }
-      agent.destroy();
-    }),
-    ...Array.from({ length: h2 }, async (_, i) => {
-      const session: http2.ClientHttp2Session = await h2Connect(port, HOST, ca);
-      session.on('error', () => {});
-      let last = Date.now();
-      while (!stopping && Date.now() < deadline) {
-        const r = await h2Request(session, '/').then(
-          (a) => ({ err: a.status === 200 ? null : `status ${a.status}`, body: a.body }),
-          (e: Error) => ({ err: e.message, body: '' }),
-        );
-        last = record(`h2 session ${i}`, last, r.err, r.body);
-      }
-      session.close();
-    }),
-  ];
-  return {
-    stop: async () => {
-      stopping = true;
-      await Promise.all(loops);
-      return { ok, failures, clientsFailed: failed.size, maxGapMs, bodies };
-    },
-  };
-}
 
 test('a TLS service under HTTP/1.1 and HTTP/2 keep-alive load: controller SIGKILL + up, then SIGHUP: 0 failed, same certificate and routers, a switch after works', async () => {
   const blue = await startUpstream('blue');
@@ -109,19 +25,22 @@ test('a TLS service under HTTP/1.1 and HTTP/2 keep-alive load: controller SIGKIL
   const fileFingerprint = new X509Certificate(readFileSync(cert.cert)).fingerprint256;
   let d = await startUp(s);
   try {
-    await waitFor('the edge to answer over TLS', async () => (await servedFingerprint(s.port, ca.pem)) === fileFingerprint || undefined);
+    await waitFor(
+      'the edge to answer over TLS',
+      async () => (await servedFingerprint(s.port, ca.pem, HOST)) === fileFingerprint || undefined,
+    );
     const before = await processes(d);
     assert.ok(before.routers.length >= 1, 'the supervisor runs the TLS service in its router processes');
     const edge = (await d.api('GET', '/api/v1/services/web')).json.edge;
     assert.equal(edge?.tls, true, JSON.stringify(edge));
     assert.equal(edge.certificates.length, 1, 'the status shows the certificate file');
 
-    const load = tlsLoad(s.port, ca.pem);
+    const load = tlsLoad(s.port, ca.pem, HOST);
     await new Promise((r) => setTimeout(r, 300));
     await d.stop('SIGKILL');
     // No controller now: the supervisor's routers keep terminating TLS on their own.
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await servedFingerprint(s.port, ca.pem), fileFingerprint, 'the same certificate with no controller');
+    assert.equal(await servedFingerprint(s.port, ca.pem, HOST), fileFingerprint, 'the same certificate with no controller');
     d = await startUp(s);
     const after = await waitFor('the new controller to attach', async () => {
       const p = await processes(d);
@@ -140,8 +59,8 @@ test('a TLS service under HTTP/1.1 and HTTP/2 keep-alive load: controller SIGKIL
     assert.equal(sw.status, 200, JSON.stringify(sw.json));
     assert.equal(sw.json.generation, before.generation + 1);
     const agent = new https.Agent({ keepAlive: false });
-    await waitFor('green to answer over TLS', async () => (await httpsOnce(agent, s.port, ca.pem)).body === 'green' || undefined);
-    assert.equal(await servedFingerprint(s.port, ca.pem), fileFingerprint, 'the same certificate after the restarts');
+    await waitFor('green to answer over TLS', async () => (await httpsOnce(agent, s.port, ca.pem, HOST)).body === 'green' || undefined);
+    assert.equal(await servedFingerprint(s.port, ca.pem, HOST), fileFingerprint, 'the same certificate after the restarts');
 
     const r = await load.stop();
     assert.deepEqual(r.failures, [], `failed requests across the kill, the attach and SIGHUP (${r.ok} ok)`);

@@ -74,14 +74,10 @@ describe('edge keys in cutover.yaml', () => {
     assert.deepEqual(paths, ['services.app.hosts[0]', 'services.app.hosts[1]', 'services.app.pathPrefix', 'services.app.tls.certificate']);
   });
 
-  it('workers on an edge listener need it to themselves and certificate files, not ACME', () => {
+  it('workers on an edge listener need it to themselves, with certificate files or ACME', () => {
     assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { certificate: app.pem, key: app.key }'))), []);
-    const acme = problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { acme: { email: ops@a.test } }')));
-    assert.deepEqual(
-      acme.map((p) => p.path),
-      ['services.app.workers'],
-    );
-    assert.match(acme[0]?.message ?? '', /tls\.acme with workers is not supported yet/);
+    // One ACME client per service, in the controller; its workers load the files it writes.
+    assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { acme: { email: ops@a.test } }'))), []);
     const shared = problems(file(svc('app', 'hosts: [a.test]\nworkers: 2'), svc('api', 'hosts: [b.test]')));
     assert.deepEqual(
       shared.map((p) => p.path),

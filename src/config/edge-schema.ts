@@ -176,13 +176,6 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
       });
     const edgeKeys = s.tls !== undefined || (h !== undefined && h.length > 0) || s.pathPrefix !== undefined;
     const workers = edgeKeys && typeof s.workers === 'number' && s.workers > 1;
-    if (workers && acmeOn) {
-      problems.push({
-        path: ['services', name, 'workers'],
-        message:
-          'tls.acme with workers is not supported yet (each worker would order certificates of its own); use tls: { certificate, key } with workers, or set workers to 1',
-      });
-    }
     const list = byListen.get(key) ?? [];
     list.push({ name, header: record(s.preview)?.header, workers });
     byListen.set(key, list);

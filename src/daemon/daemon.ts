@@ -34,6 +34,7 @@ import { FleetControl } from '../fleet/control.ts';
 import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
+import { SupervisedAcmeHost } from './supervised-acme.ts';
 import { SupervisedEdgeHost, SupervisedRouterHost, supervised, supervisedEdge } from './supervised-host.ts';
 import { startDataPlane, startReplicaKeeper } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
@@ -214,6 +215,8 @@ export class Daemon implements ControlPlane {
     if (this.#supervisor === null || !supervised(cfg, this.config.services)) return undefined;
     const log = this.log.child({ service: name });
     const edge = supervisedEdge(cfg);
+    if (edge?.tls !== undefined && 'acme' in edge.tls)
+      return new SupervisedAcmeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge);
     if (edge !== undefined) return new SupervisedEdgeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge);
     return new SupervisedRouterHost(this.#supervisor, routerOptions(cfg), cfg.workers, log);
   }

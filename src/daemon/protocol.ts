@@ -2,6 +2,7 @@
 // line. A request carries an `id` (so no request has a field of that name) and gets one answer with
 // the same id; news the supervisor sends
 // unasked (a replica started or exited) carries `push` instead.
+import type { Challenge } from '../edge/challenge-sink.ts';
 import type { EdgeConfig } from '../edge/host.ts';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
@@ -69,7 +70,11 @@ export type Request =
   | { op: 'replica-stop'; replica: string; grace?: number }
   | { op: 'replica-log'; path: string; index: number; stream: LogStream; lines: string[] }
   /** The service's replicas the supervisor keeps: what a new controller adopts. */
-  | { op: 'replicas'; service: string };
+  | { op: 'replicas'; service: string }
+  /** Every ACME challenge the service's client has pending (replacing the last set), for the edge routers to answer. */
+  | { op: 'challenges'; service: string; challenges: Record<string, Challenge> }
+  /** The service's ACME client replaced its certificate files: answered once every edge router process loaded them. */
+  | { op: 'certificates'; service: string };
 
 export type Answer<R extends Request> = R extends { op: 'attach' | 'status' }
   ? SupervisorStatus

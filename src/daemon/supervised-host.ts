@@ -16,14 +16,13 @@ import type { SupervisorClient } from './supervisor-client.ts';
 
 /**
  * Whether the supervisor runs the service's routers: every plain service, and an edge service on a
- * listener of its own with certificate files (or no TLS). ACME services (their account, orders and
- * challenges live in the controller), services sharing a listener (one EdgeListener picks the service
- * per request, in one process) and the httpRedirect listener stay in the controller for now.
+ * listener of its own with certificate files, ACME (its client stays in the controller:
+ * supervised-acme.ts) or no TLS. Services sharing a listener (one EdgeListener picks the service per
+ * request, in one process) and the httpRedirect listener stay in the controller for now.
  */
 export function supervised(cfg: ServiceConfig, all: Record<string, ServiceConfig> = {}): boolean {
   const edge = edgeConfigOf(cfg);
   if (!needsEdge(edge)) return true;
-  if (edge.tls !== undefined && !('certificate' in edge.tls)) return false;
   if (edge.httpRedirect !== undefined) return false;
   return !Object.values(all).some((o) => o !== cfg && o.listen !== undefined && o.listen === cfg.listen);
 }

@@ -3,12 +3,14 @@
 // processes on them, keeps the last route table each router serves, and keeps the process
 // provider's replicas (supervisor-replicas.ts). A service on an edge listener of its own with
 // certificate files runs its edge (TLS, HTTP/2, hosts, paths) in those router processes
-// (edge/worker.ts), each loading the certificate files and reloading them on change. Controllers
+// (edge/worker.ts), each loading the certificate files and reloading them on change (with ACME, the
+// files the controller's ACME client writes, and the challenges it hands over). Controllers
 // come and go: they attach over the unix socket (see protocol.ts) and drive the routers and
 // replicas through it. With no controller attached
 // for `grace` it drains the routers, stops the replicas and exits, so nothing is orphaned for long.
 import { unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { CERTIFICATES_KEY } from '../edge/challenge-sink.ts';
 import type { EdgeConfig } from '../edge/host.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -17,6 +19,7 @@ import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import { type RouterGroupStatus, type Request, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
+import { ChallengeBook } from './supervisor-challenges.ts';
 import { ReplicaKeeper } from './supervisor-replicas.ts';
 
 /** A bound socket the supervisor holds but never accepts on: its router processes do. */
@@ -97,6 +100,10 @@ export class Supervisor {
   /** The drain of each service, for a stop the grace decides. */
   readonly #drain = new Map<string, number>();
   readonly #replicas: ReplicaKeeper;
+  /** ACME challenges the controllers' clients have pending, for every edge router process. */
+  readonly #challenges = new ChallengeBook();
+  /** How often an ACME client replaced its certificate files (what edge routers are told to load again). */
+  #certificates = 0;
 
   constructor(stateDir: string, grace: number, log: Logger) {
     this.#stateDir = stateDir;
@@ -244,6 +251,17 @@ export class Supervisor {
         return null;
       case 'replicas':
         return this.#replicas.running(m.service);
+      case 'challenges': {
+        const changes = this.#challenges.replace(m.service, m.challenges);
+        const edges = [...this.#groups.values()].filter((g) => g.edge !== undefined);
+        await Promise.all(edges.flatMap((g) => changes.map(([key, c]) => g.host.setState(key, c))));
+        return null;
+      }
+      case 'certificates': {
+        const edges = [...this.#groups.values()].filter((g) => g.edge !== undefined);
+        await Promise.all(edges.map((g) => g.host.setState(CERTIFICATES_KEY, ++this.#certificates)));
+        return null;
+      }
       default:
         return m satisfies never;
     }
@@ -278,6 +296,7 @@ export class Supervisor {
       { listen: listeners[0]!.handle, ...(listeners[1] ? { preview: listeners[1].handle } : {}) },
       edge === undefined ? undefined : { module: new URL('../edge/worker.ts', import.meta.url), extra: { edge } },
     );
+    if (edge !== undefined) for (const [key, c] of this.#challenges.all()) void host.setState(key, c);
     const g: Group = { service, opts, workers, edge, host, spec: old?.spec ?? null, listeners };
     try {
       await host.listen();

@@ -1,8 +1,10 @@
 // Certificates from an ACME server (RFC 8555; Let's Encrypt by default) for the hosts of a service,
 // with acme-client doing the protocol. HTTP-01 is answered on the httpRedirect listener when there is
-// one, TLS-ALPN-01 on the TLS listener itself. The account key and each host's certificate live in
-// stateDir (mode 0600) so a restart serves at once; a certificate is renewed ahead of expiry, and a
-// failure is retried with backoff, kept in the status, and never takes the served certificate away.
+// one, TLS-ALPN-01 on the TLS listener itself, through a ChallengeSink: this process's listeners, or
+// router processes elsewhere. The account key and each host's certificate live in stateDir (mode
+// 0600) so a restart serves at once, and router processes that do not run the client load them as
+// files (loadAcmeFiles); a certificate is renewed ahead of expiry, and a failure is retried with
+// backoff, kept in the status, and never takes the served certificate away.
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import acme from 'acme-client';
 import { LETS_ENCRYPT } from '../config/edge-schema.ts';
 import type { Logger } from '../log.ts';
 import { type CertStore, secureContext } from './certs.ts';
+import { type Challenge, type ChallengeSink, challengeKey } from './challenge-sink.ts';
 
 export const ACME_DEFAULTS = {
   directory: LETS_ENCRYPT,
@@ -38,13 +41,41 @@ acmeSettings.retryDefaultDelay = 1;
 const NO_ANSWER = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
 /** Challenges waiting for the ACME server's validation, shared by the listeners of this process. */
-export class AcmeChallenges {
+export class AcmeChallenges implements ChallengeSink {
   /** HTTP-01: token -> key authorization, served at /.well-known/acme-challenge/<token>. */
   readonly http = new Map<string, string>();
   /** TLS-ALPN-01: host -> the context with the challenge certificate, for `acme-tls/1` handshakes. */
   readonly alpn = new Map<string, tls.SecureContext>();
   /** How many httpRedirect listeners are up: HTTP-01 is offered only when one is. */
   httpListeners = 0;
+  /** What each key holds, so a challenge handed over by key alone (`null`) can be taken away. */
+  private readonly byKey = new Map<string, Challenge>();
+
+  httpReady(): boolean {
+    return this.httpListeners > 0;
+  }
+
+  async set(c: Challenge): Promise<void> {
+    this.apply(challengeKey(c), c);
+  }
+
+  async clear(c: Challenge): Promise<void> {
+    this.apply(challengeKey(c), null);
+  }
+
+  /** Sets (or with `null` removes) the challenge under `key`: how a router process is handed one. */
+  apply(key: string, c: Challenge | null): void {
+    const old = this.byKey.get(key);
+    if (old?.type === 'http-01') this.http.delete(old.token);
+    else if (old?.type === 'tls-alpn-01') this.alpn.delete(old.host);
+    if (c === null) {
+      this.byKey.delete(key);
+      return;
+    }
+    if (c.type === 'http-01') this.http.set(c.token, c.keyAuthorization);
+    else this.alpn.set(c.host, secureContext(c.cert, c.key));
+    this.byKey.set(key, c);
+  }
 }
 
 export const acmeChallenges = new AcmeChallenges();
@@ -59,7 +90,8 @@ export interface AcmeOptions {
   storage: string;
   certs: CertStore;
   log: Logger;
-  challenges?: AcmeChallenges;
+  /** Where challenges go: this process's listeners by default. */
+  challenges?: ChallengeSink;
   retryBase?: number;
   retryMax?: number;
   attemptTimeout?: number;
@@ -89,6 +121,31 @@ export interface AcmeHostState {
 
 const safe = (host: string): string => host.replace(/[^a-z0-9.-]/g, '_');
 
+/** The folder of one ACME directory's account and certificates, so a staging account never mixes with a production one. */
+function accountDir(storage: string, directory: string): string {
+  return path.join(storage, createHash('sha256').update(directory).digest('hex').slice(0, 12));
+}
+
+/** Where the certificate and key of `host` from `directory` are kept under `storage`. */
+export function acmeFiles(storage: string, directory: string, host: string): { cert: string; key: string } {
+  const dir = accountDir(storage, directory);
+  return { cert: path.join(dir, `${safe(host)}.pem`), key: path.join(dir, `${safe(host)}.key`) };
+}
+
+/**
+ * For a router process whose ACME client runs elsewhere (the controller): serves each host's
+ * certificate from the files that client writes, reloaded when a renewal replaces them. A file not
+ * there yet fails nothing: the handshake gets no certificate for that host until it appears.
+ */
+export function loadAcmeFiles(certs: CertStore, hosts: readonly string[], storage: string, directory: string): void {
+  // The folder exists before it is watched, so the first certificate is seen when it is written.
+  mkdirSync(accountDir(storage, directory), { recursive: true, mode: 0o700 });
+  for (const host of hosts) {
+    const f = acmeFiles(storage, directory, host);
+    certs.addFiles([host], f.cert, f.key, `waiting for the ACME certificate of ${host}`);
+  }
+}
+
 function writePrivate(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode: 0o600 });
@@ -98,7 +155,7 @@ function writePrivate(file: string, text: string): void {
 
 export class AcmeService {
   private readonly opts: AcmeOptions;
-  private readonly challenges: AcmeChallenges;
+  private readonly challenges: ChallengeSink;
   private readonly states = new Map<string, AcmeHostState>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<string>();
@@ -111,18 +168,17 @@ export class AcmeService {
   }
 
   private dir(): string {
-    // One folder per directory URL, so a staging account never mixes with a production one.
-    const id = createHash('sha256').update(this.opts.directory).digest('hex').slice(0, 12);
-    return path.join(this.opts.storage, id);
+    return accountDir(this.opts.storage, this.opts.directory);
   }
 
   private files(host: string): { cert: string; key: string } {
-    return { cert: path.join(this.dir(), `${safe(host)}.pem`), key: path.join(this.dir(), `${safe(host)}.key`) };
+    return acmeFiles(this.opts.storage, this.opts.directory, host);
   }
 
   /** Serves the certificates already on disk, then obtains or renews each as due. */
   start(): void {
     mkdirSync(this.dir(), { recursive: true, mode: 0o700 });
+    this.challenges.reset?.().catch((err: unknown) => this.opts.log.warn('cannot clear old ACME challenges', { err }));
     for (const host of this.opts.hosts) {
       const f = this.files(host);
       const state: AcmeHostState = { host, state: 'pending', notAfter: null, error: null, failures: 0, nextAttempt: null };
@@ -200,7 +256,7 @@ export class AcmeService {
     try {
       const client = await this.accountClient();
       const [key, csr] = await acme.crypto.createCsr({ commonName: host }, await acme.crypto.createPrivateEcdsaKey());
-      const useHttp = this.challenges.httpListeners > 0;
+      const useHttp = this.challenges.httpReady();
       let timer: NodeJS.Timeout | undefined;
       const timeout = this.opts.attemptTimeout ?? ACME_DEFAULTS.attemptTimeout;
       const expired = new Promise<never>((_, reject) => {
@@ -214,15 +270,18 @@ export class AcmeService {
         skipChallengeVerification: true,
         challengePriority: useHttp ? ['http-01', 'tls-alpn-01'] : ['tls-alpn-01'],
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-          if (challenge.type === 'http-01') this.challenges.http.set(challenge.token, keyAuthorization);
+          if (challenge.type === 'http-01') await this.challenges.set({ type: 'http-01', token: challenge.token, keyAuthorization });
           else if ((challenge.type as string) === 'tls-alpn-01') {
             const [ck, cc] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
-            this.challenges.alpn.set(authz.identifier.value, secureContext(cc, ck));
+            await this.challenges.set({ type: 'tls-alpn-01', host: authz.identifier.value, cert: cc.toString(), key: ck.toString() });
           }
         },
         challengeRemoveFn: async (authz, challenge) => {
-          if (challenge.type === 'http-01') this.challenges.http.delete(challenge.token);
-          else this.challenges.alpn.delete(authz.identifier.value);
+          const c: Challenge =
+            challenge.type === 'http-01'
+              ? { type: 'http-01', token: challenge.token, keyAuthorization: '' }
+              : { type: 'tls-alpn-01', host: authz.identifier.value, cert: '', key: '' };
+          await this.challenges.clear(c);
         },
       });
       const cert = await Promise.race([issued, expired]).finally(() => clearTimeout(timer));
@@ -231,6 +290,13 @@ export class AcmeService {
       writePrivate(f.key, key.toString());
       writePrivate(f.cert, cert);
       this.opts.certs.setPem([host], `acme:${host}`, cert, key.toString());
+      // Told only once the routers serve it: the event below says so.
+      await this.challenges
+        .written?.()
+        .catch((err: unknown) =>
+          log.warn('the routers were not told of the new certificate; they load it when they see the file change', { err }),
+        );
+      if (this.closed) return;
       state.state = 'valid';
       state.notAfter = new Date(new X509Certificate(cert).validTo).toISOString();
       state.error = null;

@@ -69,8 +69,12 @@ export class CertStore {
     this.log = log;
   }
 
-  /** A certificate and key on disk for `hosts` (empty: the default for names nothing else covers). */
-  addFiles(hosts: readonly string[], certificate: string, key: string): void {
+  /**
+   * A certificate and key on disk for `hosts` (empty: the default for names nothing else covers).
+   * `pending`: the files are expected to appear later (written by ACME elsewhere); until they do,
+   * that is what status says and nothing is logged as an error.
+   */
+  addFiles(hosts: readonly string[], certificate: string, key: string, pending?: string): void {
     const entry: Entry = { hosts, source: certificate, context: null, cert: null, pem: null, loadedAt: 0, error: null };
     this.entries.push(entry);
     const load = (): void => {
@@ -79,6 +83,10 @@ export class CertStore {
         const keyPem = readFileSync(key);
         this.install(entry, certPem, keyPem);
       } catch (err) {
+        if (pending !== undefined && entry.context === null && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          entry.error = pending;
+          return;
+        }
         entry.error = `cannot load ${certificate} with ${key}: ${(err as Error).message}`;
         this.log.error('certificate not loaded; the previous one (if any) is still served', {
           certificate,
@@ -233,6 +241,19 @@ export class CertStore {
       this.index();
     }, SETTLE_MS);
     this.settle.unref();
+  }
+
+  /** Loads every file again now, not waiting for the watch or the poll (told a file was replaced). */
+  reload(): void {
+    for (const [abs, f] of this.files) {
+      // Seen now, so the poll does not load the same files once more.
+      Object.assign(f, stat(abs));
+      for (const load of f.loads) this.dirty.add(load);
+    }
+    const loads = [...this.dirty];
+    this.dirty.clear();
+    for (const load of loads) load();
+    this.index();
   }
 
   close(): void {

@@ -7,7 +7,15 @@ import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
 import { type ListenHandles, Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { type AcmeChallenges, type AcmeHostState, type AcmeOptions, AcmeService, acmeChallenges, type CertificateEvent } from './acme.ts';
+import {
+  type AcmeChallenges,
+  type AcmeHostState,
+  type AcmeOptions,
+  AcmeService,
+  acmeChallenges,
+  type CertificateEvent,
+  loadAcmeFiles,
+} from './acme.ts';
 import { EdgeListener } from './listener.ts';
 import { EdgeWorkersHost } from './workers.ts';
 import { RedirectListener } from './redirect.ts';
@@ -117,6 +125,13 @@ export class EdgeListeners {
 
 export const edgeListeners = new EdgeListeners();
 
+/**
+ * Retry and timeout of ACME attempts (tests shorten them). `filesOnly`: this is a router process
+ * whose ACME client runs in the controller (edge/worker.ts): it serves the certificate files that
+ * client writes and answers the challenges it is handed, and orders nothing itself.
+ */
+export type EdgeAcmeTuning = Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'> & { filesOnly?: boolean };
+
 export class EdgeRouterHost implements RouterHost {
   readonly router: Router;
   private readonly edge: EdgeConfig;
@@ -128,15 +143,15 @@ export class EdgeRouterHost implements RouterHost {
   /** Told of every ACME certificate obtained or renewed and every failed attempt (the runtime records them as events). */
   onCertificate: ((e: CertificateEvent) => void) | null = null;
 
-  /** Retry and timeout of ACME attempts (tests shorten them). */
-  private readonly acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'>;
+  /** Retry and timeout of ACME attempts (tests shorten them); `filesOnly`: the ACME client runs elsewhere. */
+  private readonly acmeTuning: EdgeAcmeTuning;
 
   constructor(
     opts: RouterOptions,
     edge: EdgeConfig,
     log: Logger,
     registry: EdgeListeners = edgeListeners,
-    acmeTuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'> = {},
+    acmeTuning: EdgeAcmeTuning = {},
   ) {
     this.acmeTuning = acmeTuning;
     // The preview listener is shared like the main one when this is one of several workers.
@@ -164,7 +179,9 @@ export class EdgeRouterHost implements RouterHost {
       await this.registry.redirect(this.edge.httpRedirect, this.log);
       this.redirect = this.edge.httpRedirect;
     }
-    if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null) {
+    if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null && this.acmeTuning.filesOnly) {
+      loadAcmeFiles(l.certs, this.edge.hosts, this.edge.acmeStorage ?? 'acme', tlsConfig.acme.directory);
+    } else if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null) {
       this.acme = new AcmeService({
         service: this.router.opts.service,
         hosts: this.edge.hosts,
@@ -178,6 +195,11 @@ export class EdgeRouterHost implements RouterHost {
       });
       this.acme.start();
     }
+  }
+
+  /** Loads the listener's certificate files again now (the ACME client elsewhere replaced them). */
+  reloadCertificates(): void {
+    this.listener?.certs?.reload();
   }
 
   /** Where each ACME certificate of this service stands (empty without ACME). */
@@ -236,7 +258,7 @@ export class EdgeRouterHost implements RouterHost {
 export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logger): RouterHost {
   const edge = edgeConfigOf(cfg);
   if (needsEdge(edge) && cfg.workers > 1) {
-    // Validation let this through only for a listener of its own with certificate files (no ACME).
+    // Validation lets this through only for a listener of its own; with ACME, this process runs the client.
     return new EdgeWorkersHost(opts, cfg.workers, edge, log);
   }
   if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);

@@ -3,10 +3,13 @@
 // with SO_REUSEPORT, so the kernel spreads connections over the workers. Each loads the
 // certificate files itself (and reloads them when they change), so every worker serves the same one.
 // Run by the supervisor, a worker gets the listening sockets handed over instead of binding them, so
-// the edge outlives the controller like any other service's routers (daemon/supervisor.ts).
+// the edge outlives the controller like any other service's routers (daemon/supervisor.ts). With
+// ACME the client runs in the controller: a worker loads the certificate files it writes and answers
+// the challenges it is handed (`state` messages), so every worker serves the same certificate.
 import { createLogger } from '../log.ts';
 import type { WorkerMessage, ParentMessage } from '../router/worker.ts';
 import { AcmeChallenges } from './acme.ts';
+import { CERTIFICATES_KEY, type Challenge } from './challenge-sink.ts';
 import { type EdgeConfig, EdgeListeners, EdgeRouterHost } from './host.ts';
 
 function run(): void {
@@ -18,6 +21,7 @@ function run(): void {
   };
   // Sockets the supervisor owns come with `preview` and `init` (handed): listened on, never bound here.
   const handles: { listen?: object; preview?: object } = {};
+  const challenges = new AcmeChallenges();
   process.on('message', (m: ParentMessage, handle?: object) => {
     switch (m.t) {
       case 'init': {
@@ -27,7 +31,8 @@ function run(): void {
           { ...m.opts, reusePort: !m.handed },
           edge,
           log.child({ service: m.opts.service, worker: process.env.CUTOVER_WORKER }),
-          new EdgeListeners(new AcmeChallenges(), !m.handed, handles),
+          new EdgeListeners(challenges, !m.handed, handles),
+          { filesOnly: true },
         );
         host = h;
         // A worker started again takes connections at once: it must already serve the live table.
@@ -58,6 +63,12 @@ function run(): void {
         break;
       case 'health':
         host?.setHealth(m.address, m.healthy);
+        break;
+      case 'state':
+        // What an edge worker is handed: the ACME certificate files changed, or an ACME challenge by key (null: taken away).
+        if (m.key === CERTIFICATES_KEY) host?.reloadCertificates();
+        else challenges.apply(m.key, m.value as Challenge | null);
+        send({ t: 'state-ack', id: m.id });
         break;
       case 'metrics':
         if (host !== null) void host.metrics().then((data) => send({ t: 'metrics', id: m.id, data }));

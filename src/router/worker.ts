@@ -13,13 +13,16 @@ export type ParentMessage =
   | { t: 'apply'; spec: RouteSpec }
   | { t: 'health'; address: string; healthy: boolean }
   | { t: 'metrics'; id: number }
+  /** Keyed state the worker program keeps (an edge worker: ACME challenges); `value` null removes it. */
+  | { t: 'state'; id: number; key: string; value: unknown }
   | { t: 'close'; grace: number };
 
 export type WorkerMessage =
   | { t: 'listening' }
   | { t: 'error'; message: string }
   | { t: 'applied'; generation: number }
-  | { t: 'metrics'; id: number; data: RouterMetrics };
+  | { t: 'metrics'; id: number; data: RouterMetrics }
+  | { t: 'state-ack'; id: number };
 
 function run(): void {
   let router: Router | null = null;
@@ -55,6 +58,10 @@ function run(): void {
         break;
       case 'metrics':
         if (router) send({ t: 'metrics', id: m.id, data: router.metrics() });
+        break;
+      case 'state':
+        // A plain router keeps no such state; the answer only lets its host stop waiting.
+        send({ t: 'state-ack', id: m.id });
         break;
       case 'close':
         void (router?.close(m.grace) ?? Promise.resolve()).then(() => process.exit(0));

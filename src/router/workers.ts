@@ -52,6 +52,9 @@ export class WorkerRouterHost implements RouterHost {
   private readonly waiters = new Set<() => void>();
   private metricsSeq = 0;
   private readonly metricsWaiters = new Map<number, (m: RouterMetrics) => void>();
+  /** Keyed state every worker is handed (setState), again to one started later. */
+  private readonly state = new Map<string, unknown>();
+  private readonly stateWaiters = new Map<number, () => void>();
 
   private readonly handles: { listen: object; preview?: object } | null;
   private readonly entry: WorkerEntry;
@@ -101,6 +104,7 @@ export class WorkerRouterHost implements RouterHost {
           case 'listening':
             w.listening = true;
             for (const [address, healthy] of this.health) send({ t: 'health', address, healthy });
+            for (const [key, value] of this.state) send({ t: 'state', id: 0, key, value });
             if (this.spec) send({ t: 'apply', spec: this.spec });
             resolve();
             break;
@@ -113,6 +117,9 @@ export class WorkerRouterHost implements RouterHost {
             break;
           case 'metrics':
             this.metricsWaiters.get(m.id)?.(m.data);
+            break;
+          case 'state-ack':
+            this.stateWaiters.get(m.id)?.();
             break;
         }
       });
@@ -166,6 +173,34 @@ export class WorkerRouterHost implements RouterHost {
   setHealth(address: string, healthy: boolean): void {
     this.health.set(address, healthy);
     for (const w of this.workers) if (w.child.connected) w.child.send({ t: 'health', address, healthy } satisfies ParentMessage);
+  }
+
+  /**
+   * Hands every worker `value` under `key` (null removes it): an edge worker's ACME challenges.
+   * Resolves once every listening worker has it (or after APPLY_TIMEOUT_MS); one that starts
+   * later gets it as it starts listening.
+   */
+  async setState(key: string, value: unknown): Promise<void> {
+    if (value === null) this.state.delete(key);
+    else this.state.set(key, value);
+    await Promise.all(
+      this.workers
+        .filter((w) => w.listening && w.child.connected)
+        .map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              const id = ++this.metricsSeq;
+              const done = (): void => {
+                clearTimeout(t);
+                this.stateWaiters.delete(id);
+                resolve();
+              };
+              const t = setTimeout(done, APPLY_TIMEOUT_MS);
+              this.stateWaiters.set(id, done);
+              w.child.send({ t: 'state', id, key, value } satisfies ParentMessage);
+            }),
+        ),
+    );
   }
 
   async metrics(): Promise<RouterMetrics> {
