@@ -6,6 +6,8 @@
 //   cutover SIGKILL + up      the controller is killed and `cutover up` started again (it attaches and adopts)
 //   nginx -s reload           a new configuration, new workers, the old ones finish their requests
 //   haproxy reload            master-worker mode (-W), SIGUSR2 to the master; listeners handed over (expose-fd)
+//   cutover router SIGKILL    one router process of the service (workers: 1, then 2) killed; the
+//                             supervisor starts it again (restart-router.ts tells whose connections failed)
 // cutover runs a static service on the upstream nginx (as in the steady rounds) and, for the kill, also
 // a process-provider service of two replicas (bench/apps/mttr-app.js), whose replicas must be adopted.
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { repoRoot } from './cutover.ts';
 import { machineInfo } from './machine.ts';
 import { startNginxProxy, startUpstream } from './nginx.ts';
 import { type Child, freePorts, sleep, startProcess, stopAll, tail, waitForPort } from './proc.ts';
+import { type FailureSplit, killRouter, type RouterProcess, splitFailures } from './restart-router.ts';
 import type { Upstream } from './target.ts';
 import { runWrk } from './wrk.ts';
 
@@ -25,27 +28,36 @@ const log = (line: string) => process.stderr.write(`bench restart: ${line}\n`);
 const READY_MS = 60_000;
 /** Probe clients: few, so they cost the proxy little; each answer's wait is timed. */
 const PROBES = 4;
+/** The router-kill rounds: enough connections that, with two routers, several are on the one not killed. */
+const ROUTER_KILL_PROBES = 8;
 const PROBE_TIMEOUT_MS = 2000;
 
 interface Probe {
   ok: number;
   failed: number;
   maxGapMs: number;
+  /** The client port of the connection each failed request went on (0: it had none). */
+  failedPorts: number[];
 }
 
 /** Keep-alive clients asking one after another until stopped; the longest time between two answers. */
-function probe(url: string): { stop(): Promise<Probe> } {
+function probe(url: string, clients: number): { stop(): Promise<Probe> } {
   let stopping = false;
-  const r: Probe = { ok: 0, failed: 0, maxGapMs: 0 };
-  const loops = Array.from({ length: PROBES }, async () => {
+  const r: Probe = { ok: 0, failed: 0, maxGapMs: 0, failedPorts: [] };
+  const loops = Array.from({ length: clients }, async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let last = performance.now();
     while (!stopping) {
+      let port = 0;
       const ok = await new Promise<boolean>((resolve) => {
         const req = http.get(url, { agent, timeout: PROBE_TIMEOUT_MS }, (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode === 200));
           res.on('error', () => resolve(false));
+        });
+        req.on('socket', (sock) => {
+          port = sock.localPort ?? 0;
+          if (port === 0) sock.once('connect', () => (port = sock.localPort ?? 0));
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
         req.on('error', () => resolve(false));
@@ -57,6 +69,7 @@ function probe(url: string): { stop(): Promise<Probe> } {
         last = now;
       } else {
         r.failed++;
+        r.failedPorts.push(port);
         await sleep(10);
       }
     }
@@ -74,36 +87,49 @@ function probe(url: string): { stop(): Promise<Probe> } {
 interface Subject {
   name: string;
   url: string;
-  /** The restart; resolves once it is done (the new process answers). */
-  event(): Promise<void>;
+  /** Probe clients (default PROBES). */
+  probes?: number;
+  /**
+   * The restart; resolves once it is done (the new process answers). A router kill gives what splits
+   * the probe's failures by the connection they were on.
+   */
+  event(): Promise<((failedPorts: number[]) => FailureSplit) | undefined>;
   close(): Promise<void>;
 }
 
 interface Result {
   name: string;
-  runs: { requests: number; failed: number; probeFailed: number; maxGapMs: number; eventMs: number }[];
+  runs: { requests: number; failed: number; probeFailed: number; maxGapMs: number; eventMs: number; split?: FailureSplit }[];
 }
 
 async function measure(s: Subject, seconds: number, connections: number): Promise<Result['runs'][number]> {
-  const p = probe(s.url);
+  const p = probe(s.url, s.probes ?? PROBES);
   const load = runWrk({ url: s.url, seconds, connections, threads: 1 });
   await sleep((seconds * 1000) / 3);
   const t0 = performance.now();
-  await s.event();
+  const split = await s.event();
   const eventMs = Math.round(performance.now() - t0);
   const wrk = await load;
   const pr = await p.stop();
-  return { requests: wrk.requests, failed: wrk.failed, probeFailed: pr.failed, maxGapMs: pr.maxGapMs, eventMs };
+  return {
+    requests: wrk.requests,
+    failed: wrk.failed,
+    probeFailed: pr.failed,
+    maxGapMs: pr.maxGapMs,
+    eventMs,
+    ...(split ? { split: split(pr.failedPorts) } : {}),
+  };
 }
 
 // ---- cutover ------------------------------------------------------------------------------------
 
-function cutoverConfig(dir: string, port: number, apiPort: number, service: string): string {
+function cutoverConfig(dir: string, port: number, apiPort: number, service: string, workers: number): string {
   return `api: { listen: 127.0.0.1:${apiPort} }
 stateDir: ${path.join(dir, 'state')}
 services:
   bench:
     listen: 127.0.0.1:${port}
+    workers: ${workers}
 ${service}    health: { path: /healthz, interval: 1s }
 `;
 }
@@ -125,7 +151,17 @@ async function cutoverReady(child: Child, apiPort: number, token: string, port: 
   throw new Error(`cutover not ready within ${READY_MS} ms; its log:\n${tail(child.logFile)}`);
 }
 
-async function startCutoverSubject(dir: string, kind: 'static' | 'process', how: 'sighup' | 'kill', upstream: Upstream): Promise<Subject> {
+type CutoverEvent = 'sighup' | 'kill' | 'router-kill';
+
+const EVENT_NAMES: Record<CutoverEvent, string> = { sighup: 'SIGHUP', kill: 'SIGKILL + up', 'router-kill': 'router SIGKILL' };
+
+async function startCutoverSubject(
+  dir: string,
+  kind: 'static' | 'process',
+  how: CutoverEvent,
+  upstream: Upstream,
+  workers = 1,
+): Promise<Subject> {
   mkdirSync(dir, { recursive: true });
   const [port, apiPort] = (await freePorts(2)) as [number, number];
   const service =
@@ -133,7 +169,7 @@ async function startCutoverSubject(dir: string, kind: 'static' | 'process', how:
       ? `    provider: { kind: static, blue: [127.0.0.1:${upstream.blue}], green: [127.0.0.1:${upstream.green}] }\n`
       : `    provider: { kind: process, command: [${process.execPath}, ${path.join(repoRoot, 'bench/apps/mttr-app.js')}, '{version}'], replicas: 2 }\n`;
   const file = path.join(dir, 'cutover.yaml');
-  writeFileSync(file, cutoverConfig(dir, port, apiPort, service));
+  writeFileSync(file, cutoverConfig(dir, port, apiPort, service, workers));
   const token = randomBytes(24).toString('hex');
   const up = (): Child =>
     startProcess(`cutover-${kind}`, process.execPath, [path.join(repoRoot, 'src/cli/main.ts'), 'up', '-c', file], {
@@ -162,10 +198,21 @@ async function startCutoverSubject(dir: string, kind: 'static' | 'process', how:
     if (res.status !== 202) throw new Error(`deploy v1: ${res.status} ${await res.text()}`);
   }
   await cutoverReady(child, apiPort, token, port);
+  const routers = async (): Promise<RouterProcess[]> => {
+    const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/services/bench`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json()) as { supervisor?: { routers?: { processes?: RouterProcess[] } | null } };
+    return body.supervisor?.routers?.processes ?? [];
+  };
   return {
-    name: `cutover ${how === 'sighup' ? 'SIGHUP' : 'SIGKILL + up'}${kind === 'process' ? ' (process, 2 replicas)' : ''}`,
+    name: `cutover ${EVENT_NAMES[how]}${kind === 'process' ? ' (process, 2 replicas)' : ''}${how === 'router-kill' ? ` (workers: ${workers})` : ''}`,
     url: `http://127.0.0.1:${port}/`,
+    ...(how === 'router-kill' ? { probes: ROUTER_KILL_PROBES } : {}),
     async event() {
+      if (how === 'router-kill') {
+        // The controller stays; the supervisor sees its router die and starts it again at once.
+        const { killed, owners } = await killRouter(port, routers, READY_MS);
+        return (failedPorts: number[]) => splitFailures(failedPorts, owners, killed);
+      }
       if (how === 'sighup') {
         process.kill(child.pid, 'SIGHUP');
         // The old controller closes its API as it hands over; ready once the new one answers.
@@ -260,14 +307,17 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '9' },
       runs: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
+      only: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench:restart -- [--duration S (9)] [--runs N (3)] [--connections N (50)] [--keep]\n' +
-        'failed requests and the longest gap in answers across a restart of cutover (SIGHUP; SIGKILL + up), nginx (-s reload) and HAProxy (reload)\n',
+      'usage: npm run bench:restart -- [--duration S (9)] [--runs N (3)] [--connections N (50)] [--only KEY,KEY] [--keep]\n' +
+        'failed requests and the longest gap in answers across a restart of cutover (SIGHUP; SIGKILL + up; one router process\n' +
+        'SIGKILLed), nginx (-s reload) and HAProxy (reload). KEYs: cutover-hup, cutover-kill, cutover-kill-process,\n' +
+        'cutover-router-kill-1, cutover-router-kill-2, nginx, haproxy (default: all)\n',
     );
     return 0;
   }
@@ -283,10 +333,15 @@ async function main(): Promise<number> {
       ['cutover-hup', () => startCutoverSubject(path.join(tmp, 'cutover-hup'), 'static', 'sighup', upstream)],
       ['cutover-kill', () => startCutoverSubject(path.join(tmp, 'cutover-kill'), 'static', 'kill', upstream)],
       ['cutover-kill-process', () => startCutoverSubject(path.join(tmp, 'cutover-kill-process'), 'process', 'kill', upstream)],
+      ['cutover-router-kill-1', () => startCutoverSubject(path.join(tmp, 'cutover-router-kill-1'), 'static', 'router-kill', upstream, 1)],
+      ['cutover-router-kill-2', () => startCutoverSubject(path.join(tmp, 'cutover-router-kill-2'), 'static', 'router-kill', upstream, 2)],
       ['nginx', () => startNginxSubject(path.join(tmp, 'nginx'), upstream)],
       ['haproxy', () => startHaproxySubject(path.join(tmp, 'haproxy'), upstream)],
     ];
-    for (const [key, make] of makers) {
+    const only = values.only?.split(',').map((k) => k.trim());
+    const unknown = only?.filter((k) => !makers.some(([key]) => key === k)) ?? [];
+    if (unknown.length > 0) throw new Error(`--only: no round ${unknown.join(', ')}; see --help`);
+    for (const [key, make] of makers.filter(([k]) => only === undefined || only.includes(k))) {
       let s: Subject;
       try {
         s = await make();
@@ -310,12 +365,23 @@ async function main(): Promise<number> {
     if (values.keep) log(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });
   }
-  const head = ['restart', 'requests', 'failed (wrk)', 'failed (probe)', 'longest gap ms (median, max)', 'restart took ms'];
+  const head = [
+    'restart',
+    'requests',
+    'failed (wrk)',
+    'failed (probe)',
+    "probe failed on: killed router's conns/other conns/new conns",
+    'conns on the killed router (of all)',
+    'longest gap ms (median, max)',
+    'restart took ms',
+  ];
   const rows = results.map((r) => [
     r.name,
     String(median(r.runs.map((x) => x.requests))),
     r.runs.map((x) => x.failed).join('/'),
     r.runs.map((x) => x.probeFailed).join('/'),
+    r.runs.map((x) => (x.split ? `${x.split.killed}/${x.split.other}/${x.split.fresh}` : '-')).join(', '),
+    r.runs.map((x) => (x.split ? `${x.split.connsOnKilled} (${x.split.conns})` : '-')).join(', '),
     `${median(r.runs.map((x) => x.maxGapMs))}, ${Math.max(...r.runs.map((x) => x.maxGapMs))}`,
     String(median(r.runs.map((x) => x.eventMs))),
   ]);
@@ -323,7 +389,8 @@ async function main(): Promise<number> {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
   process.stdout.write(
-    `${runs} run(s) of ${seconds} s each, wrk -t1 -c${connections} plus ${PROBES} probe clients; failed per run; the restart happens a third of the way in\n`,
+    `${runs} run(s) of ${seconds} s each, wrk -t1 -c${connections} plus ${PROBES} probe clients (${ROUTER_KILL_PROBES} for a router kill); ` +
+      'failed per run; the restart happens a third of the way in\n',
   );
   const resultsDir = path.join(repoRoot, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });
@@ -336,7 +403,9 @@ async function main(): Promise<number> {
   );
   writeFileSync(out, `${JSON.stringify({ machine: machineInfo(), seconds, runs, connections, results }, null, 2)}\n`);
   process.stdout.write(`results: ${path.relative(process.cwd(), out)}\n`);
-  return results.some((r) => r.name.startsWith('cutover') && r.runs.some((x) => x.failed + x.probeFailed > 0)) ? 1 : 0;
+  // A killed router loses the requests on its own connections (a single one: on all of them); nothing else may fail.
+  const lost = (x: Result['runs'][number]): boolean => (x.split ? x.split.other > 0 : x.failed + x.probeFailed > 0);
+  return results.some((r) => r.name.startsWith('cutover') && r.runs.some(lost)) ? 1 : 0;
 }
 
 process.exitCode = await main();
