@@ -66,3 +66,12 @@ export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Compile-time proof, beside each schema, that it produces exactly the shape the rest of cutover reads. */
 export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * The sticky cookie's attributes when the config names none: Secure where the service is served over
+ * TLS (a listener is TLS for all its services or none), so a browser never sends it over plain HTTP;
+ * not on plain HTTP, where a browser would not keep a Secure cookie.
+ */
+export function stickyAttributes(tls: boolean): string {
+  return tls ? `${DEFAULTS.stickyAttributes}; Secure` : DEFAULTS.stickyAttributes;
+}

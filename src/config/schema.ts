@@ -14,7 +14,7 @@ import { hooksSchema } from './hooks-schema.ts';
 import { errorPages, maintenance } from './pages-schema.ts';
 import { trafficSchema } from './traffic-schema.ts';
 
-import { type Same, DEFAULTS, ENV_NAME, INTERNAL_LISTEN, NO_SERVICES, SERVICE_NAME } from './defaults.ts';
+import { type Same, DEFAULTS, ENV_NAME, INTERNAL_LISTEN, NO_SERVICES, SERVICE_NAME, stickyAttributes } from './defaults.ts';
 import { kubernetesProvider, PROVIDERS_AVAILABLE, processProvider, staticProvider } from './provider-schema.ts';
 import { gate, health } from './gate-schema.ts';
 import { analysis, shift } from './analysis-schema.ts';
@@ -261,8 +261,11 @@ function service(dir: string) {
             .describe('During a progressive shift, the cookie that keeps a client on one slot (default cutover-slot).'),
           attributes: z
             .string()
-            .default(DEFAULTS.stickyAttributes)
-            .describe('Attributes of the sticky cookie (default Path=/; HttpOnly; SameSite=Lax).'),
+            .regex(/^[\x20-\x7e]*$/, { error: 'cookie attributes are printable ASCII on one line, like Path=/; HttpOnly; SameSite=Lax' })
+            .optional()
+            .describe(
+              'Attributes of the sticky cookie, sent as written (default Path=/; HttpOnly; SameSite=Lax, and Secure when the service has tls).',
+            ),
         })
         .prefault({})
         .describe('Keeping a client on one slot while a progressive shift splits traffic.'),
@@ -299,6 +302,7 @@ function service(dir: string) {
         listen: s.listen ?? INTERNAL_LISTEN,
         onTimeout: s.onTimeout ?? DEFAULTS.onTimeout,
         onProgressDeadline: s.onProgressDeadline ?? 'flag',
+        sticky: { cookie: s.sticky.cookie, attributes: s.sticky.attributes ?? stickyAttributes(s.tls !== undefined) },
       }),
     );
 }
