@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { curl, h2Connect } from './edge-helpers.ts';
-import { type Daemon, freePort, startDaemon, startUpstream, type Upstream, waitFor } from './helpers.ts';
+import { Router } from '../src/router/router.ts';
+import { curl, h2Connect, liveSpec } from './edge-helpers.ts';
+import { type Daemon, freePort, startDaemon, startUpstream, testRouterOptions, type Upstream, waitFor } from './helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
 
 const PAGE_502 = '<h1>Our upstream is having a moment</h1>\n';
@@ -236,4 +237,29 @@ describe("the router's own answers to HEAD", () => {
     assert.deepEqual(out, { code: 0, out: '2 503 0' });
     assert.equal((await d.api('POST', '/api/v1/services/app/maintenance', { enabled: false })).status, 200);
   });
+});
+
+it("a drill's injected 500 answers HEAD with its head alone, and the keep-alive connection goes on", async () => {
+  const up = await startUpstream('blue');
+  const router = new Router(testRouterOptions(0));
+  try {
+    const { port } = await router.listen();
+    router.setHealth(up.address, true);
+    router.apply({ ...liveSpec('web', [up.address], [], 'blue', 1), faults: { slot: 'blue', errors: 1, latency: 0 } });
+    const c = new Raw(net.connect(port, '127.0.0.1'));
+    try {
+      c.socket.write(request('HEAD', '/', 'web.test'));
+      const h = await c.response(true);
+      c.socket.write(request('GET', '/', 'web.test'));
+      const g = await c.response(false);
+      assert.equal(g.status, 500);
+      assert.match(g.body, /injected by a cutover drill/);
+      assert.equal(h.head, g.head);
+    } finally {
+      c.socket.destroy();
+    }
+  } finally {
+    await router.close();
+    await up.close();
+  }
 });

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
-import { errorResponse, type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
+import { type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseResponseHead, ScannedRequest, ScannedResponse, scanRequest, scanResponse } from './heads.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked-decoder.ts';
 import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
@@ -937,13 +937,13 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       const req = this.req as RequestHead;
       if (!this.reqDone || !req.keepAlive) {
         this.state = ST_CLOSED;
-        this.socket.end(errorResponse(500, INJECTED_ERROR, true), 'latin1');
+        this.socket.end(ownResponse(undefined, 500, INJECTED_ERROR, true, req.method === 'HEAD'), 'latin1');
         return;
       }
       this.held.length = 0;
       this.heldBytes = 0;
       this.req = null;
-      this.socket.write(errorResponse(500, INJECTED_ERROR, false), 'latin1');
+      this.socket.write(ownResponse(undefined, 500, INJECTED_ERROR, false, req.method === 'HEAD'), 'latin1');
       this.nextRequest(true);
       return;
     }
