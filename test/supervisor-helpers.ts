@@ -11,6 +11,18 @@ import type { Running, Setup } from './lifecycle-helpers.ts';
 
 /** A config with one static service `web` (blue and green given) and a short supervisor grace. */
 export async function writeStatic(blue: string, green: string, service: Record<string, unknown> = {}, grace = '60s'): Promise<Setup> {
+  return writeStaticServices({ web: { blue, green, ...service } }, {}, grace);
+}
+
+/**
+ * A config with static services (blue and green given), all on one listen address unless one
+ * names its own (`port` in the setup); `top`: more top-level keys (`httpRedirect`, say).
+ */
+export async function writeStaticServices(
+  services: Record<string, { blue: string; green: string } & Record<string, unknown>>,
+  top: Record<string, unknown> = {},
+  grace = '60s',
+): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-restart-'));
   const port = await freePort();
   const apiPort = await freePort();
@@ -19,15 +31,19 @@ export async function writeStatic(blue: string, green: string, service: Record<s
     api: { listen: `127.0.0.1:${apiPort}` },
     stateDir: join(dir, 'state'),
     supervisor: { grace },
-    services: {
-      web: {
-        listen: `127.0.0.1:${port}`,
-        drain: '2s',
-        provider: { kind: 'static', blue: [blue], green: [green] },
-        health: { path: '/healthz', interval: '100ms' },
-        ...service,
-      },
-    },
+    ...top,
+    services: Object.fromEntries(
+      Object.entries(services).map(([name, { blue, green, ...service }]) => [
+        name,
+        {
+          listen: `127.0.0.1:${port}`,
+          drain: '2s',
+          provider: { kind: 'static', blue: [blue], green: [green] },
+          health: { path: '/healthz', interval: '100ms' },
+          ...service,
+        },
+      ]),
+    ),
   };
   const file = join(dir, 'cutover.yaml');
   writeFileSync(file, stringify(config));
@@ -87,9 +103,12 @@ export function keepAliveLoad(port: number, clients = 10, path = '/', maxMs = 24
   };
 }
 
-/** The supervisor and router pids a controller reports for `web`. */
-export async function processes(d: Running): Promise<{ supervisor: number; routers: number[]; controllers: number; generation: number }> {
-  const st = (await d.api('GET', '/api/v1/services/web')).json;
+/** The supervisor and router pids a controller reports for a service. */
+export async function processes(
+  d: Running,
+  service = 'web',
+): Promise<{ supervisor: number; routers: number[]; controllers: number; generation: number }> {
+  const st = (await d.api('GET', `/api/v1/services/${service}`)).json;
   return {
     supervisor: st.supervisor.pid,
     routers: st.supervisor.routers.processes.map((p: { pid: number }) => p.pid),

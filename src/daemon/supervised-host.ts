@@ -14,17 +14,27 @@ import type { RouteSpec } from '../router/table.ts';
 import type { RouterGroupStatus } from './protocol.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 
+const acme = (cfg: ServiceConfig): boolean => cfg.tls !== undefined && 'acme' in cfg.tls;
+
 /**
- * Whether the supervisor runs the service's routers: every plain service, and an edge service on a
- * listener of its own with certificate files, ACME (its client stays in the controller:
- * supervised-acme.ts) or no TLS. Services sharing a listener (one EdgeListener picks the service per
- * request, in one process) and the httpRedirect listener stay in the controller for now.
+ * Whether the supervisor runs the service's routers: every plain service, and every edge service
+ * with certificate files or no TLS, alone on its listener or sharing it (supervisor-edges.ts), and
+ * an ACME service alone on its listener (its client stays in the controller: supervised-acme.ts).
+ * A listener runs in one place, so one an ACME service shares stays in the controller with all its
+ * services for now. The httpRedirect listener is served by the router processes of one TLS listener
+ * (they know the https port of every host it redirects), so a TLS service using it runs there only
+ * while every TLS service is on that listener and none uses ACME; else all of them stay in the
+ * controller, as before.
  */
 export function supervised(cfg: ServiceConfig, all: Record<string, ServiceConfig> = {}): boolean {
   const edge = edgeConfigOf(cfg);
   if (!needsEdge(edge)) return true;
-  if (edge.httpRedirect !== undefined) return false;
-  return !Object.values(all).some((o) => o !== cfg && o.listen !== undefined && o.listen === cfg.listen);
+  const others = Object.values(all).filter((o) => o.name !== cfg.name);
+  const sharing = others.filter((o) => o.listen !== undefined && o.listen === cfg.listen);
+  if (sharing.length > 0 && [cfg, ...sharing].some(acme)) return false;
+  if (edge.tls !== undefined && edge.httpRedirect !== undefined)
+    return !acme(cfg) && !others.some((o) => o.tls !== undefined && (o.listen !== cfg.listen || acme(o)));
+  return true;
 }
 
 /** The edge a supervised service's routers serve; undefined for a plain listener. */

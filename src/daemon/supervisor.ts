@@ -1,97 +1,50 @@
-// The supervisor: the small, long-lived process of a stateDir. It owns the listening sockets (keyed by
-// listen address, so one listener can later serve several services), runs every service's router
-// processes on them, keeps the last route table each router serves, and keeps the process
-// provider's replicas (supervisor-replicas.ts). A service on an edge listener of its own with
-// certificate files runs its edge (TLS, HTTP/2, hosts, paths) in those router processes
-// (edge/worker.ts), each loading the certificate files and reloading them on change (with ACME, the
-// files the controller's ACME client writes, and the challenges it hands over). Controllers
+// The supervisor: the small, long-lived process of a stateDir. It owns the listening sockets (by
+// listen address, bound-sockets.ts), runs every service's router processes on them, keeps the last
+// route table each router serves, and keeps the process provider's replicas (supervisor-replicas.ts).
+// A plain service has router processes of its own; edge services (TLS with certificate files,
+// HTTP/2, hosts, paths) run in the router processes of their listen address, every one serving
+// every service that names it, and the httpRedirect listener with them (supervisor-edges.ts,
+// edge/worker.ts); each process loads the certificate files and reloads them on change (with ACME,
+// the files the controller's ACME client writes, and the challenges it hands over). Controllers
 // come and go: they attach over the unix socket (see protocol.ts) and drive the routers and
-// replicas through it. With no controller attached
-// for `grace` it drains the routers, stops the replicas and exits, so nothing is orphaned for long.
+// replicas through it. With no controller attached for `grace` it drains the routers, stops the
+// replicas and exits, so nothing is orphaned for long.
 import { unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { CERTIFICATES_KEY } from '../edge/challenge-sink.ts';
 import type { EdgeConfig } from '../edge/host.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { joinHostPort, splitHostPort } from '../net/address.ts';
 import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
+import { type BoundSocket, BoundSockets } from './bound-sockets.ts';
 import { type RouterGroupStatus, type Request, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
 import { ChallengeBook } from './supervisor-challenges.ts';
+import { EdgeGroups } from './supervisor-edges.ts';
 import { ReplicaKeeper } from './supervisor-replicas.ts';
 
-/** A bound socket the supervisor holds but never accepts on: its router processes do. */
-interface Listener {
-  address: string;
-  /** The address it really has: the port the kernel chose when `address` names port 0. */
-  bound: string;
-  handle: BoundHandle;
-  /** Services whose routers listen on it. */
-  users: Set<string>;
-}
-
+/** The router processes of a service on a plain listener of its own. */
 interface Group {
+  /** Its name among the users of the sockets it holds. */
+  id: string;
   service: string;
   opts: RouterOptions;
   workers: number;
-  /** An edge service's hosts, prefix and certificate files; its workers load the files themselves. */
-  edge: EdgeConfig | undefined;
   host: WorkerRouterHost;
   spec: RouteSpec | null;
-  listeners: Listener[];
-}
-
-interface NodeNetInternals {
-  /** Binds without listening (what node's cluster uses to share a socket among workers). */
-  _createServerHandle(address: string, port: number, addressType: number, fd?: number, flags?: number): unknown;
-}
-
-/**
- * A bound TCP socket as a handle that can be sent to child processes. Not `net.Server.listen()`:
- * that would make the supervisor accept connections itself. The socket enters LISTEN in the first
- * router; the supervisor's copy keeps it open while routers restart, so connections wait in its
- * queue instead of being refused.
- */
-interface BoundHandle {
-  close(): void;
-  getsockname(out: { address?: string; port?: number }): number;
-}
-
-function bindHandle(address: string): BoundHandle {
-  const { host, port } = splitHostPort(address);
-  const family = net.isIP(host);
-  if (family === 0) throw new CutoverError('CUTOVER_E_LISTEN', `cannot listen on ${address}: give an IP address, not a name`, 500);
-  const r = (net as unknown as NodeNetInternals)._createServerHandle(host, Number(port), family, undefined, 0);
-  if (typeof r === 'number') {
-    throw new CutoverError('CUTOVER_E_LISTEN', `cannot listen on ${address}: ${codeName(r)}; pick a free address in \`listen\``, 500);
-  }
-  return r as BoundHandle;
-}
-
-function boundAddress(handle: BoundHandle, address: string): string {
-  const out: { address?: string; port?: number } = {};
-  if (handle.getsockname(out) !== 0 || out.address === undefined || out.port === undefined) return address;
-  return joinHostPort(out.address, out.port);
-}
-
-function codeName(errno: number): string {
-  const names: Record<number, string> = {
-    [-98]: 'EADDRINUSE (address in use)',
-    [-13]: 'EACCES (permission denied)',
-    [-99]: 'EADDRNOTAVAIL',
-  };
-  return names[errno] ?? `error ${errno}`;
+  listeners: BoundSocket[];
 }
 
 export class Supervisor {
   readonly #stateDir: string;
   readonly #log: Logger;
-  readonly #listeners = new Map<string, Listener>();
+  readonly #sockets = new BoundSockets();
   readonly #groups = new Map<string, Group>();
+  readonly #edges: EdgeGroups;
+  #seq = 0;
   readonly #controllers = new Set<net.Socket>();
-  readonly #sockets = new Set<net.Socket>();
+  readonly #conns = new Set<net.Socket>();
   readonly #startedAt = new Date().toISOString();
   #server: net.Server | null = null;
   #grace: number;
@@ -109,6 +62,7 @@ export class Supervisor {
     this.#stateDir = stateDir;
     this.#grace = grace;
     this.#log = log;
+    this.#edges = new EdgeGroups(this.#sockets, log.child({ part: 'edge' }));
     // News of replicas goes to the attached controllers; with none attached, the next one asks.
     this.#replicas = new ReplicaKeeper(log.child({ part: 'replicas' }), (news) => {
       const line = `${JSON.stringify(news)}\n`;
@@ -164,7 +118,7 @@ export class Supervisor {
     const reply = (m: Wire): void => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(m)}\n`);
     };
-    this.#sockets.add(socket);
+    this.#conns.add(socket);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       buffered += chunk;
@@ -192,7 +146,7 @@ export class Supervisor {
     });
     socket.on('error', () => {});
     socket.on('close', () => {
-      this.#sockets.delete(socket);
+      this.#conns.delete(socket);
       if (!this.#controllers.delete(socket)) return;
       this.#log.info('controller detached', { controllers: this.#controllers.size });
       this.#armGrace();
@@ -213,20 +167,26 @@ export class Supervisor {
       case 'routers':
         return this.#ensure(m.service, m.opts, m.workers, m.edge);
       case 'apply': {
-        const g = this.#group(m.service);
+        const g = this.#groups.get(m.service);
+        if (g === undefined) return this.#edges.apply(m.service, m.spec).then(() => null);
         g.spec = m.spec;
         await g.host.apply(m.spec);
         return null;
       }
       case 'health':
-        this.#group(m.service).host.setHealth(m.address, m.healthy);
+        if (this.#groups.has(m.service)) this.#group(m.service).host.setHealth(m.address, m.healthy);
+        else this.#edges.setHealth(m.service, m.address, m.healthy);
         return null;
       case 'metrics':
-        return this.#group(m.service).host.metrics();
+        return this.#groups.has(m.service) ? this.#group(m.service).host.metrics() : this.#edges.metrics(m.service);
       case 'retain':
-        await Promise.all(
-          [...this.#groups.keys()].filter((s) => !m.services.includes(s)).map((s) => this.#closeGroup(this.#groups.get(s)!, m.grace)),
-        );
+        await Promise.all([
+          ...[...this.#groups.keys()].filter((s) => !m.services.includes(s)).map((s) => this.#closeGroup(this.#groups.get(s)!, m.grace)),
+          ...this.#edges
+            .services()
+            .filter((s) => !m.services.includes(s))
+            .map((s) => this.#edges.remove(s, m.grace)),
+        ]);
         return null;
       case 'shutdown':
         // Answered before the routers drain; the controller waits for this process to exit.
@@ -252,16 +212,14 @@ export class Supervisor {
       case 'replicas':
         return this.#replicas.running(m.service);
       case 'challenges': {
+        // Every edge router process gets every challenge (the edge groups keep them for processes started later).
         const changes = this.#challenges.replace(m.service, m.challenges);
-        const edges = [...this.#groups.values()].filter((g) => g.edge !== undefined);
-        await Promise.all(edges.flatMap((g) => changes.map(([key, c]) => g.host.setState(key, c))));
+        await Promise.all(changes.map(([key, c]) => this.#edges.setState(key, c)));
         return null;
       }
-      case 'certificates': {
-        const edges = [...this.#groups.values()].filter((g) => g.edge !== undefined);
-        await Promise.all(edges.map((g) => g.host.setState(CERTIFICATES_KEY, ++this.#certificates)));
+      case 'certificates':
+        await this.#edges.setState(CERTIFICATES_KEY, ++this.#certificates);
         return null;
-      }
       default:
         return m satisfies never;
     }
@@ -275,69 +233,56 @@ export class Supervisor {
 
   /**
    * Runs the service's routers: the ones already running when their options are the same (a new
-   * controller attaches to them); else new ones on the same listener, and the old ones drain.
+   * controller attaches to them); else new ones on the same listener, and the old ones drain. An
+   * edge service runs in the routers of its listen address, beside the other services on it
+   * (supervisor-edges.ts).
    */
   async #ensure(service: string, opts: RouterOptions, workers: number, edge?: EdgeConfig): Promise<RouterGroupStatus> {
     this.#drain.set(service, opts.drain);
     const old = this.#groups.get(service);
-    if (
-      old !== undefined &&
-      old.workers === workers &&
-      JSON.stringify(old.opts) === JSON.stringify(opts) &&
-      JSON.stringify(old.edge ?? null) === JSON.stringify(edge ?? null)
-    )
-      return groupStatus(old);
-    const listeners = [this.#listen(opts.listen, service)];
-    if (opts.previewListen) listeners.push(this.#listen(opts.previewListen, service));
-    const host = new WorkerRouterHost(
-      opts,
-      workers,
-      this.#log.child({ service }),
-      { listen: listeners[0]!.handle, ...(listeners[1] ? { preview: listeners[1].handle } : {}) },
-      edge === undefined ? undefined : { module: new URL('../edge/worker.ts', import.meta.url), extra: { edge } },
-    );
-    if (edge !== undefined) for (const [key, c] of this.#challenges.all()) void host.setState(key, c);
-    const g: Group = { service, opts, workers, edge, host, spec: old?.spec ?? null, listeners };
+    if (edge !== undefined) {
+      const g = await this.#edges.ensure(service, opts, workers, edge, old?.spec ?? null);
+      // Its routers until now, on a plain listener of their own, drain.
+      if (old !== undefined) void this.#closeGroup(old, opts.drain);
+      return g;
+    }
+    if (old !== undefined && old.workers === workers && JSON.stringify(old.opts) === JSON.stringify(opts)) return groupStatus(old);
+    const id = `${service} #${++this.#seq}`;
+    const listeners: BoundSocket[] = [];
+    try {
+      listeners.push(this.#sockets.take(opts.listen, id));
+      if (opts.previewListen) listeners.push(this.#sockets.take(opts.previewListen, id));
+    } catch (err) {
+      for (const l of listeners) this.#sockets.release(l, id);
+      throw err;
+    }
+    const host = new WorkerRouterHost(opts, workers, this.#log.child({ service }), {
+      listen: listeners[0]!.handle,
+      ...(listeners[1] ? { preview: listeners[1].handle } : {}),
+    });
+    const g: Group = { id, service, opts, workers, host, spec: old?.spec ?? null, listeners };
     try {
       await host.listen();
       if (g.spec !== null) await host.apply(g.spec);
     } catch (err) {
       await host.close(0);
-      for (const l of listeners) this.#release(l, service, old);
+      for (const l of listeners) this.#sockets.release(l, id);
       throw err;
     }
     this.#groups.set(service, g);
     if (old !== undefined) {
       this.#log.info('routers replaced: the new ones serve, the old ones drain', { service });
-      void this.#closeGroup(old, opts.drain, g);
+      void this.#closeGroup(old, opts.drain);
     }
+    // Its routers until now, on an edge listener, let it go.
+    if (this.#edges.has(service)) void this.#edges.remove(service, opts.drain);
     return groupStatus(g);
   }
 
-  #listen(address: string, service: string): Listener {
-    let l = this.#listeners.get(address);
-    if (l === undefined) {
-      const handle = bindHandle(address);
-      l = { address, bound: boundAddress(handle, address), handle, users: new Set() };
-      this.#listeners.set(address, l);
-    }
-    l.users.add(service);
-    return l;
-  }
-
-  /** Closes a listener nobody uses any more (`keep`: a group that still uses it). */
-  #release(l: Listener, service: string, keep?: Group): void {
-    if (keep?.listeners.includes(l)) return;
-    l.users.delete(service);
-    if (l.users.size > 0) return;
-    l.handle.close();
-    this.#listeners.delete(l.address);
-  }
-
-  async #closeGroup(g: Group, grace: number, successor?: Group): Promise<void> {
+  async #closeGroup(g: Group, grace: number): Promise<void> {
     if (this.#groups.get(g.service) === g) this.#groups.delete(g.service);
     await g.host.close(grace);
-    for (const l of g.listeners) this.#release(l, g.service, successor);
+    for (const l of g.listeners) this.#sockets.release(l, g.id);
   }
 
   status(): SupervisorStatus {
@@ -345,7 +290,7 @@ export class Supervisor {
       pid: process.pid,
       startedAt: this.#startedAt,
       controllers: this.#controllers.size,
-      routers: [...this.#groups.values()].map(groupStatus),
+      routers: [...[...this.#groups.values()].map(groupStatus), ...this.#edges.statuses()],
       replicas: this.#replicas.size,
     };
   }
@@ -355,17 +300,19 @@ export class Supervisor {
     if (this.#stopping !== null) return this.#stopping;
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     this.#stopping = (async () => {
-      this.#log.info('supervisor stopping: draining routers', { services: [...this.#groups.keys()] });
+      this.#log.info('supervisor stopping: draining routers', { services: [...this.#groups.keys(), ...this.#edges.services()] });
       // Its controllers tell this stop (on purpose, or the grace) from the supervisor dying.
       const news = `${JSON.stringify({ push: 'stopping', reason: 'the supervisor stops on purpose' })}\n`;
       for (const s of this.#controllers) if (!s.destroyed) s.write(news);
-      await Promise.all([...this.#groups.values()].map((g) => this.#closeGroup(g, drain[g.service] ?? 0)));
+      await Promise.all([
+        ...[...this.#groups.values()].map((g) => this.#closeGroup(g, drain[g.service] ?? 0)),
+        this.#edges.closeAll(drain),
+      ]);
       // The replicas answer until the last exchange through the routers has ended.
       await this.#replicas.stopAll();
-      for (const l of this.#listeners.values()) l.handle.close();
-      this.#listeners.clear();
+      this.#sockets.closeAll();
       // Controllers see their socket close only now: the routers are gone and the ports closed.
-      for (const s of this.#sockets) s.destroy();
+      for (const s of this.#conns) s.destroy();
       await new Promise<void>((resolve) => (this.#server === null ? resolve() : this.#server.close(() => resolve())));
       try {
         unlinkSync(this.socketPath);

@@ -5,7 +5,7 @@ import type { ServiceConfig } from '../config/types.ts';
 import type { EdgeStatus } from '../controller/view.ts';
 import type { Logger } from '../log.ts';
 import { LocalRouterHost, type RouterHost, WorkerRouterHost } from '../router/host.ts';
-import { type ListenHandles, Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
+import { Router, type RouterMetrics, type RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import {
   type AcmeChallenges,
@@ -57,13 +57,16 @@ export class EdgeListeners {
   readonly challenges: AcmeChallenges;
   /** Listeners bind with SO_REUSEPORT: this process is one of a service's `workers` (edge/worker.ts). */
   readonly reusePort: boolean;
-  /** Sockets the supervisor owns and handed to this worker (its one service's listener and preview). */
-  readonly handles: ListenHandles;
+  /**
+   * Sockets the supervisor owns and handed to this worker, by the address they are bound to: the
+   * shared listener, the httpRedirect listener, each service's preview listener. Listened on, never bound here.
+   */
+  readonly handed: ReadonlyMap<string, object>;
 
-  constructor(challenges: AcmeChallenges = acmeChallenges, reusePort = false, handles: ListenHandles = {}) {
+  constructor(challenges: AcmeChallenges = acmeChallenges, reusePort = false, handed: ReadonlyMap<string, object> = new Map()) {
     this.challenges = challenges;
     this.reusePort = reusePort;
-    this.handles = handles;
+    this.handed = handed;
   }
 
   /** The httpRedirect listener at `listen`, started once for all TLS services. */
@@ -75,6 +78,7 @@ export class EdgeListeners {
         challenges: this.challenges,
         log,
         reusePort: this.reusePort,
+        handle: this.handed.get(listen),
         portFor: (host, path) => {
           for (const l of this.byAddress.values()) if (l.proto === 'https' && l.serves(host, path)) return l.address().port;
           return null;
@@ -104,7 +108,7 @@ export class EdgeListeners {
         log,
         challenges: this.challenges,
         reusePort: this.reusePort,
-        handle: this.handles.listen,
+        handle: this.handed.get(listen),
       });
       this.byAddress.set(listen, l);
     }
@@ -174,7 +178,8 @@ export class EdgeRouterHost implements RouterHost {
       value: this.router,
     });
     await l.start();
-    await this.router.listenPreview(this.registry.handles.preview);
+    const preview = this.router.opts.previewListen;
+    await this.router.listenPreview(preview === undefined ? undefined : this.registry.handed.get(preview));
     if (tlsConfig !== undefined && this.edge.httpRedirect !== undefined) {
       await this.registry.redirect(this.edge.httpRedirect, this.log);
       this.redirect = this.edge.httpRedirect;

@@ -14,6 +14,8 @@ export interface RedirectOptions {
   listen: string;
   /** Bind with SO_REUSEPORT (one of a service's `workers` processes). */
   reusePort?: boolean;
+  /** A bound socket handed over by the process that owns it (the supervisor), listened on instead of `listen`. */
+  handle?: object | undefined;
   challenges: AcmeChallenges;
   /** The TLS port that serves `host`, or null when none does. */
   portFor: (host: string, path: string) => number | null;
@@ -75,7 +77,8 @@ export class RedirectListener {
           ),
         ),
       );
-      this.server.listen({ host, port, reusePort: this.opts.reusePort ?? false }, () => resolve());
+      if (this.opts.handle !== undefined) this.server.listen(this.opts.handle, () => resolve());
+      else this.server.listen({ host, port, reusePort: this.opts.reusePort ?? false }, () => resolve());
     });
     this.opts.challenges.httpListeners++;
   }

@@ -1,87 +1,128 @@
-// One of the `workers` processes of a service on an edge listener: the same messages as a router
-// worker (router/worker.ts), serving an edge listener (TLS, HTTP/2, hosts, paths) of its own bound
-// with SO_REUSEPORT, so the kernel spreads connections over the workers. Each loads the
-// certificate files itself (and reloads them when they change), so every worker serves the same one.
-// Run by the supervisor, a worker gets the listening sockets handed over instead of binding them, so
-// the edge outlives the controller like any other service's routers (daemon/supervisor.ts). With
-// ACME the client runs in the controller: a worker loads the certificate files it writes and answers
-// the challenges it is handed (`state` messages), so every worker serves the same certificate.
+// One of the router processes of an edge listener: it serves every service on that listener (TLS,
+// HTTP/2, the choice of service by host and path), one EdgeRouterHost per service on one
+// EdgeListeners registry, driven by its parent over IPC (edge/worker-group.ts). Run by the
+// supervisor, it gets the listening sockets handed over (the listener, the httpRedirect listener,
+// each service's preview listener) instead of binding them, so the edge outlives the controller;
+// run by a controller (`workers: N` without a supervisor), it binds them with SO_REUSEPORT and the
+// kernel spreads connections over its siblings. Each process loads the certificate files itself and
+// reloads them when they change, so every one serves the same certificate. With ACME the client runs
+// in the controller: a process loads the certificate files it writes and answers the challenges it
+// is handed (`state` messages), and orders nothing itself.
 import { createLogger } from '../log.ts';
-import type { WorkerMessage, ParentMessage } from '../router/worker.ts';
+import type { RouterMetrics, RouterOptions } from '../router/router.ts';
+import type { RouteSpec } from '../router/table.ts';
 import { AcmeChallenges } from './acme.ts';
 import { CERTIFICATES_KEY, type Challenge } from './challenge-sink.ts';
 import { type EdgeConfig, EdgeListeners, EdgeRouterHost } from './host.ts';
 
+export type EdgeParentMessage =
+  /** A socket the parent owns, bound to `address`, comes with this message; sent before the `add` that uses it. */
+  | { t: 'socket'; address: string }
+  /** Serve a service on the listener; `spec` and `health`: what it serves now, applied before the first connection. */
+  | { t: 'add'; service: string; opts: RouterOptions; edge: EdgeConfig; spec?: RouteSpec; health?: [string, boolean][] }
+  | { t: 'remove'; service: string; grace: number }
+  | { t: 'apply'; service: string; spec: RouteSpec }
+  | { t: 'health'; service: string; address: string; healthy: boolean }
+  | { t: 'metrics'; service: string; id: number }
+  /** Keyed state of the whole process: an ACME challenge (null: taken away), or CERTIFICATES_KEY: load the ACME files again. */
+  | { t: 'state'; id: number; key: string; value: unknown }
+  | { t: 'close'; grace: number };
+
+export type EdgeWorkerMessage =
+  | { t: 'added'; service: string; generation: number }
+  | { t: 'removed'; service: string }
+  | { t: 'error'; service: string; message: string }
+  | { t: 'applied'; service: string; generation: number }
+  | { t: 'metrics'; id: number; data: RouterMetrics | null }
+  | { t: 'state-ack'; id: number };
+
 function run(): void {
-  let host: EdgeRouterHost | null = null;
-  let generation = -1;
-  const log = createLogger();
-  const send = (m: WorkerMessage): void => {
+  const log = createLogger().child({ worker: process.env.CUTOVER_WORKER });
+  const send = (m: EdgeWorkerMessage): void => {
     if (process.connected) process.send?.(m);
   };
-  // Sockets the supervisor owns come with `preview` and `init` (handed): listened on, never bound here.
-  const handles: { listen?: object; preview?: object } = {};
+  const handed = new Map<string, object>();
+  // The HTTP-01 and TLS-ALPN-01 answers this process gives (its redirect and TLS listeners read
+  // them): the ACME clients in the controller hand them over as `state`.
   const challenges = new AcmeChallenges();
-  process.on('message', (m: ParentMessage, handle?: object) => {
+  const registry = new EdgeListeners(challenges, true, handed);
+  const hosts = new Map<string, EdgeRouterHost>();
+  // Messages of one service run in order (an `apply` right after its `add` waits for the add).
+  const queues = new Map<string, Promise<void>>();
+  const serial = (service: string, step: () => Promise<void>): void => {
+    const next = (queues.get(service) ?? Promise.resolve()).then(step).catch((err: Error) => {
+      send({ t: 'error', service, message: err.message });
+    });
+    queues.set(service, next);
+  };
+  const generationOf = (h: EdgeRouterHost | undefined): number => h?.router.table.generation ?? -1;
+
+  process.on('message', (m: EdgeParentMessage, handle?: object) => {
     switch (m.t) {
-      case 'init': {
-        const edge = m.extra?.edge as EdgeConfig;
-        if (m.handed) handles.listen = handle;
-        const h = new EdgeRouterHost(
-          { ...m.opts, reusePort: !m.handed },
-          edge,
-          log.child({ service: m.opts.service, worker: process.env.CUTOVER_WORKER }),
-          new EdgeListeners(challenges, !m.handed, handles),
-          { filesOnly: true },
-        );
-        host = h;
-        // A worker started again takes connections at once: it must already serve the live table.
-        for (const [address, healthy] of m.health ?? []) h.setHealth(address, healthy);
-        if (m.spec !== undefined) {
-          h.router.apply(m.spec);
-          generation = h.router.table.generation;
-        }
-        h.listen().then(
-          () => send({ t: 'listening' }),
-          (err: Error) => {
-            send({ t: 'error', message: err.message });
-            process.exit(1);
-          },
-        );
+      case 'socket':
+        if (handle !== undefined) handed.set(m.address, handle);
         break;
-      }
-      case 'preview':
-        // Handed by the supervisor; without one, an edge worker binds its preview listener itself (SO_REUSEPORT).
-        handles.preview = handle;
+      case 'add':
+        serial(m.service, async () => {
+          // Not sent for a service already here (edge/worker-group.ts); if it is, it starts afresh.
+          await hosts.get(m.service)?.close(0);
+          const h = new EdgeRouterHost({ ...m.opts, reusePort: true }, m.edge, log.child({ service: m.service }), registry, {
+            filesOnly: true,
+          });
+          hosts.set(m.service, h);
+          // Connections may come at once: the service must already serve its live table.
+          for (const [address, healthy] of m.health ?? []) h.setHealth(address, healthy);
+          if (m.spec !== undefined) h.router.apply(m.spec);
+          try {
+            await h.listen();
+          } catch (err) {
+            hosts.delete(m.service);
+            await h.close(0).catch(() => {});
+            throw err;
+          }
+          send({ t: 'added', service: m.service, generation: generationOf(h) });
+        });
+        break;
+      case 'remove':
+        serial(m.service, async () => {
+          const h = hosts.get(m.service);
+          hosts.delete(m.service);
+          await h?.close(m.grace);
+          send({ t: 'removed', service: m.service });
+        });
         break;
       case 'apply':
-        if (host !== null) {
-          void host.apply(m.spec);
-          generation = host.router.table.generation;
-        }
-        send({ t: 'applied', generation });
+        serial(m.service, async () => {
+          const h = hosts.get(m.service);
+          if (h !== undefined) await h.apply(m.spec);
+          send({ t: 'applied', service: m.service, generation: generationOf(h) });
+        });
         break;
       case 'health':
-        host?.setHealth(m.address, m.healthy);
+        hosts.get(m.service)?.setHealth(m.address, m.healthy);
         break;
+      case 'metrics': {
+        const h = hosts.get(m.service);
+        if (h === undefined) send({ t: 'metrics', id: m.id, data: null });
+        else void h.metrics().then((data) => send({ t: 'metrics', id: m.id, data }));
+        break;
+      }
       case 'state':
-        // What an edge worker is handed: the ACME certificate files changed, or an ACME challenge by key (null: taken away).
-        if (m.key === CERTIFICATES_KEY) host?.reloadCertificates();
+        if (m.key === CERTIFICATES_KEY) for (const h of hosts.values()) h.reloadCertificates();
         else challenges.apply(m.key, m.value as Challenge | null);
         send({ t: 'state-ack', id: m.id });
         break;
-      case 'metrics':
-        if (host !== null) void host.metrics().then((data) => send({ t: 'metrics', id: m.id, data }));
-        break;
       case 'close':
-        void (host?.close(m.grace) ?? Promise.resolve()).then(() => process.exit(0));
+        void closeAll(m.grace).then(() => process.exit(0));
         break;
     }
   });
-  // The daemon died (or closed the channel): stop at once, so no worker is ever orphaned.
+  const closeAll = (grace: number): Promise<unknown> => Promise.all([...hosts.values()].map((h) => h.close(grace).catch(() => {})));
+  // The parent died (or closed the channel): stop at once, so no worker is ever orphaned.
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C reaches the whole process group: the parent decides how the workers stop.
   process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => void (host?.close(0) ?? Promise.resolve()).then(() => process.exit(0)));
+  process.on('SIGTERM', () => void closeAll(0).then(() => process.exit(0)));
 }
 
 if (process.env.CUTOVER_WORKER !== undefined && process.send !== undefined) run();

@@ -7,22 +7,19 @@ import type { RouteSpec } from './table.ts';
 export type ParentMessage =
   /** With `handed`, the main listener comes with this message and a `preview` one came before it. */
   /** `spec` and `health`: what the service serves now, applied before the first connection is taken. */
-  | { t: 'init'; opts: RouterOptions; handed?: boolean; spec?: RouteSpec; health?: [string, boolean][]; extra?: Record<string, unknown> }
+  | { t: 'init'; opts: RouterOptions; handed?: boolean; spec?: RouteSpec; health?: [string, boolean][] }
   /** The preview listener, handed over (sent before `init`). */
   | { t: 'preview' }
   | { t: 'apply'; spec: RouteSpec }
   | { t: 'health'; address: string; healthy: boolean }
   | { t: 'metrics'; id: number }
-  /** Keyed state the worker program keeps (an edge worker: ACME challenges); `value` null removes it. */
-  | { t: 'state'; id: number; key: string; value: unknown }
   | { t: 'close'; grace: number };
 
 export type WorkerMessage =
   | { t: 'listening' }
   | { t: 'error'; message: string }
   | { t: 'applied'; generation: number }
-  | { t: 'metrics'; id: number; data: RouterMetrics }
-  | { t: 'state-ack'; id: number };
+  | { t: 'metrics'; id: number; data: RouterMetrics };
 
 function run(): void {
   let router: Router | null = null;
@@ -58,10 +55,6 @@ function run(): void {
         break;
       case 'metrics':
         if (router) send({ t: 'metrics', id: m.id, data: router.metrics() });
-        break;
-      case 'state':
-        // A plain router keeps no such state; the answer only lets its host stop waiting.
-        send({ t: 'state-ack', id: m.id });
         break;
       case 'close':
         void (router?.close(m.grace) ?? Promise.resolve()).then(() => process.exit(0));

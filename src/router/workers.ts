@@ -22,12 +22,6 @@ interface Worker {
   restarts: number;
 }
 
-/** The program a worker runs (router/worker.ts unless said), and what its `init` carries beside the options. */
-export interface WorkerEntry {
-  module: URL;
-  extra?: Record<string, unknown>;
-}
-
 /** One router process as status shows it. */
 export interface WorkerStatus {
   worker: number;
@@ -52,24 +46,18 @@ export class WorkerRouterHost implements RouterHost {
   private readonly waiters = new Set<() => void>();
   private metricsSeq = 0;
   private readonly metricsWaiters = new Map<number, (m: RouterMetrics) => void>();
-  /** Keyed state every worker is handed (setState), again to one started later. */
-  private readonly state = new Map<string, unknown>();
-  private readonly stateWaiters = new Map<number, () => void>();
 
   private readonly handles: { listen: object; preview?: object } | null;
-  private readonly entry: WorkerEntry;
 
   /**
    * `handles`: listening sockets this process owns (the supervisor) and hands to every worker, so
    * they outlive any one worker; without them the workers listen themselves with SO_REUSEPORT.
-   * `entry`: another worker program speaking the same messages (an edge listener's, edge/worker.ts).
    */
-  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }, entry?: WorkerEntry) {
+  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }) {
     this.opts = { ...opts, reusePort: handles === undefined };
     this.count = count;
     this.log = log;
     this.handles = handles ?? null;
-    this.entry = entry ?? { module: new URL('./worker.ts', import.meta.url) };
   }
 
   /** Every worker process: pid, the generation it serves, when it started and how often it restarted. */
@@ -88,7 +76,7 @@ export class WorkerRouterHost implements RouterHost {
   }
 
   private spawn(index: number): Promise<void> {
-    const child = fork(this.entry.module, [], {
+    const child = fork(new URL('./worker.ts', import.meta.url), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });
@@ -104,7 +92,6 @@ export class WorkerRouterHost implements RouterHost {
           case 'listening':
             w.listening = true;
             for (const [address, healthy] of this.health) send({ t: 'health', address, healthy });
-            for (const [key, value] of this.state) send({ t: 'state', id: 0, key, value });
             if (this.spec) send({ t: 'apply', spec: this.spec });
             resolve();
             break;
@@ -117,9 +104,6 @@ export class WorkerRouterHost implements RouterHost {
             break;
           case 'metrics':
             this.metricsWaiters.get(m.id)?.(m.data);
-            break;
-          case 'state-ack':
-            this.stateWaiters.get(m.id)?.();
             break;
         }
       });
@@ -134,7 +118,7 @@ export class WorkerRouterHost implements RouterHost {
           if (!this.closing) this.spawn(index).catch((err) => this.log.error('router worker restart failed', { err }));
         }, delay).unref();
       });
-      const now = { spec: this.spec ?? undefined, health: [...this.health], extra: this.entry.extra };
+      const now = { spec: this.spec ?? undefined, health: [...this.health] };
       if (this.handles === null) send({ t: 'init', opts: this.opts, ...now });
       else {
         if (this.handles.preview !== undefined) child.send({ t: 'preview' } satisfies ParentMessage, this.handles.preview as never);
@@ -173,34 +157,6 @@ export class WorkerRouterHost implements RouterHost {
   setHealth(address: string, healthy: boolean): void {
     this.health.set(address, healthy);
     for (const w of this.workers) if (w.child.connected) w.child.send({ t: 'health', address, healthy } satisfies ParentMessage);
-  }
-
-  /**
-   * Hands every worker `value` under `key` (null removes it): an edge worker's ACME challenges.
-   * Resolves once every listening worker has it (or after APPLY_TIMEOUT_MS); one that starts
-   * later gets it as it starts listening.
-   */
-  async setState(key: string, value: unknown): Promise<void> {
-    if (value === null) this.state.delete(key);
-    else this.state.set(key, value);
-    await Promise.all(
-      this.workers
-        .filter((w) => w.listening && w.child.connected)
-        .map(
-          (w) =>
-            new Promise<void>((resolve) => {
-              const id = ++this.metricsSeq;
-              const done = (): void => {
-                clearTimeout(t);
-                this.stateWaiters.delete(id);
-                resolve();
-              };
-              const t = setTimeout(done, APPLY_TIMEOUT_MS);
-              this.stateWaiters.set(id, done);
-              w.child.send({ t: 'state', id, key, value } satisfies ParentMessage);
-            }),
-        ),
-    );
   }
 
   async metrics(): Promise<RouterMetrics> {
