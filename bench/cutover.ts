@@ -86,14 +86,16 @@ export async function startCutover(
   apiPort: number,
   upstream: Upstream,
   tls?: CutoverTls,
+  /** Another checkout to run instead of this one (`--baseline`): its row is named `cutover@base`. */
+  root = repoRoot,
 ): Promise<Target> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'cutover.yaml');
   writeFileSync(file, config(dir, workers, port, apiPort, upstream, tls));
   const token = randomBytes(24).toString('hex');
-  const name = workers === 1 ? 'cutover' : `cutover-w${workers}`;
-  const child = startProcess(name, process.execPath, [path.join(repoRoot, 'src/cli/main.ts'), 'up', '-c', file], {
-    cwd: repoRoot,
+  const name = (workers === 1 ? 'cutover' : `cutover-w${workers}`) + (root === repoRoot ? '' : '@base');
+  const child = startProcess(name, process.execPath, [path.join(root, 'src/cli/main.ts'), 'up', '-c', file], {
+    cwd: root,
     env: { ...process.env, CUTOVER_TOKEN: token },
     logFile: path.join(dir, 'cutover.log'),
   });

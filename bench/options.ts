@@ -18,6 +18,8 @@ export interface Options {
   maxNoise: number;
   retries: number;
   keepTmp: boolean;
+  /** Another checkout of cutover measured beside this one (before/after in one run), or null. */
+  baseline: string | null;
   /** Release rounds (bench/mttr.ts, bench/false-alarms.ts); either one runs instead of the wrk rounds. */
   mttr: boolean;
   mttrRuns: number;
@@ -39,6 +41,7 @@ export const usage = `usage: npm run bench -- [options]
   --max-noise P        measure a run again when other processes used more than P% of the machine (default 10)
   --retries N          at most this many extra runs per measurement for noise (default 2)
   --keep               keep the temporary directory (configs, logs) and print where it is
+  --baseline DIR       also measure the cutover of another checkout (with its node_modules) as cutover@base
 
   --mttr               instead of the wrk rounds: time users see a bad release until analysis rolls it back
   --mttr-runs N        runs per variant and setting; medians are reported (default 5)
@@ -75,6 +78,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'max-noise': { type: 'string' },
       retries: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       mttr: { type: 'boolean', default: false },
       'mttr-runs': { type: 'string' },
       'mttr-rate': { type: 'string' },
@@ -105,6 +109,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     maxNoise: int('max-noise', values['max-noise'], 10, 0, 100),
     retries: int('retries', values.retries, 2, 0, 10),
     keepTmp: values.keep,
+    baseline: values.baseline ?? null,
     mttr: values.mttr,
     mttrRuns: int('mttr-runs', values['mttr-runs'], 5, 1, 50),
     mttrRate: int('mttr-rate', values['mttr-rate'], 500, 50, 5000),

@@ -52,8 +52,13 @@ async function startTargets(o: Options, tmp: string, upstream: Upstream, skipped
       }
       try {
         const [port, apiPort] = (await freePorts(2)) as [number, number];
-        if (kind === 'cutover') targets.push(await startCutover(dir, w, port, apiPort, upstream));
-        else if (kind === 'nginx') targets.push(await startNginxProxy(dir, w, port, upstream));
+        if (kind === 'cutover') {
+          targets.push(await startCutover(dir, w, port, apiPort, upstream));
+          if (o.baseline !== null) {
+            const [p2, a2] = (await freePorts(2)) as [number, number];
+            targets.push(await startCutover(`${dir}@base`, w, p2, a2, upstream, undefined, path.resolve(o.baseline)));
+          }
+        } else if (kind === 'nginx') targets.push(await startNginxProxy(dir, w, port, upstream));
         else targets.push(await startHaproxy(dir, w, port, upstream));
       } catch (err) {
         log(`${name} did not start: ${(err as Error).message}`);

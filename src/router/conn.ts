@@ -644,17 +644,27 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   // ---- upstream side ----
 
+  /** Upstream reads arrive as views of the connection's read buffer (pool.ts): what outlives this call is copied or kept. */
+  readonly borrowsReads = true;
+
   onUpstreamData(up: Upstream, chunk: Buffer): void {
     if (up !== this.up) return;
-    if (this.state === ST_TUNNEL) return this.tunnelFromUpstream(chunk);
-    this.resBytes += chunk.length;
-    if (this.res === null) {
-      const buf = this.resHeadBuf === null ? chunk : Buffer.concat([this.resHeadBuf, chunk]);
-      this.resHeadBuf = null;
-      this.readResponseHead(buf);
-    } else {
-      this.forwardResponseBody(chunk);
+    if (this.state === ST_TUNNEL) this.tunnelFromUpstream(chunk);
+    else {
+      this.resBytes += chunk.length;
+      if (this.res === null) {
+        const buf = this.resHeadBuf === null ? chunk : Buffer.concat([this.resHeadBuf, chunk]);
+        this.resHeadBuf = null;
+        this.readResponseHead(buf);
+        // A partial head waits for more (in a copy); a head read in place outlives this read while its body streams.
+        if (this.resHeadBuf !== null) this.resHeadBuf = Buffer.from(this.resHeadBuf);
+        else if (this.res !== null && this.res === this.resScan) (this.res as ScannedResponse).detach();
+      } else {
+        this.forwardResponseBody(chunk);
+      }
     }
+    // A write the kernel did not take at once, or the compressor, still holds the bytes.
+    if (this.socket.writableLength > 0 || this.zip !== null) up.keepRead();
   }
 
   private readResponseHead(buf: Buffer): void {

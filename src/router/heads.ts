@@ -394,6 +394,11 @@ export class ScannedResponse extends InPlace implements ResponseHead {
     this.ctStart = this.ctEnd = -1;
   }
 
+  /** Copies the bytes the head was read from, for a head that outlives the read buffer it came in. */
+  detach(): void {
+    if (this.buf !== EMPTY) this.buf = Buffer.from(this.buf.subarray(0, this.end));
+  }
+
   /** The status line (as HTTP/1.1) and the kept header lines as one string (one slice when nothing is dropped). */
   headText(): string {
     if (this.minor === 0) return `HTTP/1.1${this.buf.toString('latin1', this.start + 8, this.block)}${this.keptLines()}`;

@@ -11,7 +11,20 @@ export interface UpstreamOwner {
   onUpstreamEnd(up: Upstream): void;
   onUpstreamClose(up: Upstream, err: Error | null): void;
   onUpstreamDrain(up: Upstream): void;
+  /**
+   * True when the owner is done with every chunk when onUpstreamData returns, or calls
+   * `up.keepRead()` when it is not: it then gets views of the connection's one read buffer instead
+   * of a copy of each read.
+   */
+  readonly borrowsReads?: boolean;
 }
+
+/**
+ * An upstream connection reads into a buffer of its own (net's `onread`): small at first, since
+ * most answers are, and Node's own 64 KiB once a read fills it (a large body).
+ */
+const READ_SMALL = 8192;
+const READ_LARGE = 65536;
 
 /** One TCP connection to a target. Its listeners are set once and forward to the current owner. */
 export class Upstream {
@@ -25,10 +38,23 @@ export class Upstream {
   closed = false;
   private error: Error | null = null;
 
+  /**
+   * What the connection reads into (net's `onread`: no Readable stream, no buffer made per read). It
+   * is reused for the next read unless the chunk handed out is still referenced (`keepRead`).
+   */
+  private readBuf = Buffer.allocUnsafeSlow(READ_SMALL);
+  private readKept = false;
+  private readFull = false;
+
   constructor(target: Target, owner: UpstreamOwner, connectTimeout: number) {
     this.target = target;
     this.owner = owner;
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      onread: { buffer: () => this.nextReadBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
+    });
     this.socket = socket;
     socket.setTimeout(connectTimeout);
     socket.on('connect', () => {
@@ -42,10 +68,6 @@ export class Upstream {
         err.code = 'ETIMEDOUT';
         socket.destroy(err);
       }
-    });
-    socket.on('data', (chunk: Buffer) => {
-      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
-      else socket.destroy(); // bytes nobody asked for: this connection can't be trusted for the next request
     });
     socket.on('end', () => {
       if (this.owner !== null) this.owner.onUpstreamEnd(this);
@@ -64,6 +86,32 @@ export class Upstream {
       if (owner !== null) owner.onUpstreamClose(this, this.error);
     });
     target.open++;
+  }
+
+  private onRead(n: number, buf: Buffer): boolean {
+    const owner = this.owner;
+    if (owner === null) {
+      this.socket.destroy(); // bytes nobody asked for: this connection can't be trusted for the next request
+      return false;
+    }
+    if (n === buf.length && n < READ_LARGE) this.readFull = true;
+    const chunk = buf.subarray(0, n);
+    owner.onUpstreamData(this, owner.borrowsReads === true ? chunk : Buffer.from(chunk));
+    return true;
+  }
+
+  private nextReadBuffer(): Buffer {
+    if (this.readKept || this.readFull) {
+      this.readBuf = Buffer.allocUnsafeSlow(this.readFull || this.readBuf.length === READ_LARGE ? READ_LARGE : READ_SMALL);
+      this.readKept = false;
+      this.readFull = false;
+    }
+    return this.readBuf;
+  }
+
+  /** The chunk just handed to the owner stays referenced (a queued write, a parsed head): the next read goes to a new buffer. */
+  keepRead(): void {
+    this.readKept = true;
   }
 
   destroy(): void {
