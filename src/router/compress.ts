@@ -7,6 +7,9 @@
 // whose Content-Length is under minSize (a chunked body's size is not known up front: it is compressed,
 // as nginx does). An ETag becomes weak (the bytes differ), and Vary gains Accept-Encoding.
 import zlib from 'node:zlib';
+import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked-decoder.ts';
+import type { RequestHead, ResponseHead } from './http1.ts';
+import { BODY_CHUNKED } from './rules.ts';
 
 export type Encoding = 'br' | 'zstd' | 'gzip';
 /** Preferred first when the client weighs several the same. */
@@ -163,3 +166,75 @@ export class BodyCompressor {
     this.z.destroy();
   }
 }
+
+/** CompressedAnswer.feed: the identity body goes on, ended in this chunk, ended before its last byte, or is malformed. */
+export const ZIP_MORE = 0;
+export const ZIP_DONE = 1;
+export const ZIP_EXTRA = 2;
+export const ZIP_ERROR = 3;
+
+/**
+ * One HTTP/1.1 answer compressed on its way to the client (conn.ts): finds where the upstream's
+ * identity body ends (Content-Length, or chunked through the decoder), and sends the encoded bytes
+ * chunk-framed to an HTTP/1.1 client (as they are to an HTTP/1.0 one, which then sees a close).
+ */
+export class CompressedAnswer {
+  /** The header lines to send in place of the upstream's (framing included). */
+  readonly lines: string;
+  /** The identity body has ended; the compressor is flushing what is left. */
+  ending = false;
+  private readonly zip: BodyCompressor;
+  private readonly decoder: ChunkedDecoder | null;
+  private readonly chunked: boolean;
+  private remaining: number;
+
+  /** A compressed answer for `res`, or null to send it as it is. `send` writes to the client. */
+  static start(opts: CompressionOptions, req: RequestHead, res: ResponseHead, send: (b: Buffer) => void): CompressedAnswer | null {
+    const chunkedBody = res.bodyMode === BODY_CHUNKED;
+    // A chunked answer that announces trailers keeps them: it goes as it is.
+    if (chunkedBody && headerValue(res.forwardLines, 'trailer') !== null) return null;
+    const length = chunkedBody ? -1 : res.contentLength;
+    const accept = headerValue(req.forwardLines, 'accept-encoding');
+    const enc = compressionFor(opts, accept, req.method, res.status, res.contentType, length, res.forwardLines);
+    return enc === null ? null : new CompressedAnswer(enc, res, req.minor === 1, send);
+  }
+
+  private constructor(enc: Encoding, res: ResponseHead, chunked: boolean, send: (b: Buffer) => void) {
+    this.chunked = chunked;
+    this.decoder = res.bodyMode === BODY_CHUNKED ? new ChunkedDecoder() : null;
+    this.remaining = this.decoder === null ? res.contentLength : 0;
+    this.lines = compressedLines(res.forwardLines, enc) + (chunked ? 'transfer-encoding: chunked\r\n' : '');
+    this.zip = new BodyCompressor(enc, (b) => send(chunked ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, CRLF]) : b));
+    this.send = send;
+  }
+
+  private readonly send: (b: Buffer) => void;
+
+  /** Identity body bytes from the upstream (the compressor may keep a reference to them until it flushes). */
+  feed(chunk: Buffer): number {
+    if (this.decoder !== null) {
+      const zip = this.zip;
+      const end = this.decoder.feed(chunk, (d) => zip.write(d));
+      if (end === DECODE_ERROR) return ZIP_ERROR;
+      if (end === DECODE_MORE) return ZIP_MORE;
+      return end < chunk.length ? ZIP_EXTRA : ZIP_DONE;
+    }
+    const used = Math.min(chunk.length, this.remaining);
+    this.remaining -= used;
+    this.zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+    if (this.remaining > 0) return ZIP_MORE;
+    return used < chunk.length ? ZIP_EXTRA : ZIP_DONE;
+  }
+
+  /** After ZIP_DONE/ZIP_EXTRA: flushes, ends the chunked framing, then `done`. */
+  end(done: () => void): void {
+    this.ending = true;
+    this.zip.end(() => {
+      if (this.chunked) this.send(LAST_CHUNK);
+      done();
+    });
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');

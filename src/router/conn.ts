@@ -12,8 +12,7 @@ import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
 import { parseResponseHead, ScannedRequest, ScannedResponse, scanRequest, scanResponse } from './heads.ts';
-import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from './chunked-decoder.ts';
-import { BodyCompressor, type CompressionOptions, compressedLines, compressionFor, headerValue } from './compress.ts';
+import { CompressedAnswer, type CompressionOptions, ZIP_ERROR, ZIP_EXTRA, ZIP_MORE } from './compress.ts';
 import { forwardedFor, forwardingLines } from './forwarded.ts';
 import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
 import { http1Page, ownResponse, type Page, type PagesConfig } from './pages.ts';
@@ -192,11 +191,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   private setCookie: string | null = null;
   /** Compressing this answer (compress.ts), or null. */
-  private zip: BodyCompressor | null = null;
-  /** Decoding a chunked answer for the compressor (chunked-decoder.ts), or null (Content-Length). */
-  private zipDecoder: ChunkedDecoder | null = null;
-  /** The upstream's body has ended; the compressor is flushing. */
-  private zipEnding = false;
+  private zip: CompressedAnswer | null = null;
   /** Set while this request may still go once to the standby slot (retry.ts), else null. */
   private retry: RetryRule | null = null;
   /** The request body as sent, kept while a retry may need it again. */
@@ -697,12 +692,14 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       if (res.status >= 500 && this.retry !== null && this.retryOnStandby(res.status, false)) return;
       this.clearDeadline();
       this.res = res;
+      const compression = this.host.opts.compression;
       const zip =
-        this.host.opts.compression !== undefined && (res.bodyMode === BODY_LENGTH || res.bodyMode === BODY_CHUNKED)
-          ? this.compressor(req, res)
+        compression !== undefined && (res.bodyMode === BODY_LENGTH || res.bodyMode === BODY_CHUNKED)
+          ? CompressedAnswer.start(compression, req, res, (b) => this.sendCompressed(b))
           : null;
+      this.zip = zip;
       const closeClient = !req.keepAlive || !this.reqDone || res.bodyMode === BODY_UNTIL_CLOSE || (zip !== null && req.minor === 0);
-      let head = zip === null && res === scan ? scan.headText() : `${res.statusLine}\r\n${zip ?? res.forwardLines}`;
+      let head = zip === null && res === scan ? scan.headText() : `${res.statusLine}\r\n${zip === null ? res.forwardLines : zip.lines}`;
       if (closeClient) head += 'connection: close\r\n';
       if (this.setCookie !== null) head += this.setCookie;
       if (this.host.opts.via) head += `via: 1.${res.minor} cutover\r\n`;
@@ -721,68 +718,27 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
   }
 
-  /** compress.ts: the header lines of a compressed answer (and this.zip set), or null to send it as it is. */
-  private compressor(req: RequestHead, res: ResponseHead): string | null {
-    const accept = headerValue(req.forwardLines, 'accept-encoding');
-    const chunkedBody = res.bodyMode === BODY_CHUNKED;
-    // A chunked answer that announces trailers keeps them: it goes as it is.
-    if (chunkedBody && headerValue(res.forwardLines, 'trailer') !== null) return null;
-    const length = chunkedBody ? -1 : res.contentLength;
-    const opts = this.host.opts.compression as CompressionOptions;
-    const enc = compressionFor(opts, accept, req.method, res.status, res.contentType, length, res.forwardLines);
-    if (enc === null) return null;
-    this.zipDecoder = chunkedBody ? new ChunkedDecoder() : null;
-    const chunked = req.minor === 1;
-    this.zip = new BodyCompressor(enc, (b) => {
-      if (this.state !== ST_EXCHANGE) return;
-      let ok: boolean;
-      if (chunked) {
-        this.socket.cork();
-        this.socket.write(`${b.length.toString(16)}\r\n`, 'latin1');
-        this.socket.write(b);
-        ok = this.socket.write('\r\n', 'latin1');
-        this.socket.uncork();
-      } else ok = this.socket.write(b);
-      if (!ok && this.up !== null) this.up.socket.pause();
-    });
-    return compressedLines(res.forwardLines, enc) + (chunked ? 'transfer-encoding: chunked\r\n' : '');
+  /** The compressor's output to the client; the upstream waits while the client's socket is full. */
+  private sendCompressed(b: Buffer): void {
+    if (this.state === ST_EXCHANGE && !this.socket.write(b) && this.up !== null) this.up.socket.pause();
   }
 
   /** A compressed answer's identity body bytes from upstream; at its end the upstream is let go, the client's answer ends once flushed. */
-  private zipBody(zip: BodyCompressor, chunk: Buffer, head: string | null): void {
+  private zipBody(zip: CompressedAnswer, chunk: Buffer, head: string | null): void {
     if (head !== null) this.socket.write(head, 'latin1');
-    if (this.zipEnding) {
+    if (zip.ending) {
       this.upstreamBroken = true; // bytes after the body, while the compressor flushes
       return;
     }
-    const decoder = this.zipDecoder;
-    if (decoder !== null) {
-      const end = decoder.feed(chunk, (d) => zip.write(d));
-      if (end === DECODE_ERROR) return this.abortMidResponse();
-      if (end === DECODE_MORE) return;
-      if (end < chunk.length) this.upstreamBroken = true;
-    } else {
-      const used = Math.min(chunk.length, this.resRemaining);
-      if (used < chunk.length) this.upstreamBroken = true;
-      this.resRemaining -= used;
-      zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
-      if (this.resRemaining > 0) return;
-    }
-    this.zipEnding = true;
+    const end = zip.feed(chunk);
+    if (end === ZIP_ERROR) return this.abortMidResponse();
+    if (end === ZIP_MORE) return;
+    if (end === ZIP_EXTRA) this.upstreamBroken = true;
     const res = this.res as ResponseHead;
-    const req = this.req as RequestHead;
-    const up = this.up;
-    this.up = null;
-    if (up !== null) {
-      if (res.keepAlive && !this.upstreamBroken && this.reqDone && req.minor === 1) up.target.release(up, performance.now());
-      else up.destroy();
-    }
+    this.releaseUpstream(res);
     zip.end(() => {
       if (this.state !== ST_EXCHANGE || this.res !== res) return;
-      if (req.minor === 1) this.socket.write('0\r\n\r\n', 'latin1');
       this.zip = null;
-      this.zipDecoder = null;
-      this.zipEnding = false;
       this.finishExchange();
     });
   }
@@ -974,16 +930,21 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.destroyAll();
   }
 
+  /** After a complete answer: the upstream connection goes back to its pool when it can carry another. */
+  private releaseUpstream(res: ResponseHead): void {
+    const up = this.up;
+    this.up = null;
+    if (up === null) return;
+    if (res.keepAlive && !this.upstreamBroken && this.reqDone && (this.req as RequestHead).minor === 1)
+      up.target.release(up, performance.now());
+    else up.destroy();
+  }
+
   private finishExchange(): void {
     const res = this.res as ResponseHead;
     const req = this.req as RequestHead;
     this.settle(res.status, false, false);
-    const up = this.up;
-    this.up = null;
-    if (up !== null) {
-      if (res.keepAlive && !this.upstreamBroken && this.reqDone && req.minor === 1) up.target.release(up, performance.now());
-      else up.destroy();
-    }
+    this.releaseUpstream(res);
     this.req = null;
     this.res = null;
     const keep = req.keepAlive && this.reqDone && res.bodyMode !== BODY_UNTIL_CLOSE;
