@@ -14,26 +14,20 @@ import type { RouteSpec } from '../router/table.ts';
 import type { RouterGroupStatus } from './protocol.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 
-const acme = (cfg: ServiceConfig): boolean => cfg.tls !== undefined && 'acme' in cfg.tls;
-
 /**
  * Whether the supervisor runs the service's routers: every plain service, and every edge service
- * with certificate files or no TLS, alone on its listener or sharing it (supervisor-edges.ts), and
- * an ACME service alone on its listener (its client stays in the controller: supervised-acme.ts).
- * A listener runs in one place, so one an ACME service shares stays in the controller with all its
- * services for now. The httpRedirect listener is served by the router processes of one TLS listener
- * (they know the https port of every host it redirects), so a TLS service using it runs there only
- * while every TLS service is on that listener and none uses ACME; else all of them stay in the
- * controller, as before.
+ * (certificate files, ACME, or no TLS), alone on its listener or sharing it (supervisor-edges.ts).
+ * An ACME service's client stays in the controller (supervised-acme.ts): its routers load the files
+ * it writes and are handed its challenges. The httpRedirect listener is served by the router
+ * processes of one TLS listener (they know the https port of every host it redirects), so a TLS
+ * service using it runs there only while every TLS service is on that listener; else all of them
+ * stay in the controller, as before.
  */
 export function supervised(cfg: ServiceConfig, all: Record<string, ServiceConfig> = {}): boolean {
   const edge = edgeConfigOf(cfg);
   if (!needsEdge(edge)) return true;
   const others = Object.values(all).filter((o) => o.name !== cfg.name);
-  const sharing = others.filter((o) => o.listen !== undefined && o.listen === cfg.listen);
-  if (sharing.length > 0 && [cfg, ...sharing].some(acme)) return false;
-  if (edge.tls !== undefined && edge.httpRedirect !== undefined)
-    return !acme(cfg) && !others.some((o) => o.tls !== undefined && (o.listen !== cfg.listen || acme(o)));
+  if (edge.tls !== undefined && edge.httpRedirect !== undefined) return !others.some((o) => o.tls !== undefined && o.listen !== cfg.listen);
   return true;
 }
 
