@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { h2Connect, h2Request } from './edge-helpers.ts';
 import { freePort, startDaemon, startUpstream, type Daemon, type Upstream, waitFor } from './helpers.ts';
+import { connectionPids } from './supervisor-helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
 
 /** The supervisor's edge worker processes (its children running edge/worker.ts): they outlive the controller. */
@@ -24,10 +25,9 @@ async function workerPids(d: Daemon): Promise<number[]> {
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
-/** Pids holding established connections on the listener's port (ss -tnp). */
+/** Pids holding established connections on the listener's port. */
 function holders(port: number): Set<number> {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
-  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
+  return new Set(connectionPids(port).values());
 }
 
 function get(agent: https.Agent, port: number, ca: string): Promise<{ status: number; body: string }> {

@@ -1,6 +1,7 @@
 // Pieces the restart tests share: a static service behind the supervisor's routers, keep-alive load
 // that records every failure and the longest gap between answers, and a look at which processes live
 // (the supervisor's tree, the demo app's replicas that answer).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ export async function writeStatic(blue: string, green: string, service: Record<s
  * names its own (`port` in the setup); `top`: more top-level keys (`httpRedirect`, say).
  */
 export async function writeStaticServices(
-  services: Record<string, { blue: string; green: string } & Record<string, unknown>>,
+  services: Record<string, { blue: string | string[]; green: string | string[] } & Record<string, unknown>>,
   top: Record<string, unknown> = {},
   grace = '60s',
 ): Promise<Setup> {
@@ -38,7 +39,7 @@ export async function writeStaticServices(
         {
           listen: `127.0.0.1:${port}`,
           drain: '2s',
-          provider: { kind: 'static', blue: [blue], green: [green] },
+          provider: { kind: 'static', blue: [blue].flat(), green: [green].flat() },
           health: { path: '/healthz', interval: '100ms' },
           ...service,
         },
@@ -175,4 +176,16 @@ export function descendants(root: number): number[] {
   };
   walk(root);
   return out;
+}
+
+/** Which process holds each established connection on the listener's `port`, by the client's port (ss -tnp). */
+export function connectionPids(port: number): Map<number, number> {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  const pids = new Map<number, number>();
+  for (const line of out.split('\n')) {
+    const peer = /\S+:(\d+)\s+\S+:(\d+)\s+users:/.exec(line);
+    const pid = /pid=(\d+)/.exec(line);
+    if (peer && pid) pids.set(Number(peer[2]), Number(pid[1]));
+  }
+  return pids;
 }

@@ -74,16 +74,21 @@ describe('edge keys in cutover.yaml', () => {
     assert.deepEqual(paths, ['services.app.hosts[0]', 'services.app.hosts[1]', 'services.app.pathPrefix', 'services.app.tls.certificate']);
   });
 
-  it('workers on an edge listener need it to themselves, with certificate files or ACME', () => {
+  it('workers on an edge listener: with certificate files or ACME, one count for every service sharing it', () => {
     assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { certificate: app.pem, key: app.key }'))), []);
     // One ACME client per service, in the controller; its workers load the files it writes.
     assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2\ntls: { acme: { email: ops@a.test } }'))), []);
+    // A shared listener's processes serve all of its services: one worker count for all of them.
+    assert.deepEqual(problems(file(svc('app', 'hosts: [a.test]\nworkers: 2'), svc('api', 'hosts: [b.test]\nworkers: 2'))), []);
     const shared = problems(file(svc('app', 'hosts: [a.test]\nworkers: 2'), svc('api', 'hosts: [b.test]')));
     assert.deepEqual(
       shared.map((p) => p.path),
-      ['services.app.workers'],
+      ['services.api.workers'],
     );
-    assert.match(shared[0]?.message ?? '', /workers need a listener of their own, and .* is shared with api/);
+    assert.match(
+      shared[0]?.message ?? '',
+      /services sharing .* run in the same router processes, and app has workers: 2; give api workers: 2 too/,
+    );
   });
 
   it('a listener is TLS for all of its services or none, and has one preview header', () => {

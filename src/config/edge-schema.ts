@@ -147,7 +147,7 @@ export function sameSharedListen(a: unknown, b: unknown): boolean {
 export function edgeProblems(services: unknown): { path: PropertyKey[]; message: string }[] {
   const claims: ListenerClaim[] = [];
   const problems: { path: PropertyKey[]; message: string }[] = [];
-  const byListen = new Map<string, { name: string; header: unknown; workers: boolean }[]>();
+  const byListen = new Map<string, { name: string; header: unknown; workers: number }[]>();
   for (const [name, raw] of Object.entries(record(services) ?? {})) {
     const s = record(raw);
     const key = typeof s?.listen === 'string' ? listenKey(s.listen) : null;
@@ -174,8 +174,7 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
             message: `${host}: a wildcard certificate needs the DNS-01 challenge, which cutover does not answer; name the hosts, or use tls: { certificate, key }`,
           });
       });
-    const edgeKeys = s.tls !== undefined || (h !== undefined && h.length > 0) || s.pathPrefix !== undefined;
-    const workers = edgeKeys && typeof s.workers === 'number' && s.workers > 1;
+    const workers = typeof s.workers === 'number' ? s.workers : 1;
     const list = byListen.get(key) ?? [];
     list.push({ name, header: record(s.preview)?.header, workers });
     byListen.set(key, list);
@@ -183,15 +182,12 @@ export function edgeProblems(services: unknown): { path: PropertyKey[]; message:
   for (const [listen, group] of byListen) {
     const first = group[0];
     if (group.length < 2 || first === undefined) continue;
-    // The kernel spreads a SO_REUSEPORT address's connections over every process bound to it, whichever service it serves.
-    for (const g of group) {
-      if (g.workers)
+    // One listener's router processes serve all of its services (edge/worker-group.ts): one count for all.
+    for (const g of group.slice(1)) {
+      if (g.workers !== first.workers)
         problems.push({
           path: ['services', g.name, 'workers'],
-          message: `workers need a listener of their own, and ${listen} is shared with ${group
-            .filter((o) => o !== g)
-            .map((o) => o.name)
-            .join(', ')}; give this service its own listen address, or set workers to 1`,
+          message: `services sharing ${listen} run in the same router processes, and ${first.name} has workers: ${first.workers}; give ${g.name} workers: ${first.workers} too (or every service on it the same count)`,
         });
     }
     // A request head is read before its service is known, so the preview header is the listener's.

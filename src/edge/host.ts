@@ -263,7 +263,7 @@ export class EdgeRouterHost implements RouterHost {
 export function routerHostFor(cfg: ServiceConfig, opts: RouterOptions, log: Logger): RouterHost {
   const edge = edgeConfigOf(cfg);
   if (needsEdge(edge) && cfg.workers > 1) {
-    // Validation lets this through only for a listener of its own; with ACME, this process runs the client.
+    // The listen address's processes serve every service on it (one count for all, as validate asks); with ACME, this process runs the client.
     return new EdgeWorkersHost(opts, cfg.workers, edge, log);
   }
   if (needsEdge(edge)) return new EdgeRouterHost(opts, edge, log);

@@ -55,6 +55,7 @@ function run(): void {
     });
     queues.set(service, next);
   };
+  let listening: Promise<unknown> = Promise.resolve();
   const generationOf = (h: EdgeRouterHost | undefined): number => h?.router.table.generation ?? -1;
 
   process.on('message', (m: EdgeParentMessage, handle?: object) => {
@@ -74,7 +75,11 @@ function run(): void {
           for (const [address, healthy] of m.health ?? []) h.setHealth(address, healthy);
           if (m.spec !== undefined) h.router.apply(m.spec);
           try {
-            await h.listen();
+            // One at a time: services joining at once (a process started again gets them all) share
+            // one listener, which must start listening once.
+            const listened = listening.then(() => h.listen());
+            listening = listened.catch(() => {});
+            await listened;
           } catch (err) {
             hosts.delete(m.service);
             await h.close(0).catch(() => {});
