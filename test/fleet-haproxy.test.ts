@@ -46,6 +46,8 @@ async function startController(name: string, prefix: string): Promise<Controller
       store: etcdStoreUrl(cluster, prefix),
       api: { listen: `127.0.0.1:${apiPort}` },
       stateDir: join(dir, name),
+      // The SIGKILLed leader's supervisor (its routers outlive it) stops soon after the test.
+      supervisor: { grace: '5s' },
       fleet: { ackTimeout: '1s', onLaggingRouters: 'proceed' },
       services: {
         web: {

@@ -61,9 +61,12 @@ export class Procs {
     );
   }
 
-  /** Kills every process still running (a test's `after`). */
+  /**
+   * Stops every process still running (a test's `after`): SIGTERM, so that a controller's supervisor
+   * and its routers stop with it instead of serving on for their grace; SIGKILL after 8 s.
+   */
   async killAll(): Promise<void> {
-    await Promise.all([...this.running].map((p) => p.kill('SIGKILL')));
+    await Promise.all([...this.running].map((p) => p.kill('SIGTERM')));
   }
 
   /** A call to a controller's API with the token these processes were started with. */

@@ -3,11 +3,12 @@
 // webhooks, wired together. With a store that can carry a fleet (etcd) it also campaigns for
 // leadership: only the leader runs the services' runtimes and releases (a follower's API refuses
 // changes, naming the leader), and its switches wait for the fleet's routers (see src/fleet/).
-// Otherwise the routers and the process provider's replicas run under the stateDir's supervisor
+// The routers and the process provider's replicas run under the stateDir's supervisor
 // (supervisor.ts), which outlives this process: a controller that stops on purpose asks it to drain
 // and stop; one that restarts or dies leaves the routers serving and the replicas running, and the
-// next one attaches to the routers and adopts the replicas. In a fleet the supervisor keeps the
-// replicas only (the routers are the fleet's), so they outlive a leader that dies just the same.
+// next one attaches to the routers and adopts the replicas. In a fleet the supervisor's routers are
+// this controller's fleet router's (fed from etcd by it, see src/fleet/router-node.ts), so a
+// controller that dies leaves them serving their last table until the next one attaches.
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { CutoverError, ConfigError, notFound } from '../errors.ts';
@@ -31,12 +32,13 @@ import { ReleaseController } from '../controller/release.ts';
 import { GroupCoordinator } from '../controller/group.ts';
 import { ServiceRuntime } from '../controller/service.ts';
 import { FleetControl } from '../fleet/control.ts';
+import type { AdoptableHost } from '../fleet/router-node.ts';
 import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
 import { SupervisedAcmeHost } from './supervised-acme.ts';
 import { SupervisedEdgeHost, SupervisedRouterHost, supervised, supervisedEdge } from './supervised-host.ts';
-import { startDataPlane, startReplicaKeeper } from './data-plane.ts';
+import { startDataPlane, startFleetSupervisor } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 import { SupervisedReplicaRunner } from './supervised-replicas.ts';
 
@@ -56,7 +58,7 @@ export class Daemon implements ControlPlane {
   private feed: EventFeed | null = null;
   private notifier: WebhookNotifier | null = null;
   private traffic: TrafficSampler | null = null;
-  /** The stateDir's supervisor, which runs the routers (without a fleet) and the process replicas. */
+  /** The stateDir's supervisor, which runs the routers (in a fleet: the fleet router's) and the process replicas. */
   #supervisor: SupervisorClient | null = null;
   #replicaRunner: SupervisedReplicaRunner | null = null;
   apiAddress = '';
@@ -80,16 +82,16 @@ export class Daemon implements ControlPlane {
   async start(): Promise<void> {
     mkdirSync(this.config.stateDir, { recursive: true, mode: 0o700 });
     // The supervisor starts (or answers) while the store opens: both take a moment.
-    const attaching =
+    const attaching: Promise<SupervisorClient | null> =
       this.#attaching ??
-      (this.config.store.kind === 'etcd' ? startReplicaKeeper(this.config, this.log) : startDataPlane(this.config, this.log));
-    attaching?.catch(() => {});
+      (this.config.store.kind === 'etcd' ? startFleetSupervisor(this.config, this.log) : startDataPlane(this.config, this.log));
+    attaching.catch(() => {});
     try {
       this.#store = await openStore(this.config);
     } catch (err) {
       // Nothing was started: the supervisor, if this one started it, leaves after its grace.
-      void attaching?.then(
-        (c) => c.detach(),
+      void attaching.then(
+        (c) => c?.detach(),
         () => {},
       );
       throw err;
@@ -98,24 +100,15 @@ export class Daemon implements ControlPlane {
     this.adminTokenFile = admin.file;
     try {
       const link = this.#store.fleet?.();
+      this.#supervisor = await attaching;
+      if (this.#supervisor !== null) this.#watchSupervisor(this.#supervisor);
       if (link !== undefined) {
-        if (attaching !== null) {
-          this.#supervisor = await attaching;
-          this.#watchSupervisor(this.#supervisor);
-        }
-        this.fleet = await FleetControl.start(this.config, link, this.log);
+        const sup = this.#supervisor;
+        this.fleet = await FleetControl.start(this.config, link, this.log, sup === null ? undefined : (cfg) => this.fleetHost(cfg.name));
+        await this.#retain(this.config.fleet.router);
       } else {
-        this.#supervisor = await attaching!;
-        this.#watchSupervisor(this.#supervisor);
         await this.startServices();
-        // A service taken out of the config: its routers drain and stop.
-        await this.#supervisor.request({
-          op: 'retain',
-          services: Object.values(this.config.services)
-            .filter((s) => supervised(s, this.config.services))
-            .map((s) => s.name),
-          grace: 0,
-        });
+        await this.#retain(true);
       }
       this.feed = new EventFeed(this.#store, this.log);
       this.notifier = new WebhookNotifier(this.config.notifications.webhooks, {
@@ -207,6 +200,26 @@ export class Daemon implements ControlPlane {
     }
     // Only now: a group asked for while its members were still starting would name them unknown.
     this.groupCoordinator = groups;
+  }
+
+  /** A service taken out of the config (or `fleet.router` turned off): its routers drain and stop. */
+  async #retain(routers: boolean): Promise<void> {
+    await this.#supervisor?.request({
+      op: 'retain',
+      services: routers
+        ? Object.values(this.config.services)
+            .filter((s) => supervised(s, this.config.services))
+            .map((s) => s.name)
+        : [],
+      grace: 0,
+    });
+  }
+
+  /** The fleet router's routers of a service in the supervisor, which says what they serve; null: in this process. */
+  private fleetHost(name: string): AdoptableHost | null {
+    const host = this.supervisedHost(name);
+    if (host === undefined) return null;
+    return { host, served: async () => (await host.processes())?.generation ?? 0 };
   }
 
   /** Undefined for the edge services the supervisor does not run yet (supervised-host.ts): their router runs in this process. */

@@ -24,10 +24,14 @@ export async function startDataPlane(config: Config, log: Logger): Promise<Super
 }
 
 /**
- * A fleet controller's supervisor: the fleet runs the routers, and the supervisor keeps the process
- * provider's replicas so that they outlive this controller; null when no service has any.
+ * A fleet controller's supervisor: it runs the fleet router's routers (unless `fleet.router: false`)
+ * and keeps the process provider's replicas, so that both outlive this controller; null when it has
+ * neither to do. The routers are asked for by the fleet router once it has read etcd, not here.
  */
-export function startReplicaKeeper(config: Config, log: Logger): Promise<SupervisorClient> | null {
-  if (!Object.values(config.services).some((s) => s.provider.kind === 'process')) return null;
+export async function startFleetSupervisor(config: Config, log: Logger): Promise<SupervisorClient | null> {
+  const { supervised } = await import('./supervised-host.ts');
+  const services = Object.values(config.services);
+  const routers = config.fleet.router && services.some((s) => supervised(s, config.services));
+  if (!routers && !services.some((s) => s.provider.kind === 'process')) return null;
   return SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
 }

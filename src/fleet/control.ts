@@ -1,6 +1,7 @@
 // What `cutover up` adds with an etcd store: the routers' registry (so switches wait for them), the
 // leader election (only the leader runs releases), and, unless `fleet.router: false`, a fleet router
-// in the same process serving the config's services like any `cutover router`.
+// serving the config's services like any `cutover router`: driven from this process, its routers in
+// the stateDir's supervisor where `hostFor` says so (they outlive this process), else in this one.
 import { hostname } from 'node:os';
 import type { Config } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
@@ -12,7 +13,7 @@ import { FleetMetrics } from './fleet-metrics.ts';
 import type { LeaderRecord, RouterRecord } from './keys.ts';
 import { Leadership, type LeadershipHandlers } from './leader.ts';
 import { RouterRegistry } from './registry.ts';
-import { FleetRouter } from './router-node.ts';
+import { type FleetHostFactory, FleetRouter } from './router-node.ts';
 
 const LEADER_REFRESH_MS = 1000;
 
@@ -33,14 +34,15 @@ export class FleetControl {
   #leader: LeaderRecord | null = null;
   #refresh: NodeJS.Timeout | null = null;
 
-  static async start(config: Config, link: FleetLink, log: Logger): Promise<FleetControl> {
+  /** `hostFor`: where the fleet router's routers run (absent: in this process). */
+  static async start(config: Config, link: FleetLink, log: Logger, hostFor?: FleetHostFactory): Promise<FleetControl> {
     const id = `${hostname()}/${process.pid}`;
     const registry = await RouterRegistry.start(link, log);
     let router: FleetRouter | null = null;
     try {
       if (config.fleet.router) {
         const first = Object.values(config.services)[0]?.listen ?? '';
-        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, link });
+        router = await FleetRouter.start({ id: `${hostname()}/${first}`, config, log, link, hostFor });
       }
     } catch (err) {
       await registry.close();

@@ -5,6 +5,10 @@
 //
 // When etcd cannot be reached it keeps serving its last tables and says `etcd: disconnected` in its
 // status and metrics; the watch resumes from the last revision it saw when etcd answers again.
+//
+// Its routers run in this process (`cutover router`), or, in a `cutover up` controller, in the
+// stateDir's supervisor (`hostFor`), where they outlive the controller: a restarted one attaches to
+// them, learns the generation they serve and applies only what etcd holds beyond it.
 import { hostname } from 'node:os';
 import type { Config, ServiceConfig } from '../config/types.ts';
 import { CutoverError } from '../errors.ts';
@@ -30,6 +34,16 @@ const HEALTHY_BEFORE_LISTEN_MS = 10_000;
 /** How often a router that could not publish or read tries again. */
 const RETRY_MS = 500;
 
+/** A service's routers outside this process (the supervisor's), which may be serving already when this router starts. */
+export interface AdoptableHost {
+  host: RouterHost;
+  /** The generation they serve once `host.listen()` has attached to (or started) them; 0: none yet. */
+  served(): Promise<number>;
+}
+
+/** Where a service's routers run; null: in this process (routerHostFor). */
+export type FleetHostFactory = (cfg: ServiceConfig) => AdoptableHost | null;
+
 export interface FleetRouterOptions {
   /** Unique in the fleet; a restarted router uses the same id. */
   id: string;
@@ -37,6 +51,8 @@ export interface FleetRouterOptions {
   log: Logger;
   /** What it reads the route states from and publishes to: the store's (a controller that is also a router), or one of its own. */
   link: FleetLink;
+  /** Routers that outlive this process (a controller's: the supervisor's); absent: all in this process. */
+  hostFor?: FleetHostFactory | undefined;
 }
 
 export interface FleetRouterStatus {
@@ -50,6 +66,10 @@ export interface FleetRouterStatus {
 interface ServiceNode {
   cfg: ServiceConfig;
   host: RouterHost;
+  /** Set for routers outside this process: what they serve once attached. */
+  served: (() => Promise<number>) | null;
+  /** Whether states may be applied yet: routers outside this process are attached to first. */
+  attached: boolean;
   health: HealthChecker;
   /** The highest generation applied; specs are applied one at a time, in order. */
   generation: number;
@@ -95,13 +115,23 @@ export class FleetRouter {
     this.#log = opts.log.child({ component: 'fleet-router', router: opts.id });
     this.#link = opts.link;
     for (const cfg of Object.values(opts.config.services)) {
-      const ropts = routerOptions(cfg);
-      const host: RouterHost = routerHostFor(cfg, ropts, this.#log);
+      const outside = opts.hostFor?.(cfg) ?? null;
+      const host: RouterHost = outside?.host ?? routerHostFor(cfg, routerOptions(cfg), this.#log);
       const health = new HealthChecker(cfg.health, (address, healthy) => {
         host.setHealth(address, healthy);
         this.#log.info(healthy ? 'target healthy' : 'target unhealthy', { service: cfg.name, address });
       });
-      this.#nodes.set(cfg.name, { cfg, host, health, generation: 0, state: null, pending: null, applying: false });
+      this.#nodes.set(cfg.name, {
+        cfg,
+        host,
+        served: outside === null ? null : () => outside.served(),
+        attached: outside === null,
+        health,
+        generation: 0,
+        state: null,
+        pending: null,
+        applying: false,
+      });
     }
   }
 
@@ -110,6 +140,7 @@ export class FleetRouter {
     // Listen only once the live targets pass this router's own checks, so its first users get answers.
     await Promise.all(
       [...this.#nodes.values()].map(async (n) => {
+        if (n.served !== null) return this.#attach(n, n.served);
         await this.#drain(n);
         await this.#waitHealthy(n, n.state, HEALTHY_BEFORE_LISTEN_MS);
         await n.host.listen();
@@ -119,6 +150,47 @@ export class FleetRouter {
     this.#publish();
     this.#metricsTimer = setInterval(() => void this.#publishCounters(), METRICS_PUBLISH_MS);
     this.#metricsTimer.unref();
+  }
+
+  /**
+   * Routers outside this process: their targets are checked first (they serve on meanwhile, if they
+   * run), then `listen` attaches to them (the same processes and listener when they run with the same
+   * options) or starts them. A generation they serve already is not applied again, nor one older.
+   */
+  async #attach(n: ServiceNode, served: () => Promise<number>): Promise<void> {
+    const read = n.pending;
+    await this.#waitHealthy(n, read, HEALTHY_BEFORE_LISTEN_MS);
+    await n.host.listen();
+    const serving = await served();
+    // Routers just started missed what the checks found before they ran.
+    this.#pushHealth(n);
+    if (serving > 0) {
+      n.generation = serving;
+      if (read !== null && n.pending === read && read.generation <= serving) {
+        n.pending = null;
+        n.state = read;
+        if (read.generation < serving)
+          this.#log.warn('the routers serve a newer generation than etcd holds; keeping it', {
+            service: n.cfg.name,
+            serving,
+            etcd: read.generation,
+          });
+      }
+      this.#log.info('attached to the routers already serving', { service: n.cfg.name, generation: serving });
+    }
+    n.attached = true;
+    await this.#drain(n);
+  }
+
+  /** Tells the routers every verdict the health checks have reached so far. */
+  #pushHealth(n: ServiceNode): void {
+    const state = n.pending ?? n.state;
+    if (state === null) return;
+    for (const address of [...state.slots.blue.targets, ...state.slots.green.targets]) {
+      const h = n.health.get(address);
+      if (h?.healthy) n.host.setHealth(address, true);
+      else if (h !== undefined && h.failures >= n.cfg.health.unhealthyThreshold) n.host.setHealth(address, false);
+    }
   }
 
   /** The counters of every service, for the analysis of the controller (see fleet-metrics.ts). */
@@ -211,7 +283,7 @@ export class FleetRouter {
 
   /** Applies the newest pending state; states that arrive meanwhile wait for the next turn. */
   async #drain(n: ServiceNode): Promise<void> {
-    if (n.applying) return;
+    if (n.applying || !n.attached) return;
     n.applying = true;
     try {
       while (n.pending !== null && !this.#closed) {
