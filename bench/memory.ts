@@ -13,22 +13,24 @@ import { parseArgs } from 'node:util';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-/** Resident set of a process and its children (cutover's daemon, nginx's master and worker), in KB. */
-function treeRssKb(pid: number): number {
-  let total = 0;
+/** Resident set of each process of a tree (cutover's daemon, supervisor and router; nginx's master and worker), in KB, by pid. */
+function treeRss(pid: number): Map<number, number> {
+  const rss = new Map<number, number>();
   const stack = [pid];
   while (stack.length > 0) {
     const p = stack.pop() as number;
     try {
       const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      rss.set(p, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
       for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').split(' ').filter(Boolean)) stack.push(Number(t));
     } catch {
       // the process ended between listing and reading
     }
   }
-  return total;
+  return rss;
 }
+
+const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 /** Opens `count` connections, sends one keep-alive GET on each and waits for every answer. */
 async function openIdle(port: number, count: number): Promise<net.Socket[]> {
@@ -68,10 +70,15 @@ export interface MemoryRow {
   /** Per round: RSS with every connection open, and after they closed. */
   openKb: number[];
   afterKb: number[];
+  /** The same for the one process whose RSS grew most with the connections open (cutover: its router). */
+  busiest: { pid: number; idleKb: number; openKb: number[]; afterKb: number[] };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'memory-connections': { type: 'string' }, 'memory-rounds': { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'memory-connections': { type: 'string' }, 'memory-rounds': { type: 'string' }, baseline: { type: 'string' } },
+  });
   const connections = Number(values['memory-connections'] ?? 10_000);
   const rounds = Number(values['memory-rounds'] ?? 10);
   if (!Number.isInteger(connections) || connections < 1 || !Number.isInteger(rounds) || rounds < 1) {
@@ -81,24 +88,50 @@ export async function main(argv: string[]): Promise<number> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-mem-'));
   const rows: MemoryRow[] = [];
   try {
-    const [blue, green, cutPort, cutApi, ngxPort] = (await freePorts(5)) as [number, number, number, number, number];
-    const upstream = await startUpstream(path.join(tmp, 'upstream'), blue, green);
-    for (const dir of ['cutover', 'nginx']) mkdirSync(path.join(tmp, dir), { recursive: true });
-    const targets = [
-      await startCutover(path.join(tmp, 'cutover'), 1, cutPort, cutApi, upstream),
-      await startNginxProxy(path.join(tmp, 'nginx'), 1, ngxPort, upstream),
+    const [blue, green, cutPort, cutApi, ngxPort, basePort, baseApi] = (await freePorts(7)) as number[] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
     ];
+    const upstream = await startUpstream(path.join(tmp, 'upstream'), blue, green);
+    for (const dir of ['cutover', 'cutover@base', 'nginx']) mkdirSync(path.join(tmp, dir), { recursive: true });
+    const targets = [await startCutover(path.join(tmp, 'cutover'), 1, cutPort, cutApi, upstream)];
+    if (values.baseline !== undefined)
+      targets.push(
+        await startCutover(path.join(tmp, 'cutover@base'), 1, basePort, baseApi, upstream, undefined, path.resolve(values.baseline)),
+      );
+    targets.push(await startNginxProxy(path.join(tmp, 'nginx'), 1, ngxPort, upstream));
     for (const t of targets) {
       const port = Number(new URL(t.url).port);
       await closeAll(await openIdle(port, 100), t); // warm: code paths compiled, pools filled
-      const idleKb = treeRssKb(t.pid);
-      const row: MemoryRow = { target: t.name, connections, idleKb, openKb: [], afterKb: [] };
+      const idle = treeRss(t.pid);
+      const row: MemoryRow = {
+        target: t.name,
+        connections,
+        idleKb: sum(idle),
+        openKb: [],
+        afterKb: [],
+        busiest: { pid: 0, idleKb: 0, openKb: [], afterKb: [] },
+      };
       for (let r = 1; r <= rounds; r++) {
         const sockets = await openIdle(port, connections);
         await sleep(500);
-        row.openKb.push(treeRssKb(t.pid));
+        const open = treeRss(t.pid);
+        row.openKb.push(sum(open));
+        if (r === 1) {
+          const grew = [...open].sort((a, b) => b[1] - (idle.get(b[0]) ?? 0) - (a[1] - (idle.get(a[0]) ?? 0)))[0] as [number, number];
+          row.busiest.pid = grew[0];
+          row.busiest.idleKb = idle.get(grew[0]) ?? 0;
+        }
+        row.busiest.openKb.push(open.get(row.busiest.pid) ?? 0);
         await closeAll(sockets, t);
-        row.afterKb.push(treeRssKb(t.pid));
+        const after = treeRss(t.pid);
+        row.afterKb.push(sum(after));
+        row.busiest.afterKb.push(after.get(row.busiest.pid) ?? 0);
         log(`memory round ${r} ${t.name}: ${row.openKb.at(-1)} KB with ${connections} idle connections, ${row.afterKb.at(-1)} KB after`);
       }
       rows.push(row);
@@ -110,6 +143,13 @@ export async function main(argv: string[]): Promise<number> {
       const per = ((median(r.openKb) - r.idleKb) * 1024) / r.connections;
       process.stdout.write(
         `${r.target.padEnd(9)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)}\n`,
+      );
+    }
+    for (const r of rows) {
+      const b = r.busiest;
+      const per = ((median(b.openKb) - b.idleKb) * 1024) / r.connections;
+      process.stdout.write(
+        `${`${r.target} pid ${b.pid}`.padEnd(9)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (the process that grew most: cutover's router)\n`,
       );
     }
     process.stdout.write(

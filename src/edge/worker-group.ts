@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import { addSnapshot, emptySnapshot } from '../router/metrics.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { APPLY_TIMEOUT_MS, type WorkerStatus } from '../router/workers.ts';
+import { APPLY_TIMEOUT_MS, ROUTER_EXEC_ARGV, type WorkerStatus } from '../router/workers.ts';
 import type { EdgeConfig } from './host.ts';
 import type { EdgeParentMessage, EdgeWorkerMessage } from './worker.ts';
 
@@ -275,6 +275,7 @@ export class EdgeWorkerGroup {
 
   #spawn(index: number): Promise<void> {
     const child = fork(WORKER, [], {
+      execArgv: [...process.execArgv, ...ROUTER_EXEC_ARGV],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });

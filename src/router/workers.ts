@@ -13,6 +13,13 @@ import type { ParentMessage, WorkerMessage } from './worker.ts';
 
 export const APPLY_TIMEOUT_MS = 5000;
 
+/**
+ * V8 flags of every router process. The young generation is capped at 1 MiB semi-spaces: under a burst
+ * of new connections V8 otherwise grows it to 64 MiB ones and keeps them, resident memory that looks
+ * like ~6-8 KB per idle connection and rises round after round of open and close (bench/README.md).
+ */
+export const ROUTER_EXEC_ARGV = ['--max-semi-space-size=1'];
+
 interface Worker {
   index: number;
   child: ChildProcess;
@@ -77,6 +84,7 @@ export class WorkerRouterHost implements RouterHost {
 
   private spawn(index: number): Promise<void> {
     const child = fork(new URL('./worker.ts', import.meta.url), [], {
+      execArgv: [...process.execArgv, ...ROUTER_EXEC_ARGV],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });
