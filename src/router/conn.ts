@@ -4,8 +4,10 @@
 // await and no timers: every deadline is a number the router's sweep checks. Per request it makes
 // the few strings it reads (target, Host, the values routing needs), the upstream head and the
 // response head as one string each, and one buffer when a response head and a small body are joined
-// into one write; the parsed heads (heads.ts reads them in place), the exchange state and the
-// routing decision are reused per connection, and the socket listeners are shared by all of them.
+// into one write. Upstream bytes arrive as views of the upstream connection's own read buffer
+// (pool.ts); the parsed heads (heads.ts reads them in place) are lent for one exchange from free
+// lists, so an idle connection holds none; the exchange state is reused per connection; the routing
+// decision is one object for all, and so are the socket listeners.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
@@ -113,6 +115,14 @@ const COALESCE_LIMIT = 16384;
 const MAX_RESPONSE_HEAD = 65536;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+// The fast parser's heads are lent to a connection for one exchange and given back at its end, so
+// the thousands of idle keep-alive connections a router may hold keep none (a few hundred bytes each).
+const freeRequests: ScannedRequest[] = [];
+const freeResponses: ScannedResponse[] = [];
+const MAX_FREE_HEADS = 256;
+/** The routing decision, read at once by the exchange that asked for it (startExchange), so one serves all. */
+const CHOICE: RouteChoice = emptyChoice();
+
 const CONN = Symbol('cutover.conn');
 type OwnedSocket = net.Socket & { [CONN]: ClientConn };
 const ignore = (): void => {};
@@ -154,7 +164,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private target: Target | null = null;
   private up: Upstream | null = null;
   private upHead = '';
-  /** The fast parser's heads, reused for every request on this connection (made at the first). */
+  /** The fast parser's heads for the exchange in progress (lent from the free lists above), or null. */
   private scan: ScannedRequest | null = null;
   private resScan: ScannedResponse | null = null;
   private start = 0;
@@ -178,7 +188,6 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private holding = false;
   /** True from the start of an exchange until it is counted (settle). */
   private counting = false;
-  private readonly choice: RouteChoice = emptyChoice();
   private upstreamBroken = false;
   private clientPausedForUpstream = false;
   private clientPaused = false;
@@ -340,7 +349,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
     const opts = this.host.opts;
-    const scan = this.scan ?? (this.scan = new ScannedRequest());
+    const scan = this.scan ?? (this.scan = freeRequests.pop() ?? new ScannedRequest());
     if (scanRequest(buf, 0, end + 2, opts.maxHeaders, opts.previewHeader, scan)) return this.startExchange(scan, rest);
     // Anything unusual: the strict parser decides, and says why when it refuses.
     const head = parseRequestHeadStrict(buf.toString('latin1', 0, end), opts.maxHeaders, opts.previewHeader);
@@ -361,7 +370,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
     this.reqBytes = 0;
     const table = this.host.table;
-    const choice = route(table, req, this.host.opts, this.previewListener, Math.random, this.choice);
+    const choice = route(table, req, this.host.opts, this.previewListener, Math.random, CHOICE);
     this.setCookie = choice.setCookie;
     const pool = choice.pool;
     if (pool === null) {
@@ -672,7 +681,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
         return;
       }
       const req = this.req as RequestHead;
-      const scan = this.resScan ?? (this.resScan = new ScannedResponse());
+      const scan = this.resScan ?? (this.resScan = freeResponses.pop() ?? new ScannedResponse());
       let res: ResponseHead | HeadError = scan;
       // Final answers are read in place; interim ones and anything unusual take the string parsers.
       if (!scanResponse(buf, offset, end + 2, req.method, 200, scan))
@@ -952,11 +961,21 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.nextRequest(keep);
   }
 
-  /** Lets go of what the exchange held, so an idle connection keeps no buffers. */
+  /** Lets go of what the exchange held, so an idle connection keeps no buffers and no parsed heads. */
   private endExchange(): void {
     this.upHead = '';
-    if (this.scan !== null) this.scan.release();
-    if (this.resScan !== null) this.resScan.release();
+    const scan = this.scan;
+    if (scan !== null) {
+      scan.release();
+      this.scan = null;
+      if (freeRequests.length < MAX_FREE_HEADS) freeRequests.push(scan);
+    }
+    const resScan = this.resScan;
+    if (resScan !== null) {
+      resScan.release();
+      this.resScan = null;
+      if (freeResponses.length < MAX_FREE_HEADS) freeResponses.push(resScan);
+    }
   }
 
   /** After an answer: close, or wait for the next request (which may already be here, pipelined). */
