@@ -346,13 +346,14 @@ export class Daemon implements ControlPlane {
   /**
    * SIGHUP, `cutover restart`: checks the config on disk first (invalid: nothing changes, the reason
    * is thrown), then hands over: this controller stops its releases and API, leaves the routers to
-   * the supervisor, and `onRestart` starts the new controller from the code and config on disk.
+   * the supervisor, and `onRestart` starts the new controller from the code and config on disk. In a
+   * fleet it resigns first, and its fleet router's routers serve their last table meanwhile.
    */
   async restart(): Promise<{ pid: number }> {
-    if (this.fleet !== null || this.#supervisor === null || this.onRestart === null) {
+    if (this.#supervisor === null || this.onRestart === null) {
       throw new CutoverError(
         'CUTOVER_E_CONFLICT',
-        'this controller cannot restart in place (a fleet controller); restart it with its service manager',
+        'this controller cannot restart in place (no supervisor runs its routers or replicas); restart it with its service manager',
         409,
       );
     }
