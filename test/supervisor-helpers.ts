@@ -189,3 +189,41 @@ export function connectionPids(port: number): Map<number, number> {
   }
   return pids;
 }
+
+/** One plain-HTTP GET to the redirect listener for `host`: its status and Location. */
+export function redirectOnce(agent: http.Agent, port: number, host: string, path: string): Promise<{ status: number; location: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+/** A keep-alive client asking the redirect listener until stopped; every answer that is not the 301 kept. */
+export function redirectLoad(port: number, host: string, httpsPort: number): { stop(): Promise<{ ok: number; failures: string[] }> } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const want = `https://${host}:${httpsPort}/x?y=1`;
+  let stopping = false;
+  let ok = 0;
+  const failures: string[] = [];
+  const deadline = Date.now() + 240_000;
+  const loop = (async () => {
+    while (!stopping && Date.now() < deadline) {
+      const r = await redirectOnce(agent, port, host, '/x?y=1').catch((e: Error) => ({ status: 0, location: e.message }));
+      if (r.status === 301 && r.location === want) ok++;
+      else failures.push(`${r.status} ${r.location}`);
+      await new Promise((w) => setTimeout(w, 20));
+    }
+    agent.destroy();
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await loop;
+      return { ok, failures };
+    },
+  };
+}

@@ -6,55 +6,16 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import { test } from 'node:test';
 import { freePort, startUpstream, waitFor } from './helpers.ts';
 import { cleanup, startUp } from './lifecycle-helpers.ts';
-import { processes, writeStaticServices } from './supervisor-helpers.ts';
+import { processes, redirectLoad, writeStaticServices } from './supervisor-helpers.ts';
 import { httpsOnce, servedFingerprint, tlsLoadHosts } from './tls-load.ts';
 import { makeCa, makeCert } from './tls.ts';
 
 const ATTACHED = '"msg":"attached to the supervisor"';
 const count = (text: string, what: string): number => text.split(what).length - 1;
-
-/** One plain-HTTP GET to the redirect listener for `host`: its status and Location. */
-function redirectOnce(agent: http.Agent, port: number, host: string, path: string): Promise<{ status: number; location: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-}
-
-/** A keep-alive client asking the redirect listener until stopped; every answer that is not the 301 kept. */
-function redirectLoad(port: number, host: string, httpsPort: number): { stop(): Promise<{ ok: number; failures: string[] }> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const want = `https://${host}:${httpsPort}/x?y=1`;
-  let stopping = false;
-  let ok = 0;
-  const failures: string[] = [];
-  const deadline = Date.now() + 240_000;
-  const loop = (async () => {
-    while (!stopping && Date.now() < deadline) {
-      const r = await redirectOnce(agent, port, host, '/x?y=1').catch((e: Error) => ({ status: 0, location: e.message }));
-      if (r.status === 301 && r.location === want) ok++;
-      else failures.push(`${r.status} ${r.location}`);
-      await new Promise((w) => setTimeout(w, 20));
-    }
-    agent.destroy();
-  })();
-  return {
-    stop: async () => {
-      stopping = true;
-      await loop;
-      return { ok, failures };
-    },
-  };
-}
 
 test('two services on one TLS listener with httpRedirect: controller SIGKILL + up and SIGHUP lose no request, keep the router processes, each host its certificate and upstream, the redirect answering; a switch of one leaves the other untouched', async () => {
   const ups = await Promise.all(['app-blue', 'app-green', 'api-blue', 'api-green'].map((n) => startUpstream(n)));

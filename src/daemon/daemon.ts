@@ -37,7 +37,7 @@ import type { RouteState, Store } from '../store/types.ts';
 import { routerOptions } from '../traffic/router-options.ts';
 import { openStore } from './store.ts';
 import { SupervisedAcmeHost } from './supervised-acme.ts';
-import { SupervisedEdgeHost, SupervisedRouterHost, supervised, supervisedEdge } from './supervised-host.ts';
+import { SupervisedEdgeHost, SupervisedRouterHost, supervisedEdge } from './supervised-host.ts';
 import { startDataPlane, startFleetSupervisor } from './data-plane.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 import { SupervisedReplicaRunner } from './supervised-replicas.ts';
@@ -206,11 +206,7 @@ export class Daemon implements ControlPlane {
   async #retain(routers: boolean): Promise<void> {
     await this.#supervisor?.request({
       op: 'retain',
-      services: routers
-        ? Object.values(this.config.services)
-            .filter((s) => supervised(s, this.config.services))
-            .map((s) => s.name)
-        : [],
+      services: routers ? Object.keys(this.config.services) : [],
       grace: 0,
     });
   }
@@ -222,10 +218,10 @@ export class Daemon implements ControlPlane {
     return { host, served: async () => (await host.processes())?.generation ?? 0 };
   }
 
-  /** Undefined for the edge services the supervisor does not run yet (supervised-host.ts): their router runs in this process. */
+  /** The service's routers in the supervisor; undefined without one. */
   private supervisedHost(name: string): SupervisedRouterHost | undefined {
     const cfg = this.config.services[name]!;
-    if (this.#supervisor === null || !supervised(cfg, this.config.services)) return undefined;
+    if (this.#supervisor === null) return undefined;
     const log = this.log.child({ service: name });
     const edge = supervisedEdge(cfg);
     if (edge?.tls !== undefined && 'acme' in edge.tls)

@@ -8,17 +8,15 @@ import { SupervisorClient } from './supervisor-client.ts';
 
 export async function startDataPlane(config: Config, log: Logger): Promise<SupervisorClient> {
   const client = await SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
-  const { supervised, supervisedEdge } = await import('./supervised-host.ts');
+  const { supervisedEdge } = await import('./supervised-host.ts');
   // Errors surface again when the service's runtime asks for the same routers.
   await Promise.all(
-    Object.values(config.services)
-      .filter((cfg) => supervised(cfg, config.services))
-      .map((cfg) => {
-        const edge = supervisedEdge(cfg);
-        return client
-          .request({ op: 'routers', service: cfg.name, opts: routerOptions(cfg), workers: cfg.workers, ...(edge ? { edge } : {}) })
-          .catch(() => {});
-      }),
+    Object.values(config.services).map((cfg) => {
+      const edge = supervisedEdge(cfg);
+      return client
+        .request({ op: 'routers', service: cfg.name, opts: routerOptions(cfg), workers: cfg.workers, ...(edge ? { edge } : {}) })
+        .catch(() => {});
+    }),
   );
   return client;
 }
@@ -29,9 +27,8 @@ export async function startDataPlane(config: Config, log: Logger): Promise<Super
  * neither to do. The routers are asked for by the fleet router once it has read etcd, not here.
  */
 export async function startFleetSupervisor(config: Config, log: Logger): Promise<SupervisorClient | null> {
-  const { supervised } = await import('./supervised-host.ts');
   const services = Object.values(config.services);
-  const routers = config.fleet.router && services.some((s) => supervised(s, config.services));
+  const routers = config.fleet.router && services.length > 0;
   if (!routers && !services.some((s) => s.provider.kind === 'process')) return null;
   return SupervisorClient.attach(config.stateDir, config.supervisor.grace, log);
 }

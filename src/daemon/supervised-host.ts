@@ -15,23 +15,12 @@ import type { RouterGroupStatus } from './protocol.ts';
 import type { SupervisorClient } from './supervisor-client.ts';
 
 /**
- * Whether the supervisor runs the service's routers: every plain service, and every edge service
- * (certificate files, ACME, or no TLS), alone on its listener or sharing it (supervisor-edges.ts).
- * An ACME service's client stays in the controller (supervised-acme.ts): its routers load the files
- * it writes and are handed its challenges. The httpRedirect listener is served by the router
- * processes of one TLS listener (they know the https port of every host it redirects), so a TLS
- * service using it runs there only while every TLS service is on that listener; else all of them
- * stay in the controller, as before.
+ * The edge a service's routers serve in the supervisor; undefined for a plain listener. The supervisor
+ * runs every service's routers: plain ones, and edge ones (certificate files, ACME, or no TLS) alone on
+ * a listener or sharing it, with the httpRedirect listener (supervisor-edges.ts). An ACME service's
+ * client stays in the controller (supervised-acme.ts): its routers load the files it writes and are
+ * handed its challenges.
  */
-export function supervised(cfg: ServiceConfig, all: Record<string, ServiceConfig> = {}): boolean {
-  const edge = edgeConfigOf(cfg);
-  if (!needsEdge(edge)) return true;
-  const others = Object.values(all).filter((o) => o.name !== cfg.name);
-  if (edge.tls !== undefined && edge.httpRedirect !== undefined) return !others.some((o) => o.tls !== undefined && o.listen !== cfg.listen);
-  return true;
-}
-
-/** The edge a supervised service's routers serve; undefined for a plain listener. */
 export function supervisedEdge(cfg: ServiceConfig): EdgeConfig | undefined {
   const edge = edgeConfigOf(cfg);
   return needsEdge(edge) ? edge : undefined;

@@ -5,11 +5,16 @@
 // again) it is adopted as it is; one that leaves is drained out of them, and the last to leave
 // closes the listener. A group whose worker count or a service's options change is replaced: new
 // processes on the same sockets serve every service with its route table and target health, and
-// the old ones drain.
+// the old ones drain. The httpRedirect socket is handed to the processes of every TLS listener that
+// uses it, each told every TLS service's https port (REDIRECT_ROUTES_KEY), so whichever accepts a
+// connection redirects it to the right listener.
 import type { EdgeConfig } from '../edge/host.ts';
+import { normalisePrefix } from '../edge/match.ts';
+import { REDIRECT_ROUTES_KEY, type RedirectRoute } from '../edge/redirect.ts';
 import { type EdgeServiceState, EdgeWorkerGroup } from '../edge/worker-group.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { splitHostPort } from '../net/address.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
 import type { BoundSocket, BoundSockets } from './bound-sockets.ts';
@@ -60,7 +65,11 @@ export class EdgeGroups {
    * elsewhere (its routers until now on a listener of their own).
    */
   ensure(service: string, opts: RouterOptions, workers: number, edge: EdgeConfig, carry: RouteSpec | null): Promise<RouterGroupStatus> {
-    return this.#serial(() => this.#ensure(service, opts, workers, edge, carry));
+    return this.#serial(async () => {
+      const g = await this.#ensure(service, opts, workers, edge, carry);
+      await this.#publishRoutes();
+      return g;
+    });
   }
 
   async #ensure(
@@ -98,7 +107,7 @@ export class EdgeGroups {
         void this.#close(g, opts.drain);
       }
     }
-    if (elsewhere !== undefined && elsewhere !== g) void this.#leave(elsewhere, service, opts.drain);
+    if (elsewhere !== undefined && elsewhere !== g) void this.#leave(elsewhere, service, opts.drain).then(() => this.#publishRoutes());
     return this.#status(this.#groups.get(key)!, service);
   }
 
@@ -107,6 +116,7 @@ export class EdgeGroups {
     return this.#serial(async () => {
       const g = this.#of(service);
       if (g !== undefined) await this.#leave(g, service, grace);
+      await this.#publishRoutes();
     });
   }
 
@@ -143,6 +153,23 @@ export class EdgeGroups {
     const all = [...this.#groups.values()];
     this.#groups.clear();
     await Promise.all(all.map((g) => this.#close(g, Math.max(0, ...g.host.services().map((s) => drain[s] ?? 0)))));
+  }
+
+  /** Tells every process where each TLS service is served, when that changed (for httpRedirect). */
+  async #publishRoutes(): Promise<void> {
+    const routes: RedirectRoute[] = [];
+    for (const g of this.#groups.values()) {
+      const bound = g.sockets.get(g.listen)?.bound;
+      if (bound === undefined) continue;
+      const port = Number(splitHostPort(bound).port);
+      for (const service of g.host.services()) {
+        const { edge } = g.host.state(service)!;
+        if (edge.tls === undefined) continue;
+        routes.push({ service, hosts: edge.hosts.map((h) => h.toLowerCase()), pathPrefix: normalisePrefix(edge.pathPrefix), port });
+      }
+    }
+    if (JSON.stringify(routes) === JSON.stringify(this.#state.get(REDIRECT_ROUTES_KEY) ?? [])) return;
+    await this.setState(REDIRECT_ROUTES_KEY, routes);
   }
 
   #serial<T>(step: () => Promise<T>): Promise<T> {

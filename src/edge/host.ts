@@ -18,8 +18,8 @@ import {
 } from './acme.ts';
 import { EdgeListener } from './listener.ts';
 import { EdgeWorkersHost } from './workers.ts';
-import { RedirectListener } from './redirect.ts';
-import { normalisePrefix } from './match.ts';
+import { RedirectListener, type RedirectRoute } from './redirect.ts';
+import { buildEdgeTable, type EdgeTable, isMiss, matchRoute, normalisePrefix } from './match.ts';
 
 /** The edge part of a service's config, as the router side needs it. */
 export interface EdgeConfig {
@@ -69,6 +69,16 @@ export class EdgeListeners {
     this.handed = handed;
   }
 
+  /** TLS services other processes serve, for the redirect listener (setRedirectRoutes). */
+  private remote: EdgeTable<number> = buildEdgeTable<number>([]);
+
+  /** Every TLS service of the supervisor's router processes, those of other listen addresses among them. */
+  setRedirectRoutes(routes: RedirectRoute[]): void {
+    this.remote = buildEdgeTable(
+      routes.map((r) => ({ service: r.service, hosts: r.hosts, pathPrefix: r.pathPrefix, stripPrefix: false, value: r.port })),
+    );
+  }
+
   /** The httpRedirect listener at `listen`, started once for all TLS services. */
   async redirect(listen: string, log: Logger): Promise<RedirectListener> {
     let r = this.redirects.get(listen);
@@ -81,7 +91,8 @@ export class EdgeListeners {
         handle: this.handed.get(listen),
         portFor: (host, path) => {
           for (const l of this.byAddress.values()) if (l.proto === 'https' && l.serves(host, path)) return l.address().port;
-          return null;
+          const m = matchRoute(this.remote, host, path);
+          return isMiss(m) ? null : m.route.value;
         },
       });
       r = { listener, users: 0, started: listener.start() };

@@ -10,6 +10,23 @@ import { normaliseHost } from './match.ts';
 
 const CHALLENGE = '/.well-known/acme-challenge/';
 
+/**
+ * A TLS service on a listener of another process (the supervisor's router processes of another
+ * listen address): what it claims and the https port that serves it, so a redirect listener served
+ * elsewhere sends its hosts to the right port.
+ */
+export interface RedirectRoute {
+  service: string;
+  /** Lower-case, as the service names them. */
+  hosts: string[];
+  /** Normalised (match.ts normalisePrefix). */
+  pathPrefix: string;
+  port: number;
+}
+
+/** The keyed state (edge/worker.ts `state`) under which a router process gets every TLS service's RedirectRoute. */
+export const REDIRECT_ROUTES_KEY = 'redirect-routes';
+
 export interface RedirectOptions {
   listen: string;
   /** Bind with SO_REUSEPORT (one of a service's `workers` processes). */

@@ -14,6 +14,7 @@ import type { RouteSpec } from '../router/table.ts';
 import { AcmeChallenges } from './acme.ts';
 import { CERTIFICATES_KEY, type Challenge } from './challenge-sink.ts';
 import { type EdgeConfig, EdgeListeners, EdgeRouterHost } from './host.ts';
+import { REDIRECT_ROUTES_KEY, type RedirectRoute } from './redirect.ts';
 
 export type EdgeParentMessage =
   /** A socket the parent owns, bound to `address`, comes with this message; sent before the `add` that uses it. */
@@ -24,7 +25,10 @@ export type EdgeParentMessage =
   | { t: 'apply'; service: string; spec: RouteSpec }
   | { t: 'health'; service: string; address: string; healthy: boolean }
   | { t: 'metrics'; service: string; id: number }
-  /** Keyed state of the whole process: an ACME challenge (null: taken away), or CERTIFICATES_KEY: load the ACME files again. */
+  /**
+   * Keyed state of the whole process: an ACME challenge (null: taken away), CERTIFICATES_KEY: load
+   * the ACME files again, REDIRECT_ROUTES_KEY: the TLS services of every listener, for httpRedirect.
+   */
   | { t: 'state'; id: number; key: string; value: unknown }
   | { t: 'close'; grace: number };
 
@@ -114,6 +118,7 @@ function run(): void {
       }
       case 'state':
         if (m.key === CERTIFICATES_KEY) for (const h of hosts.values()) h.reloadCertificates();
+        else if (m.key === REDIRECT_ROUTES_KEY) registry.setRedirectRoutes((m.value as RedirectRoute[] | null) ?? []);
         else challenges.apply(m.key, m.value as Challenge | null);
         send({ t: 'state-ack', id: m.id });
         break;
