@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
       const b = r.busiest;
       const per = ((median(b.openKb) - b.idleKb) * 1024) / r.connections;
       process.stdout.write(
-        `${`${r.target} pid ${b.pid}`.padEnd(9)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (the process that grew most: cutover's router)\n`,
+        `${`${r.target} pid ${b.pid}`.padEnd(9)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (its one process that grew most; cutover: the router)\n`,
       );
     }
     process.stdout.write(
