@@ -125,6 +125,15 @@ test('workers: 2 on a shared TLS listener: both processes serve both hosts, a sw
       HOSTS.map((h) => [...(after.get(other)?.get(h) ?? [])]),
       [['app-green'], ['api-blue']],
     );
+    // /metrics shows every process of the listener under each service, the restarted one counted.
+    const metrics = await (await fetch(`http://127.0.0.1:${s.apiPort}/metrics`)).text();
+    const restarted = pids.indexOf(victim);
+    for (const service of ['app', 'api'])
+      for (const worker of [0, 1]) {
+        const labels = `{service="${service}",worker="${worker}"}`;
+        assert.ok(metrics.includes(`cutover_router_process_up${labels} 1`), `${service} worker ${worker} up in /metrics`);
+        assert.ok(metrics.includes(`cutover_router_process_restarts_total${labels} ${worker === restarted ? 1 : 0}`), metrics);
+      }
   } finally {
     for (const x of sessions) x.session.destroy();
     await d.stop();
