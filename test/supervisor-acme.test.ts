@@ -5,10 +5,11 @@
 // by a restarted controller reaches both without dropping a connection.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type tls from 'node:tls';
+import { parse, stringify } from 'yaml';
 import { acmeFiles } from '../src/edge/acme.ts';
 import { h2Connect, h2Request } from './edge-helpers.ts';
 import { freePort, startUpstream, type Upstream, waitFor } from './helpers.ts';
@@ -85,7 +86,7 @@ describe('an ACME service in the supervisor’s router processes', () => {
   const acmeState = async (d: Running): Promise<{ state: string; notAfter: string | null }> =>
     (await d.api('GET', '/api/v1/services/web')).json.edge.acme[0];
 
-  it('under TLS keep-alive load a controller SIGKILL + up, then a SIGHUP: 0 failed, the same routers, the same certificate, none ordered again', async () => {
+  it('under TLS keep-alive load a controller SIGKILL + up, then a SIGHUP with changed ACME settings: 0 failed, the same routers, the same certificate, none ordered again', async () => {
     const { pebble, port, s, cert } = await start();
     let d = await up(s);
     try {
@@ -112,10 +113,14 @@ describe('an ACME service in the supervisor’s router processes', () => {
       assert.equal(after.generation, before.generation, 'no generation lost or repeated by the attach');
       assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGKILL + up');
 
+      // The SIGHUP brings a changed ACME account address and renewal margin: the client's, not the routers'.
+      const file = parse(readFileSync(s.file, 'utf8'));
+      file.services.web.tls.acme = { ...file.services.web.tls.acme, email: 'certs@example.test', renewBefore: '500h' };
+      writeFileSync(s.file, stringify(file));
       d.child.kill('SIGHUP');
       await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
       await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/web')).status === 200, 30_000);
-      assert.deepEqual((await processes(d)).routers, before.routers, 'the same router processes across SIGHUP');
+      assert.deepEqual((await processes(d)).routers, before.routers, 'the same router processes across SIGHUP with a changed tls.acme');
       assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGHUP');
       const kept = await acmeState(d);
       assert.deepEqual([kept.state, kept.notAfter], ['valid', obtained.notAfter], 'the restarted controllers took the stored certificate');

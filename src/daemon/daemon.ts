@@ -224,8 +224,8 @@ export class Daemon implements ControlPlane {
     if (this.#supervisor === null) return undefined;
     const log = this.log.child({ service: name });
     const edge = supervisedEdge(cfg);
-    if (edge?.tls !== undefined && 'acme' in edge.tls)
-      return new SupervisedAcmeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge);
+    if (edge !== undefined && cfg.tls !== undefined && 'acme' in cfg.tls)
+      return new SupervisedAcmeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge, cfg.tls.acme);
     if (edge !== undefined) return new SupervisedEdgeHost(this.#supervisor, routerOptions(cfg), cfg.workers, log, edge);
     return new SupervisedRouterHost(this.#supervisor, routerOptions(cfg), cfg.workers, log);
   }

@@ -7,8 +7,8 @@ import { type AcmeHostState, type AcmeOptions, AcmeService, type CertificateEven
 import { CertStore } from '../edge/certs.ts';
 import { type Challenge, type ChallengeSink, challengeKey } from '../edge/challenge-sink.ts';
 import type { EdgeConfig } from '../edge/host.ts';
+import type { AcmeConfig } from '../config/types.ts';
 import type { EdgeStatus } from '../controller/view.ts';
-import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RouterOptions } from '../router/router.ts';
 import { SupervisedEdgeHost } from './supervised-host.ts';
@@ -70,17 +70,16 @@ export class SupervisedAcmeHost extends SupervisedEdgeHost {
     workers: number,
     log: Logger,
     edge: EdgeConfig,
+    /** The client's settings (the routers' `edge` carries only the directory of its files). */
+    acme: AcmeConfig,
     tuning: Pick<AcmeOptions, 'retryBase' | 'retryMax' | 'attemptTimeout'> = {},
   ) {
     super(client, opts, workers, log, edge);
-    const tls = edge.tls;
-    if (tls === undefined || !('acme' in tls))
-      throw new CutoverError('CUTOVER_E_INTERNAL', `service ${opts.service} has no tls.acme; it needs no ACME client`, 500);
     this.#certs = new CertStore(log);
     this.#acme = new AcmeService({
       service: opts.service,
       hosts: edge.hosts,
-      ...tls.acme,
+      ...acme,
       storage: edge.acmeStorage ?? 'acme',
       certs: this.#certs,
       log,

@@ -19,11 +19,15 @@ import type { SupervisorClient } from './supervisor-client.ts';
  * runs every service's routers: plain ones, and edge ones (certificate files, ACME, or no TLS) alone on
  * a listener or sharing it, with the httpRedirect listener (supervisor-edges.ts). An ACME service's
  * client stays in the controller (supervised-acme.ts): its routers load the files it writes and are
- * handed its challenges.
+ * handed its challenges. Of ACME they need only the directory (it names the folder of those files),
+ * so changing the client's own settings (a SIGHUP) replaces no router process.
  */
 export function supervisedEdge(cfg: ServiceConfig): EdgeConfig | undefined {
   const edge = edgeConfigOf(cfg);
-  return needsEdge(edge) ? edge : undefined;
+  if (!needsEdge(edge)) return undefined;
+  if (edge.tls !== undefined && 'acme' in edge.tls)
+    return { ...edge, tls: { acme: { email: '', directory: edge.tls.acme.directory, renewBefore: 0 } } };
+  return edge;
 }
 
 export class SupervisedRouterHost implements RouterHost {
