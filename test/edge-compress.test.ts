@@ -5,13 +5,15 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { parseConfig } from '../src/config/load.ts';
+import { openCompressors } from '../src/router/compress.ts';
 import { Router } from '../src/router/router.ts';
 import { routerOptions } from '../src/traffic/router-options.ts';
 import { h2Connect, liveSpec, startEdge } from './edge-helpers.ts';
-import { startUpstream, testRouterOptions, type Upstream } from './helpers.ts';
+import { startUpstream, testRouterOptions, type Upstream, waitFor } from './helpers.ts';
 import { makeCa, makeCert, type TestCa } from './tls.ts';
 
 const PAGE = `<!doctype html>${'<p>cutover compresses this paragraph nicely.</p>\n'.repeat(200)}`;
@@ -86,7 +88,13 @@ describe('response compression', () => {
         setTimeout(() => res.end(JSON.stringify({ b: PAGE.slice(2000, 4000) })), 20);
       } else if (req.url === '/small') res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 4 }).end('tiny');
       else if (req.url === '/png') res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(4000, 7));
-      else if (req.url === '/gz') res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' }).end(zlib.gzipSync(PAGE));
+      else if (req.url === '/forever') {
+        // A stream that never ends on its own: text every 20 ms until the router hangs up.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write(PAGE.slice(0, 3000)), 20);
+        res.on('close', () => clearInterval(t));
+      } else if (req.url === '/gz')
+        res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' }).end(zlib.gzipSync(PAGE));
       else return false;
       return true;
     });
@@ -138,6 +146,32 @@ describe('response compression', () => {
       assert.equal(up.userConnections, 1, 'one keep-alive connection carried them all');
     } finally {
       agent.destroy();
+      await router.close();
+    }
+  });
+
+  it('a client that goes away in the middle of a compressed answer leaves no compressor behind', async () => {
+    const router = new Router(testRouterOptions(0, { compression: opts() }));
+    router.setHealth(up.address, true);
+    router.apply(liveSpec('web', [up.address], [], 'blue', 1));
+    const { port } = await router.listen();
+    try {
+      const before = openCompressors();
+      const sockets = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const s = net.connect(port, '127.0.0.1');
+          let got = '';
+          s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+          s.write('GET /forever HTTP/1.1\r\nhost: x\r\naccept-encoding: br\r\n\r\n');
+          // The compressed head is out: the answer is under way (br may hold its first bytes a while).
+          await waitFor('the compressed head', () => /content-encoding: br/i.test(got));
+          return s;
+        }),
+      );
+      assert.equal(openCompressors(), before + 5, 'one compressor per answer in progress');
+      for (const s of sockets) s.destroy();
+      await waitFor('the compressors freed', () => openCompressors() === before, 5000);
+    } finally {
       await router.close();
     }
   });

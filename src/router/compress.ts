@@ -135,10 +135,19 @@ export function compressedLines(lines: string, encoding: Encoding): string {
   return `${out}content-encoding: ${encoding}\r\n`;
 }
 
+/** Compressors made and not yet ended or destroyed in this process (each holds zlib's native state until then). */
+let open = 0;
+
+/** How many compressors hold native state now: what a client gone mid-answer must not leave behind. */
+export function openCompressors(): number {
+  return open;
+}
+
 /** A compressor for one body: write() the identity bytes, end() once; `onData` gets the encoded ones. */
 export class BodyCompressor {
   private readonly z: zlib.Gzip | zlib.BrotliCompress | zlib.ZstdCompress;
   private ended = false;
+  private counted = true;
 
   constructor(encoding: Encoding, onData: (b: Buffer) => void) {
     // Levels for proxying on the fly: fast, still most of the gain on text.
@@ -147,6 +156,14 @@ export class BodyCompressor {
     else this.z = zlib.createGzip({ level: 6 });
     this.z.on('data', onData);
     this.z.on('error', () => {});
+    this.z.once('close', () => this.uncount());
+    open++;
+  }
+
+  private uncount(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    open--;
   }
 
   write(b: Buffer): void {
@@ -164,6 +181,7 @@ export class BodyCompressor {
   destroy(): void {
     this.ended = true;
     this.z.destroy();
+    this.uncount();
   }
 }
 
@@ -224,6 +242,11 @@ export class CompressedAnswer {
     this.zip.write(used === chunk.length ? chunk : chunk.subarray(0, used));
     if (this.remaining > 0) return ZIP_MORE;
     return used < chunk.length ? ZIP_EXTRA : ZIP_DONE;
+  }
+
+  /** The client or the upstream went away mid-answer: zlib's state is freed now, not at some later GC. */
+  destroy(): void {
+    this.zip.destroy();
   }
 
   /** After ZIP_DONE/ZIP_EXTRA: flushes, ends the chunked framing, then `done`. */

@@ -641,9 +641,17 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.host.conns.delete(this);
     this.settle(0, false, false);
     if (this.pool !== null) this.pool.active.delete(this);
+    this.dropZip();
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();
+  }
+
+  /** A compressed answer cut short (client gone, upstream broken): its compressor is freed at once. */
+  private dropZip(): void {
+    const zip = this.zip;
+    this.zip = null;
+    zip?.destroy();
   }
 
   // ---- upstream side ----
@@ -1010,6 +1018,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   }
 
   private destroyAll(): void {
+    this.dropZip();
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();
