@@ -7,10 +7,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { addSnapshot, emptySnapshot } from '../router/metrics.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { APPLY_TIMEOUT_MS, ROUTER_EXEC_ARGV, type WorkerStatus } from '../router/workers.ts';
+import { APPLY_TIMEOUT_MS, ROUTER_EXEC_ARGV, sumMetrics, type WorkerStatus } from '../router/workers.ts';
 import type { EdgeConfig } from './host.ts';
 import type { EdgeParentMessage, EdgeWorkerMessage } from './worker.ts';
 
@@ -196,19 +195,7 @@ export class EdgeWorkerGroup {
           }),
       ),
     );
-    const out: RouterMetrics = {
-      generation: s.spec?.generation ?? 0,
-      slots: { blue: emptySnapshot(), green: emptySnapshot() },
-      connections: 0,
-    };
-    for (const m of parts) {
-      if (m === null) continue;
-      out.slots.blue = addSnapshot(out.slots.blue, m.slots.blue);
-      out.slots.green = addSnapshot(out.slots.green, m.slots.green);
-      out.connections += m.connections;
-      out.generation = Math.min(out.generation, m.generation);
-    }
-    return out;
+    return sumMetrics(s.spec?.generation ?? 0, parts);
   }
 
   /** Every process as the service's status shows it: pid, the generation it serves of the service, uptime, restarts. */

@@ -187,19 +187,7 @@ export class WorkerRouterHost implements RouterHost {
           }),
       ),
     );
-    const out: RouterMetrics = {
-      generation: this.spec?.generation ?? 0,
-      slots: { blue: emptySnapshot(), green: emptySnapshot() },
-      connections: 0,
-    };
-    for (const p of parts) {
-      if (p === null) continue;
-      out.slots.blue = addSnapshot(out.slots.blue, p.slots.blue);
-      out.slots.green = addSnapshot(out.slots.green, p.slots.green);
-      out.connections += p.connections;
-      out.generation = Math.min(out.generation, p.generation);
-    }
-    return out;
+    return sumMetrics(this.spec?.generation ?? 0, parts);
   }
 
   async close(grace = 0): Promise<void> {
@@ -217,4 +205,21 @@ export class WorkerRouterHost implements RouterHost {
       ),
     );
   }
+}
+
+/**
+ * The metrics of a service's router processes as one router's: counters summed, and the generation
+ * the slowest process serves (at most `generation`, the one last applied); a process that did not
+ * answer (null) is left out.
+ */
+export function sumMetrics(generation: number, parts: readonly (RouterMetrics | null)[]): RouterMetrics {
+  const out: RouterMetrics = { generation, slots: { blue: emptySnapshot(), green: emptySnapshot() }, connections: 0 };
+  for (const p of parts) {
+    if (p === null) continue;
+    out.slots.blue = addSnapshot(out.slots.blue, p.slots.blue);
+    out.slots.green = addSnapshot(out.slots.green, p.slots.green);
+    out.connections += p.connections;
+    out.generation = Math.min(out.generation, p.generation);
+  }
+  return out;
 }
