@@ -16,11 +16,17 @@ function rec(id: string, service: string, slot: 'blue' | 'green', index: number,
 
 const ids = (records: ReplicaRecord[]): string[] => records.map((r) => r.id);
 
+/** A test's name, with the reason it is skipped on this store when it is: the report then says why. */
+const named = (title: string, skip: string | false): string => (skip === false ? title : `${title} (skipped: ${skip})`);
+
 export function replicaContract(name: string, features: StoreFeatures, withStore: WithStore): void {
   const none = features.replicas === true ? false : `the ${name} store has no replicas(): its process replicas die with their controller`;
 
   test(
-    'replica records are replaced by id once the pid is known, listed per service in slot and index order, removed by id, and found by the next controller',
+    named(
+      'replica records are replaced by id once the pid is known, listed per service in slot and index order, removed by id, and found by the next controller',
+      none,
+    ),
     { skip: none },
     withStore(async (store, made) => {
       const book = store.replicas!();
@@ -59,7 +65,7 @@ export function replicaContract(name: string, features: StoreFeatures, withStore
   );
 
   test(
-    'a slot of many replicas is recorded whole, beyond what one write of some stores can hold',
+    named('a slot of many replicas is recorded whole, beyond what one write of some stores can hold', none),
     { skip: none },
     withStore(async (store) => {
       const book = store.replicas!();
@@ -71,15 +77,14 @@ export function replicaContract(name: string, features: StoreFeatures, withStore
     }),
   );
 
+  const single =
+    none ||
+    (features.sharedByMachines === true
+      ? false
+      : `the ${name} store is one stateDir's: no controller on another machine opens it, so no record can be another's`);
   test(
-    'controllers on two machines sharing the store see and remove only their own replica records',
-    {
-      skip:
-        none ||
-        (features.sharedByMachines === true
-          ? false
-          : `the ${name} store is one stateDir's: no controller on another machine opens it, so no record can be another's`),
-    },
+    named('controllers on two machines sharing the store see and remove only their own replica records', single),
+    { skip: single },
     withStore(async (store, made) => {
       assert.ok(made.otherNode !== undefined, `the ${name} factory gives otherNode`);
       const other = await made.otherNode();
