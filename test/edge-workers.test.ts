@@ -45,15 +45,16 @@ function get(agent: https.Agent, port: number, ca: string): Promise<{ status: nu
   });
 }
 
-function load(
-  run: () => Promise<{ status: number; body: string }>,
-  clients: number,
-): { stop(): Promise<{ ok: Record<string, number>; failed: string[] }> } {
+type LoadResult = { ok: Record<string, number>; failed: string[] };
+
+/** Clients looping on `run` until stopped (and at most 100,000 requests or 120 s each, should a test forget to stop them). */
+function load(run: () => Promise<{ status: number; body: string }>, clients: number): { stop(): Promise<LoadResult> } {
   const ok: Record<string, number> = {};
   const failed: string[] = [];
   let going = true;
+  const deadline = Date.now() + 120_000;
   const loops = Array.from({ length: clients }, async () => {
-    for (let i = 0; going && i < 100_000; i++) {
+    for (let i = 0; going && i < 100_000 && Date.now() < deadline; i++) {
       try {
         const r = await run();
         if (r.status === 200) ok[r.body] = (ok[r.body] ?? 0) + 1;
@@ -96,7 +97,9 @@ describe('workers: 2 on a TLS listener', () => {
           workers: 2,
           drain: '2s',
           provider: { kind: 'static', blue: [blue.address], green: [green.address] },
-          health: { path: '/healthz', interval: '100ms' },
+          // A probe that times out on a loaded machine would refuse a switch (CUTOVER_E_SLOT_UNHEALTHY);
+          // this test is about the switch, so the probe gets a timeout no loaded machine reaches.
+          health: { path: '/healthz', interval: '100ms', timeout: '10s' },
         },
       },
     });
@@ -140,22 +143,31 @@ describe('workers: 2 on a TLS listener', () => {
   it('a switch under HTTP/1.1 keep-alive and HTTP/2 load loses nothing, on every worker', async () => {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 8 });
     const sessions: http2.ClientHttp2Session[] = await Promise.all([1, 2, 3, 4].map(() => h2Connect(port, 'app.test', ca.pem)));
-    const h1 = load(() => get(agent, port, ca.pem), 8);
-    const h2 = load(() => h2Request(sessions[Math.floor(Math.random() * sessions.length)] as http2.ClientHttp2Session, '/'), 8);
-    for (const slot of ['green', 'blue', 'green'] as const) {
-      await new Promise((r) => setTimeout(r, 300));
-      const r = await d.switchTo(slot, 'app');
-      assert.equal(r.status, 200, JSON.stringify(r.json));
+    try {
+      const h1 = load(() => get(agent, port, ca.pem), 8);
+      const h2 = load(() => h2Request(sessions[Math.floor(Math.random() * sessions.length)] as http2.ClientHttp2Session, '/'), 8);
+      let stopped: [LoadResult, LoadResult];
+      try {
+        for (const slot of ['green', 'blue', 'green'] as const) {
+          await new Promise((r) => setTimeout(r, 300));
+          const r = await d.switchTo(slot, 'app');
+          assert.equal(r.status, 200, JSON.stringify(r.json));
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        // A failed switch must end the load too, or its loops would run on until the runner's limit.
+        stopped = await Promise.all([h1.stop(), h2.stop()]);
+      }
+      const [a, b] = stopped;
+      assert.deepEqual(a.failed, [], 'HTTP/1.1 failures');
+      assert.deepEqual(b.failed, [], 'HTTP/2 failures');
+      for (const t of [a, b]) assert.ok((t.ok.blue ?? 0) > 0 && (t.ok.green ?? 0) > 0, `both slots served: ${JSON.stringify(t.ok)}`);
+      // After the switch every worker serves green: fresh connections land on both.
+      for (let i = 0; i < 10; i++) assert.equal((await get(new https.Agent({ keepAlive: false }), port, ca.pem)).body, 'green');
+    } finally {
+      for (const s of sessions) s.close();
+      agent.destroy();
     }
-    await new Promise((r) => setTimeout(r, 300));
-    const [a, b] = await Promise.all([h1.stop(), h2.stop()]);
-    assert.deepEqual(a.failed, [], 'HTTP/1.1 failures');
-    assert.deepEqual(b.failed, [], 'HTTP/2 failures');
-    for (const t of [a, b]) assert.ok((t.ok.blue ?? 0) > 0 && (t.ok.green ?? 0) > 0, `both slots served: ${JSON.stringify(t.ok)}`);
-    // After the switch every worker serves green: fresh connections land on both.
-    for (let i = 0; i < 10; i++) assert.equal((await get(new https.Agent({ keepAlive: false }), port, ca.pem)).body, 'green');
-    for (const s of sessions) s.close();
-    agent.destroy();
   });
 
   it('a worker that dies is started again while the other keeps serving', async () => {

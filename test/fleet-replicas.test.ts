@@ -56,35 +56,42 @@ test('with the etcd store, a SIGKILLed controller leaves the replicas serving; `
     );
 
     const load = keepAliveLoad(s.port, 10, '/version');
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
-    d = await startUp(s);
-    await waitFor('the replicas adopted', () => d.output().includes('"msg":"replicas adopted"') || undefined, 60_000);
-    assert.equal((await leading(d)).supervisor, supervisor, 'the same supervisor');
-    assert.deepEqual(await answeringPids(s.port), before, 'the same replica processes answer');
-    assert.doesNotMatch(d.output(), /replicas found running are stopped/, 'nothing was discarded');
-    const r = await load.stop();
-    assert.deepEqual(
-      r.failures.slice(0, 5),
-      [],
-      `failed requests across the kill and the adoption (${r.ok} ok, ${r.failures.length} failed)`,
-    );
-    process.stdout.write(`# etcd store, controller SIGKILL + up, 2 replicas adopted: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      d = await startUp(s);
+      await waitFor('the replicas adopted', () => d.output().includes('"msg":"replicas adopted"') || undefined, 60_000);
+      assert.equal((await leading(d)).supervisor, supervisor, 'the same supervisor');
+      assert.deepEqual(await answeringPids(s.port), before, 'the same replica processes answer');
+      assert.doesNotMatch(d.output(), /replicas found running are stopped/, 'nothing was discarded');
+      const r = await load.stop();
+      assert.deepEqual(
+        r.failures.slice(0, 5),
+        [],
+        `failed requests across the kill and the adoption (${r.ok} ok, ${r.failures.length} failed)`,
+      );
+      process.stdout.write(
+        `# etcd store, controller SIGKILL + up, 2 replicas adopted: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`,
+      );
 
-    await waitPhase(d, (await deploy(d, 'v2')).id, ['promoted', 'retired'], 60_000);
-    assert.equal((await served(s.port)).version, 'v2');
-    const v2 = await answeringPids(s.port);
-    assert.equal(v2.length, 2);
-    assert.ok(
-      v2.every((p) => !before.includes(p)),
-      'v2 runs replicas of its own',
-    );
+      await waitPhase(d, (await deploy(d, 'v2')).id, ['promoted', 'retired'], 60_000);
+      assert.equal((await served(s.port)).version, 'v2');
+      const v2 = await answeringPids(s.port);
+      assert.equal(v2.length, 2);
+      assert.ok(
+        v2.every((p) => !before.includes(p)),
+        'v2 runs replicas of its own',
+      );
 
-    // A deliberate stop stops the replicas with the supervisor: nothing is left.
-    const tree = [supervisor, ...descendants(supervisor)];
-    await d.stop('SIGTERM');
-    await gone(tree, 20_000);
+      // A deliberate stop stops the replicas with the supervisor: nothing is left.
+      const tree = [supervisor, ...descendants(supervisor)];
+      await d.stop('SIGTERM');
+      await gone(tree, 20_000);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop('SIGKILL');
     await router.kill('SIGKILL');

@@ -77,58 +77,63 @@ test('with etcd and fleet.router on, a SIGKILLed controller leaves its routers s
     assert.equal(await text(s.port), 'blue');
 
     const load = keepAliveLoad(s.port, 10);
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    // No controller now, and once its lease runs out (2 s) no record in etcd: the routers serve alone.
-    const killedAt = Date.now();
-    while (Date.now() - killedAt < 2500) {
-      assert.equal(await text(s.port), 'blue', 'served on a new connection with no controller');
-      await new Promise((r) => setTimeout(r, 200));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      // No controller now, and once its lease runs out (2 s) no record in etcd: the routers serve alone.
+      const killedAt = Date.now();
+      while (Date.now() - killedAt < 2500) {
+        assert.equal(await text(s.port), 'blue', 'served on a new connection with no controller');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(before.routers.every(alive), 'the routers outlived the controller');
+
+      d = await startUp(s);
+      const after = await leading(d, s);
+      assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
+      assert.deepEqual(after.routers, before.routers, 'the same router processes: no second listener');
+      assert.equal(after.serving, before.serving, 'no generation lost or repeated by the attach');
+      assert.equal(after.acked, before.serving, 'the restarted fleet router acks the generation the routers serve');
+      assert.match(d.output(), /"msg":"attached to the routers already serving"/);
+
+      const sw = await d.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      assert.equal(sw.json.generation, before.serving + 1);
+      // The switch answers once this machine's router acked it: the routers serve green already.
+      assert.equal(await text(s.port), 'green', 'the switch reached the routers');
+
+      // SIGHUP: the same process restarts in place over the same routers, and leads again.
+      process.kill(d.child.pid!, 'SIGHUP');
+      await waitFor('the restart in place', () => (d.output().match(/cutover is up/g) ?? []).length === 2 || undefined, 30_000);
+      const hup = await leading(d, s);
+      assert.equal(d.child.exitCode, null, 'the same controller process runs on (it printed "cutover is up" twice)');
+      assert.equal(hup.supervisor, before.supervisor);
+      assert.deepEqual(hup.routers, before.routers, 'the same router processes after the SIGHUP');
+      assert.equal(hup.serving, before.serving + 1, 'no generation lost or repeated by the SIGHUP');
+      const back = await d.api('POST', '/api/v1/services/web/switch', { slot: 'blue' });
+      assert.equal(back.status, 200, JSON.stringify(back.json));
+      assert.equal(await text(s.port), 'blue', 'the switch after the SIGHUP reached the routers');
+
+      const r = await load.stop();
+      assert.deepEqual(
+        r.failures.slice(0, 5),
+        [],
+        `failed requests across the kill, the attach and the SIGHUP (${r.ok} ok, ${r.failures.length} failed)`,
+      );
+      assert.ok(r.ok > 0);
+      process.stdout.write(
+        `# etcd + fleet.router, controller SIGKILL + up, then SIGHUP: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`,
+      );
+
+      // A deliberate stop drains and stops the supervisor and its routers, and closes the port.
+      await d.stop('SIGTERM');
+      assert.equal(d.child.exitCode, 0, d.output());
+      await gone([before.supervisor, ...before.routers], 20_000);
+      assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
     }
-    assert.ok(before.routers.every(alive), 'the routers outlived the controller');
-
-    d = await startUp(s);
-    const after = await leading(d, s);
-    assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
-    assert.deepEqual(after.routers, before.routers, 'the same router processes: no second listener');
-    assert.equal(after.serving, before.serving, 'no generation lost or repeated by the attach');
-    assert.equal(after.acked, before.serving, 'the restarted fleet router acks the generation the routers serve');
-    assert.match(d.output(), /"msg":"attached to the routers already serving"/);
-
-    const sw = await d.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
-    assert.equal(sw.status, 200, JSON.stringify(sw.json));
-    assert.equal(sw.json.generation, before.serving + 1);
-    // The switch answers once this machine's router acked it: the routers serve green already.
-    assert.equal(await text(s.port), 'green', 'the switch reached the routers');
-
-    // SIGHUP: the same process restarts in place over the same routers, and leads again.
-    process.kill(d.child.pid!, 'SIGHUP');
-    await waitFor('the restart in place', () => (d.output().match(/cutover is up/g) ?? []).length === 2 || undefined, 30_000);
-    const hup = await leading(d, s);
-    assert.equal(d.child.exitCode, null, 'the same controller process runs on (it printed "cutover is up" twice)');
-    assert.equal(hup.supervisor, before.supervisor);
-    assert.deepEqual(hup.routers, before.routers, 'the same router processes after the SIGHUP');
-    assert.equal(hup.serving, before.serving + 1, 'no generation lost or repeated by the SIGHUP');
-    const back = await d.api('POST', '/api/v1/services/web/switch', { slot: 'blue' });
-    assert.equal(back.status, 200, JSON.stringify(back.json));
-    assert.equal(await text(s.port), 'blue', 'the switch after the SIGHUP reached the routers');
-
-    const r = await load.stop();
-    assert.deepEqual(
-      r.failures.slice(0, 5),
-      [],
-      `failed requests across the kill, the attach and the SIGHUP (${r.ok} ok, ${r.failures.length} failed)`,
-    );
-    assert.ok(r.ok > 0);
-    process.stdout.write(
-      `# etcd + fleet.router, controller SIGKILL + up, then SIGHUP: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`,
-    );
-
-    // A deliberate stop drains and stops the supervisor and its routers, and closes the port.
-    await d.stop('SIGTERM');
-    assert.equal(d.child.exitCode, 0, d.output());
-    await gone([before.supervisor, ...before.routers], 20_000);
-    assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
   } finally {
     await d.stop('SIGKILL');
     cleanup(s);
@@ -186,30 +191,35 @@ test('a follower SIGKILLed while the leader switches: its routers serve their la
     assert.equal(await text(sb.port), 'blue');
 
     const load = keepAliveLoad(sb.port, 10);
-    await new Promise((r) => setTimeout(r, 300));
-    await b.stop('SIGKILL');
-    // Once its router's lease is gone the leader's switch waits for the leader's router only.
-    await leading(a, sa, 1);
-    const sw = await a.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
-    assert.equal(sw.status, 200, JSON.stringify(sw.json));
-    assert.equal(await text(sa.port), 'green');
-    assert.equal(await text(sb.port), 'blue', "with no controller, b's routers serve their last table");
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await b.stop('SIGKILL');
+      // Once its router's lease is gone the leader's switch waits for the leader's router only.
+      await leading(a, sa, 1);
+      const sw = await a.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      assert.equal(await text(sa.port), 'green');
+      assert.equal(await text(sb.port), 'blue', "with no controller, b's routers serve their last table");
 
-    b = await startUp(sb);
-    await waitFor(
-      'b to ack the switch',
-      async () => ackedBy((await a.api('GET', '/api/v1/services/web')).json, sb.port) === sw.json.generation,
-      30_000,
-    );
-    assert.equal(await text(sb.port), 'green', 'b applied the generation it read from etcd');
-    assert.deepEqual(supervisorOf(join(sb.dir, 'state')), before, 'the same supervisor and router processes');
-    const r = await load.stop();
-    assert.deepEqual(
-      r.failures.slice(0, 5),
-      [],
-      `failed requests on b across its kill and restart (${r.ok} ok, ${r.failures.length} failed)`,
-    );
-    assert.ok(r.ok > 0);
+      b = await startUp(sb);
+      await waitFor(
+        'b to ack the switch',
+        async () => ackedBy((await a.api('GET', '/api/v1/services/web')).json, sb.port) === sw.json.generation,
+        30_000,
+      );
+      assert.equal(await text(sb.port), 'green', 'b applied the generation it read from etcd');
+      assert.deepEqual(supervisorOf(join(sb.dir, 'state')), before, 'the same supervisor and router processes');
+      const r = await load.stop();
+      assert.deepEqual(
+        r.failures.slice(0, 5),
+        [],
+        `failed requests on b across its kill and restart (${r.ok} ok, ${r.failures.length} failed)`,
+      );
+      assert.ok(r.ok > 0);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await Promise.all([a.stop(), b?.stop()]);
     cleanup(sa);

@@ -160,11 +160,16 @@ export function cli(s: Setup, args: string[], timeoutMs = 60_000): { code: numbe
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Keep-alive clients asking for /version until stopped; every answer other than 200 is a failure. */
+/**
+ * Keep-alive clients asking for /version until stopped (4 minutes at most, so a test that fails
+ * before it stops them still ends); every answer other than 200 is a failure.
+ */
 export function steadyLoad(
   port: number,
   clients = 10,
+  maxMs = 240_000,
 ): { stop(): Promise<{ ok: number; versions: Map<string, number>; failures: string[] }> } {
+  const deadline = Date.now() + maxMs;
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const versions = new Map<string, number>();
   const failures: string[] = [];
@@ -191,7 +196,7 @@ export function steadyLoad(
       });
     });
   const loops = Array.from({ length: clients }, async () => {
-    while (!stopping) await one();
+    while (!stopping && Date.now() < deadline) await one();
   });
   return {
     stop: async () => {

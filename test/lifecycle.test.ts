@@ -56,20 +56,25 @@ describe('the release lifecycle of a process service', () => {
 
   it('deploys v2 under a steady load with zero failed requests, and keeps v1 on standby', async () => {
     const load = steadyLoad(s.port);
-    await new Promise((r) => setTimeout(r, 300));
-    const rel = await deploy(d, 'v2');
-    assert.equal(rel.slot, 'green');
-    await waitPhase(d, rel.id, ['promoted']);
-    await new Promise((r) => setTimeout(r, 300));
-    const { ok, versions, failures } = await load.stop();
-    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed requests of ${ok + failures.length}`);
-    assert.ok((versions.get('v1') ?? 0) > 0 && (versions.get('v2') ?? 0) > 0, `both versions served: ${JSON.stringify([...versions])}`);
-    assert.equal((await served(s.port)).version, 'v2');
-    const st = await status();
-    assert.equal(st.live, 'green');
-    assert.equal(st.release.phase, 'promoted');
-    assert.equal(st.slots.blue.version, 'v1');
-    assert.ok(st.slots.blue.targets.length === 2 && st.slots.blue.targets.every((t: any) => t.healthy), 'v1 stands by, healthy');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const rel = await deploy(d, 'v2');
+      assert.equal(rel.slot, 'green');
+      await waitPhase(d, rel.id, ['promoted']);
+      await new Promise((r) => setTimeout(r, 300));
+      const { ok, versions, failures } = await load.stop();
+      assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed requests of ${ok + failures.length}`);
+      assert.ok((versions.get('v1') ?? 0) > 0 && (versions.get('v2') ?? 0) > 0, `both versions served: ${JSON.stringify([...versions])}`);
+      assert.equal((await served(s.port)).version, 'v2');
+      const st = await status();
+      assert.equal(st.live, 'green');
+      assert.equal(st.release.phase, 'promoted');
+      assert.equal(st.slots.blue.version, 'v1');
+      assert.ok(st.slots.blue.targets.length === 2 && st.slots.blue.targets.every((t: any) => t.healthy), 'v1 stands by, healthy');
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   });
 
   it('rolls back to v1 at once while v1 is on standby', async () => {

@@ -26,20 +26,25 @@ test('observing holds for `cutover promote` when there is too little traffic to 
     await waitPhase(d, v2.id, ['promoted']);
 
     const load = steadyLoad(s.port, 6);
-    const bad = await deploy(d, 'late500');
-    const end = await settled(d, bad.id);
-    await load.stop();
-    assert.equal(end.phase, 'rolled-back', end.reason);
-    assert.match(end.reason, /^analysis failed: observing failed .*error_rate [\d.]+% on blue is above the max 1%/);
-    const observing = end.analysis.find((a: any) => a.label === 'observing');
-    assert.equal(observing.state, 'fail');
-    assert.equal(observing.rules[0].threshold, '<= 1%');
-    for (let i = 0; i < 20; i++) assert.equal((await served(s.port)).version, 'v2', 'users are back on the old slot');
-    const st = cli(s, ['status', 'web']);
-    assert.match(st.stdout, /rolled-back/);
-    assert.match(st.stdout, /analysis observing: fail \(rollback\)/);
-    const hist = cli(s, ['history', 'web']);
-    assert.match(hist.stdout, /late500 .*rolled-back +analysis failed: observing failed/);
+    try {
+      const bad = await deploy(d, 'late500');
+      const end = await settled(d, bad.id);
+      await load.stop();
+      assert.equal(end.phase, 'rolled-back', end.reason);
+      assert.match(end.reason, /^analysis failed: observing failed .*error_rate [\d.]+% on blue is above the max 1%/);
+      const observing = end.analysis.find((a: any) => a.label === 'observing');
+      assert.equal(observing.state, 'fail');
+      assert.equal(observing.rules[0].threshold, '<= 1%');
+      for (let i = 0; i < 20; i++) assert.equal((await served(s.port)).version, 'v2', 'users are back on the old slot');
+      const st = cli(s, ['status', 'web']);
+      assert.match(st.stdout, /rolled-back/);
+      assert.match(st.stdout, /analysis observing: fail \(rollback\)/);
+      const hist = cli(s, ['history', 'web']);
+      assert.match(hist.stdout, /late500 .*rolled-back +analysis failed: observing failed/);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     cleanup(s);

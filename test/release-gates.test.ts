@@ -30,46 +30,51 @@ test('a version failing its smoke suite never answers a user and `deploy --wait`
     await waitPhase(d, v1.id, ['promoted', 'retired']);
 
     const load = steadyLoad(s.port, 4);
-    const bad = cli(s, ['deploy', 'web', 'smokefail', '--wait']);
-    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-    assert.match(bad.stdout, /gate 1 of 1 \(http: .*\) failed: .*GET \/ready.*503/s);
+    try {
+      const bad = cli(s, ['deploy', 'web', 'smokefail', '--wait']);
+      assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+      assert.match(bad.stdout, /gate 1 of 1 \(http: .*\) failed: .*GET \/ready.*503/s);
 
-    const v2 = await deploy(d, 'v2');
-    const waiting = await waitPhase(d, v2.id, ['awaiting-approval']);
-    const token: string = waiting.preview.token;
-    assert.ok(token.length >= 22, 'a preview token of at least 16 random bytes');
-    assert.equal(waiting.gates.length, 1);
-    assert.equal(waiting.gates[0].outcome, 'passed');
-    assert.equal((await ask(s.port, { 'x-cutover-preview': token })).version, 'v2', 'the right token reaches the idle slot');
-    assert.equal((await ask(s.port, { cookie: `cutover-preview=${token}` })).version, 'v2', 'so does the cookie');
-    assert.equal(
-      (await ask(s.port, { 'x-cutover-preview': token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A') })).version,
-      'v1',
-      'a wrong token reaches live',
-    );
-    assert.equal((await ask(s.port)).version, 'v1', 'no token reaches live');
-    const viewer = (await d.api('POST', '/api/v1/tokens', { role: 'viewer' })).json.token as string;
-    const seen = (await (
-      await fetch(`http://127.0.0.1:${s.apiPort}/api/v1/services/web`, { headers: { authorization: `Bearer ${viewer}` } })
-    ).json()) as any;
-    assert.equal(seen.release.preview.header, 'x-cutover-preview', 'a viewer sees how to preview');
-    assert.ok(!JSON.stringify(seen).includes(token), 'but never the token');
-    const st = cli(s, ['status', 'web']);
-    assert.match(st.stdout, new RegExp(`preview  x-cutover-preview: ${token.replace(/[-_]/g, '.')}`));
-    assert.match(st.stdout, /gate 1 {2}ok/);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await release(d, v2.id)).phase, 'awaiting-approval', 'a manual release waits');
+      const v2 = await deploy(d, 'v2');
+      const waiting = await waitPhase(d, v2.id, ['awaiting-approval']);
+      const token: string = waiting.preview.token;
+      assert.ok(token.length >= 22, 'a preview token of at least 16 random bytes');
+      assert.equal(waiting.gates.length, 1);
+      assert.equal(waiting.gates[0].outcome, 'passed');
+      assert.equal((await ask(s.port, { 'x-cutover-preview': token })).version, 'v2', 'the right token reaches the idle slot');
+      assert.equal((await ask(s.port, { cookie: `cutover-preview=${token}` })).version, 'v2', 'so does the cookie');
+      assert.equal(
+        (await ask(s.port, { 'x-cutover-preview': token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A') })).version,
+        'v1',
+        'a wrong token reaches live',
+      );
+      assert.equal((await ask(s.port)).version, 'v1', 'no token reaches live');
+      const viewer = (await d.api('POST', '/api/v1/tokens', { role: 'viewer' })).json.token as string;
+      const seen = (await (
+        await fetch(`http://127.0.0.1:${s.apiPort}/api/v1/services/web`, { headers: { authorization: `Bearer ${viewer}` } })
+      ).json()) as any;
+      assert.equal(seen.release.preview.header, 'x-cutover-preview', 'a viewer sees how to preview');
+      assert.ok(!JSON.stringify(seen).includes(token), 'but never the token');
+      const st = cli(s, ['status', 'web']);
+      assert.match(st.stdout, new RegExp(`preview  x-cutover-preview: ${token.replace(/[-_]/g, '.')}`));
+      assert.match(st.stdout, /gate 1 {2}ok/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await release(d, v2.id)).phase, 'awaiting-approval', 'a manual release waits');
 
-    const ok = cli(s, ['promote', 'web']);
-    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    await waitPhase(d, v2.id, ['promoted']);
-    const { failures, versions } = await load.stop();
-    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed user requests`);
-    assert.equal(versions.get('smokefail') ?? 0, 0, 'no user request was answered by the failing version');
-    assert.ok((versions.get('v2') ?? 0) > 0);
-    assert.equal((await ask(s.port, { 'x-cutover-preview': token })).version, 'v2', 'an old token is worthless: live answers');
-    assert.equal((await release(d, v2.id)).preview, null, 'no token shown once traffic moved');
-    assert.ok(!d.output().includes(token), 'the token is never logged');
+      const ok = cli(s, ['promote', 'web']);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      await waitPhase(d, v2.id, ['promoted']);
+      const { failures, versions } = await load.stop();
+      assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed user requests`);
+      assert.equal(versions.get('smokefail') ?? 0, 0, 'no user request was answered by the failing version');
+      assert.ok((versions.get('v2') ?? 0) > 0);
+      assert.equal((await ask(s.port, { 'x-cutover-preview': token })).version, 'v2', 'an old token is worthless: live answers');
+      assert.equal((await release(d, v2.id)).preview, null, 'no token shown once traffic moved');
+      assert.ok(!d.output().includes(token), 'the token is never logged');
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     cleanup(s);

@@ -61,15 +61,16 @@ export function ask(port: number, headers: Record<string, string> = {}): Promise
 
 /**
  * Clients that each keep the cookies they are given (as a browser would) and record the versions
- * they were answered by, in order, until stopped.
+ * they were answered by, in order, until stopped (4 minutes at most, so a test that fails first still ends).
  */
-export function stickyClients(port: number, n: number): { stop(): Promise<{ seen: string[][]; failures: string[] }> } {
+export function stickyClients(port: number, n: number, maxMs = 240_000): { stop(): Promise<{ seen: string[][]; failures: string[] }> } {
+  const deadline = Date.now() + maxMs;
   const seen: string[][] = Array.from({ length: n }, () => []);
   const failures: string[] = [];
   let stopping = false;
   const loops = seen.map(async (mine) => {
     const jar = new Map<string, string>();
-    while (!stopping) {
+    while (!stopping && Date.now() < deadline) {
       const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
       try {
         const r = await ask(port, cookie ? { cookie } : {});

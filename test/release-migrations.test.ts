@@ -82,32 +82,37 @@ describe('a release with expand and contract migrations', { timeout: 240_000 }, 
     cpSync(join(APP, 'expand'), join(s.dir, 'db/expand'), { recursive: true });
     cpSync(join(APP, 'contract'), join(s.dir, 'db/contract'), { recursive: true });
     const load = steadyLoad(s.port, 4);
-    const r = await deploy(d, 'v2');
-    await waitPhase(d, r.id, ['promoted', 'retired'], 60_000);
-    assert.equal(await columns(), 'id,name,price,note,sku', 'expand ran; contract has not: v1 is still on standby');
-    const result = await load.stop();
-    assert.deepEqual(result.failures.slice(0, 3), [], `${result.failures.length} failed requests`);
-    assert.ok((result.versions.get('v1') ?? 0) > 0 && (result.versions.get('v2') ?? 0) > 0, 'both versions served users');
+    try {
+      const r = await deploy(d, 'v2');
+      await waitPhase(d, r.id, ['promoted', 'retired'], 60_000);
+      assert.equal(await columns(), 'id,name,price,note,sku', 'expand ran; contract has not: v1 is still on standby');
+      const result = await load.stop();
+      assert.deepEqual(result.failures.slice(0, 3), [], `${result.failures.length} failed requests`);
+      assert.ok((result.versions.get('v1') ?? 0) > 0 && (result.versions.get('v2') ?? 0) > 0, 'both versions served users');
 
-    // Standby runs out (4 s): v1 is stopped, then contract drops the column only v1 used.
-    await waitFor(
-      'the release to retire and contract to run',
-      async () => ((await columns()) === 'id,name,price,sku' ? true : undefined),
-      60_000,
-    );
-    // The contract's result is recorded once its command has exited, a moment after the column is gone.
-    const kindsNow = async (): Promise<string[]> => {
-      const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as {
-        type: string;
-        data: { kind?: string; ok?: boolean };
-      }[];
-      return events.filter((e) => e.type === 'migration').map((e) => `${e.data.kind}:${e.data.ok ?? ''}`);
-    };
-    const kinds = await waitFor('the contract recorded', async () => ((await kindsNow()).length >= 3 ? kindsNow() : undefined), 15_000);
-    assert.deepEqual(kinds, ['lint:', 'expand:true', 'contract:true']);
+      // Standby runs out (4 s): v1 is stopped, then contract drops the column only v1 used.
+      await waitFor(
+        'the release to retire and contract to run',
+        async () => ((await columns()) === 'id,name,price,sku' ? true : undefined),
+        60_000,
+      );
+      // The contract's result is recorded once its command has exited, a moment after the column is gone.
+      const kindsNow = async (): Promise<string[]> => {
+        const events = (await d.api('GET', `/api/v1/services/web/releases/${r.id}`)).json.events as {
+          type: string;
+          data: { kind?: string; ok?: boolean };
+        }[];
+        return events.filter((e) => e.type === 'migration').map((e) => `${e.data.kind}:${e.data.ok ?? ''}`);
+      };
+      const kinds = await waitFor('the contract recorded', async () => ((await kindsNow()).length >= 3 ? kindsNow() : undefined), 15_000);
+      assert.deepEqual(kinds, ['lint:', 'expand:true', 'contract:true']);
 
-    const back = await d.api('POST', '/api/v1/services/web/rollback');
-    assert.equal(back.status, 409);
-    assert.match(back.json.error.message, /contract migration .* ran/);
+      const back = await d.api('POST', '/api/v1/services/web/rollback');
+      assert.equal(back.status, 409);
+      assert.match(back.json.error.message, /contract migration .* ran/);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   });
 });

@@ -28,30 +28,35 @@ test('a SIGHUP while the restarted controller is still starting is kept: once up
     const before = await processes(d);
     const pid = d.child.pid;
     const load = keepAliveLoad(s.port, 10);
-    writeFileSync(hold, '');
-    d.child.kill('SIGHUP');
-    await waitFor('the restarted controller to be held while starting', () => count(d.output(), HELD) === 1 || undefined, 30_000);
-    d.child.kill('SIGHUP');
-    await waitFor('the second SIGHUP to be kept', () => d.output().includes(KEPT) || undefined, 10_000);
-    rmSync(hold);
+    try {
+      writeFileSync(hold, '');
+      d.child.kill('SIGHUP');
+      await waitFor('the restarted controller to be held while starting', () => count(d.output(), HELD) === 1 || undefined, 30_000);
+      d.child.kill('SIGHUP');
+      await waitFor('the second SIGHUP to be kept', () => d.output().includes(KEPT) || undefined, 10_000);
+      rmSync(hold);
 
-    // It comes up, then restarts once more for the SIGHUP it kept, and comes up again.
-    await waitFor('the kept restart to attach', () => count(d.output(), ATTACHED) === 3 || undefined, 60_000);
-    await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/web')).status === 200 || undefined, 30_000);
-    assert.equal(d.child.exitCode, null, 'the SIGHUP did not end the process');
-    assert.equal(d.child.signalCode, null);
-    assert.equal(d.child.pid, pid, 'the pid systemd knows stays');
-    assert.equal(count(d.output(), RESTARTING), 2, 'one restart per SIGHUP');
-    const after = await processes(d);
-    assert.equal(after.supervisor, before.supervisor);
-    assert.deepEqual(after.routers, before.routers, 'the same router processes served throughout');
-    assert.equal(after.controllers, 1);
+      // It comes up, then restarts once more for the SIGHUP it kept, and comes up again.
+      await waitFor('the kept restart to attach', () => count(d.output(), ATTACHED) === 3 || undefined, 60_000);
+      await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/web')).status === 200 || undefined, 30_000);
+      assert.equal(d.child.exitCode, null, 'the SIGHUP did not end the process');
+      assert.equal(d.child.signalCode, null);
+      assert.equal(d.child.pid, pid, 'the pid systemd knows stays');
+      assert.equal(count(d.output(), RESTARTING), 2, 'one restart per SIGHUP');
+      const after = await processes(d);
+      assert.equal(after.supervisor, before.supervisor);
+      assert.deepEqual(after.routers, before.routers, 'the same router processes served throughout');
+      assert.equal(after.controllers, 1);
 
-    const res = await load.stop();
-    assert.deepEqual(res.failures, [], `failed requests across both restarts (${res.ok} ok)`);
-    process.stdout.write(
-      `# SIGHUP, and a SIGHUP while the restarted controller starts: ${res.ok} ok, 0 failed, longest gap ${res.maxGapMs} ms\n`,
-    );
+      const res = await load.stop();
+      assert.deepEqual(res.failures, [], `failed requests across both restarts (${res.ok} ok)`);
+      process.stdout.write(
+        `# SIGHUP, and a SIGHUP while the restarted controller starts: ${res.ok} ok, 0 failed, longest gap ${res.maxGapMs} ms\n`,
+      );
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     rmSync(hold, { force: true });
     await d.stop();

@@ -48,34 +48,39 @@ describe(`a release on a stateDir that fills up${NO_TMPFS ? ` (skipped: ${NO_TMP
     try {
       await waitPhase(d, (await deploy(d, 'v1')).id, ['retired']);
       const load = steadyLoad(s.port, 4);
-      const rel = await deploy(d, 'v2');
-      await waitPhase(d, rel.id, ['observing']);
-      disk.fill();
-      const held = await waitFor('the release to hold for the store', async () => {
-        const st = await status(d);
-        return st.release?.waiting ? st : undefined;
-      });
-      assert.equal(held.release.phase, 'observing');
-      assert.match(held.release.waiting.reason, /ENOSPC/);
-      assert.ok(held.release.waiting.reason.includes(stateDir), held.release.waiting.reason);
-      // A change is refused with the coded error, not CUTOVER_E_INTERNAL.
-      const refused = await d.api('POST', '/api/v1/tokens', { name: 'ci', role: 'viewer' });
-      assert.equal(refused.status, 503, JSON.stringify(refused.json));
-      assert.equal(refused.json.error.code, 'CUTOVER_E_STORE_UNWRITABLE');
-      assert.ok(refused.json.error.message.includes(stateDir), refused.json.error.message);
-      // Held, not ended: well past its 2 s window it is still observing.
-      await new Promise((r) => setTimeout(r, 3000));
-      assert.equal((await status(d)).release.phase, 'observing');
-      disk.free();
-      await waitPhase(d, rel.id, ['promoted'], 30_000);
-      assert.equal((await status(d)).release.waiting, null);
-      const { failures, versions } = await load.stop();
-      assert.deepEqual(failures, [], 'no user request failed');
-      assert.ok((versions.get('v2') ?? 0) > 0, 'users reached v2');
-      assert.deepEqual(
-        readdirSync(stateDir).filter((f) => f.endsWith('.tmp')),
-        [],
-      );
+      try {
+        const rel = await deploy(d, 'v2');
+        await waitPhase(d, rel.id, ['observing']);
+        disk.fill();
+        const held = await waitFor('the release to hold for the store', async () => {
+          const st = await status(d);
+          return st.release?.waiting ? st : undefined;
+        });
+        assert.equal(held.release.phase, 'observing');
+        assert.match(held.release.waiting.reason, /ENOSPC/);
+        assert.ok(held.release.waiting.reason.includes(stateDir), held.release.waiting.reason);
+        // A change is refused with the coded error, not CUTOVER_E_INTERNAL.
+        const refused = await d.api('POST', '/api/v1/tokens', { name: 'ci', role: 'viewer' });
+        assert.equal(refused.status, 503, JSON.stringify(refused.json));
+        assert.equal(refused.json.error.code, 'CUTOVER_E_STORE_UNWRITABLE');
+        assert.ok(refused.json.error.message.includes(stateDir), refused.json.error.message);
+        // Held, not ended: well past its 2 s window it is still observing.
+        await new Promise((r) => setTimeout(r, 3000));
+        assert.equal((await status(d)).release.phase, 'observing');
+        disk.free();
+        await waitPhase(d, rel.id, ['promoted'], 30_000);
+        assert.equal((await status(d)).release.waiting, null);
+        const { failures, versions } = await load.stop();
+        assert.deepEqual(failures, [], 'no user request failed');
+        assert.ok((versions.get('v2') ?? 0) > 0, 'users reached v2');
+        assert.deepEqual(
+          readdirSync(stateDir).filter((f) => f.endsWith('.tmp')),
+          [],
+        );
+      } finally {
+        // A failed assertion must stop the load too, or its clients would run on until their deadline.
+        await load.stop();
+      }
     } finally {
       await d.stop();
       cleanup(s);

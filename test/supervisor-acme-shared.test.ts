@@ -73,23 +73,28 @@ test('two ACME services on one TLS listener with httpRedirect: certificates by H
     const obtained = await notAfter();
 
     const load = tlsLoadHosts(port, root, Object.values(HOSTS));
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
-    assert.deepEqual(await served(), first, 'both certificates with no controller');
-    d = await up();
-    const after = await waitFor('the new controller to attach', async () => {
-      const p = await processes(d, 'app');
-      return p.controllers === 1 ? p : undefined;
-    });
-    assert.deepEqual(after.routers, before.routers, 'the same router processes');
-    assert.deepEqual(await served(), first, 'the same certificates after SIGKILL + up');
-    assert.deepEqual(await notAfter(), obtained, 'the new controller took the stored certificates');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await served(), first, 'both certificates with no controller');
+      d = await up();
+      const after = await waitFor('the new controller to attach', async () => {
+        const p = await processes(d, 'app');
+        return p.controllers === 1 ? p : undefined;
+      });
+      assert.deepEqual(after.routers, before.routers, 'the same router processes');
+      assert.deepEqual(await served(), first, 'the same certificates after SIGKILL + up');
+      assert.deepEqual(await notAfter(), obtained, 'the new controller took the stored certificates');
 
-    const r = await load.stop();
-    assert.deepEqual(r.failures, [], `failed requests across the kill and the attach (${r.ok} ok)`);
-    assert.ok(r.ok > 0);
-    process.stdout.write(`# two ACME hosts, TLS h1+h2 load across SIGKILL + up: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+      const r = await load.stop();
+      assert.deepEqual(r.failures, [], `failed requests across the kill and the attach (${r.ok} ok)`);
+      assert.ok(r.ok > 0);
+      process.stdout.write(`# two ACME hosts, TLS h1+h2 load across SIGKILL + up: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     await pebble.stop();

@@ -98,37 +98,46 @@ describe('an ACME service in the supervisor’s router processes', () => {
       assert.equal(obtained.state, 'valid');
 
       const load = tlsLoad(port, root, HOST);
-      await pause(300);
-      await d.stop('SIGKILL');
-      // No controller and no ACME client now: the routers go on serving the certificate file.
-      await pause(500);
-      assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate with no controller');
-      d = await up(s);
-      const after = await waitFor('the new controller to attach', async () => {
-        const p = await processes(d);
-        return p.controllers === 1 ? p : undefined;
-      });
-      assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
-      assert.deepEqual(after.routers, before.routers, 'the same router processes');
-      assert.equal(after.generation, before.generation, 'no generation lost or repeated by the attach');
-      assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGKILL + up');
+      try {
+        await pause(300);
+        await d.stop('SIGKILL');
+        // No controller and no ACME client now: the routers go on serving the certificate file.
+        await pause(500);
+        assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate with no controller');
+        d = await up(s);
+        const after = await waitFor('the new controller to attach', async () => {
+          const p = await processes(d);
+          return p.controllers === 1 ? p : undefined;
+        });
+        assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
+        assert.deepEqual(after.routers, before.routers, 'the same router processes');
+        assert.equal(after.generation, before.generation, 'no generation lost or repeated by the attach');
+        assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGKILL + up');
 
-      // The SIGHUP brings a changed ACME account address and renewal margin: the client's, not the routers'.
-      const file = parse(readFileSync(s.file, 'utf8'));
-      file.services.web.tls.acme = { ...file.services.web.tls.acme, email: 'certs@example.test', renewBefore: '500h' };
-      writeFileSync(s.file, stringify(file));
-      d.child.kill('SIGHUP');
-      await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
-      await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/web')).status === 200, 30_000);
-      assert.deepEqual((await processes(d)).routers, before.routers, 'the same router processes across SIGHUP with a changed tls.acme');
-      assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGHUP');
-      const kept = await acmeState(d);
-      assert.deepEqual([kept.state, kept.notAfter], ['valid', obtained.notAfter], 'the restarted controllers took the stored certificate');
+        // The SIGHUP brings a changed ACME account address and renewal margin: the client's, not the routers'.
+        const file = parse(readFileSync(s.file, 'utf8'));
+        file.services.web.tls.acme = { ...file.services.web.tls.acme, email: 'certs@example.test', renewBefore: '500h' };
+        writeFileSync(s.file, stringify(file));
+        d.child.kill('SIGHUP');
+        await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
+        await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/web')).status === 200, 30_000);
+        assert.deepEqual((await processes(d)).routers, before.routers, 'the same router processes across SIGHUP with a changed tls.acme');
+        assert.equal(await servedFingerprint(port, root, HOST), first, 'the same certificate after SIGHUP');
+        const kept = await acmeState(d);
+        assert.deepEqual(
+          [kept.state, kept.notAfter],
+          ['valid', obtained.notAfter],
+          'the restarted controllers took the stored certificate',
+        );
 
-      const r = await load.stop();
-      assert.deepEqual(r.failures, [], `failed requests across the kill, the attach and SIGHUP (${r.ok} ok)`);
-      assert.ok(r.ok > 0);
-      process.stdout.write(`# ACME TLS h1+h2 load across SIGKILL + up and SIGHUP: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+        const r = await load.stop();
+        assert.deepEqual(r.failures, [], `failed requests across the kill, the attach and SIGHUP (${r.ok} ok)`);
+        assert.ok(r.ok > 0);
+        process.stdout.write(`# ACME TLS h1+h2 load across SIGKILL + up and SIGHUP: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+      } finally {
+        // A failed assertion must stop the load too, or its clients would run on until their deadline.
+        await load.stop();
+      }
     } finally {
       await d.stop();
       await pebble.stop();
@@ -155,25 +164,30 @@ describe('an ACME service in the supervisor’s router processes', () => {
       const aged = new Date(2 * Date.parse(x.validFrom) - Date.parse(x.validTo));
       utimesSync(cert, aged, aged);
       const load = tlsLoad(port, root, HOST);
-      const open = await h2Connect(port, HOST, root);
-      open.on('error', () => {});
-      assert.equal((open.socket as tls.TLSSocket).getPeerCertificate().fingerprint256, first);
-      d.child.kill('SIGHUP');
-      await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
-      const renewed = await servedFromFile(port, root, cert, first);
-      assert.equal((await h2Request(open, '/')).status, 200, 'a connection opened before the renewal goes on');
-      open.close();
-      await everyWorkerServes(routers, port, root, renewed);
-      const state = await waitFor('status to show the renewed certificate', async () => {
-        const a = await acmeState(d);
-        return a.notAfter !== obtained.notAfter ? a : undefined;
-      });
-      assert.equal(state.state, 'valid');
-      assert.deepEqual((await processes(d)).routers, routers, 'the same router processes across SIGHUP and the renewal');
+      try {
+        const open = await h2Connect(port, HOST, root);
+        open.on('error', () => {});
+        assert.equal((open.socket as tls.TLSSocket).getPeerCertificate().fingerprint256, first);
+        d.child.kill('SIGHUP');
+        await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
+        const renewed = await servedFromFile(port, root, cert, first);
+        assert.equal((await h2Request(open, '/')).status, 200, 'a connection opened before the renewal goes on');
+        open.close();
+        await everyWorkerServes(routers, port, root, renewed);
+        const state = await waitFor('status to show the renewed certificate', async () => {
+          const a = await acmeState(d);
+          return a.notAfter !== obtained.notAfter ? a : undefined;
+        });
+        assert.equal(state.state, 'valid');
+        assert.deepEqual((await processes(d)).routers, routers, 'the same router processes across SIGHUP and the renewal');
 
-      const r = await load.stop();
-      assert.deepEqual(r.failures, [], `failed requests across SIGHUP and the renewal (${r.ok} ok)`);
-      assert.ok(r.ok > 0);
+        const r = await load.stop();
+        assert.deepEqual(r.failures, [], `failed requests across SIGHUP and the renewal (${r.ok} ok)`);
+        assert.ok(r.ok > 0);
+      } finally {
+        // A failed assertion must stop the load too, or its clients would run on until their deadline.
+        await load.stop();
+      }
     } finally {
       await d.stop();
       await pebble.stop();

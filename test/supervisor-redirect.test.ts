@@ -53,44 +53,49 @@ test('httpRedirect with TLS services on two listeners: each host goes to its own
     await waitFor('the preview listener', async () => PREVIEW_IDLE.test(await preview().catch((e) => String(e))) || undefined);
 
     const loads = [redirectLoad(redirectPort, 'app.test', s.port), redirectLoad(redirectPort, 'api.test', apiPort)];
-    const previewAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    let previewOk = 0;
-    const previewFailures: string[] = [];
-    let stop = false;
-    const previews = (async () => {
-      for (let i = 0; !stop && i < 10_000; i++) {
-        const body = await new Promise<string>((resolve) => {
-          const req = http.get(
-            { host: '127.0.0.1', port: previewPort, path: '/', headers: { host: 'api.test' }, agent: previewAgent },
-            (res) => {
-              let b = '';
-              res.on('data', (c) => (b += c));
-              res.on('end', () => resolve(b));
-            },
-          );
-          req.on('error', (e) => resolve(e.message));
-        });
-        if (PREVIEW_IDLE.test(body)) previewOk++;
-        else previewFailures.push(body);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
-    d = await startUp(s);
-    await waitFor('the new controller to attach', async () => (await processes(d, 'app')).controllers === 1 || undefined);
-    await new Promise((r) => setTimeout(r, 300));
-    stop = true;
-    await previews;
-    previewAgent.destroy();
-    const [a, b] = await Promise.all(loads.map((l) => l.stop()));
-    assert.deepEqual(a!.failures, [], `app.test redirects across the kill (${a!.ok} x 301)`);
-    assert.deepEqual(b!.failures, [], `api.test redirects across the kill (${b!.ok} x 301)`);
-    assert.deepEqual(previewFailures, [], `the preview listener across the kill (${previewOk} ok)`);
-    assert.ok(a!.ok > 0 && b!.ok > 0 && previewOk > 0);
-    assert.deepEqual((await processes(d, 'app')).routers, before.app, 'the same router processes for app');
-    assert.deepEqual((await processes(d, 'api')).routers, before.api, 'the same router processes for api');
+    try {
+      const previewAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      let previewOk = 0;
+      const previewFailures: string[] = [];
+      let stop = false;
+      const previews = (async () => {
+        for (let i = 0; !stop && i < 10_000; i++) {
+          const body = await new Promise<string>((resolve) => {
+            const req = http.get(
+              { host: '127.0.0.1', port: previewPort, path: '/', headers: { host: 'api.test' }, agent: previewAgent },
+              (res) => {
+                let b = '';
+                res.on('data', (c) => (b += c));
+                res.on('end', () => resolve(b));
+              },
+            );
+            req.on('error', (e) => resolve(e.message));
+          });
+          if (PREVIEW_IDLE.test(body)) previewOk++;
+          else previewFailures.push(body);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      d = await startUp(s);
+      await waitFor('the new controller to attach', async () => (await processes(d, 'app')).controllers === 1 || undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      stop = true;
+      await previews;
+      previewAgent.destroy();
+      const [a, b] = await Promise.all(loads.map((l) => l.stop()));
+      assert.deepEqual(a!.failures, [], `app.test redirects across the kill (${a!.ok} x 301)`);
+      assert.deepEqual(b!.failures, [], `api.test redirects across the kill (${b!.ok} x 301)`);
+      assert.deepEqual(previewFailures, [], `the preview listener across the kill (${previewOk} ok)`);
+      assert.ok(a!.ok > 0 && b!.ok > 0 && previewOk > 0);
+      assert.deepEqual((await processes(d, 'app')).routers, before.app, 'the same router processes for app');
+      assert.deepEqual((await processes(d, 'api')).routers, before.api, 'the same router processes for api');
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await Promise.all(loads.map((l) => l.stop()));
+    }
   } finally {
     await d.stop();
     cleanup(s);

@@ -21,41 +21,46 @@ test('a SIGKILLed controller leaves the replicas serving; `cutover up` again ado
     assert.equal(before.length, 2, `both replicas answer: ${before}`);
     const sup = (await processes(d)).supervisor;
     const load = keepAliveLoad(s.port, 10, '/version');
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    // No controller: the routers and the replicas serve on their own.
-    await new Promise((r) => setTimeout(r, 500));
-    d = await startUp(s);
-    await adopted(d);
-    const after = await waitFor('the new controller to attach', async () => {
-      const p = await processes(d);
-      return p.controllers === 1 ? p : undefined;
-    });
-    assert.equal(after.supervisor, sup, 'the same supervisor');
-    assert.deepEqual(await answeringPids(s.port), before, 'the same replica processes answer');
-    assert.doesNotMatch(d.output(), /replicas found running are stopped/, 'nothing was discarded');
-    const r = await load.stop();
-    assert.deepEqual(
-      r.failures.slice(0, 5),
-      [],
-      `failed requests across the kill and the adoption (${r.ok} ok, ${r.failures.length} failed)`,
-    );
-    process.stdout.write(`# controller SIGKILL + up with 2 replicas adopted: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      // No controller: the routers and the replicas serve on their own.
+      await new Promise((r) => setTimeout(r, 500));
+      d = await startUp(s);
+      await adopted(d);
+      const after = await waitFor('the new controller to attach', async () => {
+        const p = await processes(d);
+        return p.controllers === 1 ? p : undefined;
+      });
+      assert.equal(after.supervisor, sup, 'the same supervisor');
+      assert.deepEqual(await answeringPids(s.port), before, 'the same replica processes answer');
+      assert.doesNotMatch(d.output(), /replicas found running are stopped/, 'nothing was discarded');
+      const r = await load.stop();
+      assert.deepEqual(
+        r.failures.slice(0, 5),
+        [],
+        `failed requests across the kill and the adoption (${r.ok} ok, ${r.failures.length} failed)`,
+      );
+      process.stdout.write(`# controller SIGKILL + up with 2 replicas adopted: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms\n`);
 
-    // The adopted slot is a slot like any other: a release replaces it, and the standby is the old pids.
-    await waitPhase(d, (await deploy(d, 'v2')).id, ['promoted', 'retired'], 60_000);
-    assert.equal((await served(s.port)).version, 'v2');
-    const v2 = await answeringPids(s.port);
-    assert.equal(v2.length, 2);
-    assert.ok(
-      v2.every((p) => !before.includes(p)),
-      'v2 runs replicas of its own',
-    );
+      // The adopted slot is a slot like any other: a release replaces it, and the standby is the old pids.
+      await waitPhase(d, (await deploy(d, 'v2')).id, ['promoted', 'retired'], 60_000);
+      assert.equal((await served(s.port)).version, 'v2');
+      const v2 = await answeringPids(s.port);
+      assert.equal(v2.length, 2);
+      assert.ok(
+        v2.every((p) => !before.includes(p)),
+        'v2 runs replicas of its own',
+      );
 
-    const tree = [sup, ...descendants(sup)];
-    await d.stop('SIGTERM');
-    await gone(tree, 20_000);
-    assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
+      const tree = [sup, ...descendants(sup)];
+      await d.stop('SIGTERM');
+      await gone(tree, 20_000);
+      assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop('SIGKILL');
     cleanup(s);

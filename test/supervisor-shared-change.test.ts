@@ -47,23 +47,27 @@ test('a SIGHUP that adds a service to a shared TLS listener, then one that takes
     assert.notEqual((await ask('www.test')).body, 'www-blue', 'no service for www.test yet');
     const before = await processes(d, 'app');
     const load = tlsLoad(s.port, ca.pem, 'app.test', 2, 2);
+    try {
+      writeFileSync(s.file, both);
+      await restart(1);
+      await waitFor('www to answer on the shared listener', async () => (await ask('www.test')).body === 'www-blue' || undefined);
+      assert.deepEqual((await processes(d, 'www')).routers, before.routers, 'www joined the processes already serving the listener');
+      assert.deepEqual((await processes(d, 'app')).routers, before.routers, 'app: the same processes');
 
-    writeFileSync(s.file, both);
-    await restart(1);
-    await waitFor('www to answer on the shared listener', async () => (await ask('www.test')).body === 'www-blue' || undefined);
-    assert.deepEqual((await processes(d, 'www')).routers, before.routers, 'www joined the processes already serving the listener');
-    assert.deepEqual((await processes(d, 'app')).routers, before.routers, 'app: the same processes');
+      writeFileSync(s.file, alone);
+      await restart(2);
+      await waitFor('www to leave the listener', async () => (await ask('www.test')).status === 421 || undefined, 15_000);
+      assert.deepEqual((await processes(d, 'app')).routers, before.routers, 'app: the same processes after www left');
+      assert.equal((await d.api('GET', '/api/v1/services/app')).json.supervisor.routers.generation, before.generation);
 
-    writeFileSync(s.file, alone);
-    await restart(2);
-    await waitFor('www to leave the listener', async () => (await ask('www.test')).status === 421 || undefined, 15_000);
-    assert.deepEqual((await processes(d, 'app')).routers, before.routers, 'app: the same processes after www left');
-    assert.equal((await d.api('GET', '/api/v1/services/app')).json.supervisor.routers.generation, before.generation);
-
-    const r = await load.stop();
-    assert.deepEqual(r.failures, [], `app's requests across both restarts (${r.ok} ok)`);
-    assert.ok(r.ok > 0);
-    assert.deepEqual([...r.bodies], ['app-blue']);
+      const r = await load.stop();
+      assert.deepEqual(r.failures, [], `app's requests across both restarts (${r.ok} ok)`);
+      assert.ok(r.ok > 0);
+      assert.deepEqual([...r.bodies], ['app-blue']);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     cleanup(s);

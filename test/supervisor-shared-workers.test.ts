@@ -88,52 +88,57 @@ test('workers: 2 on a shared TLS listener: both processes serve both hosts, a sw
     }
 
     const load = tlsLoadHosts(s.port, ca.pem, [...HOSTS]);
-    await new Promise((r) => setTimeout(r, 300));
-    const apiGeneration = (await processes(d, 'api')).generation;
-    const sw = await d.api('POST', '/api/v1/services/app/switch', { slot: 'green' });
-    assert.equal(sw.status, 200, JSON.stringify(sw.json));
-    await new Promise((r) => setTimeout(r, 500));
-    const r = await load.stop();
-    assert.deepEqual(r.failures, [], `failed requests across the switch (${r.ok} ok)`);
-    assert.deepEqual([...(r.bodies.get('app.test') ?? [])].sort(), ['app-blue', 'app-green']);
-    assert.deepEqual([...(r.bodies.get('api.test') ?? [])], ['api-blue'], 'api untouched by the switch of app');
-    assert.equal((await processes(d, 'api')).generation, apiGeneration);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const apiGeneration = (await processes(d, 'api')).generation;
+      const sw = await d.api('POST', '/api/v1/services/app/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await load.stop();
+      assert.deepEqual(r.failures, [], `failed requests across the switch (${r.ok} ok)`);
+      assert.deepEqual([...(r.bodies.get('app.test') ?? [])].sort(), ['app-blue', 'app-green']);
+      assert.deepEqual([...(r.bodies.get('api.test') ?? [])], ['api-blue'], 'api untouched by the switch of app');
+      assert.equal((await processes(d, 'api')).generation, apiGeneration);
 
-    const [victim, other] = pids as [number, number];
-    for (const x of sessions) x.session.destroy();
-    process.kill(victim, 'SIGKILL');
-    await waitFor('the killed process reaped', () => !alive(victim) || undefined);
-    // Serving once it has both services at their live generations (it takes a moment to start).
-    const now = await waitFor('a new router process serving both services', async () => {
-      const all = await Promise.all(['app', 'api'].map(async (n) => (await d.api('GET', `/api/v1/services/${n}`)).json));
-      const procs = all.map((st) => st.supervisor.routers.processes as { pid: number | null; generation: number }[]);
-      const ready = procs.every(
-        (ps, i) => ps.length === 2 && ps.every((p) => p.pid !== null && p.pid !== victim && p.generation === all[i].generation),
+      const [victim, other] = pids as [number, number];
+      for (const x of sessions) x.session.destroy();
+      process.kill(victim, 'SIGKILL');
+      await waitFor('the killed process reaped', () => !alive(victim) || undefined);
+      // Serving once it has both services at their live generations (it takes a moment to start).
+      const now = await waitFor('a new router process serving both services', async () => {
+        const all = await Promise.all(['app', 'api'].map(async (n) => (await d.api('GET', `/api/v1/services/${n}`)).json));
+        const procs = all.map((st) => st.supervisor.routers.processes as { pid: number | null; generation: number }[]);
+        const ready = procs.every(
+          (ps, i) => ps.length === 2 && ps.every((p) => p.pid !== null && p.pid !== victim && p.generation === all[i].generation),
+        );
+        return ready ? procs[0]!.map((p) => p.pid as number) : undefined;
+      });
+      assert.ok(now.includes(other), 'the other process served on');
+      const fresh = now.find((p) => p !== other)!;
+      sessions = await openSessions(s.port, ca.pem);
+      const after = await answersByPid(s.port, sessions);
+      assert.deepEqual(
+        HOSTS.map((h) => [...(after.get(fresh)?.get(h) ?? [])]),
+        [['app-green'], ['api-blue']],
+        `the new process ${fresh} serves app from green (its live slot) and api from blue, never the target marked down`,
       );
-      return ready ? procs[0]!.map((p) => p.pid as number) : undefined;
-    });
-    assert.ok(now.includes(other), 'the other process served on');
-    const fresh = now.find((p) => p !== other)!;
-    sessions = await openSessions(s.port, ca.pem);
-    const after = await answersByPid(s.port, sessions);
-    assert.deepEqual(
-      HOSTS.map((h) => [...(after.get(fresh)?.get(h) ?? [])]),
-      [['app-green'], ['api-blue']],
-      `the new process ${fresh} serves app from green (its live slot) and api from blue, never the target marked down`,
-    );
-    assert.deepEqual(
-      HOSTS.map((h) => [...(after.get(other)?.get(h) ?? [])]),
-      [['app-green'], ['api-blue']],
-    );
-    // /metrics shows every process of the listener under each service, the restarted one counted.
-    const metrics = await (await fetch(`http://127.0.0.1:${s.apiPort}/metrics`)).text();
-    const restarted = pids.indexOf(victim);
-    for (const service of ['app', 'api'])
-      for (const worker of [0, 1]) {
-        const labels = `{service="${service}",worker="${worker}"}`;
-        assert.ok(metrics.includes(`cutover_router_process_up${labels} 1`), `${service} worker ${worker} up in /metrics`);
-        assert.ok(metrics.includes(`cutover_router_process_restarts_total${labels} ${worker === restarted ? 1 : 0}`), metrics);
-      }
+      assert.deepEqual(
+        HOSTS.map((h) => [...(after.get(other)?.get(h) ?? [])]),
+        [['app-green'], ['api-blue']],
+      );
+      // /metrics shows every process of the listener under each service, the restarted one counted.
+      const metrics = await (await fetch(`http://127.0.0.1:${s.apiPort}/metrics`)).text();
+      const restarted = pids.indexOf(victim);
+      for (const service of ['app', 'api'])
+        for (const worker of [0, 1]) {
+          const labels = `{service="${service}",worker="${worker}"}`;
+          assert.ok(metrics.includes(`cutover_router_process_up${labels} 1`), `${service} worker ${worker} up in /metrics`);
+          assert.ok(metrics.includes(`cutover_router_process_restarts_total${labels} ${worker === restarted ? 1 : 0}`), metrics);
+        }
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     for (const x of sessions) x.session.destroy();
     await d.stop();

@@ -66,50 +66,59 @@ test('two services on one TLS listener with httpRedirect: controller SIGKILL + u
 
     const load = tlsLoadHosts(s.port, ca.pem, ['app.test', 'api.test']);
     const redirects = redirectLoad(redirectPort, 'app.test', s.port);
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    // No controller now: the supervisor's routers serve both hosts and the redirect on their own.
-    await new Promise((r) => setTimeout(r, 500));
-    await sameCertificates();
-    d = await startUp(s);
-    const after = await waitFor('the new controller to attach', async () => {
-      const p = await processes(d, 'app');
-      return p.controllers === 1 ? p : undefined;
-    });
-    assert.equal(after.supervisor, before.app.supervisor, 'the same supervisor');
-    assert.deepEqual(after.routers, before.app.routers, 'the same router processes: the listener was not started again');
-    assert.equal(after.generation, before.app.generation, 'no generation lost or repeated by the attach');
-    assert.deepEqual((await processes(d, 'api')).routers, before.app.routers, 'api adopted in the same processes');
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      // No controller now: the supervisor's routers serve both hosts and the redirect on their own.
+      await new Promise((r) => setTimeout(r, 500));
+      await sameCertificates();
+      d = await startUp(s);
+      const after = await waitFor('the new controller to attach', async () => {
+        const p = await processes(d, 'app');
+        return p.controllers === 1 ? p : undefined;
+      });
+      assert.equal(after.supervisor, before.app.supervisor, 'the same supervisor');
+      assert.deepEqual(after.routers, before.app.routers, 'the same router processes: the listener was not started again');
+      assert.equal(after.generation, before.app.generation, 'no generation lost or repeated by the attach');
+      assert.deepEqual((await processes(d, 'api')).routers, before.app.routers, 'api adopted in the same processes');
 
-    d.child.kill('SIGHUP');
-    await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
-    await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/api')).status === 200, 30_000);
-    for (const name of ['app', 'api'])
-      assert.deepEqual((await processes(d, name)).routers, before.app.routers, `${name}: the same processes across SIGHUP`);
-    await sameCertificates();
+      d.child.kill('SIGHUP');
+      await waitFor('the SIGHUP restart to attach', () => count(d.output(), ATTACHED) === 2, 30_000);
+      await waitFor('the API again', async () => (await d.api('GET', '/api/v1/services/api')).status === 200, 30_000);
+      for (const name of ['app', 'api'])
+        assert.deepEqual((await processes(d, name)).routers, before.app.routers, `${name}: the same processes across SIGHUP`);
+      await sameCertificates();
 
-    const apiGeneration = (await processes(d, 'api')).generation;
-    const sw = await d.api('POST', '/api/v1/services/app/switch', { slot: 'green' });
-    assert.equal(sw.status, 200, JSON.stringify(sw.json));
-    assert.equal(sw.json.generation, before.app.generation + 1);
-    const agent = new https.Agent({ keepAlive: false });
-    await waitFor(
-      'app to answer from green',
-      async () => (await httpsOnce(agent, s.port, ca.pem, 'app.test')).body === 'app-green' || undefined,
-    );
-    await new Promise((r) => setTimeout(r, 300));
+      const apiGeneration = (await processes(d, 'api')).generation;
+      const sw = await d.api('POST', '/api/v1/services/app/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      assert.equal(sw.json.generation, before.app.generation + 1);
+      const agent = new https.Agent({ keepAlive: false });
+      await waitFor(
+        'app to answer from green',
+        async () => (await httpsOnce(agent, s.port, ca.pem, 'app.test')).body === 'app-green' || undefined,
+      );
+      await new Promise((r) => setTimeout(r, 300));
 
-    const r = await load.stop();
-    const rd = await redirects.stop();
-    assert.deepEqual(r.failures, [], `failed requests across the kill, the attach, SIGHUP and the switch (${r.ok} ok)`);
-    assert.deepEqual([...(r.bodies.get('app.test') ?? [])].sort(), ['app-blue', 'app-green'], 'app.test: its own upstream, moved to green');
-    assert.deepEqual([...(r.bodies.get('api.test') ?? [])], ['api-blue'], 'api.test: its own upstream, untouched by the switch of app');
-    assert.equal((await processes(d, 'api')).generation, apiGeneration, "the switch of app did not touch api's route table");
-    assert.deepEqual(rd.failures, [], `the redirect listener across the restarts (${rd.ok} answered 301)`);
-    assert.ok(rd.ok > 0);
-    process.stdout.write(
-      `# two services on one TLS listener across SIGKILL + up, SIGHUP and a switch: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms; redirect ${rd.ok} x 301\n`,
-    );
+      const r = await load.stop();
+      const rd = await redirects.stop();
+      assert.deepEqual(r.failures, [], `failed requests across the kill, the attach, SIGHUP and the switch (${r.ok} ok)`);
+      assert.deepEqual(
+        [...(r.bodies.get('app.test') ?? [])].sort(),
+        ['app-blue', 'app-green'],
+        'app.test: its own upstream, moved to green',
+      );
+      assert.deepEqual([...(r.bodies.get('api.test') ?? [])], ['api-blue'], 'api.test: its own upstream, untouched by the switch of app');
+      assert.equal((await processes(d, 'api')).generation, apiGeneration, "the switch of app did not touch api's route table");
+      assert.deepEqual(rd.failures, [], `the redirect listener across the restarts (${rd.ok} answered 301)`);
+      assert.ok(rd.ok > 0);
+      process.stdout.write(
+        `# two services on one TLS listener across SIGKILL + up, SIGHUP and a switch: ${r.ok} ok, 0 failed, longest gap ${r.maxGapMs} ms; redirect ${rd.ok} x 301\n`,
+      );
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await Promise.all([load.stop(), redirects.stop()]);
+    }
   } finally {
     await d.stop();
     cleanup(s);

@@ -16,25 +16,30 @@ test('a SIGKILLed controller leaves users served; `cutover up` again attaches to
     await serving(s.port);
     const before = await processes(d);
     const load = keepAliveLoad(s.port, 10);
-    await new Promise((r) => setTimeout(r, 300));
-    await d.stop('SIGKILL');
-    // No controller now: the routers serve their last table on their own.
-    await new Promise((r) => setTimeout(r, 500));
-    d = await startUp(s);
-    const after = await waitFor('the new controller to attach', async () => {
-      const p = await processes(d);
-      return p.controllers === 1 ? p : undefined;
-    });
-    assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
-    assert.deepEqual(after.routers, before.routers, 'the same router processes: no second listener');
-    assert.equal(after.generation, before.generation, 'no generation lost or repeated by the attach');
-    const sw = await d.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
-    assert.equal(sw.status, 200, JSON.stringify(sw.json));
-    assert.equal(sw.json.generation, before.generation + 1);
-    await waitFor('green to answer', async () => (await (await fetch(`http://127.0.0.1:${s.port}/`)).text()) === 'green');
-    const r = await load.stop();
-    assert.deepEqual(r.failures, [], `failed requests across the kill and the attach (${r.ok} ok)`);
-    assert.ok(r.ok > 0);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await d.stop('SIGKILL');
+      // No controller now: the routers serve their last table on their own.
+      await new Promise((r) => setTimeout(r, 500));
+      d = await startUp(s);
+      const after = await waitFor('the new controller to attach', async () => {
+        const p = await processes(d);
+        return p.controllers === 1 ? p : undefined;
+      });
+      assert.equal(after.supervisor, before.supervisor, 'the same supervisor');
+      assert.deepEqual(after.routers, before.routers, 'the same router processes: no second listener');
+      assert.equal(after.generation, before.generation, 'no generation lost or repeated by the attach');
+      const sw = await d.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      assert.equal(sw.json.generation, before.generation + 1);
+      await waitFor('green to answer', async () => (await (await fetch(`http://127.0.0.1:${s.port}/`)).text()) === 'green');
+      const r = await load.stop();
+      assert.deepEqual(r.failures, [], `failed requests across the kill and the attach (${r.ok} ok)`);
+      assert.ok(r.ok > 0);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     cleanup(s);
@@ -95,24 +100,29 @@ test('a router process SIGKILLed with workers: 2 is started again at once; clien
     const p = await processes(d);
     const clients = 12;
     const load = keepAliveLoad(s.port, clients);
-    await new Promise((r) => setTimeout(r, 500));
-    process.kill(p.routers[0]!, 'SIGKILL');
-    const restarted = await waitFor('the router process to run again', async () => {
-      const now = await processes(d);
-      const fresh = now.routers.filter((pid) => pid !== null && !p.routers.includes(pid));
-      return fresh.length === 1 ? now : undefined;
-    });
-    assert.ok(alive(p.routers[1]!), 'its sibling kept running');
-    await new Promise((r) => setTimeout(r, 500));
-    const r = await load.stop();
-    // A client whose connection the dead process held loses the request in flight on it (and
-    // reconnects); the others never notice. Printed for the report.
-    process.stdout.write(
-      `# one router process of two SIGKILLed: ${r.failures.length} failed of ${r.ok + r.failures.length} (${r.clientsFailed} of ${clients} clients), longest gap ${r.maxGapMs} ms\n`,
-    );
-    assert.ok(r.clientsFailed < clients, `some clients must be untouched: ${r.failures.join('; ')}`);
-    assert.ok(r.failures.length <= r.clientsFailed, `at most one failure per client whose connection died: ${r.failures.join('; ')}`);
-    assert.equal(restarted.routers.length, 2);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(p.routers[0]!, 'SIGKILL');
+      const restarted = await waitFor('the router process to run again', async () => {
+        const now = await processes(d);
+        const fresh = now.routers.filter((pid) => pid !== null && !p.routers.includes(pid));
+        return fresh.length === 1 ? now : undefined;
+      });
+      assert.ok(alive(p.routers[1]!), 'its sibling kept running');
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await load.stop();
+      // A client whose connection the dead process held loses the request in flight on it (and
+      // reconnects); the others never notice. Printed for the report.
+      process.stdout.write(
+        `# one router process of two SIGKILLed: ${r.failures.length} failed of ${r.ok + r.failures.length} (${r.clientsFailed} of ${clients} clients), longest gap ${r.maxGapMs} ms\n`,
+      );
+      assert.ok(r.clientsFailed < clients, `some clients must be untouched: ${r.failures.join('; ')}`);
+      assert.ok(r.failures.length <= r.clientsFailed, `at most one failure per client whose connection died: ${r.failures.join('; ')}`);
+      assert.equal(restarted.routers.length, 2);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
+    }
   } finally {
     await d.stop();
     cleanup(s);

@@ -47,32 +47,37 @@ describe('Caddy adapter', () => {
   test('every switch through Caddy reaches the new slot, a reload drops at most one request per keep-alive connection, and the old slot is left no idle connection', async () => {
     await adapter.apply(state(1, 'blue', blue, green));
     const load = keepAliveLoad(caddy.port, CONNECTIONS);
-    let generation = 1;
-    const leftBehind: number[] = [];
-    for (let i = 0; i < SWITCHES; i++) {
-      const before = load.now().ok;
-      await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
-      const live = i % 2 === 0 ? 'green' : 'blue';
-      await adapter.apply(state(++generation, live, blue, green));
-      const seen = await adapter.observe();
-      assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
-      assert.match(seen.notes?.join(' ') ?? '', /may drop in-flight keep-alive requests/);
-      await waitFor(
-        `Caddy serving ${live}`,
-        async () => (await fetch(`http://127.0.0.1:${caddy.port}/`)).headers.get('x-slot') === live,
-        5000,
+    try {
+      let generation = 1;
+      const leftBehind: number[] = [];
+      for (let i = 0; i < SWITCHES; i++) {
+        const before = load.now().ok;
+        await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
+        const live = i % 2 === 0 ? 'green' : 'blue';
+        await adapter.apply(state(++generation, live, blue, green));
+        const seen = await adapter.observe();
+        assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
+        assert.match(seen.notes?.join(' ') ?? '', /may drop in-flight keep-alive requests/);
+        await waitFor(
+          `Caddy serving ${live}`,
+          async () => (await fetch(`http://127.0.0.1:${caddy.port}/`)).headers.get('x-slot') === live,
+          5000,
+        );
+        leftBehind.push(await openConnections(live === 'green' ? blue : green));
+      }
+      const total = await load.stop();
+      process.stderr.write(
+        `caddy: ${total.failed} failed of ${total.ok + total.failed} over ${SWITCHES} switches at ${CONNECTIONS} connections; connections open to the old slot just after each switch: ${leftBehind.join(', ')}\n`,
       );
-      leftBehind.push(await openConnections(live === 'green' ? blue : green));
+      assert.ok(total.failed <= CONNECTIONS * SWITCHES, `${total.failed} failed: ${total.errors.join(', ')}`);
+      for (const e of total.errors) assert.doesNotMatch(e, /status/, 'Caddy answered an error status instead of the slot');
+      assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
+      // With a 1 s upstream idle timeout nothing stays open to the slot that no longer gets traffic.
+      await waitFor('the old slot without idle connections', async () => (await openConnections(green)) === 0, 5000);
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
     }
-    const total = await load.stop();
-    process.stderr.write(
-      `caddy: ${total.failed} failed of ${total.ok + total.failed} over ${SWITCHES} switches at ${CONNECTIONS} connections; connections open to the old slot just after each switch: ${leftBehind.join(', ')}\n`,
-    );
-    assert.ok(total.failed <= CONNECTIONS * SWITCHES, `${total.failed} failed: ${total.errors.join(', ')}`);
-    for (const e of total.errors) assert.doesNotMatch(e, /status/, 'Caddy answered an error status instead of the slot');
-    assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
-    // With a 1 s upstream idle timeout nothing stays open to the slot that no longer gets traffic.
-    await waitFor('the old slot without idle connections', async () => (await openConnections(green)) === 0, 5000);
   });
 
   test('weights are made of repeated upstreams, so a 25/75 shift splits the requests as asked', async () => {

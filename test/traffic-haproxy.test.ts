@@ -36,19 +36,24 @@ describe('HAProxy adapter', () => {
     try {
       await adapter.apply(state(1, 'blue', blue, green));
       const load = keepAliveLoad(haproxy.port, 20);
-      let generation = 1;
-      for (let i = 0; i < 6; i++) {
-        const before = load.now().ok;
-        await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
-        const live = i % 2 === 0 ? 'green' : 'blue';
-        await adapter.apply(state(++generation, live, blue, green));
-        const seen = await adapter.observe();
-        assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
-        assert.deepEqual(seen.targets[live].sort(), (live === 'blue' ? blue : green).map((u) => u.address).sort());
+      try {
+        let generation = 1;
+        for (let i = 0; i < 6; i++) {
+          const before = load.now().ok;
+          await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
+          const live = i % 2 === 0 ? 'green' : 'blue';
+          await adapter.apply(state(++generation, live, blue, green));
+          const seen = await adapter.observe();
+          assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
+          assert.deepEqual(seen.targets[live].sort(), (live === 'blue' ? blue : green).map((u) => u.address).sort());
+        }
+        const total = await load.stop();
+        assert.equal(total.failed, 0, `failed requests: ${total.errors.join(', ')}`);
+        assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
+      } finally {
+        // A failed assertion must stop the load too, or its clients would run on until their deadline.
+        await load.stop();
       }
-      const total = await load.stop();
-      assert.equal(total.failed, 0, `failed requests: ${total.errors.join(', ')}`);
-      assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
     } finally {
       await adapter.close();
     }

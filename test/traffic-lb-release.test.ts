@@ -38,57 +38,62 @@ async function releaseAndRollBack(
     const via = async () => (await fetch(`http://127.0.0.1:${balancer.port}/`)).headers.get('x-slot');
     await waitFor('the balancer serving blue', async () => (await via()) === 'blue');
     const load = keepAliveLoad(balancer.port, CONNECTIONS);
-    await waitFor('load through the balancer', () => load.now().ok > 100);
+    try {
+      await waitFor('load through the balancer', () => load.now().ok > 100);
 
-    const r = await daemon.api('POST', '/api/v1/services/web/releases', { version: 'v2' });
-    assert.equal(r.status, 202, JSON.stringify(r.json));
-    await waitFor(
-      'promoted',
-      async () => (await daemon.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'promoted',
-      20_000,
-    );
-    await waitFor('the balancer serving green', async () => (await via()) === 'green', 5000);
-    const promoted = (await daemon.api('GET', '/api/v1/services/web')).json;
-    assert.equal(promoted.live, 'green');
-    assert.equal(promoted.traffic.kind, traffic.kind);
-    // Users pass the balancer, not the router: analysis reads HAProxy's counters, and says it has no evidence behind the others.
-    const counted = traffic.kind === 'haproxy';
-    assert.equal(promoted.analysisSource.source, counted ? 'haproxy' : 'none', JSON.stringify(promoted.analysisSource));
-    if (!counted) assert.match(promoted.analysisSource.note, new RegExp(`through ${traffic.kind}.*no evidence.*prometheus rule`));
-    if ('listen' in extra) {
-      // Left out of the config: the router took a real free port, not the one the test reserved, not 0.
-      assert.match(promoted.listen, /^127\.0\.0\.1:\d+$/);
-      assert.notEqual(promoted.listen, `127.0.0.1:${daemon.port}`);
-      assert.notEqual(promoted.listen, '127.0.0.1:0');
-    }
-    await waitFor('status agreeing with the route table', async () => {
-      const t = (await daemon.api('GET', '/api/v1/services/web')).json.traffic;
-      return t.observed?.weights?.green === 100 && t.drift.length === 0 && t.error === null;
-    });
-
-    const before = load.now().ok;
-    await waitFor('requests on green', () => load.now().ok > before + 100);
-    const rb = await daemon.api('POST', '/api/v1/services/web/rollback', { reason: 'test' });
-    assert.ok(rb.status < 300, JSON.stringify(rb.json));
-    await waitFor('the balancer serving blue again', async () => (await via()) === 'blue', 10_000);
-    const after = load.now().ok;
-    await waitFor('requests on blue', () => load.now().ok > after + 100);
-    const total = await load.stop();
-    assert.ok((total.bySlot.green ?? 0) > 100 && (total.bySlot.blue ?? 0) > 100, JSON.stringify(total.bySlot));
-    check(total.failed, total.errors, 2);
-    const events = (await daemon.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.events as {
-      type: string;
-      reason: string;
-    }[];
-    assert.ok(
-      events.some((e) => e.type === 'traffic' && e.reason.includes(`asking ${traffic.kind} to serve`)),
-      'the intent is recorded before the switch',
-    );
-    if (!counted) {
-      assert.ok(
-        events.some((e) => e.type === 'analysis' && /warning: .*have no evidence behind it/.test(e.reason)),
-        'the release says its analysis had no evidence',
+      const r = await daemon.api('POST', '/api/v1/services/web/releases', { version: 'v2' });
+      assert.equal(r.status, 202, JSON.stringify(r.json));
+      await waitFor(
+        'promoted',
+        async () => (await daemon.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.phase === 'promoted',
+        20_000,
       );
+      await waitFor('the balancer serving green', async () => (await via()) === 'green', 5000);
+      const promoted = (await daemon.api('GET', '/api/v1/services/web')).json;
+      assert.equal(promoted.live, 'green');
+      assert.equal(promoted.traffic.kind, traffic.kind);
+      // Users pass the balancer, not the router: analysis reads HAProxy's counters, and says it has no evidence behind the others.
+      const counted = traffic.kind === 'haproxy';
+      assert.equal(promoted.analysisSource.source, counted ? 'haproxy' : 'none', JSON.stringify(promoted.analysisSource));
+      if (!counted) assert.match(promoted.analysisSource.note, new RegExp(`through ${traffic.kind}.*no evidence.*prometheus rule`));
+      if ('listen' in extra) {
+        // Left out of the config: the router took a real free port, not the one the test reserved, not 0.
+        assert.match(promoted.listen, /^127\.0\.0\.1:\d+$/);
+        assert.notEqual(promoted.listen, `127.0.0.1:${daemon.port}`);
+        assert.notEqual(promoted.listen, '127.0.0.1:0');
+      }
+      await waitFor('status agreeing with the route table', async () => {
+        const t = (await daemon.api('GET', '/api/v1/services/web')).json.traffic;
+        return t.observed?.weights?.green === 100 && t.drift.length === 0 && t.error === null;
+      });
+
+      const before = load.now().ok;
+      await waitFor('requests on green', () => load.now().ok > before + 100);
+      const rb = await daemon.api('POST', '/api/v1/services/web/rollback', { reason: 'test' });
+      assert.ok(rb.status < 300, JSON.stringify(rb.json));
+      await waitFor('the balancer serving blue again', async () => (await via()) === 'blue', 10_000);
+      const after = load.now().ok;
+      await waitFor('requests on blue', () => load.now().ok > after + 100);
+      const total = await load.stop();
+      assert.ok((total.bySlot.green ?? 0) > 100 && (total.bySlot.blue ?? 0) > 100, JSON.stringify(total.bySlot));
+      check(total.failed, total.errors, 2);
+      const events = (await daemon.api('GET', `/api/v1/services/web/releases/${r.json.id}`)).json.events as {
+        type: string;
+        reason: string;
+      }[];
+      assert.ok(
+        events.some((e) => e.type === 'traffic' && e.reason.includes(`asking ${traffic.kind} to serve`)),
+        'the intent is recorded before the switch',
+      );
+      if (!counted) {
+        assert.ok(
+          events.some((e) => e.type === 'analysis' && /warning: .*have no evidence behind it/.test(e.reason)),
+          'the release says its analysis had no evidence',
+        );
+      }
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
     }
   } finally {
     await d?.stop();

@@ -44,31 +44,36 @@ describe('nginx adapter', () => {
     await adapter.apply(state(1, 'blue', blue, green));
     await waitFor('nginx serving blue', async () => (await fetch(`http://127.0.0.1:${nginx.port}/`)).headers.get('x-slot') === 'blue');
     const load = keepAliveLoad(nginx.port, CONNECTIONS);
-    let generation = 1;
-    for (let i = 0; i < SWITCHES; i++) {
-      const before = load.now().ok;
-      await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
-      const live = i % 2 === 0 ? 'green' : 'blue';
-      await adapter.apply(state(++generation, live, blue, green));
-      const seen = await adapter.observe();
-      assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
-      assert.match(seen.notes?.join(' ') ?? '', /may drop in-flight keep-alive requests/);
-      // The new slot answers new requests once the new workers run (the old ones finish what they hold).
-      await waitFor(
-        `nginx serving ${live}`,
-        async () => (await fetch(`http://127.0.0.1:${nginx.port}/`)).headers.get('x-slot') === live,
-        5000,
+    try {
+      let generation = 1;
+      for (let i = 0; i < SWITCHES; i++) {
+        const before = load.now().ok;
+        await waitFor('requests between switches', () => load.now().ok >= before + 100, 10_000);
+        const live = i % 2 === 0 ? 'green' : 'blue';
+        await adapter.apply(state(++generation, live, blue, green));
+        const seen = await adapter.observe();
+        assert.deepEqual(seen.weights, { blue: live === 'blue' ? 100 : 0, green: live === 'green' ? 100 : 0 });
+        assert.match(seen.notes?.join(' ') ?? '', /may drop in-flight keep-alive requests/);
+        // The new slot answers new requests once the new workers run (the old ones finish what they hold).
+        await waitFor(
+          `nginx serving ${live}`,
+          async () => (await fetch(`http://127.0.0.1:${nginx.port}/`)).headers.get('x-slot') === live,
+          5000,
+        );
+      }
+      const total = await load.stop();
+      process.stderr.write(
+        `nginx: ${total.failed} failed of ${total.ok + total.failed} over ${SWITCHES} reloads at ${CONNECTIONS} connections\n`,
       );
+      // The documented bound: a reload closes each idle keep-alive connection once, so at most one
+      // request per connection per reload can be lost; nothing else may fail.
+      assert.ok(total.failed <= CONNECTIONS * SWITCHES, `${total.failed} failed: ${total.errors.join(', ')}`);
+      for (const e of total.errors) assert.doesNotMatch(e, /status/, 'nginx answered an error status instead of the slot');
+      assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
+    } finally {
+      // A failed assertion must stop the load too, or its clients would run on until their deadline.
+      await load.stop();
     }
-    const total = await load.stop();
-    process.stderr.write(
-      `nginx: ${total.failed} failed of ${total.ok + total.failed} over ${SWITCHES} reloads at ${CONNECTIONS} connections\n`,
-    );
-    // The documented bound: a reload closes each idle keep-alive connection once, so at most one
-    // request per connection per reload can be lost; nothing else may fail.
-    assert.ok(total.failed <= CONNECTIONS * SWITCHES, `${total.failed} failed: ${total.errors.join(', ')}`);
-    for (const e of total.errors) assert.doesNotMatch(e, /status/, 'nginx answered an error status instead of the slot');
-    assert.ok((total.bySlot.blue ?? 0) > 100 && (total.bySlot.green ?? 0) > 100, JSON.stringify(total.bySlot));
   });
 
   test('weights become nginx server weights that split the requests as asked', async () => {
