@@ -36,14 +36,19 @@ export async function waitFor<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
+  let lastThrew = false;
   for (;;) {
     try {
       const v = await fn();
       if (v !== undefined && v !== false) return v as T;
+      lastThrew = false;
     } catch (err) {
       last = err;
+      lastThrew = true;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    // An error of an earlier try is named as such: the condition may simply not have held since.
+    const why = last ? (lastThrew ? `: ${String(last)}` : ` (an earlier try failed: ${String(last)})`) : '';
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${why}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -104,15 +104,20 @@ test('workers: 2 on a shared TLS listener: both processes serve both hosts, a sw
       for (const x of sessions) x.session.destroy();
       process.kill(victim, 'SIGKILL');
       await waitFor('the killed process reaped', () => !alive(victim) || undefined);
-      // Serving once it has both services at their live generations (it takes a moment to start).
-      const now = await waitFor('a new router process serving both services', async () => {
-        const all = await Promise.all(['app', 'api'].map(async (n) => (await d.api('GET', `/api/v1/services/${n}`)).json));
-        const procs = all.map((st) => st.supervisor.routers.processes as { pid: number | null; generation: number }[]);
-        const ready = procs.every(
-          (ps, i) => ps.length === 2 && ps.every((p) => p.pid !== null && p.pid !== victim && p.generation === all[i].generation),
-        );
-        return ready ? procs[0]!.map((p) => p.pid as number) : undefined;
-      });
+      // Serving once it has both services at their live generations. A process takes 1-4 s to load
+      // its modules on this 2-core machine at load 8, more under heavier load: 15 s was too tight.
+      const now = await waitFor(
+        'a new router process serving both services',
+        async () => {
+          const all = await Promise.all(['app', 'api'].map(async (n) => (await d.api('GET', `/api/v1/services/${n}`)).json));
+          const procs = all.map((st) => st.supervisor.routers.processes as { pid: number | null; generation: number }[]);
+          const ready = procs.every(
+            (ps, i) => ps.length === 2 && ps.every((p) => p.pid !== null && p.pid !== victim && p.generation === all[i].generation),
+          );
+          return ready ? procs[0]!.map((p) => p.pid as number) : undefined;
+        },
+        60_000,
+      );
       assert.ok(now.includes(other), 'the other process served on');
       const fresh = now.find((p) => p !== other)!;
       sessions = await openSessions(s.port, ca.pem);

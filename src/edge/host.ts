@@ -176,7 +176,13 @@ export class EdgeRouterHost implements RouterHost {
     this.registry = registry;
   }
 
-  async listen(): Promise<void> {
+  /**
+   * Claims the service's hosts and certificate on its listener without accepting connections: a
+   * router process started again joins every service of its listener first, then listens
+   * (edge/worker.ts), so it never accepts a connection for a host it does not serve yet.
+   */
+  join(): EdgeListener {
+    if (this.listener !== null) return this.listener;
     const tlsConfig = this.edge.tls;
     const l = this.registry.get(this.router.opts.listen, tlsConfig !== undefined, this.log);
     this.listener = l;
@@ -188,6 +194,12 @@ export class EdgeRouterHost implements RouterHost {
       stripPrefix: this.edge.stripPrefix,
       value: this.router,
     });
+    return l;
+  }
+
+  async listen(): Promise<void> {
+    const tlsConfig = this.edge.tls;
+    const l = this.join();
     await l.start();
     const preview = this.router.opts.previewListen;
     await this.router.listenPreview(preview === undefined ? undefined : this.registry.handed.get(preview));

@@ -242,8 +242,11 @@ export class EdgeWorkerGroup {
     this.#send(p, { t: 'socket', address }, handle);
   }
 
-  /** Sends the service's `add` to a process once; resolves when it serves it. */
-  #sendAdd(p: Proc, service: string): Promise<void> {
+  /**
+   * Sends the service's `add` to a process once; resolves when it serves it. `hold`: it accepts no
+   * connection until the `listen` that follows the adds of a process being started.
+   */
+  #sendAdd(p: Proc, service: string, hold = false): Promise<void> {
     const s = this.#services.get(service);
     if (s === undefined || p.generations.has(service) || p.adding.has(service)) return Promise.resolve();
     for (const address of this.#sockets?.keys() ?? []) this.#sendSocket(p, address);
@@ -256,6 +259,7 @@ export class EdgeWorkerGroup {
         edge: s.edge,
         ...(s.spec !== null ? { spec: s.spec } : {}),
         health: [...s.health],
+        ...(hold ? { hold } : {}),
       });
     });
   }
@@ -325,6 +329,11 @@ export class EdgeWorkerGroup {
       }, delay).unref();
     });
     for (const [key, value] of this.#state) this.#send(p, { t: 'state', id: 0, key, value });
-    return Promise.all(this.services().map((s) => this.#sendAdd(p, s))).then(() => {});
+    // Every service first, then listen: on a shared socket a process that listened after its first
+    // service would take connections for the hosts of the others before it served them (421, or
+    // the first service's certificate).
+    const added = Promise.all(this.services().map((s) => this.#sendAdd(p, s, true)));
+    this.#send(p, { t: 'listen' });
+    return added.then(() => {});
   }
 }

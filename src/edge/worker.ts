@@ -19,8 +19,14 @@ import { REDIRECT_ROUTES_KEY, type RedirectRoute } from './redirect.ts';
 export type EdgeParentMessage =
   /** A socket the parent owns, bound to `address`, comes with this message; sent before the `add` that uses it. */
   | { t: 'socket'; address: string }
-  /** Serve a service on the listener; `spec` and `health`: what it serves now, applied before the first connection. */
-  | { t: 'add'; service: string; opts: RouterOptions; edge: EdgeConfig; spec?: RouteSpec; health?: [string, boolean][] }
+  /**
+   * Serve a service on the listener; `spec` and `health`: what it serves now, applied before the
+   * first connection. `hold`: join it but accept no connection until `listen` (a process started
+   * again gets every service of the listener that way), and answer `added` then.
+   */
+  | { t: 'add'; service: string; opts: RouterOptions; edge: EdgeConfig; spec?: RouteSpec; health?: [string, boolean][]; hold?: boolean }
+  /** Every held service is sent: listen for all of them (sent after their `add`s). */
+  | { t: 'listen' }
   | { t: 'remove'; service: string; grace: number }
   | { t: 'apply'; service: string; spec: RouteSpec }
   | { t: 'health'; service: string; address: string; healthy: boolean }
@@ -61,6 +67,22 @@ function run(): void {
   };
   let listening: Promise<unknown> = Promise.resolve();
   const generationOf = (h: EdgeRouterHost | undefined): number => h?.router.table.generation ?? -1;
+  // One at a time: services joining at once (a process started again gets them all) share one
+  // listener, which must start listening once.
+  const listen = async (service: string, h: EdgeRouterHost): Promise<void> => {
+    try {
+      const listened = listening.then(() => h.listen());
+      listening = listened.catch(() => {});
+      await listened;
+    } catch (err) {
+      if (hosts.get(service) === h) hosts.delete(service);
+      await h.close(0).catch(() => {});
+      throw err;
+    }
+    send({ t: 'added', service, generation: generationOf(h) });
+  };
+  /** Services added with `hold`: joined, not yet listened for. */
+  const held = new Set<string>();
 
   process.on('message', (m: EdgeParentMessage, handle?: object) => {
     switch (m.t) {
@@ -68,6 +90,9 @@ function run(): void {
         if (handle !== undefined) handed.set(m.address, handle);
         break;
       case 'add':
+        // Counted now, not in its step: the `listen` right behind it may come in the same tick.
+        if (m.hold === true) held.add(m.service);
+        else held.delete(m.service);
         serial(m.service, async () => {
           // Not sent for a service already here (edge/worker-group.ts); if it is, it starts afresh.
           await hosts.get(m.service)?.close(0);
@@ -78,21 +103,27 @@ function run(): void {
           // Connections may come at once: the service must already serve its live table.
           for (const [address, healthy] of m.health ?? []) h.setHealth(address, healthy);
           if (m.spec !== undefined) h.router.apply(m.spec);
-          try {
-            // One at a time: services joining at once (a process started again gets them all) share
-            // one listener, which must start listening once.
-            const listened = listening.then(() => h.listen());
-            listening = listened.catch(() => {});
-            await listened;
-          } catch (err) {
-            hosts.delete(m.service);
-            await h.close(0).catch(() => {});
-            throw err;
-          }
-          send({ t: 'added', service: m.service, generation: generationOf(h) });
+          // Held: its hosts are claimed now; connections are accepted once every held service is here.
+          if (m.hold === true) h.join();
+          else await listen(m.service, h);
         });
         break;
+      case 'listen': {
+        // The held adds came before this message: once each has run (its own queue), listen for all.
+        const names = [...held];
+        held.clear();
+        const joined = Promise.all(names.map((n) => queues.get(n)));
+        for (const n of names)
+          serial(n, async () => {
+            await joined;
+            const h = hosts.get(n);
+            // Removed meanwhile (its `remove` ran after the add): nothing to listen for.
+            if (h !== undefined) await listen(n, h);
+          });
+        break;
+      }
       case 'remove':
+        held.delete(m.service);
         serial(m.service, async () => {
           const h = hosts.get(m.service);
           hosts.delete(m.service);
