@@ -137,13 +137,17 @@ export function acmeFiles(storage: string, directory: string, host: string): { c
  * certificate from the files that client writes, reloaded when a renewal replaces them. A file not
  * there yet fails nothing: the handshake gets no certificate for that host until it appears.
  */
-export function loadAcmeFiles(certs: CertStore, hosts: readonly string[], storage: string, directory: string): void {
+export function loadAcmeFiles(certs: CertStore, hosts: readonly string[], storage: string, directory: string): () => void {
   // The folder exists before it is watched, so the first certificate is seen when it is written.
   mkdirSync(accountDir(storage, directory), { recursive: true, mode: 0o700 });
-  for (const host of hosts) {
+  const removers = hosts.map((host) => {
     const f = acmeFiles(storage, directory, host);
-    certs.addFiles([host], f.cert, f.key, `waiting for the ACME certificate of ${host}`);
-  }
+    return certs.addFiles([host], f.cert, f.key, `waiting for the ACME certificate of ${host}`);
+  });
+  // What takes them out again (the service left the listener).
+  return () => {
+    for (const remove of removers) remove();
+  };
 }
 
 function writePrivate(file: string, text: string): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -29,6 +29,70 @@ describe('certificate files written later by ACME elsewhere', () => {
     } finally {
       store.close();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(ca.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a service that leaves a shared listener', () => {
+  it('takes its certificate and file watches with it, and joining again adds it once', () => {
+    const ca = makeCa();
+    const store = new CertStore(quiet);
+    try {
+      const app = makeCert(ca, ['app.test'], 'app');
+      const api = makeCert(ca, ['api.test'], 'api');
+      store.addFiles(['app.test'], app.cert, app.key);
+      const removeApi = store.addFiles(['api.test'], api.cert, api.key);
+      const appContext = store.contextFor('app.test');
+      assert.notEqual(store.contextFor('api.test'), appContext, 'api.test gets its own certificate while api is here');
+      assert.equal(store.watchedFiles().length, 4);
+
+      removeApi();
+      assert.equal(store.contextFor('api.test'), appContext, 'api.test now gets what any unknown name gets, not api’s certificate');
+      assert.deepEqual(
+        store.info().map((c) => c.hosts),
+        [['app.test']],
+      );
+      assert.deepEqual(store.watchedFiles().sort(), [app.cert, app.key].sort(), 'api’s files are no longer watched');
+      removeApi();
+      assert.equal(store.info().length, 1, 'removing twice changes nothing');
+
+      store.addFiles(['api.test'], api.cert, api.key);
+      assert.deepEqual(
+        store.info().map((c) => c.hosts),
+        [['app.test'], ['api.test']],
+        'joined again: one entry, not a second beside a stale one',
+      );
+      assert.notEqual(store.contextFor('api.test'), appContext);
+      assert.match(store.info()[1]?.subject ?? '', /api/);
+    } finally {
+      store.close();
+      rmSync(ca.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a file another service’s pair also uses watched, and removes what ACME issued in memory', () => {
+    const ca = makeCa();
+    const store = new CertStore(quiet);
+    try {
+      const shared = makeCert(ca, ['app.test', 'api.test'], 'both');
+      const removeApp = store.addFiles(['app.test'], shared.cert, shared.key);
+      store.addFiles(['api.test'], shared.cert, shared.key);
+      removeApp();
+      assert.deepEqual(store.watchedFiles().sort(), [shared.cert, shared.key].sort(), 'still watched for api');
+      assert.notEqual(store.contextFor('api.test'), null);
+
+      const issued = makeCert(ca, ['acme.test'], 'acme');
+      store.setPem(['acme.test'], 'acme:acme.test', readFileSync(issued.cert, 'utf8'), readFileSync(issued.key, 'utf8'));
+      assert.equal(store.has('acme:acme.test'), true);
+      store.removeSource('acme:acme.test');
+      assert.equal(store.has('acme:acme.test'), false);
+      assert.deepEqual(
+        store.info().map((c) => c.hosts),
+        [['api.test']],
+      );
+    } finally {
+      store.close();
       rmSync(ca.dir, { recursive: true, force: true });
     }
   });

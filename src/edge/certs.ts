@@ -2,7 +2,8 @@
 // (PEM files on disk, or what ACME issued) for some host patterns; a SecureContext is built once per
 // change, never per handshake. Files are watched and reloaded when they change: new handshakes get the
 // new certificate, established connections keep theirs. A pair that does not load (a half-written
-// file, a key that does not match) keeps the previous one and is reported.
+// file, a key that does not match) keeps the previous one and is reported. A service that leaves a
+// shared listener takes its certificates with it (the remover addFiles returns, removeSource).
 import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -57,8 +58,7 @@ export class CertStore {
   private exact = new Map<string, Entry>();
   private wildcard = new Map<string, Entry>();
   private fallback: Entry | null = null;
-  private readonly watchers: FSWatcher[] = [];
-  private readonly files = new Map<string, { mtime: number; size: number; loads: Set<() => void> }>();
+  private readonly files = new Map<string, { mtime: number; size: number; loads: Set<() => void>; watcher: FSWatcher | null }>();
   private poll: NodeJS.Timeout | null = null;
   private settle: NodeJS.Timeout | null = null;
   private readonly dirty = new Set<() => void>();
@@ -72,9 +72,10 @@ export class CertStore {
   /**
    * A certificate and key on disk for `hosts` (empty: the default for names nothing else covers).
    * `pending`: the files are expected to appear later (written by ACME elsewhere); until they do,
-   * that is what status says and nothing is logged as an error.
+   * that is what status says and nothing is logged as an error. Returns what removes this pair
+   * again (its hosts no longer get it; its files are no longer watched unless another pair uses them).
    */
-  addFiles(hosts: readonly string[], certificate: string, key: string, pending?: string): void {
+  addFiles(hosts: readonly string[], certificate: string, key: string, pending?: string): () => void {
     const entry: Entry = { hosts, source: certificate, context: null, cert: null, pem: null, loadedAt: 0, error: null };
     this.entries.push(entry);
     const load = (): void => {
@@ -97,6 +98,22 @@ export class CertStore {
     };
     load();
     for (const file of [certificate, key]) this.watchFile(file, load);
+    this.index();
+    return () => {
+      for (const file of [certificate, key]) this.unwatchFile(file, load);
+      this.drop(entry);
+    };
+  }
+
+  /** Removes the certificates held in memory under `source` (setPem). */
+  removeSource(source: string): void {
+    for (const e of this.entries.filter((x) => x.source === source)) this.drop(e);
+  }
+
+  private drop(entry: Entry): void {
+    const i = this.entries.indexOf(entry);
+    if (i < 0) return;
+    this.entries.splice(i, 1);
     this.index();
   }
 
@@ -203,14 +220,18 @@ export class CertStore {
       known.loads.add(load);
       return;
     }
-    this.files.set(abs, { ...stat(abs), loads: new Set([load]) });
+    const f: { mtime: number; size: number; loads: Set<() => void>; watcher: FSWatcher | null } = {
+      ...stat(abs),
+      loads: new Set([load]),
+      watcher: null,
+    };
+    this.files.set(abs, f);
     // The folder, not the file: tools replace certificates by renaming a new file over the old one.
     try {
-      const w = watch(path.dirname(abs), { persistent: false }, (_event, name) => {
+      f.watcher = watch(path.dirname(abs), { persistent: false }, (_event, name) => {
         if (name === null || name.toString() === path.basename(abs)) this.changed(abs);
       });
-      w.on('error', () => {});
-      this.watchers.push(w);
+      f.watcher.on('error', () => {});
     } catch {
       // No watch here: the poll below still notices.
     }
@@ -223,6 +244,27 @@ export class CertStore {
       }, CERT_POLL_MS);
       this.poll.unref();
     }
+  }
+
+  /** `load` no longer wants `file`; the last one to let go stops watching it. */
+  private unwatchFile(file: string, load: () => void): void {
+    const abs = path.resolve(file);
+    const f = this.files.get(abs);
+    if (f === undefined) return;
+    f.loads.delete(load);
+    this.dirty.delete(load);
+    if (f.loads.size > 0) return;
+    f.watcher?.close();
+    this.files.delete(abs);
+    if (this.files.size === 0 && this.poll !== null) {
+      clearInterval(this.poll);
+      this.poll = null;
+    }
+  }
+
+  /** Files watched now (for tests: a pair removed stops being watched). */
+  watchedFiles(): string[] {
+    return [...this.files.keys()];
   }
 
   private changed(abs: string): void {
@@ -257,8 +299,10 @@ export class CertStore {
   }
 
   close(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers.length = 0;
+    for (const f of this.files.values()) {
+      f.watcher?.close();
+      f.watcher = null;
+    }
     if (this.poll !== null) clearInterval(this.poll);
     if (this.settle !== null) clearTimeout(this.settle);
     this.poll = null;

@@ -155,6 +155,8 @@ export class EdgeRouterHost implements RouterHost {
   private listener: EdgeListener | null = null;
   private acme: AcmeService | null = null;
   private redirect: string | null = null;
+  /** What takes this service's certificates out of the listener's store when it leaves (others stay). */
+  private readonly certRemovals: (() => void)[] = [];
   /** Told of every ACME certificate obtained or renewed and every failed attempt (the runtime records them as events). */
   onCertificate: ((e: CertificateEvent) => void) | null = null;
 
@@ -186,7 +188,8 @@ export class EdgeRouterHost implements RouterHost {
     const tlsConfig = this.edge.tls;
     const l = this.registry.get(this.router.opts.listen, tlsConfig !== undefined, this.log);
     this.listener = l;
-    if (tlsConfig !== undefined && 'certificate' in tlsConfig) l.certs?.addFiles(this.edge.hosts, tlsConfig.certificate, tlsConfig.key);
+    if (tlsConfig !== undefined && 'certificate' in tlsConfig && l.certs !== null)
+      this.certRemovals.push(l.certs.addFiles(this.edge.hosts, tlsConfig.certificate, tlsConfig.key));
     l.add({
       service: this.router.opts.service,
       hosts: this.edge.hosts.map((h) => h.toLowerCase()),
@@ -208,7 +211,7 @@ export class EdgeRouterHost implements RouterHost {
       this.redirect = this.edge.httpRedirect;
     }
     if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null && this.acmeTuning.filesOnly) {
-      loadAcmeFiles(l.certs, this.edge.hosts, this.edge.acmeStorage ?? 'acme', tlsConfig.acme.directory);
+      this.certRemovals.push(loadAcmeFiles(l.certs, this.edge.hosts, this.edge.acmeStorage ?? 'acme', tlsConfig.acme.directory));
     } else if (tlsConfig !== undefined && 'acme' in tlsConfig && l.certs !== null) {
       this.acme = new AcmeService({
         service: this.router.opts.service,
@@ -222,6 +225,11 @@ export class EdgeRouterHost implements RouterHost {
         onCertificate: (e) => this.onCertificate?.(e),
       });
       this.acme.start();
+      const certs = l.certs;
+      // What this process's ACME client issued (setPem) leaves with the service too.
+      this.certRemovals.push(() => {
+        for (const h of this.edge.hosts) certs.removeSource(`acme:${h}`);
+      });
     }
   }
 
@@ -277,6 +285,9 @@ export class EdgeRouterHost implements RouterHost {
     this.redirect = null;
     const l = this.listener;
     this.listener = null;
+    // Its hosts no longer get its certificate (the listener's other services keep theirs), and a
+    // service that joins again later adds its pair afresh, not a second copy beside the old one.
+    for (const remove of this.certRemovals.splice(0)) remove();
     if (l !== null) await this.registry.leave(l, this.router.opts.service, grace);
     await this.router.close(grace);
   }
