@@ -59,6 +59,8 @@ test('SIGTERM drains and stops: the supervisor and every router process exit and
     assert.equal(p.routers.length, 2);
     await d.stop('SIGTERM');
     assert.equal(d.child.exitCode, 0, d.output());
+    // When `cutover up` has exited nothing of its stateDir runs any more (a remount or an rm can follow at once).
+    assert.deepEqual([p.supervisor, ...p.routers].filter(alive), [], 'every process gone when cutover up exits');
     await gone([p.supervisor, ...p.routers]);
     assert.equal(await listening(`127.0.0.1:${s.port}`), false, 'the port is closed');
   } finally {

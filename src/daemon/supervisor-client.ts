@@ -122,6 +122,22 @@ export class SupervisorClient {
     if (this.#closed) return;
     await this.request({ op: 'shutdown', drain }).catch(() => {});
     await this.closed;
+    // The socket closes a moment before the supervisor's process exits (and lets go of its log in the
+    // stateDir): `cutover up` leaves only once nothing of its stateDir runs, bounded.
+    const pid = this.attached?.pid;
+    for (let i = 0; pid !== undefined && i < EXIT_WAIT_MS / 20 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** How long a deliberate stop waits for the supervisor's process to be gone once its socket closed. */
+const EXIT_WAIT_MS = 5000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
