@@ -6,12 +6,16 @@ import path from 'node:path';
 import { startProcess, waitForPort } from './proc.ts';
 import type { Slot, Target, Upstream } from './target.ts';
 
-function conf(dir: string, threads: number, port: number, upstream: Upstream): string {
+/**
+ * The configuration both benches run HAProxy with. `exposeFd`: the stats socket hands the listeners
+ * over, which a master-worker reload (-W, SIGUSR2) needs to lose no connection (bench/restart.ts).
+ */
+export function haproxyConfig(dir: string, threads: number, port: number, upstream: Upstream, exposeFd = false): string {
   return `global
   nbthread ${threads}
   # Far above wrk's 50 connections, and low enough that HAProxy needs no higher FD limit than the shell's.
   maxconn 4096
-  stats socket ${dir}/admin.sock mode 600 level admin
+  stats socket ${dir}/admin.sock mode 600 level admin${exposeFd ? ' expose-fd listeners' : ''}
 
 defaults
   mode http
@@ -50,7 +54,7 @@ function command(socket: string, cmd: string): Promise<void> {
 export async function startHaproxy(dir: string, threads: number, port: number, upstream: Upstream): Promise<Target> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'haproxy.cfg');
-  writeFileSync(file, conf(dir, threads, port, upstream));
+  writeFileSync(file, haproxyConfig(dir, threads, port, upstream));
   const name = threads === 1 ? 'haproxy' : `haproxy-t${threads}`;
   const child = startProcess(name, 'haproxy', ['-f', file, '-db'], { logFile: path.join(dir, 'stdout.log') });
   await waitForPort(child, port);

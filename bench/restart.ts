@@ -18,6 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './cutover.ts';
 import { machineInfo } from './machine.ts';
+import { haproxyConfig } from './haproxy.ts';
 import { startNginxProxy, startUpstream } from './nginx.ts';
 import { type Child, freePorts, sleep, startProcess, stopAll, tail, waitForPort } from './proc.ts';
 import { type FailureSplit, killRouter, type RouterProcess, splitFailures } from './restart-router.ts';
@@ -259,28 +260,7 @@ async function startHaproxySubject(dir: string, upstream: Upstream): Promise<Sub
   mkdirSync(dir, { recursive: true });
   const [port] = (await freePorts(1)) as [number];
   const file = path.join(dir, 'haproxy.cfg');
-  writeFileSync(
-    file,
-    `global
-  maxconn 4096
-  stats socket ${dir}/admin.sock mode 600 level admin expose-fd listeners
-
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-  http-reuse always
-
-frontend fe
-  bind 127.0.0.1:${port}
-  default_backend be
-
-backend be
-  server blue 127.0.0.1:${upstream.blue}
-`,
-  );
+  writeFileSync(file, haproxyConfig(dir, 1, port, upstream, true));
   const child = startProcess('haproxy -W', 'haproxy', ['-W', '-db', '-f', file], { logFile: path.join(dir, 'stdout.log') });
   await waitForPort(child, port);
   return {
