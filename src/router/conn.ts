@@ -4,12 +4,14 @@
 // await and no timers: every deadline is a number the router's sweep checks. Per request it makes
 // the few strings it reads (target, Host, the values routing needs), the upstream head and the
 // response head as one string each, and one buffer when a response head and a small body are joined
-// into one write. Upstream bytes arrive as views of the upstream connection's own read buffer
-// (pool.ts); the parsed heads (heads.ts reads them in place) are lent for one exchange from free
+// into one write. Client bytes arrive as views of the process's one client read buffer
+// (client-reads.ts: what outlives a read is copied), upstream bytes as views of the upstream
+// connection's own read buffer (pool.ts); the parsed heads (heads.ts reads them in place) are lent for one exchange from free
 // lists, so an idle connection holds none; the exchange state is reused per connection; the routing
 // decision is one object for all, and so are the socket listeners.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { borrowed, own, readShared } from './client-reads.ts';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
@@ -129,6 +131,13 @@ const ignore = (): void => {};
 function onData(this: OwnedSocket, chunk: Buffer): void {
   this[CONN].onClientData(chunk);
 }
+function onSharedRead(this: net.Socket, n: number, buf: Buffer): void {
+  (this as OwnedSocket)[CONN].onClientRead(n, buf);
+}
+/** `b` (or a copy, when it is a view of the shared client read buffer), or null. */
+function keep(b: Buffer | null): Buffer | null {
+  return b === null ? null : own(b);
+}
 function onDrain(this: OwnedSocket): void {
   this[CONN].onClientDrain();
 }
@@ -225,7 +234,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.setDeadline(DL_HEADERS, host.opts.headersTimeout);
     // Listeners shared by every connection (no closures per connection): the socket knows its conn.
     (socket as OwnedSocket)[CONN] = this;
-    socket.on('data', onData);
+    // Plain TCP reads into the process's one client buffer (client-reads.ts); TLS through 'data'.
+    if (!readShared(socket, onSharedRead)) socket.on('data', onData);
     socket.on('drain', onDrain);
     socket.on('end', onEnd);
     socket.on('error', ignore);
@@ -279,6 +289,17 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   // ---- client side ----
 
+  /**
+   * @internal A read into the shared client buffer (client-reads.ts): `buf[0, n)` is valid only
+   * until this returns, so what outlives it is copied where it is kept (`own`, `keep`), and a head
+   * read in place whose exchange goes on is detached here.
+   */
+  onClientRead(n: number, buf: Buffer): void {
+    this.onClientData(buf.subarray(0, n));
+    const scan = this.scan;
+    if (scan !== null && borrowed(scan.buf)) scan.detach();
+  }
+
   /** @internal (the socket's shared listeners call it) */
   onClientData(chunk: Buffer): void {
     switch (this.state) {
@@ -300,7 +321,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   /** Keeps bytes that arrived early (the next pipelined request); reading stops once a lot waits. */
   private stash(chunk: Buffer): void {
-    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = this.pending === null ? own(chunk) : Buffer.concat([this.pending, chunk]);
     if (this.pending.length > STASH_LIMIT) this.pauseClient();
   }
 
@@ -343,7 +364,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       // A head that can never end in CRLFCRLF is refused now, not at the headers timeout: this router
       // does not accept bare LF (or bare CR) as a line ending (RFC 9112 2.2 allows either choice).
       if (bareLineEnd(buf, from)) return this.respondAndClose(400, 'bare LF or CR in the request head: lines end with CRLF');
-      this.pending = buf;
+      this.pending = own(buf);
       return;
     }
     if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
@@ -365,7 +386,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     }
     const limit = this.host.opts.maxRequestBody;
     if (limit !== undefined && req.contentLength > limit) {
-      this.pending = rest;
+      this.pending = keep(rest);
       return this.respondLocal(req, 413, `request body larger than ${limit} bytes`);
     }
     this.reqBytes = 0;
@@ -374,12 +395,12 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.setCookie = choice.setCookie;
     const pool = choice.pool;
     if (pool === null) {
-      this.pending = rest;
+      this.pending = keep(rest);
       return this.respondLocal(req, 503, choice.refusal);
     }
     const target = pool.pick();
     if (target === null) {
-      this.pending = rest;
+      this.pending = keep(rest);
       return this.respondLocal(req, 503, `no healthy target in slot ${pool.slot}`);
     }
     this.state = ST_EXCHANGE;
@@ -408,7 +429,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.upHead = this.buildUpstreamHead(req);
     if (choice.mirror !== null) this.host.mirror(choice.mirror, this.upHead);
     if (this.reqDone) {
-      this.pending = rest;
+      this.pending = keep(rest);
       this.connect(target);
       return;
     }
@@ -430,7 +451,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /** The service is paused or in maintenance: the request waits (reading stops) or gets its page. */
   private hold(req: RequestHead, rest: Buffer | null): void {
     this.heldReq = req;
-    this.heldRest = rest;
+    this.heldRest = keep(rest);
     this.pauseClient();
     this.host.holds.take(this, this.host.table, performance.now());
   }
@@ -464,7 +485,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private selectService(req: RequestHead, rest: Buffer | null): boolean {
     const to = (this.edge as ServiceSelector).select(req);
     if ('status' in to) {
-      this.pending = rest;
+      this.pending = keep(rest);
       this.respondLocal(req, to.status, to.reason);
       return false;
     }
@@ -580,7 +601,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     if (this.reqDone && this.deadlineKind === DL_BODY) this.clearDeadline();
     const up = this.up;
     if (up === null || !up.connected) {
-      if (out.length > 0) this.held.push(out);
+      if (out.length > 0) this.held.push(own(out));
       if (tail !== null) this.held.push(tail);
       this.heldBytes += out.length + (tail === null ? 0 : tail.length);
       if (this.holding && (this.reqDone || (this.heldBytes > HOLD_LIMIT && this.host.opts.bufferRequests !== true))) {
@@ -590,7 +611,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       } else if (!this.holding && this.heldBytes > STASH_LIMIT) this.pauseClient();
       return;
     }
-    let ok = out.length === 0 || up.socket.write(out);
+    let ok = out.length === 0 || up.socket.write(own(out));
     if (tail !== null) ok = up.socket.write(tail);
     if (this.reqDone) {
       this.onRequestSent();
@@ -1053,7 +1074,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
       return;
     }
     this.wsFromClient?.feed(chunk, false);
-    if (!up.socket.write(chunk)) this.pauseClient();
+    if (!up.socket.write(own(chunk))) this.pauseClient();
   }
 
   private tunnelFromUpstream(chunk: Buffer): void {

@@ -99,6 +99,11 @@ class InPlace {
   readonly drops = new Int32Array(MAX_DROPS * 2);
   dropCount = 0;
 
+  /** Copies the bytes the head was read from, for a head that outlives the read buffer it came in. */
+  detach(): void {
+    if (this.buf !== EMPTY) this.buf = Buffer.from(this.buf.subarray(0, this.end));
+  }
+
   /** The header lines to forward as a string (what the strict parsers give as forwardLines). */
   keptLines(): string {
     let s = '';
@@ -392,11 +397,6 @@ export class ScannedResponse extends InPlace implements ResponseHead {
   release(): void {
     this.buf = EMPTY;
     this.ctStart = this.ctEnd = -1;
-  }
-
-  /** Copies the bytes the head was read from, for a head that outlives the read buffer it came in. */
-  detach(): void {
-    if (this.buf !== EMPTY) this.buf = Buffer.from(this.buf.subarray(0, this.end));
   }
 
   /** The status line (as HTTP/1.1) and the kept header lines as one string (one slice when nothing is dropped). */
