@@ -1,13 +1,16 @@
 // `npm run bench -- --memory`: resident memory of the router with many idle keep-alive client
 // connections (each has carried one request), beside nginx's with the same connections, and whether
-// it comes back down after they close: `--memory-rounds` rounds of open-all, measure, close-all.
+// it comes back down after they close: `--memory-rounds` rounds of open-all, measure, close-all. Node's
+// own floor runs beside them: a bare `net` server (bench/apps/floor-idle.ts) holding the same
+// connections, once as Node starts it and once with the router processes' V8 flags.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startCutover } from './cutover.ts';
+import { repoRoot, startCutover } from './cutover.ts';
 import { startNginxProxy, startUpstream } from './nginx.ts';
-import { freePorts, sleep, stopAll } from './proc.ts';
+import { ROUTER_EXEC_ARGV } from '../src/router/workers.ts';
+import { freePorts, sleep, startProcess, stopAll, waitForPort } from './proc.ts';
 import type { Target } from './target.ts';
 import { parseArgs } from 'node:util';
 
@@ -28,6 +31,15 @@ function treeRss(pid: number): Map<number, number> {
     }
   }
   return rss;
+}
+
+/** A bare Node process holding idle connections (bench/apps/floor-idle.ts), started with `flags`. */
+async function startFloorIdle(dir: string, name: string, port: number, flags: string[]): Promise<Target> {
+  const child = startProcess(name, process.execPath, [...flags, path.join(repoRoot, 'bench/apps/floor-idle.ts'), String(port)], {
+    logFile: path.join(dir, `${name}.log`),
+  });
+  await waitForPort(child, port);
+  return { name, kind: 'floor', workers: 1, url: `http://127.0.0.1:${port}/`, pid: child.pid, close: () => child.stop() };
 }
 
 const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
@@ -77,8 +89,18 @@ export interface MemoryRow {
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { 'memory-connections': { type: 'string' }, 'memory-rounds': { type: 'string' }, baseline: { type: 'string' } },
+    options: {
+      'memory-connections': { type: 'string' },
+      'memory-rounds': { type: 'string' },
+      baseline: { type: 'string' },
+      only: { type: 'string' },
+    },
   });
+  const only = (values.only ?? 'cutover,nginx,floor').split(',');
+  if (only.some((k) => !['cutover', 'nginx', 'floor'].includes(k))) {
+    process.stderr.write('bench: --only takes a list of cutover, nginx, floor with --memory\n');
+    return 2;
+  }
   const connections = Number(values['memory-connections'] ?? 10_000);
   const rounds = Number(values['memory-rounds'] ?? 10);
   if (!Number.isInteger(connections) || connections < 1 || !Number.isInteger(rounds) || rounds < 1) {
@@ -88,7 +110,9 @@ export async function main(argv: string[]): Promise<number> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cutover-bench-mem-'));
   const rows: MemoryRow[] = [];
   try {
-    const [blue, green, cutPort, cutApi, ngxPort, basePort, baseApi] = (await freePorts(7)) as number[] as [
+    const [blue, green, cutPort, cutApi, ngxPort, basePort, baseApi, floorPort, floorFlagsPort] = (await freePorts(9)) as [
+      number,
+      number,
       number,
       number,
       number,
@@ -98,13 +122,18 @@ export async function main(argv: string[]): Promise<number> {
       number,
     ];
     const upstream = await startUpstream(path.join(tmp, 'upstream'), blue, green);
-    for (const dir of ['cutover', 'cutover@base', 'nginx']) mkdirSync(path.join(tmp, dir), { recursive: true });
-    const targets = [await startCutover(path.join(tmp, 'cutover'), 1, cutPort, cutApi, upstream)];
-    if (values.baseline !== undefined)
+    for (const dir of ['cutover', 'cutover@base', 'nginx', 'floor']) mkdirSync(path.join(tmp, dir), { recursive: true });
+    const targets: Target[] = [];
+    if (only.includes('cutover')) targets.push(await startCutover(path.join(tmp, 'cutover'), 1, cutPort, cutApi, upstream));
+    if (only.includes('cutover') && values.baseline !== undefined)
       targets.push(
         await startCutover(path.join(tmp, 'cutover@base'), 1, basePort, baseApi, upstream, undefined, path.resolve(values.baseline)),
       );
-    targets.push(await startNginxProxy(path.join(tmp, 'nginx'), 1, ngxPort, upstream));
+    if (only.includes('nginx')) targets.push(await startNginxProxy(path.join(tmp, 'nginx'), 1, ngxPort, upstream));
+    if (only.includes('floor')) {
+      targets.push(await startFloorIdle(path.join(tmp, 'floor'), 'floor', floorPort, []));
+      targets.push(await startFloorIdle(path.join(tmp, 'floor'), 'floor+flags', floorFlagsPort, ROUTER_EXEC_ARGV));
+    }
     for (const t of targets) {
       const port = Number(new URL(t.url).port);
       await closeAll(await openIdle(port, 100), t); // warm: code paths compiled, pools filled
@@ -132,24 +161,26 @@ export async function main(argv: string[]): Promise<number> {
         const after = treeRss(t.pid);
         row.afterKb.push(sum(after));
         row.busiest.afterKb.push(after.get(row.busiest.pid) ?? 0);
-        log(`memory round ${r} ${t.name}: ${row.openKb.at(-1)} KB with ${connections} idle connections, ${row.afterKb.at(-1)} KB after`);
+        log(
+          `memory round ${r} ${t.name}: ${row.openKb.at(-1)} KB with ${connections} idle connections, ${row.afterKb.at(-1)} KB after (pid ${row.busiest.pid}: ${row.busiest.openKb.at(-1)} KB, ${row.busiest.afterKb.at(-1)} KB after)`,
+        );
       }
       rows.push(row);
     }
     const kb = (n: number) => `${(n / 1024).toFixed(1)} MB`;
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    process.stdout.write('target    idle       open (median)  per connection  after close: first -> last round\n');
+    process.stdout.write('target          idle  open (median)  per connection  after close: first -> last round\n');
     for (const r of rows) {
       const per = ((median(r.openKb) - r.idleKb) * 1024) / r.connections;
       process.stdout.write(
-        `${r.target.padEnd(9)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)}\n`,
+        `${r.target.padEnd(12)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)}\n`,
       );
     }
     for (const r of rows) {
       const b = r.busiest;
       const per = ((median(b.openKb) - b.idleKb) * 1024) / r.connections;
       process.stdout.write(
-        `${`${r.target} pid ${b.pid}`.padEnd(9)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (its one process that grew most; cutover: the router)\n`,
+        `${`${r.target} pid ${b.pid}`.padEnd(12)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (its one process that grew most; cutover: the router)\n`,
       );
     }
     process.stdout.write(

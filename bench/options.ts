@@ -49,7 +49,9 @@ export const usage = `usage: npm run bench -- [options]
   --false-alarms       instead of the wrk rounds: a healthy, jittery release under load must not roll back
   --false-alarms-seconds S  how long each false-alarm release is watched (default 120)
 
-  --memory             instead of the wrk rounds: RSS of cutover and nginx with many idle keep-alive connections
+  --memory             instead of the wrk rounds: RSS of cutover, nginx and a bare Node process (the floor, as
+                       Node starts it and with the router's V8 flags) with many idle keep-alive connections;
+                       --only cutover,nginx,floor picks among them
   --memory-connections N  connections held open (default 10000)
   --memory-rounds N    rounds of open-all, measure, close-all (default 10)
 `;
