@@ -5,6 +5,8 @@
 // (callgrind_control -z), `--requests` more are sent over `--connections` keep-alive connections, and
 // the counters are dumped (callgrind_control -d): the dump's total over the measured requests.
 // Targets: cutover (bench/profile-router.ts: one Router, no daemon), the floor (a net pipe) and nginx.
+// `--frames N` also prints each target's N costliest functions by self instructions per request
+// (bench/callgrind-frames.ts; JIT code named through node's --perf-basic-prof map).
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -12,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
+import { nameJit, selfCosts, topFrames } from './callgrind-frames.ts';
 import { repoRoot } from './cutover.ts';
 import { startUpstream } from './nginx.ts';
 import { freePorts, startProcess, stopAll, waitForPort } from './proc.ts';
@@ -69,7 +72,7 @@ async function measure(
   dir: string,
   command: string[],
   port: number,
-  opts: { warmup: number; requests: number; connections: number; env?: NodeJS.ProcessEnv },
+  opts: { warmup: number; requests: number; connections: number; frames: number; env?: NodeJS.ProcessEnv },
 ): Promise<number> {
   const out = path.join(dir, `${name}.callgrind`);
   const child = startProcess(name, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, ...command], {
@@ -83,8 +86,14 @@ async function measure(
   await run('callgrind_control', ['-d', String(child.pid)]);
   // The dump is written as <out>.<n> beside the final one.
   const dumps = readdirSync(dir).filter((f) => f.startsWith(`${name}.callgrind.`));
-  const ir = totalIr(path.join(dir, dumps.sort().at(-1) as string));
+  const dump = path.join(dir, dumps.sort().at(-1) as string);
+  const ir = totalIr(dump);
   await child.stop('SIGTERM', 20_000);
+  if (opts.frames > 0) {
+    // JIT code is named from the perf map node writes with --perf-basic-prof (the Node targets).
+    const lines = topFrames(nameJit(selfCosts(dump), child.pid), opts.requests, opts.frames);
+    process.stdout.write(`${name}: top ${opts.frames} functions by self instructions per request\n${lines.join('\n')}\n`);
+  }
   return ir / opts.requests;
 }
 
@@ -95,25 +104,32 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '20' },
     only: { type: 'string', default: 'cutover,floor,nginx' },
     keep: { type: 'boolean', default: false },
+    frames: { type: 'string', default: '0' },
   },
 });
-const opts = { requests: Number(values.requests), warmup: Number(values.warmup), connections: Number(values.connections) };
+const opts = {
+  requests: Number(values.requests),
+  warmup: Number(values.warmup),
+  connections: Number(values.connections),
+  frames: Number(values.frames),
+};
 const only = new Set(values.only.split(','));
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-instr-'));
 const [blue, green, port] = (await freePorts(3)) as [number, number, number];
 try {
   const up = await startUpstream(path.join(dir, 'upstream'), blue, green);
-  const node = process.execPath;
+  // With --frames, node writes a perf map so the JIT code in the dump can be named.
+  const node = values.frames !== '0' ? [process.execPath, '--perf-basic-prof'] : [process.execPath];
   const rows: [string, number][] = [];
   if (only.has('cutover')) {
     const env = { PROF_LISTEN: String(port), PROF_UPSTREAM: String(up.blue), PROF_SECONDS: '100000', PROF_CONNECT_TIMEOUT: '60000' };
     rows.push([
       'cutover (one Router)',
-      await measure('cutover', dir, [node, path.join(repoRoot, 'bench/profile-router.ts')], port, { ...opts, env }),
+      await measure('cutover', dir, [...node, path.join(repoRoot, 'bench/profile-router.ts')], port, { ...opts, env }),
     ]);
   }
   if (only.has('floor')) {
-    const cmd = [node, path.join(repoRoot, 'bench/apps/floor-pipe.ts'), String(port), String(up.blue)];
+    const cmd = [...node, path.join(repoRoot, 'bench/apps/floor-pipe.ts'), String(port), String(up.blue)];
     rows.push(['floor (Node net pipe)', await measure('floor', dir, cmd, port, opts)]);
   }
   if (only.has('nginx')) {

@@ -292,12 +292,17 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   /**
    * @internal A read into the shared client buffer (client-reads.ts): `buf[0, n)` is valid only
    * until this returns, so what outlives it is copied where it is kept (`own`, `keep`), and a head
-   * read in place whose exchange goes on is detached here.
+   * read in place whose exchange goes on is copied or let go here.
    */
   onClientRead(n: number, buf: Buffer): void {
     this.onClientData(buf.subarray(0, n));
     const scan = this.scan;
-    if (scan !== null && borrowed(scan.buf)) scan.detach();
+    if (scan !== null && borrowed(scan.buf)) {
+      // Its upstream head is built; only compression (when the answer comes) and a held request
+      // (when it goes on) read the head's lines again.
+      if (this.heldReq !== null || this.host.opts.compression !== undefined) scan.detach();
+      else scan.forget();
+    }
   }
 
   /** @internal (the socket's shared listeners call it) */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { fastRequest, parseRequestHead } from './heads.ts';
 import { isHeadError, parseRequestHeadStrict, type RequestHead } from './http1.ts';
-import { fieldKind, F_OTHER } from './rules.ts';
+import { fieldKind, F_OTHER, validHost, validHostAt } from './rules.ts';
 
 const RUNS = 300;
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split('');
@@ -120,5 +120,49 @@ test('no input, however random, makes the head parser throw: it answers a head o
       else assert.equal(typeof out.method, 'string');
     }),
     { numRuns: RUNS * 3 },
+  );
+});
+
+test('the fast parser decides Host and Connection values exactly as the strict parser does', () => {
+  // validHostAt and the Connection fast path read bytes; validHost and closeToken read strings.
+  const hostish = fc.string({ unit: fc.constantFrom(...'aZ09-._~!$&()*+;=%[]:.,@/ \tfF'.split('')), maxLength: 14 });
+  const connection = fc.oneof(
+    fc.constantFrom(
+      'keep-alive',
+      'Keep-Alive',
+      'close',
+      'CLOSE',
+      ' close ',
+      'keep-alive, close',
+      'upgrade',
+      'te',
+      'keep-alivx',
+      'clos',
+      '',
+    ),
+    fc.string({ unit: fc.constantFrom(...'closekepaiv-, \t'.split('')), maxLength: 14 }),
+  );
+  fc.assert(
+    fc.property(hostish, connection, (host, conn) => {
+      const head = `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: ${conn}\r\n`;
+      const fast = fastRequest(head, 100, 'x-cutover-preview');
+      const strict = parseRequestHeadStrict(head.slice(0, -2), 100, 'x-cutover-preview');
+      if (fast === null) return; // the strict parser decides alone
+      assert.ok(!isHeadError(strict), `fast took what strict refuses: ${JSON.stringify(head)}`);
+      assert.equal(fast.host, strict.host);
+      assert.equal(fast.keepAlive, strict.keepAlive);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('validHostAt agrees with validHost on every value', () => {
+  const hostish = fc.string({ unit: fc.constantFrom(...'aZ09-._~!$&()*+;=%[]:.,@/ \tfF\u00e9'.split('')), maxLength: 270 });
+  fc.assert(
+    fc.property(hostish, (v) => {
+      const b = Buffer.from(v, 'latin1');
+      assert.equal(validHostAt(b, 0, b.length), validHost(v.replace(/^[ \t]+|[ \t]+$/g, '')), JSON.stringify(v));
+    }),
+    { numRuns: 3000 },
   );
 });

@@ -26,7 +26,7 @@ import {
   fieldKindAt,
   contentLengthAt,
   refusedMethod,
-  validHost,
+  validHostAt,
   REQUEST_FIRST,
   RESPONSE_FIRST,
   requestBodyMode,
@@ -79,6 +79,25 @@ function valueAt(buf: Buffer, a: number, b: number): string {
   return a === b ? '' : buf.toString('latin1', a, b);
 }
 
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
+
+/** Whether `buf[a, b)` is the lower-case ASCII `word`, letters compared without case. */
+function wordAt(buf: Buffer, a: number, b: number, word: Uint8Array): boolean {
+  if (b - a !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (((buf[a + k] as number) | 0x20) !== word[k]) return false;
+  return true;
+}
+
+/** closeToken of the Connection value `buf[a, b)`: the two common values are read as bytes, the rest as a string. */
+function connectionAt(buf: Buffer, a: number, b: number): boolean | null {
+  while (a < b && (buf[a] === 32 || buf[a] === 9)) a++;
+  while (b > a && (buf[b - 1] === 32 || buf[b - 1] === 9)) b--;
+  if (wordAt(buf, a, b, KEEP_ALIVE)) return false;
+  if (wordAt(buf, a, b, CLOSE)) return true;
+  return closeToken(buf.toString('latin1', a, b));
+}
+
 /** Lower-cased route header names as bytes, computed once per name. */
 const routeNames = new Map<string, Uint8Array>();
 
@@ -106,6 +125,7 @@ class InPlace {
 
   /** The header lines to forward as a string (what the strict parsers give as forwardLines). */
   keptLines(): string {
+    if (this.buf === EMPTY && this.end !== 0) throw new Error('a head was read after its bytes were let go (forget)');
     let s = '';
     let from = this.block;
     for (let k = 0; k < this.dropCount; k++) {
@@ -164,12 +184,22 @@ export class ScannedRequest extends InPlace implements RequestHead {
 
   release(): void {
     this.buf = EMPTY;
+    this.end = 0;
     this.host = this.xForwardedFor = this.xForwardedProto = this.xForwardedHost = this.forwarded = null;
     this.xRealIp = this.cookie = this.routeHeader = null;
   }
 
+  /**
+   * Lets go of the bytes while the exchange goes on, for a head whose lines nobody reads again (the
+   * upstream head is already built): reading them after this throws, so a reader added later shows.
+   */
+  forget(): void {
+    this.buf = EMPTY;
+  }
+
   /** The request line and the kept header lines as one string (one slice when nothing is dropped). */
   forwardText(): string {
+    if (this.buf === EMPTY) throw new Error('a request head was read after its bytes were let go (forget)');
     if (this.target !== this.readTarget) return `${this.method} ${this.target} HTTP/1.${this.minor}\r\n${this.keptLines()}`;
     if (this.dropCount === 0) return this.buf.toString('latin1', this.start, this.end);
     return this.buf.toString('latin1', this.start, this.block) + this.keptLines();
@@ -253,8 +283,8 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
     switch (fieldKindAt(buf, lineStart, nameEnd)) {
       case F_HOST:
         if (host !== null) return false;
+        if (!validHostAt(buf, valueStart, valueEnd)) return false;
         host = valueAt(buf, valueStart, valueEnd);
-        if (!validHost(host)) return false;
         dropLine = false;
         break;
       case F_CONTENT_LENGTH:
@@ -262,7 +292,7 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
         if (contentLength === -2) return false;
         break;
       case F_CONNECTION: {
-        const k = closeToken(buf.toString('latin1', valueStart, valueEnd));
+        const k = connectionAt(buf, valueStart, valueEnd);
         if (k === null) return false; // upgrade, or names other headers
         close ||= k;
         break;
@@ -396,6 +426,7 @@ export class ScannedResponse extends InPlace implements ResponseHead {
 
   release(): void {
     this.buf = EMPTY;
+    this.end = 0;
     this.ctStart = this.ctEnd = -1;
   }
 
@@ -473,7 +504,7 @@ export function scanResponse(buf: Buffer, start: number, end: number, method: st
         break;
       }
       case F_CONNECTION: {
-        const k = closeToken(buf.toString('latin1', valueStart, valueEnd));
+        const k = connectionAt(buf, valueStart, valueEnd);
         if (k === null) return false;
         close ||= k;
         dropLine = true;

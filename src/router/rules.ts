@@ -244,6 +244,34 @@ export function validHost(value: string): boolean {
   return value.length <= 255 && HOST_OK.test(value) && value.indexOf(',') < 0;
 }
 
+/** Bytes of a reg-name (HOST_OK's first class) and of a bracketed IP literal, by byte (ASCII only). */
+const REG_NAME_BYTE = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+;=%") REG_NAME_BYTE[c.charCodeAt(0)] = 1;
+const IP_LITERAL_BYTE = new Uint8Array(128);
+for (const c of '0123456789ABCDEFabcdef:.') IP_LITERAL_BYTE[c.charCodeAt(0)] = 1;
+
+/** validHost of the Host value `buf[a, b)` (optional whitespace around it trimmed), read as bytes. */
+export function validHostAt(buf: Uint8Array, a: number, b: number): boolean {
+  while (a < b && (buf[a] === 32 || buf[a] === 9)) a++;
+  while (b > a && (buf[b - 1] === 32 || buf[b - 1] === 9)) b--;
+  if (b - a > 255) return false;
+  let i = a;
+  if (i < b && buf[i] === 91) {
+    // [ IP literal ]
+    const from = ++i;
+    while (i < b && (buf[i] as number) < 128 && IP_LITERAL_BYTE[buf[i] as number] === 1) i++;
+    if (i === from || i >= b || buf[i] !== 93) return false;
+    i++;
+  } else {
+    while (i < b && (buf[i] as number) < 128 && REG_NAME_BYTE[buf[i] as number] === 1) i++;
+  }
+  if (i === b) return true;
+  // ":" and at most five digits of port
+  if (buf[i] !== 58 || b - i - 1 > 5) return false;
+  for (i++; i < b; i++) if ((buf[i] as number) < 48 || (buf[i] as number) > 57) return false;
+  return true;
+}
+
 /**
  * Methods refused before anything reaches an upstream: CONNECT asks for a tunnel, which a reverse
  * proxy does not give (and whose connection could never go back to a pool); PRI is the HTTP/2
