@@ -11,7 +11,7 @@
 // decision is one object for all, and so are the socket listeners.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { borrowed, own, readShared } from './client-reads.ts';
+import { own, readShared } from './client-reads.ts';
 import { CHUNKED_ERROR, CHUNKED_MORE, ChunkedTracker } from './chunked.ts';
 import { drawFault, FAULT_ERROR, FAULT_NONE, FAULT_WAITING, INJECTED_ERROR } from './faults.ts';
 import { type HeadError, isHeadError, parseRequestHeadStrict, type RequestHead, type ResponseHead } from './http1.ts';
@@ -291,18 +291,11 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
 
   /**
    * @internal A read into the shared client buffer (client-reads.ts): `buf[0, n)` is valid only
-   * until this returns, so what outlives it is copied where it is kept (`own`, `keep`), and a head
-   * read in place whose exchange goes on is copied or let go here.
+   * until this returns, so what outlives it is copied where it is kept (`own`, `keep`); a head read
+   * in place keeps strings only (heads.ts).
    */
   onClientRead(n: number, buf: Buffer): void {
     this.onClientData(buf.subarray(0, n));
-    const scan = this.scan;
-    if (scan !== null && borrowed(scan.buf)) {
-      // Its upstream head is built; only compression (when the answer comes) and a held request
-      // (when it goes on) read the head's lines again.
-      if (this.heldReq !== null || this.host.opts.compression !== undefined) scan.detach();
-      else scan.forget();
-    }
   }
 
   /** @internal (the socket's shared listeners call it) */
@@ -694,9 +687,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
         const buf = this.resHeadBuf === null ? chunk : Buffer.concat([this.resHeadBuf, chunk]);
         this.resHeadBuf = null;
         this.readResponseHead(buf);
-        // A partial head waits for more (in a copy); a head read in place outlives this read while its body streams.
+        // A partial head waits for more (in a copy); a head read in place keeps strings only.
         if (this.resHeadBuf !== null) this.resHeadBuf = Buffer.from(this.resHeadBuf);
-        else if (this.res !== null && this.res === this.resScan) (this.res as ScannedResponse).detach();
       } else {
         this.forwardResponseBody(chunk);
       }

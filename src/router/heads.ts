@@ -1,6 +1,7 @@
-// The request path's head parsers: they read a head in place in the bytes it came in, one pass over
-// the bytes validating every line, with names compared as bytes and only the values the router uses
-// made into strings; the lines to forward become one slice of those bytes. Anything unusual (Transfer-Encoding on
+// The request path's head parsers: they validate a head in place in the bytes it came in, one pass
+// over the bytes checking every line, with names compared as bytes; then the head becomes one latin1
+// string, of which the values the router uses and the lines to forward are slices (one call into
+// Node's Buffer code per head, and no view of the read buffer kept). Anything unusual (Transfer-Encoding on
 // a request, upgrades, Connection naming other headers, any malformed byte, 1xx answers) goes to the
 // strict parsers of http1.ts, which also give the precise reason for a refusal. The differential and
 // property tests check both agree.
@@ -61,7 +62,7 @@ const MAX_DROPS = 16;
 /** The method strings most requests carry, so reading one allocates nothing. */
 const METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => ({ m, b: Buffer.from(m, 'latin1') }));
 
-function methodAt(buf: Buffer, start: number, end: number): string {
+function methodAt(buf: Buffer, start: number, end: number, text: string): string {
   for (let k = 0; k < METHODS.length; k++) {
     const { m, b } = METHODS[k] as { m: string; b: Buffer };
     if (b.length !== end - start) continue;
@@ -69,14 +70,17 @@ function methodAt(buf: Buffer, start: number, end: number): string {
     while (i < b.length && buf[start + i] === b[i]) i++;
     if (i === b.length) return m;
   }
-  return buf.toString('latin1', start, end);
+  return text.slice(0, end - start);
 }
 
-/** `buf[a, b)` as a string with optional whitespace (space, tab) trimmed from both ends. */
-function valueAt(buf: Buffer, a: number, b: number): string {
+/**
+ * `buf[a, b)` with optional whitespace (space, tab) trimmed from both ends, as a slice of `text`
+ * (the head's string, which starts at `buf[base]`): no call into Node's Buffer code per value.
+ */
+function valueIn(buf: Buffer, text: string, base: number, a: number, b: number): string {
   while (a < b && (buf[a] === 32 || buf[a] === 9)) a++;
   while (b > a && (buf[b - 1] === 32 || buf[b - 1] === 9)) b--;
-  return a === b ? '' : buf.toString('latin1', a, b);
+  return a === b ? '' : text.slice(a - base, b - base);
 }
 
 const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
@@ -90,50 +94,42 @@ function wordAt(buf: Buffer, a: number, b: number, word: Uint8Array): boolean {
 }
 
 /** closeToken of the Connection value `buf[a, b)`: the two common values are read as bytes, the rest as a string. */
-function connectionAt(buf: Buffer, a: number, b: number): boolean | null {
+function connectionAt(buf: Buffer, text: string, base: number, a: number, b: number): boolean | null {
   while (a < b && (buf[a] === 32 || buf[a] === 9)) a++;
   while (b > a && (buf[b - 1] === 32 || buf[b - 1] === 9)) b--;
   if (wordAt(buf, a, b, KEEP_ALIVE)) return false;
   if (wordAt(buf, a, b, CLOSE)) return true;
-  return closeToken(buf.toString('latin1', a, b));
+  return closeToken(text.slice(a - base, b - base));
 }
 
 /** Lower-cased route header names as bytes, computed once per name. */
 const routeNames = new Map<string, Uint8Array>();
 
-const EMPTY = Buffer.alloc(0);
-
 /**
- * Where a head read in place sits in the bytes it came from, and which of its header lines are not
- * forwarded: the lines to forward become one string slice of those bytes (more when lines are dropped).
+ * A head read in place: its bytes validated where they came in, then kept as one latin1 string (the
+ * only call into Node's Buffer code per head), of which every value the router reads and the lines
+ * to forward are slices. It holds no view of the read buffer, so it outlives the read as it is.
  */
 class InPlace {
-  /** The bytes the head was read from; the head is `buf[start, end)` (its last line's CRLF included). */
-  buf: Buffer = EMPTY;
-  start = 0;
+  /** The head, its last line's CRLF included (not the blank line); the offsets below are in it. */
+  text = '';
   /** Where the header block begins (after the first line's CRLF). */
   block = 0;
-  end = 0;
   /** Ranges [from, to) of header lines that are not forwarded, in order. */
   readonly drops = new Int32Array(MAX_DROPS * 2);
   dropCount = 0;
 
-  /** Copies the bytes the head was read from, for a head that outlives the read buffer it came in. */
-  detach(): void {
-    if (this.buf !== EMPTY) this.buf = Buffer.from(this.buf.subarray(0, this.end));
-  }
-
   /** The header lines to forward as a string (what the strict parsers give as forwardLines). */
   keptLines(): string {
-    if (this.buf === EMPTY && this.end !== 0) throw new Error('a head was read after its bytes were let go (forget)');
+    const t = this.text;
     let s = '';
     let from = this.block;
     for (let k = 0; k < this.dropCount; k++) {
       const a = this.drops[2 * k] as number;
-      if (a > from) s += this.buf.toString('latin1', from, a);
+      if (a > from) s += t.slice(from, a);
       from = this.drops[2 * k + 1] as number;
     }
-    return this.end > from ? s + this.buf.toString('latin1', from, this.end) : s;
+    return t.length > from ? s + t.slice(from) : s;
   }
 }
 
@@ -183,26 +179,16 @@ export class ScannedRequest extends InPlace implements RequestHead {
   }
 
   release(): void {
-    this.buf = EMPTY;
-    this.end = 0;
+    this.text = '';
     this.host = this.xForwardedFor = this.xForwardedProto = this.xForwardedHost = this.forwarded = null;
     this.xRealIp = this.cookie = this.routeHeader = null;
   }
 
-  /**
-   * Lets go of the bytes while the exchange goes on, for a head whose lines nobody reads again (the
-   * upstream head is already built): reading them after this throws, so a reader added later shows.
-   */
-  forget(): void {
-    this.buf = EMPTY;
-  }
-
-  /** The request line and the kept header lines as one string (one slice when nothing is dropped). */
+  /** The request line and the kept header lines as one string (the head itself when nothing is dropped). */
   forwardText(): string {
-    if (this.buf === EMPTY) throw new Error('a request head was read after its bytes were let go (forget)');
     if (this.target !== this.readTarget) return `${this.method} ${this.target} HTTP/1.${this.minor}\r\n${this.keptLines()}`;
-    if (this.dropCount === 0) return this.buf.toString('latin1', this.start, this.end);
-    return this.buf.toString('latin1', this.start, this.block) + this.keptLines();
+    if (this.dropCount === 0) return this.text;
+    return this.text.slice(0, this.block) + this.keptLines();
   }
 }
 
@@ -237,7 +223,8 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
   )
     return false;
   const minor = buf[i + 8] === 49 ? 1 : 0;
-  const method = methodAt(buf, start, methodEnd);
+  const text = buf.toString('latin1', start, end);
+  const method = methodAt(buf, start, methodEnd, text);
   if (refusedMethod(method) !== null) return false;
   const block = i + 11;
 
@@ -284,7 +271,7 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
       case F_HOST:
         if (host !== null) return false;
         if (!validHostAt(buf, valueStart, valueEnd)) return false;
-        host = valueAt(buf, valueStart, valueEnd);
+        host = valueIn(buf, text, start, valueStart, valueEnd);
         dropLine = false;
         break;
       case F_CONTENT_LENGTH:
@@ -292,7 +279,7 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
         if (contentLength === -2) return false;
         break;
       case F_CONNECTION: {
-        const k = connectionAt(buf, valueStart, valueEnd);
+        const k = connectionAt(buf, text, start, valueStart, valueEnd);
         if (k === null) return false; // upgrade, or names other headers
         close ||= k;
         break;
@@ -303,30 +290,30 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
       case F_HOP:
         break;
       case F_X_FORWARDED_PROTO:
-        xfp ??= valueAt(buf, valueStart, valueEnd);
+        xfp ??= valueIn(buf, text, start, valueStart, valueEnd);
         break;
       case F_X_FORWARDED_HOST:
-        xfh ??= valueAt(buf, valueStart, valueEnd);
+        xfh ??= valueIn(buf, text, start, valueStart, valueEnd);
         break;
       case F_FORWARDED: {
-        const v = valueAt(buf, valueStart, valueEnd);
+        const v = valueIn(buf, text, start, valueStart, valueEnd);
         forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
         break;
       }
       case F_X_REAL_IP:
-        xRealIp ??= valueAt(buf, valueStart, valueEnd);
+        xRealIp ??= valueIn(buf, text, start, valueStart, valueEnd);
         break;
       case F_X_FORWARDED_FOR: {
-        const v = valueAt(buf, valueStart, valueEnd);
+        const v = valueIn(buf, text, start, valueStart, valueEnd);
         xff = xff === null ? v : `${xff}, ${v}`;
         break;
       }
       case F_EXPECT:
-        if (valueAt(buf, valueStart, valueEnd).toLowerCase() === '100-continue') expectContinue = true;
+        if (valueIn(buf, text, start, valueStart, valueEnd).toLowerCase() === '100-continue') expectContinue = true;
         dropLine = false;
         break;
       case F_COOKIE: {
-        const v = valueAt(buf, valueStart, valueEnd);
+        const v = valueIn(buf, text, start, valueStart, valueEnd);
         cookie = cookie === null ? v : `${cookie}; ${v}`;
         dropLine = false;
         break;
@@ -335,14 +322,14 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
         dropLine = false;
     }
     if (isRoute) {
-      routeHeader = valueAt(buf, valueStart, valueEnd);
+      routeHeader = valueIn(buf, text, start, valueStart, valueEnd);
       dropLine = true;
     }
-    if (dropLine && (drops = drop(out, drops, lineStart, i)) < 0) return false;
+    if (dropLine && (drops = drop(out, drops, lineStart - start, i - start)) < 0) return false;
   }
   if (minor === 1 && host === null) return false;
   out.method = method;
-  out.target = out.readTarget = buf.toString('latin1', targetStart, targetEnd);
+  out.target = out.readTarget = text.slice(targetStart - start, targetEnd - start);
   out.minor = minor;
   out.host = host;
   out.xForwardedFor = xff;
@@ -358,10 +345,8 @@ export function scanRequest(buf: Buffer, start: number, end: number, maxHeaders:
   out.expectContinue = expectContinue;
   out.cookie = cookie;
   out.routeHeader = routeHeader;
-  out.buf = buf;
-  out.start = start;
-  out.block = block;
-  out.end = end;
+  out.text = text;
+  out.block = block - start;
   out.dropCount = drops;
   return true;
 }
@@ -404,16 +389,14 @@ export class ScannedResponse extends InPlace implements ResponseHead {
   bodyMode: BodyMode = 0;
   contentLength = 0;
   keepAlive = true;
-  /** Where the Content-Type value is in `buf` (-1: none). */
+  /** Where the Content-Type value is in `text` (-1: none). */
   ctStart = -1;
   ctEnd = -1;
 
   // Made only when someone reads them (compression, the drain's event-stream check); the request
   // path sends `headText`.
   get statusLine(): string {
-    return this.minor === 1
-      ? this.buf.toString('latin1', this.start, this.block - 2)
-      : `HTTP/1.1${this.buf.toString('latin1', this.start + 8, this.block - 2)}`;
+    return this.minor === 1 ? this.text.slice(0, this.block - 2) : `HTTP/1.1${this.text.slice(8, this.block - 2)}`;
   }
 
   get forwardLines(): string {
@@ -421,20 +404,25 @@ export class ScannedResponse extends InPlace implements ResponseHead {
   }
 
   get contentType(): string | null {
-    return this.ctStart < 0 ? null : valueAt(this.buf, this.ctStart, this.ctEnd);
+    if (this.ctStart < 0) return null;
+    const t = this.text;
+    let a = this.ctStart;
+    let b = this.ctEnd;
+    while (a < b && (t.charCodeAt(a) === 32 || t.charCodeAt(a) === 9)) a++;
+    while (b > a && (t.charCodeAt(b - 1) === 32 || t.charCodeAt(b - 1) === 9)) b--;
+    return t.slice(a, b);
   }
 
   release(): void {
-    this.buf = EMPTY;
-    this.end = 0;
+    this.text = '';
     this.ctStart = this.ctEnd = -1;
   }
 
   /** The status line (as HTTP/1.1) and the kept header lines as one string (one slice when nothing is dropped). */
   headText(): string {
-    if (this.minor === 0) return `HTTP/1.1${this.buf.toString('latin1', this.start + 8, this.block)}${this.keptLines()}`;
-    if (this.dropCount === 0) return this.buf.toString('latin1', this.start, this.end);
-    return this.buf.toString('latin1', this.start, this.block) + this.keptLines();
+    if (this.minor === 0) return `HTTP/1.1${this.text.slice(8, this.block)}${this.keptLines()}`;
+    if (this.dropCount === 0) return this.text;
+    return this.text.slice(0, this.block) + this.keptLines();
   }
 }
 
@@ -471,6 +459,7 @@ export function scanResponse(buf: Buffer, start: number, end: number, method: st
   }
   if (i + 1 >= end || buf[i] !== 13 || buf[i + 1] !== 10) return false;
   const block = i + 2;
+  const text = buf.toString('latin1', start, end);
 
   let contentLength = -1;
   let te: string | null = null;
@@ -499,12 +488,12 @@ export function scanResponse(buf: Buffer, start: number, end: number, method: st
         if (contentLength === -2) return false;
         break;
       case F_TRANSFER_ENCODING: {
-        const v = valueAt(buf, valueStart, valueEnd);
+        const v = valueIn(buf, text, start, valueStart, valueEnd);
         te = te === null ? v : `${te}, ${v}`;
         break;
       }
       case F_CONNECTION: {
-        const k = connectionAt(buf, valueStart, valueEnd);
+        const k = connectionAt(buf, text, start, valueStart, valueEnd);
         if (k === null) return false;
         close ||= k;
         dropLine = true;
@@ -519,7 +508,7 @@ export function scanResponse(buf: Buffer, start: number, end: number, method: st
         ctEnd = valueEnd;
         break;
     }
-    if (dropLine && (drops = drop(out, drops, lineStart, i)) < 0) return false;
+    if (dropLine && (drops = drop(out, drops, lineStart - start, i - start)) < 0) return false;
   }
   if (te !== null && contentLength !== -1) return false; // both: the strict parser drops Content-Length
   const bodyMode = responseBodyMode(method, status, te, contentLength);
@@ -528,13 +517,11 @@ export function scanResponse(buf: Buffer, start: number, end: number, method: st
   out.bodyMode = bodyMode;
   out.contentLength = Math.max(contentLength, 0);
   out.keepAlive = minor === 1 && bodyMode !== BODY_UNTIL_CLOSE && !close;
-  out.buf = buf;
-  out.start = start;
-  out.block = block;
-  out.end = end;
+  out.text = text;
+  out.block = block - start;
   out.dropCount = drops;
-  out.ctStart = ctStart;
-  out.ctEnd = ctEnd;
+  out.ctStart = ctStart < 0 ? -1 : ctStart - start;
+  out.ctEnd = ctStart < 0 ? -1 : ctEnd - start;
   return true;
 }
 
