@@ -33,10 +33,11 @@ function treeRss(pid: number): Map<number, number> {
   return rss;
 }
 
-/** A bare Node process holding idle connections (bench/apps/floor-idle.ts), started with `flags`. */
-async function startFloorIdle(dir: string, name: string, port: number, flags: string[]): Promise<Target> {
+/** A bare Node process holding idle connections (bench/apps/floor-idle.ts), started with `flags` and `env`. */
+async function startFloorIdle(dir: string, name: string, port: number, flags: string[], env: Record<string, string> = {}): Promise<Target> {
   const child = startProcess(name, process.execPath, [...flags, path.join(repoRoot, 'bench/apps/floor-idle.ts'), String(port)], {
     logFile: path.join(dir, `${name}.log`),
+    env: { ...process.env, ...env },
   });
   await waitForPort(child, port);
   return { name, kind: 'floor', workers: 1, url: `http://127.0.0.1:${port}/`, pid: child.pid, close: () => child.stop() };
