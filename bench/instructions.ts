@@ -4,7 +4,8 @@
 // a client in this process sends `--warmup` requests (JIT and pools warm), the counters are zeroed
 // (callgrind_control -z), `--requests` more are sent over `--connections` keep-alive connections, and
 // the counters are dumped (callgrind_control -d): the dump's total over the measured requests.
-// Targets: cutover (bench/profile-router.ts: one Router, no daemon), the floor (a net pipe) and nginx.
+// Targets: cutover (bench/profile-router.ts: one Router, no daemon, with the router processes' V8 flags),
+// the floor (a net pipe) and nginx.
 // `--frames N` also prints each target's N costliest functions by self instructions per request
 // (bench/callgrind-frames.ts; JIT code named through node's --perf-basic-prof map).
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { nameJit, selfCosts, topFrames } from './callgrind-frames.ts';
 import { repoRoot } from './cutover.ts';
+import { ROUTER_EXEC_ARGV } from '../src/router/workers.ts';
 import { startUpstream } from './nginx.ts';
 import { freePorts, startProcess, stopAll, waitForPort } from './proc.ts';
 
@@ -125,7 +127,7 @@ try {
     const env = { PROF_LISTEN: String(port), PROF_UPSTREAM: String(up.blue), PROF_SECONDS: '100000', PROF_CONNECT_TIMEOUT: '60000' };
     rows.push([
       'cutover (one Router)',
-      await measure('cutover', dir, [...node, path.join(repoRoot, 'bench/profile-router.ts')], port, { ...opts, env }),
+      await measure('cutover', dir, [...node, ...ROUTER_EXEC_ARGV, path.join(repoRoot, 'bench/profile-router.ts')], port, { ...opts, env }),
     ]);
   }
   if (only.has('floor')) {
