@@ -274,6 +274,23 @@ describe('forwarding headers and connection limits', () => {
     assert.equal(h.forwarded, 'for=127.0.0.1;host="shop.test";proto=http');
   });
 
+  test('on one keep-alive connection each request gets forwarding headers for its own Host', async () => {
+    const port = await start({});
+    const seen = up.seen.length;
+    const reqs = ['a.test', 'a.test', 'b.test', 'a.test'].map(
+      (h, i) => `GET /h${i} HTTP/1.1\r\nHost: ${h}\r\n${i === 3 ? 'Connection: close\r\n' : ''}\r\n`,
+    );
+    const answer = await rawExchange(port, reqs.join(''));
+    assert.equal(answer.match(/HTTP\/1\.1 200 /g)?.length, 4, answer);
+    const hosts = up.seen.slice(seen).map((r) => [r.headers['x-forwarded-host'], r.headers.forwarded]);
+    assert.deepEqual(hosts, [
+      ['a.test', 'for=127.0.0.1;host="a.test";proto=http'],
+      ['a.test', 'for=127.0.0.1;host="a.test";proto=http'],
+      ['b.test', 'for=127.0.0.1;host="b.test";proto=http'],
+      ['a.test', 'for=127.0.0.1;host="a.test";proto=http'],
+    ]);
+  });
+
   test('beyond maxConnections a new connection gets 503 and is closed; a freed place is used again', async () => {
     const port = await start({ maxConnections: 2 });
     const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];

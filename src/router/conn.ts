@@ -159,6 +159,9 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private trusted: boolean;
   /** `for=` of our own Forwarded element (IPv6 quoted, RFC 7239 6). */
   private readonly forwardedFor: string;
+  /** The forwarding lines last made for a request from an untrusted peer, and the Host they were made for. */
+  private forwardedLines = '';
+  private forwardedHost: string | null = null;
   /** Accepted on the preview listener: every request goes to the slot in preview. */
   private readonly previewListener: boolean;
   private state = ST_HEAD;
@@ -515,13 +518,26 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     // A head read in place goes on as one slice of the client's bytes (minus the lines it drops).
     let head =
       req === this.scan ? (req as ScannedRequest).forwardText() : `${req.method} ${req.target} HTTP/1.${req.minor}\r\n${req.forwardLines}`;
-    head += forwardingLines(req, this.remote, this.forwardedFor, this.proto, this.trusted);
+    head += this.forwarding(req);
     if (req.bodyMode === BODY_CHUNKED) head += `transfer-encoding: ${req.transferEncoding}\r\n`;
     else if (req.contentLength >= 0) head += `content-length: ${req.contentLength}\r\n`;
     if (req.upgrade !== null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
     else if (req.minor === 0) head += 'connection: close\r\n';
     if (this.host.opts.via) head += `via: 1.${req.minor} cutover\r\n`;
     return `${head}\r\n`;
+  }
+
+  /**
+   * The forwarding lines for `req`. From a peer that is not a trusted proxy they depend only on the
+   * connection and the Host, so the last ones are kept and reused while the Host stays the same.
+   */
+  private forwarding(req: RequestHead): string {
+    if (this.trusted) return forwardingLines(req, this.remote, this.forwardedFor, this.proto, true);
+    if (req.host !== this.forwardedHost || this.forwardedLines === '') {
+      this.forwardedLines = forwardingLines(req, this.remote, this.forwardedFor, this.proto, false);
+      this.forwardedHost = req.host;
+    }
+    return this.forwardedLines;
   }
 
   private connect(target: Target): void {
