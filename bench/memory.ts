@@ -169,19 +169,20 @@ export async function main(argv: string[]): Promise<number> {
       rows.push(row);
     }
     const kb = (n: number) => `${(n / 1024).toFixed(1)} MB`;
+    const span = (xs: number[]) => `${kb(Math.min(...xs))}-${kb(Math.max(...xs))}`;
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    process.stdout.write('target          idle  open (median)  per connection  after close: first -> last round\n');
+    process.stdout.write('target          idle  open (median)  per connection  after close: first -> last round (lowest-highest)\n');
     for (const r of rows) {
       const per = ((median(r.openKb) - r.idleKb) * 1024) / r.connections;
       process.stdout.write(
-        `${r.target.padEnd(12)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)}\n`,
+        `${r.target.padEnd(12)} ${kb(r.idleKb).padStart(9)}  ${kb(median(r.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(r.afterKb[0] as number)} -> ${kb(r.afterKb.at(-1) as number)} (${span(r.afterKb)})\n`,
       );
     }
     for (const r of rows) {
       const b = r.busiest;
       const per = ((median(b.openKb) - b.idleKb) * 1024) / r.connections;
       process.stdout.write(
-        `${`${r.target} pid ${b.pid}`.padEnd(12)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)}  (its one process that grew most; cutover: the router)\n`,
+        `${`${r.target} pid ${b.pid}`.padEnd(12)} ${kb(b.idleKb).padStart(9)}  ${kb(median(b.openKb)).padStart(13)}  ${`${(per / 1024).toFixed(2)} KB`.padStart(14)}  ${kb(b.afterKb[0] as number)} -> ${kb(b.afterKb.at(-1) as number)} (${span(b.afterKb)})  (its one process that grew most; cutover: the router)\n`,
       );
     }
     process.stdout.write(

@@ -18,8 +18,8 @@ export const APPLY_TIMEOUT_MS = 5000;
  * "Router processes: what the allocator keeps"). The young generation is capped at 1 MiB semi-spaces:
  * under a burst of new connections V8 otherwise grows it to 64 MiB ones and keeps them, memory that
  * rises round after round of open and close. `--optimize-for-size` (which implies that cap) has V8
- * favour memory over speed in how it sizes and collects the heap: the router holding 10,000 idle
- * connections is ~30 MB smaller with it, at no CPU per request that could be measured here.
+ * favour memory over speed in how it sizes and collects the heap: a router holding 10,000 idle
+ * connections is ~16 MB smaller with it (2.4 against 4.1 KB each), at no CPU per request measured here.
  */
 export const ROUTER_EXEC_ARGV = ['--max-semi-space-size=1', '--optimize-for-size'];
 
