@@ -3,7 +3,7 @@
 // shrinks it), no push, no 'data' event. Reads are callbacks that run one at a time on the main
 // thread, so every accepted plain-TCP socket can share the buffer as long as nothing keeps a view
 // of it past the callback: whatever outlives a read (a partial head, a pipelined request, a body
-// chunk handed to a write, a parsed head an exchange still reads) is copied with `own`.
+// chunk handed to a write) is copied with `own`; a parsed head keeps strings only (heads.ts).
 //
 // `onread` is an option of the Socket constructor only, and net.Server makes the accepted sockets
 // itself. The option sets three properties under symbols of Node's stream code, which its read path
@@ -68,11 +68,6 @@ export function readShared(socket: net.Socket, onRead: SharedRead): boolean {
   s[KEYS.generator] = null;
   handle.useUserBuffer(READ);
   return true;
-}
-
-/** True when `b` is a view of the shared read buffer (valid only until the next client read). */
-export function borrowed(b: Uint8Array): boolean {
-  return b.buffer === READ.buffer;
 }
 
 /** `b` itself, or a copy of it when it is a view of the shared read buffer. */
