@@ -14,6 +14,8 @@ import type { SupervisorNews } from './supervisor-replicas.ts';
 /** How long a controller waits for a supervisor it started to answer. */
 const START_TIMEOUT_MS = 10_000;
 const RETRY_MS = 25;
+/** How long a controller waits for the supervisor to answer its attach (it answers at once). */
+const ATTACH_TIMEOUT_MS = 10_000;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -63,7 +65,7 @@ export class SupervisorClient {
   }
 
   /** Attaches to the stateDir's supervisor, starting one first when none runs. */
-  static async attach(stateDir: string, grace: number, log: Logger): Promise<SupervisorClient> {
+  static async attach(stateDir: string, grace: number, log: Logger, attachTimeoutMs = ATTACH_TIMEOUT_MS): Promise<SupervisorClient> {
     const path = socketPath(stateDir);
     let socket = await connect(path);
     if (socket === null) {
@@ -82,7 +84,25 @@ export class SupervisorClient {
       }
     }
     const client = new SupervisorClient(socket);
-    client.attached = await client.request({ op: 'attach', grace });
+    // It answers at once; a supervisor that takes longer is stuck, and this controller would never start.
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new CutoverError(
+            'CUTOVER_E_INTERNAL',
+            `the supervisor on ${path} took the connection but did not answer within ${attachTimeoutMs} ms; see ${logPath(stateDir)}, and stop its process if it stays stuck`,
+            500,
+          ),
+        );
+      }, attachTimeoutMs);
+    });
+    try {
+      client.attached = await Promise.race([client.request({ op: 'attach', grace }), stuck]);
+    } finally {
+      clearTimeout(timer);
+    }
     log.info('attached to the supervisor', {
       pid: client.attached.pid,
       routers: client.attached.routers.map((r) => `${r.service}@${r.generation}`),

@@ -44,6 +44,8 @@ export class Supervisor {
   readonly #edges: EdgeGroups;
   #seq = 0;
   readonly #controllers = new Set<net.Socket>();
+  /** The `routers` ask each service's routers are being started for, so the next one waits for it. */
+  readonly #ensuring = new Map<string, Promise<RouterGroupStatus>>();
   readonly #conns = new Set<net.Socket>();
   readonly #startedAt = new Date().toISOString();
   #server: net.Server | null = null;
@@ -164,8 +166,20 @@ export class Supervisor {
         return this.status();
       case 'status':
         return this.status();
-      case 'routers':
-        return this.#ensure(m.service, m.opts, m.workers, m.edge);
+      case 'routers': {
+        // One ask at a time per service: an ask that came while the one before still started its
+        // processes must find them, not start a second set on the same listener.
+        const next = (this.#ensuring.get(m.service) ?? Promise.resolve()).then(
+          () => this.#ensure(m.service, m.opts, m.workers, m.edge),
+          () => this.#ensure(m.service, m.opts, m.workers, m.edge),
+        );
+        this.#ensuring.set(m.service, next);
+        void next.then(
+          () => this.#ensuring.get(m.service) === next && this.#ensuring.delete(m.service),
+          () => this.#ensuring.get(m.service) === next && this.#ensuring.delete(m.service),
+        );
+        return next;
+      }
       case 'apply': {
         const g = this.#groups.get(m.service);
         if (g === undefined) return this.#edges.apply(m.service, m.spec).then(() => null);
