@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { TrafficState } from '../src/traffic/types.ts';
-import { freePort, waitFor } from './helpers.ts';
+import { freePort, GiveUp, waitFor } from './helpers.ts';
 
 export interface Balancer {
   /** Where users' traffic enters. */
@@ -42,7 +42,7 @@ function runWithEnv(cmd: string, args: string[], port: number, cwd: string, env:
   return waitFor(
     `${cmd} listening on ${port}`,
     async () => {
-      if (child.exitCode !== null) throw new Error(`${cmd} exited ${child.exitCode}: ${out}`);
+      if (child.exitCode !== null) throw new GiveUp(`${cmd} exited ${child.exitCode}: ${out}`);
       await fetch(`http://127.0.0.1:${port}/`).then((r) => r.arrayBuffer());
       return b;
     },

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ROOT, freePort, waitFor } from './helpers.ts';
+import { ROOT, freePort, GiveUp, waitFor } from './helpers.ts';
 
 const PDNS = '/usr/sbin/pdns_server';
 const PDNS_SCHEMA = '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql';
@@ -129,7 +129,7 @@ export async function startPowerDns(initial: string[]): Promise<RunningPowerDns>
     await waitFor(
       'PowerDNS API to answer',
       async () => {
-        if (s.child.exitCode !== null) throw new Error(`pdns_server exited ${s.child.exitCode}: ${s.output()}`);
+        if (s.child.exitCode !== null) throw new GiveUp(`pdns_server exited ${s.child.exitCode}: ${s.output()}`);
         return (await call('GET', '')).ok;
       },
       20_000,
@@ -193,7 +193,7 @@ zone "example.test" {
     await waitFor(
       'named to answer',
       () => {
-        if (s.child.exitCode !== null) throw new Error(`named exited ${s.child.exitCode}: ${s.output()}`);
+        if (s.child.exitCode !== null) throw new GiveUp(`named exited ${s.child.exitCode}: ${s.output()}`);
         return s.output().includes('running') && dig(server, `ns.${ZONE}`).addresses.length === 1;
       },
       20_000,

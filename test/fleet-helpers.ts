@@ -3,7 +3,7 @@
 // of a controller called with the test token.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { EtcdCluster } from './etcd-cluster.ts';
-import { CLI, waitFor } from './helpers.ts';
+import { CLI, GiveUp, waitFor } from './helpers.ts';
 
 /** The `store:` value for a cluster and a key prefix of its own (one per test keeps them apart). */
 export function etcdStoreUrl(cluster: EtcdCluster, prefix: string): string {
@@ -54,7 +54,7 @@ export class Procs {
     return waitFor(
       `${name} to start`,
       () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${out}`);
+        if (child.exitCode !== null) throw new GiveUp(`${name} exited ${child.exitCode}: ${out}`);
         return ready.test(out) ? proc : undefined;
       },
       timeoutMs,

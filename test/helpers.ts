@@ -1,7 +1,7 @@
 // Shared pieces of the integration tests: real upstream servers, the real daemon as a child process,
 // free ports, and bounded waits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,13 +12,44 @@ import type { RouterOptions } from '../src/router/router.ts';
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'src/cli/main.ts');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port nothing listens on, for a daemon, router or server a test starts a moment later. Not the
+ * kernel's choice (listen on port 0): that comes from the ephemeral range, where every outgoing
+ * connection of the load tests running beside takes its port, and one of them could take this one
+ * before the daemon binds it (a start failing once in a few hundred runs). Ports below that range are
+ * never handed out by the kernel; each file walks them from a random start, so two files running at
+ * once rarely meet, and a port is never handed out twice within a file.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = PORTS_LOW + (portCursor++ % (PORTS_HIGH - PORTS_LOW));
+    if (await listensOn(port)) return port;
+  }
+  return listensOn(0) as Promise<number>;
+}
+
+/** Where the kernel's ephemeral ports start (32768 by default on Linux). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const PORTS_LOW = 10_000;
+const PORTS_HIGH = Math.max(PORTS_LOW + 1000, ephemeralLow());
+let portCursor = Math.floor(Math.random() * (PORTS_HIGH - PORTS_LOW));
+
+/** Listens on 127.0.0.1:port and closes again: the port it got, or false when it is taken. */
+function listensOn(port: number): Promise<number | false> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.on('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => {
+      const got = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(got));
     });
   });
 }
@@ -28,6 +59,9 @@ export function freePort(): Promise<number> {
  * on a loaded shared one it took over 15 s, and a bound on start-up is not what these tests measure.
  */
 export const DAEMON_START_MS = 60_000;
+
+/** Thrown by a waitFor condition that can never hold any more (what it waits on has exited): the wait ends at once with it. */
+export class GiveUp extends Error {}
 
 export async function waitFor<T>(
   what: string,
@@ -43,6 +77,7 @@ export async function waitFor<T>(
       if (v !== undefined && v !== false) return v as T;
       lastThrew = false;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
       lastThrew = true;
     }
@@ -97,7 +132,14 @@ export async function startUpstream(
       }),
   };
   up.server.keepAliveTimeout = 30_000;
-  up.server.on('connection', () => up.connections++);
+  // Neither the server nor its connections keep the test file running: a test that fails before its
+  // clean-up (a daemon that never answered) then ends as a failure instead of hanging its file until
+  // the runner's limit, and the routers' pooled connections to it do not hold it open either.
+  up.server.on('connection', (socket: net.Socket) => {
+    up.connections++;
+    socket.unref();
+  });
+  up.server.unref();
   await new Promise<void>((resolve) => up.server.listen(0, '127.0.0.1', resolve));
   up.port = (up.server.address() as net.AddressInfo).port;
   up.address = `127.0.0.1:${up.port}`;
@@ -182,8 +224,9 @@ export async function startDaemon(blue: string[], green: string[], opts: DaemonO
     await waitFor(
       'the daemon API',
       async () => {
-        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
-        const r = await fetch(`http://127.0.0.1:${apiPort}/healthz`);
+        if (child.exitCode !== null) throw new GiveUp(`daemon exited ${child.exitCode}: ${out}`);
+        // Bounded: whatever holds the port may take the connection and never answer.
+        const r = await fetch(`http://127.0.0.1:${apiPort}/healthz`, { signal: AbortSignal.timeout(5000) });
         return r.ok;
       },
       DAEMON_START_MS,

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CLI, DAEMON_START_MS, ROOT, freePort, waitFor } from './helpers.ts';
+import { CLI, DAEMON_START_MS, ROOT, freePort, GiveUp, waitFor } from './helpers.ts';
 import { splitHostPort } from '../src/net/address.ts';
 
 export const DEMO_APP = join(ROOT, 'examples/demo/app.js');
@@ -103,16 +103,28 @@ export async function startUp(s: Setup, timeoutMs = DAEMON_START_MS, env: Record
     await waitFor(
       'the daemon API',
       async () => {
-        if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${out}`);
-        return (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`)).ok;
+        if (child.exitCode !== null) throw new GiveUp(`daemon exited ${child.exitCode}: ${out}`);
+        // Bounded: whatever holds the port may take the connection and never answer.
+        return (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`, { signal: AbortSignal.timeout(5000) })).ok;
       },
       timeoutMs,
     );
   } catch (err) {
     await r.stop('SIGKILL');
-    throw err;
+    // What the daemon and its supervisor said is the only clue to a start that never answered.
+    const said = err instanceof GiveUp ? '' : `\n--- cutover up said:\n${out.slice(-4000)}`;
+    throw new Error(`${(err as Error).message}${said}\n--- supervisor.log:\n${supervisorLog(s)}`);
   }
   return r;
+}
+
+/** The end of the stateDir's supervisor.log, or why there is none. */
+function supervisorLog(s: Setup): string {
+  try {
+    return readFileSync(join(s.dir, 'state', 'supervisor.log'), 'utf8').slice(-4000);
+  } catch (err) {
+    return `(none: ${(err as Error).message})`;
+  }
 }
 
 export function cleanup(s: Setup): void {

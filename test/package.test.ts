@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, ROOT, waitFor } from './helpers.ts';
+import { freePort, ROOT, GiveUp, waitFor } from './helpers.ts';
 
 // The machine's Node (Debian's, older than 24) first on PATH, as a user's shell has it.
 const SYSTEM_NODE_DIR = '/usr/bin';
@@ -100,7 +100,7 @@ describe(`the packed package installed into an empty folder, run with ${systemNo
     await waitFor(
       'the daemon to be up',
       () => {
-        if (up!.exitCode !== null) throw new Error(`up exited ${up!.exitCode}: ${out}`);
+        if (up!.exitCode !== null) throw new GiveUp(`up exited ${up!.exitCode}: ${out}`);
         return /cutover is up/.test(out);
       },
       60_000,

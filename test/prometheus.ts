@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, freePort, waitFor } from './helpers.ts';
+import { ROOT, freePort, GiveUp, waitFor } from './helpers.ts';
 
 export const PROMETHEUS = '/usr/bin/prometheus';
 
@@ -67,7 +67,7 @@ export async function startPrometheus(scrapeConfigs: Record<string, unknown>[]):
     await waitFor(
       'Prometheus to be ready',
       async () => {
-        if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log}`);
+        if (child.exitCode !== null) throw new GiveUp(`prometheus exited ${child.exitCode}: ${log}`);
         return (await fetch(`${url}/-/ready`)).ok;
       },
       30_000,
