@@ -6,9 +6,13 @@
 // then the file never exits. One runner over all files waits for it until the whole run's limit and
 // says nothing of which file it was; here the file is stopped at its own limit, named, and counted as
 // a failure, and the other files' results stand. (Not --test-force-exit: it ends a file before
-// describe blocks registered later have run.)
+// describe blocks registered later have run.) Node's spec reporter explains failures only when its
+// file ends, so each file also writes a TAP report, and a file stopped for hanging has its failures
+// printed from that.
 import { spawn, spawnSync } from 'node:child_process';
-import { globSync } from 'node:fs';
+import { globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Two files at a time: integration tests start real servers and load; more would make a 2-core machine lie. */
 const CONCURRENCY = 2;
@@ -54,11 +58,38 @@ function countsOf(output: string, finished: boolean): Counts {
   return c;
 }
 
+/**
+ * The failed tests of a TAP report, each with its error. The spec reporter prints those only once
+ * its file ends, so a file stopped for hanging would otherwise leave its failures unexplained.
+ */
+function failuresOf(tap: string): string {
+  const out: string[] = [];
+  let inFailure = false;
+  for (const line of tap.split('\n')) {
+    const result = /^(\s*)(not ok|ok) \d+ - /.exec(line);
+    if (result) inFailure = result[2] === 'not ok';
+    if (inFailure) out.push(line);
+    if (inFailure && /^\s*\.\.\.$/.test(line)) inFailure = false;
+  }
+  return out.join('\n');
+}
+
+/** Where each file's TAP report goes while it runs (read only when the file has to be stopped). */
+const reports = mkdtempSync(join(tmpdir(), 'cutover-test-reports-'));
+let reportSeq = 0;
+
 function runFile(file: string): Promise<void> {
   return new Promise((resolve) => {
     const started = Date.now();
+    const tap = join(reports, `${++reportSeq}.tap`);
+    const reporters = [
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
+    ];
     // Its own process group, so a file that hangs is stopped with every server it started.
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=300000', file], {
+    const child = spawn(process.execPath, ['--test', ...reporters, '--test-timeout=300000', file], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -80,7 +111,17 @@ function runFile(file: string): Promise<void> {
       if (!ok) failedFiles.push(file);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`\n# ${file} (${secs} s)\n${output}`);
-      if (hung) process.stdout.write(`✖ ${file} did not exit within ${FILE_LIMIT_MS / 60_000} minutes and was stopped\n`);
+      if (hung) {
+        process.stdout.write(`✖ ${file} did not exit within ${FILE_LIMIT_MS / 60_000} minutes and was stopped\n`);
+        let report = '';
+        try {
+          report = failuresOf(readFileSync(tap, 'utf8'));
+        } catch {
+          // no report written
+        }
+        if (report !== '') process.stdout.write(`its failures until then:\n${report}\n`);
+      }
+      rmSync(tap, { force: true });
       resolve();
     });
   });
@@ -118,4 +159,5 @@ await Promise.all(
 process.stdout.write(`\n${COUNTS.map((k) => `ℹ ${k} ${total[k]}`).join('\n')}\n`);
 if (failedFiles.length > 0) process.stdout.write(`files with failures:\n${failedFiles.map((f) => `  ${f}`).join('\n')}\n`);
 process.stdout.write(`tests: ${total.pass} passed, ${total.fail} failed, ${total.skipped} skipped\n`);
+rmSync(reports, { recursive: true, force: true });
 process.exit(failedFiles.length > 0 ? 1 : 0);
