@@ -72,3 +72,29 @@ test('a supervisor that takes the connection but never answers fails the attach 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a second controller is refused while one is attached, naming its pid, and attaches once the first has detached', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-ensure-'));
+  const state = join(dir, 'state');
+  const log = createLogger({ level: 'error' });
+  const supervisor = new Supervisor(state, 60_000, log);
+  await supervisor.start();
+  try {
+    const first = await SupervisorClient.attach(state, 60_000, log);
+    await assert.rejects(SupervisorClient.attach(state, 60_000, log), (err: unknown) => {
+      assert.ok(err instanceof CutoverError, String(err));
+      assert.equal(err.code, 'CUTOVER_E_CONFLICT');
+      assert.match(err.message, new RegExp(`another controller \\(pid ${process.pid}\\) is attached`));
+      return true;
+    });
+    assert.equal(supervisor.status().controllers, 1);
+    // A restart in place: the controller detaches, the next one attaches.
+    await first.detach();
+    const next = await SupervisorClient.attach(state, 60_000, log);
+    assert.equal(next.attached?.controllers, 1);
+    await next.detach();
+  } finally {
+    await supervisor.stop({});
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

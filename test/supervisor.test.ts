@@ -1,9 +1,12 @@
 // The data plane outlives the controller: the supervisor owns the listener and the router processes,
 // so a controller that is SIGKILLed leaves traffic untouched and the next `cutover up` attaches to
-// the same routers; a deliberate stop drains and leaves nothing; with no controller, the grace ends all.
+// the same routers; a deliberate stop drains and leaves nothing; with no controller, the grace ends all;
+// a second `cutover up` on a stateDir in use is refused before it changes anything.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { startUpstream, waitFor } from './helpers.ts';
+import { CLI, freePort, startUpstream, waitFor } from './helpers.ts';
 import { cleanup, listening, startUp } from './lifecycle-helpers.ts';
 import { alive, gone, keepAliveLoad, processes, serving, writeStatic } from './supervisor-helpers.ts';
 
@@ -127,6 +130,42 @@ test('a router process SIGKILLed with workers: 2 is started again at once; clien
     }
   } finally {
     await d.stop();
+    cleanup(s);
+    await blue.close();
+    await green.close();
+  }
+});
+
+test('a second `cutover up` on a stateDir in use is refused, and the running routers stay as they were', async () => {
+  const blue = await startUpstream('blue');
+  const green = await startUpstream('green');
+  const s = await writeStatic(blue.address, green.address);
+  try {
+    const d = await startUp(s);
+    try {
+      await serving(s.port);
+      const before = await processes(d);
+      // Another config on the same stateDir, with router options of its own (a longer drain).
+      const other = s.file.replace('cutover.yaml', 'other.yaml');
+      const text = readFileSync(s.file, 'utf8').replace('drain: 2s', 'drain: 3s');
+      writeFileSync(other, text.replace(`127.0.0.1:${s.apiPort}`, `127.0.0.1:${await freePort()}`));
+      const r = spawnSync(process.execPath, [CLI, 'up', '-c', other], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, CUTOVER_TOKEN: s.token },
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`CUTOVER_E_CONFLICT: .* is in use by another cutover \\(pid ${d.child.pid}\\)`));
+      const after = await processes(d);
+      assert.deepEqual(after.routers, before.routers, 'the same router processes: none replaced by the refused config');
+      assert.equal(after.controllers, 1);
+      const sw = await d.api('POST', '/api/v1/services/web/switch', { slot: 'green' });
+      assert.equal(sw.status, 200, JSON.stringify(sw.json));
+      await waitFor('green to answer', async () => (await (await fetch(`http://127.0.0.1:${s.port}/`)).text()) === 'green');
+    } finally {
+      await d.stop();
+    }
+  } finally {
     cleanup(s);
     await blue.close();
     await green.close();

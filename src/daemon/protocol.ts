@@ -49,7 +49,8 @@ export function socketPath(stateDir: string): string {
 export type { RouterGroupStatus, RouterProcessStatus, SupervisorStatus } from '../api/types.ts';
 
 export type Request =
-  | { op: 'attach'; grace: number }
+  /** `pid`: the controller's, named to a second one that is refused while it is attached. */
+  | { op: 'attach'; grace: number; pid?: number }
   | { op: 'status' }
   /** Runs `workers` router processes for the service, reusing those that run with the same options. */
   /** `edge`: the routers serve an edge listener (TLS with certificate files, hosts, path prefix; edge/worker.ts). */

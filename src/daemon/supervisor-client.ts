@@ -88,7 +88,6 @@ export class SupervisorClient {
     let timer: NodeJS.Timeout | undefined;
     const stuck = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        socket.destroy();
         reject(
           new CutoverError(
             'CUTOVER_E_INTERNAL',
@@ -99,7 +98,11 @@ export class SupervisorClient {
       }, attachTimeoutMs);
     });
     try {
-      client.attached = await Promise.race([client.request({ op: 'attach', grace }), stuck]);
+      client.attached = await Promise.race([client.request({ op: 'attach', grace, pid: process.pid }), stuck]);
+    } catch (err) {
+      // Refused (another controller is attached) or stuck: this process lets go, so it can exit.
+      socket.destroy();
+      throw err;
     } finally {
       clearTimeout(timer);
     }

@@ -43,7 +43,8 @@ export class Supervisor {
   readonly #groups = new Map<string, Group>();
   readonly #edges: EdgeGroups;
   #seq = 0;
-  readonly #controllers = new Set<net.Socket>();
+  /** The attached controller's socket and its pid: one at a time (a restart detaches before the next attaches). */
+  readonly #controllers = new Map<net.Socket, number>();
   /** The `routers` ask each service's routers are being started for, so the next one waits for it. */
   readonly #ensuring = new Map<string, Promise<RouterGroupStatus>>();
   readonly #conns = new Set<net.Socket>();
@@ -68,7 +69,7 @@ export class Supervisor {
     // News of replicas goes to the attached controllers; with none attached, the next one asks.
     this.#replicas = new ReplicaKeeper(log.child({ part: 'replicas' }), (news) => {
       const line = `${JSON.stringify(news)}\n`;
-      for (const s of this.#controllers) if (!s.destroyed) s.write(line);
+      for (const s of this.#controllers.keys()) if (!s.destroyed) s.write(line);
     });
   }
 
@@ -157,13 +158,24 @@ export class Supervisor {
 
   async #handle(socket: net.Socket, m: Request): Promise<unknown> {
     switch (m.op) {
-      case 'attach':
-        this.#controllers.add(socket);
+      case 'attach': {
+        // A second controller on a stateDir in use is refused by its store a moment later, but it
+        // would first have asked for routers with its own config and replaced the running ones.
+        const other = [...this.#controllers].find(([s]) => s !== socket && !s.destroyed);
+        if (other !== undefined) {
+          throw new CutoverError(
+            'CUTOVER_E_CONFLICT',
+            `another controller (pid ${other[1]}) is attached to the supervisor of this stateDir; stop it (\`kill ${other[1]}\`), or give this one another stateDir`,
+            409,
+          );
+        }
+        this.#controllers.set(socket, m.pid ?? 0);
         this.#grace = m.grace;
         if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
         this.#graceTimer = null;
-        this.#log.info('controller attached', { controllers: this.#controllers.size });
+        this.#log.info('controller attached', { controllers: this.#controllers.size, pid: m.pid });
         return this.status();
+      }
       case 'status':
         return this.status();
       case 'routers': {
@@ -317,7 +329,7 @@ export class Supervisor {
       this.#log.info('supervisor stopping: draining routers', { services: [...this.#groups.keys(), ...this.#edges.services()] });
       // Its controllers tell this stop (on purpose, or the grace) from the supervisor dying.
       const news = `${JSON.stringify({ push: 'stopping', reason: 'the supervisor stops on purpose' })}\n`;
-      for (const s of this.#controllers) if (!s.destroyed) s.write(news);
+      for (const s of this.#controllers.keys()) if (!s.destroyed) s.write(news);
       await Promise.all([
         ...[...this.#groups.values()].map((g) => this.#closeGroup(g, drain[g.service] ?? 0)),
         this.#edges.closeAll(drain),
