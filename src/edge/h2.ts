@@ -13,6 +13,7 @@ import { BodyCompressor, type CompressionOptions, compressedLines, compressionFo
 import { ownPage, type PagesConfig } from '../router/pages.ts';
 import { type H2Request, respondPage, responseHeaders, streamTrailers, trailerLines, upstreamHead } from './h2-headers.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../router/chunked-decoder.ts';
+import { FAULT_ERROR, FAULT_NONE, INJECTED_ERROR } from '../router/faults.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
 export interface H2Service {
@@ -81,6 +82,9 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private readonly acceptEncoding: string | null;
   /** buffer.requests: the request body read so far (reqBytes long), sent whole once it ended. */
   private buffered: Buffer[] | null = null;
+  /** A drill's fault for this stream (faults.ts): FAULT_NONE, FAULT_ERROR or a wait in ms before the upstream is asked. */
+  private fault: number;
+  private faultTimer: NodeJS.Timeout | null = null;
 
   constructor(
     stream: http2.ServerHttp2Stream,
@@ -90,7 +94,9 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     request: H2Request,
     choice: { setCookie: string | null; mirror: SlotPool | null },
     remote: string,
+    fault = FAULT_NONE,
   ) {
+    this.fault = fault;
     this.stream = stream;
     this.service = service;
     this.pool = pool;
@@ -123,7 +129,26 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       }
       stream.pause();
     }
-    this.connect(target);
+    this.begin(target);
+  }
+
+  /** The first ask of the upstream, unless a drill's fault answers the stream first or makes it wait. */
+  private begin(target: Target): void {
+    const fault = this.fault;
+    this.fault = FAULT_NONE;
+    if (fault === FAULT_ERROR) {
+      // The slot's own answer as far as analysis can tell (counted as its 500), not an upstream failure.
+      this.settle(500);
+      respondPage(this.stream, ownPage(undefined, 500, INJECTED_ERROR), this.req.method === 'HEAD');
+      if (!this.reqDone) this.stream.once('finish', () => this.stream.close(0 /* NO_ERROR */));
+      return;
+    }
+    if (fault === FAULT_NONE) return this.connect(target);
+    this.faultTimer = setTimeout(() => {
+      this.faultTimer = null;
+      if (!this.finished) this.connect(target);
+    }, fault);
+    this.faultTimer.unref();
   }
 
   private connect(target: Target): void {
@@ -183,7 +208,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     if (this.finished) return;
     this.reqDone = true;
     this.clearBodyTimer();
-    if (this.buffered !== null) return this.connect(this.target);
+    if (this.buffered !== null) return this.begin(this.target);
     const up = this.up;
     if (up !== null && this.reqChunked) up.socket.write(`0\r\n${this.reqTrailers ?? ''}\r\n`);
     this.armResponseTimer();
@@ -388,6 +413,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private settle(status: number): void {
     this.finished = true;
     this.clearTimer();
+    if (this.faultTimer !== null) clearTimeout(this.faultTimer);
+    this.faultTimer = null;
     this.clearBodyTimer();
     if (!this.counting) return;
     this.counting = false;

@@ -10,6 +10,7 @@ import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { splitHostPort } from '../net/address.ts';
 import { ClientConn, type ConnHost, type ConnOptions, type ServiceSelector } from '../router/conn.ts';
+import { drawFault, FAULT_NONE } from '../router/faults.ts';
 import type { RequestHead } from '../router/http1.ts';
 import { HoldQueue, mustHold } from '../router/maintenance.ts';
 import { ownPage } from '../router/pages.ts';
@@ -293,7 +294,9 @@ export class EdgeListener implements ServiceSelector {
     const target = pool.pick();
     if (target === null)
       return respondPage(stream, ownPage(router.opts.pages, 503, `no healthy target in slot ${pool.slot}`), r.head.method === 'HEAD');
-    new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '');
+    const faults = router.table.faults;
+    const fault = faults === null ? FAULT_NONE : drawFault(faults, pool, Math.random);
+    new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '', fault);
   }
 
   private sweep(): void {
