@@ -2,6 +2,7 @@
 // Content-Length included, and on a keep-alive connection the next request is answered in step. The
 // real daemon (its supervised router for a plain HTTP service, its edge listener for a TLS service),
 // raw HTTP/1.1 sockets that see every byte, Node's HTTP/2 client, and Debian's curl over h2.
+// A refusal before the head was read whole (431, 400) answers a HEAD with its head alone too.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -261,5 +262,37 @@ it("a drill's injected 500 answers HEAD with its head alone, and the keep-alive 
   } finally {
     await router.close();
     await up.close();
+  }
+});
+
+it('a HEAD refused before its head is read whole (too large, bare LF, malformed, too slow) gets the head of the refusal alone', async () => {
+  const router = new Router(testRouterOptions(0, { maxHeaderBytes: 1024, headersTimeout: 300 }));
+  try {
+    const { port } = await router.listen();
+    const refusals: [string, number][] = [
+      [`HEAD / HTTP/1.1\r\nhost: web.test\r\nx-big: ${'a'.repeat(2000)}\r\n\r\n`, 431],
+      ['HEAD / HTTP/1.1\nhost: web.test\n\n', 400],
+      ['HEAD / HTTP/1.1\r\nhost: web.test\r\nbad header\r\n\r\n', 400],
+    ];
+    for (const [bytes, status] of refusals) {
+      const c = new Raw(net.connect(port, '127.0.0.1'));
+      c.socket.write(bytes);
+      const r = await c.response(true);
+      assert.equal(r.status, status, r.head);
+      assert.match(r.head, /\r\ncontent-length: [1-9]/i, 'the head a GET would get, its length included');
+      assert.equal(await c.rest(), '', `no body after the head of the ${status}`);
+    }
+    // A head that stops coming: the headers timeout's 408.
+    const slow = new Raw(net.connect(port, '127.0.0.1'));
+    slow.socket.write('HEAD / HTTP/1.1\r\nhost: web.test\r\n');
+    const t = await slow.response(true);
+    assert.equal(t.status, 408, t.head);
+    assert.equal(await slow.rest(), '', 'no body after the head of the 408');
+    // The same refusal to a GET still carries its body.
+    const g = new Raw(net.connect(port, '127.0.0.1'));
+    g.socket.write('GET / HTTP/1.1\nhost: web.test\n\n');
+    assert.match((await g.response(false)).body, /bare LF/);
+  } finally {
+    await router.close();
   }
 });

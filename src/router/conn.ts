@@ -115,6 +115,10 @@ const STASH_LIMIT = 65536;
 /** Up to this many body bytes are copied behind a response head so both go out in one write. */
 const COALESCE_LIMIT = 16384;
 const MAX_RESPONSE_HEAD = 65536;
+/** Whether a request's bytes start with the HEAD method: its answer has no body, whatever it refuses. */
+function isHeadMethod(b: Buffer): boolean {
+  return b.length >= 5 && b[0] === 72 && b[1] === 69 && b[2] === 65 && b[3] === 68 && b[4] === 32; // "HEAD "
+}
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 // The fast parser's heads are lent to a connection for one exchange and given back at its end, so
@@ -262,7 +266,7 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     switch (kind) {
       case DL_HEADERS:
         if (this.pending !== null && this.pending.length > 0)
-          this.respondAndClose(408, 'request head not received within the headers timeout');
+          this.respondAndClose(408, 'request head not received within the headers timeout', this.pending);
         else this.socket.destroy();
         return;
       case DL_IDLE:
@@ -361,21 +365,21 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     const end = buf.indexOf(CRLFCRLF, from);
     const max = this.host.opts.maxHeaderBytes;
     if (end < 0) {
-      if (buf.length > max) return this.respondAndClose(431, 'request head larger than the limit');
+      if (buf.length > max) return this.respondAndClose(431, 'request head larger than the limit', buf);
       // A head that can never end in CRLFCRLF is refused now, not at the headers timeout: this router
       // does not accept bare LF (or bare CR) as a line ending (RFC 9112 2.2 allows either choice).
-      if (bareLineEnd(buf, from)) return this.respondAndClose(400, 'bare LF or CR in the request head: lines end with CRLF');
+      if (bareLineEnd(buf, from)) return this.respondAndClose(400, 'bare LF or CR in the request head: lines end with CRLF', buf);
       this.pending = own(buf);
       return;
     }
-    if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit');
+    if (end + 4 > max) return this.respondAndClose(431, 'request head larger than the limit', buf);
     const rest = end + 4 < buf.length ? buf.subarray(end + 4) : null;
     const opts = this.host.opts;
     const scan = this.scan ?? (this.scan = freeRequests.pop() ?? new ScannedRequest());
     if (scanRequest(buf, 0, end + 2, opts.maxHeaders, opts.previewHeader, scan)) return this.startExchange(scan, rest);
     // Anything unusual: the strict parser decides, and says why when it refuses.
     const head = parseRequestHeadStrict(buf.toString('latin1', 0, end), opts.maxHeaders, opts.previewHeader);
-    if (isHeadError(head)) return this.respondAndClose(head.status, head.reason);
+    if (isHeadError(head)) return this.respondAndClose(head.status, head.reason, buf);
     this.startExchange(head, rest);
   }
 
@@ -1044,11 +1048,12 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
     this.nextRequest(keep);
   }
 
-  private respondAndClose(status: number, reason: string): void {
+  /** A refusal before the head was read whole; `head`: the bytes so far, whose method may be HEAD (then no body). */
+  private respondAndClose(status: number, reason: string, head: Buffer | null = null): void {
     this.state = ST_CLOSED;
     this.pending = null;
     this.setDeadline(DL_LINGER, LINGER_MS);
-    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true), 'latin1');
+    this.socket.end(ownResponse(this.host.opts.pages, status, reason, true, head !== null && isHeadMethod(head)), 'latin1');
   }
 
   private destroyAll(): void {
