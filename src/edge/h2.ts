@@ -14,6 +14,7 @@ import { ownPage, type PagesConfig } from '../router/pages.ts';
 import { type H2Request, respondPage, responseHeaders, streamTrailers, trailerLines, upstreamHead } from './h2-headers.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../router/chunked-decoder.ts';
 import { FAULT_ERROR, FAULT_NONE, INJECTED_ERROR } from '../router/faults.ts';
+import type { RetryRule } from '../router/retry.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
 export interface H2Service {
@@ -52,12 +53,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 export class H2Exchange implements UpstreamOwner, Drainable {
   private readonly stream: http2.ServerHttp2Stream;
   private readonly service: H2Service;
-  private readonly pool: SlotPool;
+  /** The slot's pool; the standby's once a retry moved the stream there (retry.ts). */
+  private pool: SlotPool;
   private readonly req: RequestHead;
   private readonly wantsTrailers: boolean;
   private readonly setCookie: string | null;
   private readonly head: string;
-  private readonly start = performance.now();
+  private start = performance.now();
   private up: Upstream | null = null;
   /** The target asked last (for the logs when it fails). */
   private target: Target;
@@ -85,6 +87,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   /** A drill's fault for this stream (faults.ts): FAULT_NONE, FAULT_ERROR or a wait in ms before the upstream is asked. */
   private fault: number;
   private faultTimer: NodeJS.Timeout | null = null;
+  /** Set while this stream may still go once to the standby slot (retry.ts), else null. */
+  private retry: RetryRule | null;
 
   constructor(
     stream: http2.ServerHttp2Stream,
@@ -95,6 +99,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     choice: { setCookie: string | null; mirror: SlotPool | null },
     remote: string,
     fault = FAULT_NONE,
+    retry: RetryRule | null = null,
   ) {
     this.fault = fault;
     this.stream = stream;
@@ -107,6 +112,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     this.setCookie = choice.setCookie;
     this.reqDone = this.req.bodyMode === BODY_NONE;
     this.reqChunked = this.req.bodyMode === BODY_CHUNKED;
+    // A body can be sent twice only when it is kept whole (buffer.requests); one that streams cannot.
+    this.retry = this.reqDone || service.opts.bufferRequests === true ? retry : null;
     this.head = upstreamHead(this.req, remote, service.opts.via, service.isTrusted(remote));
     pool.metrics.inFlight++;
     pool.active.add(this);
@@ -137,6 +144,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     const fault = this.fault;
     this.fault = FAULT_NONE;
     if (fault === FAULT_ERROR) {
+      if (this.retry !== null && this.reqDone && this.retryOnStandby(500, false)) return;
       // The slot's own answer as far as analysis can tell (counted as its 500), not an upstream failure.
       this.settle(500);
       respondPage(this.stream, ownPage(undefined, 500, INJECTED_ERROR), this.req.method === 'HEAD');
@@ -260,6 +268,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
       if (isHeadError(res)) return this.fail(502, BAD_RESPONSE, `malformed response: ${res.reason}`);
       offset = end + 4;
       if (res.status < 200) continue; // interim answers are not passed on over HTTP/2
+      if (res.status >= 500 && this.retry !== null && this.retryOnStandby(res.status, false)) return;
       this.clearTimer();
       this.res = res;
       if (this.stream.destroyed) return this.finish();
@@ -385,6 +394,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   /** No answer from the upstream: answer the stream ourselves. */
   private fail(status: number, reason: string, detail = ''): void {
     if (this.finished) return;
+    if (this.res === null && status >= 500 && this.retry !== null && this.retryOnStandby(status, true)) return;
     if (detail !== '') this.service.upstreamFailed(this.pool.slot, this.target.address, status, detail);
     if (this.res !== null) return this.abort();
     if (status >= 500) this.pool.metrics.upstreamErrors++;
@@ -393,6 +403,37 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     // An answer before the request ended (408, 413): once it is out, the rest of the request is refused (RFC 9113 8.1).
     if (!this.reqDone) this.stream.once('finish', () => this.stream.close(0 /* NO_ERROR */));
     this.release(false);
+  }
+
+  /**
+   * retry.ts: the new slot failed this stream before the client heard anything of it; it goes once to
+   * the standby slot. The failure is counted as the new slot's, so analysis still sees it. False when
+   * it cannot (no healthy standby target, the budget is spent): the caller answers as usual.
+   */
+  private retryOnStandby(status: number, upstreamError: boolean): boolean {
+    const rule = this.retry as RetryRule;
+    this.retry = null;
+    const target = rule.to.pick();
+    if (target === null || !rule.budget.take(performance.now())) return false;
+    const up = this.up;
+    this.up = null;
+    if (up !== null) up.destroy();
+    if (upstreamError) this.pool.metrics.upstreamErrors++;
+    this.settle(status);
+    this.pool = rule.to;
+    this.start = performance.now();
+    this.attempts = 0;
+    this.finished = false;
+    this.counting = true;
+    this.resHeadBuf = null;
+    this.res = null;
+    this.resBytes = 0;
+    this.decoder = null;
+    this.upstreamBroken = false;
+    this.pool.metrics.inFlight++;
+    this.pool.active.add(this);
+    this.connect(target);
+    return true;
   }
 
   /** Cut after the headers went out: the client learns it from a reset stream. */

@@ -15,6 +15,7 @@ import type { RequestHead } from '../router/http1.ts';
 import { HoldQueue, mustHold } from '../router/maintenance.ts';
 import { ownPage } from '../router/pages.ts';
 import { SlotPool } from '../router/pool.ts';
+import { retryable } from '../router/retry.ts';
 import type { Router } from '../router/router.ts';
 import { emptyChoice, route } from '../router/routing.ts';
 import { buildTable, emptySpec, type RouteTable } from '../router/table.ts';
@@ -294,9 +295,10 @@ export class EdgeListener implements ServiceSelector {
     const target = pool.pick();
     if (target === null)
       return respondPage(stream, ownPage(router.opts.pages, 503, `no healthy target in slot ${pool.slot}`), r.head.method === 'HEAD');
-    const faults = router.table.faults;
+    const { faults, retry } = router.table;
     const fault = faults === null ? FAULT_NONE : drawFault(faults, pool, Math.random);
-    new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '', fault);
+    const retryRule = retry !== null && retryable(retry, pool, r.head) ? retry : null;
+    new H2Exchange(stream, router, pool, target, r, choice, stream.session?.socket?.remoteAddress ?? '', fault, retryRule);
   }
 
   private sweep(): void {
