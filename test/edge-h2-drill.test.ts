@@ -77,7 +77,7 @@ describe("a drill's faults on HTTP/2 streams", () => {
     try {
       await host.apply({
         ...liveSpec('app', [blue.address], [green.address], 'green', 2),
-        faults: { slot: 'green', errors: 0, latency: 1500 },
+        faults: { slot: 'green', errors: 0, latency: 3000 },
       });
       const s = await h2Connect(e.port, 'app.test', ca.pem);
       try {
@@ -96,7 +96,7 @@ describe("a drill's faults on HTTP/2 streams", () => {
         const r = await drilled;
         const waited = Date.now() - t;
         assert.deepEqual([r.status, r.body], [200, 'green']);
-        assert.ok(waited >= 1450, `the drilled stream was answered after ${waited} ms, not after the drill's 1500`);
+        assert.ok(waited >= 2950, `the drilled stream was answered after ${waited} ms, not after the drill's 3000`);
         assert.deepEqual(order, ['next', 'drilled'], 'a waiting stream holds up no other stream of its session');
       } finally {
         s.close();
