@@ -2,8 +2,10 @@
 // ask before the store refuses the second, and a runtime can ask while the data plane's ask is still
 // starting processes. All must get the same routers: a second set on the same listener would take a
 // share of the connections and serve the table it had, however often the service switched after.
-// A controller that attaches to a supervisor that never answers must fail, not wait forever.
+// A controller that attaches to a supervisor that never answers must fail, not wait forever; only one
+// controller is attached at a time, and one whose process is gone keeps no one out.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +96,32 @@ test('a second controller is refused while one is attached, naming its pid, and 
     assert.equal(next.attached?.controllers, 1);
     await next.detach();
   } finally {
+    await supervisor.stop({});
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a controller whose process is gone, though its socket is still open, does not keep the next one out', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-ensure-'));
+  const state = join(dir, 'state');
+  const log = createLogger({ level: 'error' });
+  const supervisor = new Supervisor(state, 60_000, log);
+  await supervisor.start();
+  // The pid of a process that has exited, and a socket that attached in its name and stays open.
+  const gone = spawnSync('true').pid;
+  const stale = net.connect(socketPath(state));
+  try {
+    await new Promise((r) => stale.once('connect', r));
+    const answered = new Promise((r) => stale.once('data', r));
+    stale.write(`${JSON.stringify({ id: 1, op: 'attach', grace: 60_000, pid: gone })}\n`);
+    await answered;
+    assert.equal(supervisor.status().controllers, 1);
+    const next = await SupervisorClient.attach(state, 60_000, log);
+    assert.equal(next.attached?.controllers, 1, 'the gone one no longer counts');
+    await new Promise((r) => (stale.destroyed ? r(null) : stale.once('close', r)));
+    await next.detach();
+  } finally {
+    stale.destroy();
     await supervisor.stop({});
     rmSync(dir, { recursive: true, force: true });
   }

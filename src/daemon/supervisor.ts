@@ -161,6 +161,12 @@ export class Supervisor {
       case 'attach': {
         // A second controller on a stateDir in use is refused by its store a moment later, but it
         // would first have asked for routers with its own config and replaced the running ones.
+        // A controller that died a moment ago may not have had its socket's close handled yet: its pid tells.
+        for (const [s, pid] of this.#controllers) {
+          if (s === socket || processAlive(pid)) continue;
+          this.#controllers.delete(s);
+          s.destroy();
+        }
         const other = [...this.#controllers].find(([s]) => s !== socket && !s.destroyed);
         if (other !== undefined) {
           throw new CutoverError(
@@ -346,6 +352,17 @@ export class Supervisor {
       this.#log.info('supervisor stopped');
     })().finally(() => this.#markStopped());
     return this.#stopping;
+  }
+}
+
+/** Whether `pid` (0: not told) names a running process. */
+function processAlive(pid: number): boolean {
+  if (pid === 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
