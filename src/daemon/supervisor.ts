@@ -6,9 +6,10 @@
 // every service that names it, and the httpRedirect listener with them (supervisor-edges.ts,
 // edge/worker.ts); each process loads the certificate files and reloads them on change (with ACME,
 // the files the controller's ACME client writes, and the challenges it hands over). Controllers
-// come and go: they attach over the unix socket (see protocol.ts) and drive the routers and
-// replicas through it. With no controller attached for `grace` it drains the routers, stops the
-// replicas and exits, so nothing is orphaned for long.
+// come and go, one at a time (a second is refused while the first runs): they attach over the unix
+// socket (see protocol.ts) and drive the routers and replicas through it. With no controller
+// attached for `grace` it drains the routers, stops the replicas and exits, so nothing is orphaned
+// for long.
 import { unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { CERTIFICATES_KEY } from '../edge/challenge-sink.ts';
