@@ -270,6 +270,9 @@ export class EdgeWorkerGroup {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });
+    // A message to a process that just died fails (EPIPE) as an 'error' event: unheard, it would end this
+    // process (the supervisor, with every router in it). The 'exit' below does what a death needs.
+    child.on('error', (err) => this.#log.warn('router worker channel error', { worker: index, err: err.message }));
     const before = this.#procs[index];
     const p: Proc = {
       index,

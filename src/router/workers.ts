@@ -1,6 +1,6 @@
 // A service's router as `workers` processes sharing the listener (SO_REUSEPORT, or one listening
 // socket their parent owns and hands over): `apply` resolves only once every one serves the new
-// generation, and one that dies is started again at once. Kept apart from host.ts so a process that
+// generation, and one that dies, or does not come up in time, is started again at once. Kept apart from host.ts so a process that
 // only runs router processes (the supervisor) does not load the router itself.
 import { fork, type ChildProcess } from 'node:child_process';
 import { CutoverError } from '../errors.ts';
@@ -44,6 +44,11 @@ export interface WorkerStatus {
 /** A worker that dies this soon after it started waits this long before the next try (no hot loop). */
 const CRASH_LOOP_MS = 1000;
 const CRASH_LOOP_DELAY_MS = 500;
+/**
+ * A worker that has not said it listens by then is stuck (seconds on a loaded machine is normal):
+ * it is killed and started again, and whoever waits on it is told, instead of waiting forever.
+ */
+const START_TIMEOUT_MS = 15_000;
 
 export class WorkerRouterHost implements RouterHost {
   private readonly opts: RouterOptions;
@@ -58,12 +63,20 @@ export class WorkerRouterHost implements RouterHost {
   private readonly metricsWaiters = new Map<number, (m: RouterMetrics) => void>();
 
   private readonly handles: { listen: object; preview?: object } | null;
+  private readonly startTimeoutMs: number;
 
   /**
    * `handles`: listening sockets this process owns (the supervisor) and hands to every worker, so
    * they outlive any one worker; without them the workers listen themselves with SO_REUSEPORT.
    */
-  constructor(opts: RouterOptions, count: number, log: Logger, handles?: { listen: object; preview?: object }) {
+  constructor(
+    opts: RouterOptions,
+    count: number,
+    log: Logger,
+    handles?: { listen: object; preview?: object },
+    startTimeoutMs = START_TIMEOUT_MS,
+  ) {
+    this.startTimeoutMs = startTimeoutMs;
     this.opts = { ...opts, reusePort: handles === undefined };
     this.count = count;
     this.log = log;
@@ -91,6 +104,11 @@ export class WorkerRouterHost implements RouterHost {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, CUTOVER_WORKER: String(index) },
     });
+    // A message to a process that just died fails (EPIPE) as an 'error' event: unheard, it would end this
+    // process (the supervisor, with every router in it). The 'exit' below does what a death needs.
+    child.on('error', (err) =>
+      this.log.warn('router worker channel error', { service: this.opts.service, worker: index, err: err.message }),
+    );
     const restarts = this.workers[index] === undefined ? 0 : this.workers[index].restarts + 1;
     const w: Worker = { index, child, generation: -1, listening: false, startedAt: Date.now(), restarts };
     this.workers[index] = w;
@@ -98,9 +116,28 @@ export class WorkerRouterHost implements RouterHost {
       if (child.connected) child.send(m);
     };
     return new Promise((resolve, reject) => {
+      const stuck = setTimeout(() => {
+        if (w.listening || child.exitCode !== null || child.signalCode !== null) return;
+        this.log.error('router worker did not start listening in time; starting it again', {
+          service: this.opts.service,
+          worker: index,
+          pid: child.pid,
+          timeoutMs: this.startTimeoutMs,
+        });
+        reject(
+          new CutoverError(
+            'CUTOVER_E_LISTEN',
+            `router worker ${index} (pid ${child.pid}) did not start listening within ${this.startTimeoutMs} ms; see the log`,
+            500,
+          ),
+        );
+        child.kill('SIGKILL');
+      }, this.startTimeoutMs);
+      stuck.unref();
       child.on('message', (m: WorkerMessage) => {
         switch (m.t) {
           case 'listening':
+            clearTimeout(stuck);
             w.listening = true;
             for (const [address, healthy] of this.health) send({ t: 'health', address, healthy });
             if (this.spec) send({ t: 'apply', spec: this.spec });
@@ -119,6 +156,7 @@ export class WorkerRouterHost implements RouterHost {
         }
       });
       child.on('exit', (code, signal) => {
+        clearTimeout(stuck);
         w.listening = false;
         if (this.closing) return;
         this.log.error('router worker died; starting it again', { service: this.opts.service, worker: index, code, signal });
