@@ -13,7 +13,7 @@ import { alive } from './supervisor-helpers.ts';
 test('a router process that does not start listening in time is killed and started again, and the wait for it fails with CUTOVER_E_LISTEN', async () => {
   const up = await startUpstream('blue');
   const port = await freePort();
-  const host = new WorkerRouterHost(testRouterOptions(port), 1, createLogger({ level: 'error' }), undefined, 1500);
+  const host = new WorkerRouterHost(testRouterOptions(port), 1, createLogger({ level: 'error' }), undefined, 5000);
   try {
     const listening = host.listen();
     const stuck = host.processes()[0]!.pid!;
@@ -22,7 +22,7 @@ test('a router process that does not start listening in time is killed and start
     await assert.rejects(listening, (err: unknown) => {
       assert.ok(err instanceof CutoverError, String(err));
       assert.equal(err.code, 'CUTOVER_E_LISTEN');
-      assert.match(err.message, new RegExp(`router worker 0 \\(pid ${stuck}\\) did not start listening within 1500 ms`));
+      assert.match(err.message, new RegExp(`router worker 0 \\(pid ${stuck}\\) did not start listening within 5000 ms`));
       return true;
     });
     await waitFor('the stuck process to be gone', () => !alive(stuck) || undefined);

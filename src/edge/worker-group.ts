@@ -9,7 +9,7 @@ import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RouterMetrics, RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
-import { APPLY_TIMEOUT_MS, ROUTER_EXEC_ARGV, sumMetrics, type WorkerStatus } from '../router/workers.ts';
+import { APPLY_TIMEOUT_MS, ROUTER_EXEC_ARGV, START_TIMEOUT_MS, sumMetrics, type WorkerStatus } from '../router/workers.ts';
 import type { EdgeConfig } from './host.ts';
 import type { EdgeParentMessage, EdgeWorkerMessage } from './worker.ts';
 
@@ -53,8 +53,11 @@ export class EdgeWorkerGroup {
   readonly #state = new Map<string, unknown>();
   readonly #stateWaiters = new Map<number, () => void>();
   #closing = false;
+  /** A process that has not taken its services by then is stuck: killed and started again (as router/workers.ts). */
+  readonly #startTimeoutMs: number;
 
-  constructor(count: number, log: Logger, sockets: Map<string, object> | null) {
+  constructor(count: number, log: Logger, sockets: Map<string, object> | null, startTimeoutMs = START_TIMEOUT_MS) {
+    this.#startTimeoutMs = startTimeoutMs;
     this.count = count;
     this.#log = log;
     this.#sockets = sockets === null ? null : new Map(sockets);
@@ -318,7 +321,27 @@ export class EdgeWorkerGroup {
           break;
       }
     });
+    let started = false;
+    const stuck = setTimeout(() => {
+      // Only while its first services are still unanswered (one whose add failed answered with its error).
+      if (started || p.adding.size === 0 || child.exitCode !== null || child.signalCode !== null) return;
+      this.#log.error('router worker did not start in time; starting it again', {
+        worker: index,
+        pid: child.pid,
+        timeoutMs: this.#startTimeoutMs,
+      });
+      const err = new CutoverError(
+        'CUTOVER_E_LISTEN',
+        `router worker ${index} (pid ${child.pid}) did not take its services within ${this.#startTimeoutMs} ms; see the log`,
+        500,
+      );
+      for (const a of p.adding.values()) a.reject(err);
+      p.adding.clear();
+      child.kill('SIGKILL');
+    }, this.#startTimeoutMs);
+    stuck.unref();
     child.on('exit', (code, signal) => {
+      clearTimeout(stuck);
       const gone = new CutoverError('CUTOVER_E_INTERNAL', `router worker ${index} exited (${signal ?? code}) while starting`, 500);
       for (const a of p.adding.values()) a.reject(gone);
       p.adding.clear();
@@ -337,6 +360,9 @@ export class EdgeWorkerGroup {
     // the first service's certificate).
     const added = Promise.all(this.services().map((s) => this.#sendAdd(p, s, true)));
     this.#send(p, { t: 'listen' });
-    return added.then(() => {});
+    return added.then(() => {
+      started = true;
+      clearTimeout(stuck);
+    });
   }
 }

@@ -1,7 +1,8 @@
 // A service's router as `workers` processes sharing the listener (SO_REUSEPORT, or one listening
 // socket their parent owns and hands over): `apply` resolves only once every one serves the new
-// generation, and one that dies, or does not come up in time, is started again at once. Kept apart from host.ts so a process that
-// only runs router processes (the supervisor) does not load the router itself.
+// generation, and one that dies, or does not come up in time (30 s), is started again at once.
+// Kept apart from host.ts so a process that only runs router processes (the supervisor) does not
+// load the router itself.
 import { fork, type ChildProcess } from 'node:child_process';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -48,7 +49,7 @@ const CRASH_LOOP_DELAY_MS = 500;
  * A worker that has not said it listens by then is stuck (seconds on a loaded machine is normal):
  * it is killed and started again, and whoever waits on it is told, instead of waiting forever.
  */
-const START_TIMEOUT_MS = 15_000;
+export const START_TIMEOUT_MS = 30_000;
 
 export class WorkerRouterHost implements RouterHost {
   private readonly opts: RouterOptions;
