@@ -32,6 +32,8 @@ const HOST_REST_MS = 1000;
 /** Retries of a call every member turned away, RETRY_DELAY_MS apart. */
 const RETRIES = 30;
 const RETRY_DELAY_MS = 100;
+/** The longest wait between two tries of a broken watch. */
+const WATCH_RETRY_MAX_MS = 2000;
 
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -59,6 +61,11 @@ export function createClient(endpoints: string[], requestTimeoutMs: number): Etc
     grpcOptions: { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs, interceptors: [requireLeader] }),
     faultHandling: {
+      // A watch that broke (its member stopped, quorum lost) tries again at most this far apart: with
+      // etcd3's default (up to 30 s) a fleet router could follow no switch for half a minute after
+      // etcd was back. Trying every 2 s at most costs the cluster one small call per watcher.
+      // (etcd3's type says a backoff; it takes the factory, calling next() on it as on its own default.)
+      watchBackoff: new cockatiel.ExponentialBackoff({ initialDelay: 100, maxDelay: WATCH_RETRY_MAX_MS }) as never,
       // Another member may serve what this one turned away (it is down, or has no leader while an
       // election runs): try again for about three seconds, long enough for an election after a
       // leader crashed (1-2 election timeouts of 1 s). Not after a deadline or a lost leader: the
