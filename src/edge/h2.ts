@@ -14,7 +14,7 @@ import { ownPage, type PagesConfig } from '../router/pages.ts';
 import { type H2Request, respondPage, responseHeaders, streamTrailers, trailerLines, upstreamHead } from './h2-headers.ts';
 import { ChunkedDecoder, DECODE_ERROR, DECODE_MORE } from '../router/chunked-decoder.ts';
 import { FAULT_ERROR, FAULT_NONE, INJECTED_ERROR } from '../router/faults.ts';
-import type { RetryRule } from '../router/retry.ts';
+import { type RetryRule, retryTarget } from '../router/retry.ts';
 
 /** What a stream needs from the service that takes it (a Router). */
 export interface H2Service {
@@ -413,8 +413,8 @@ export class H2Exchange implements UpstreamOwner, Drainable {
   private retryOnStandby(status: number, upstreamError: boolean): boolean {
     const rule = this.retry as RetryRule;
     this.retry = null;
-    const target = rule.to.pick();
-    if (target === null || !rule.budget.take(performance.now())) return false;
+    const target = retryTarget(rule, performance.now());
+    if (target === null) return false;
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();

@@ -22,7 +22,7 @@ import { type Holdable, type HoldQueue, mustHold } from './maintenance.ts';
 import { http1Page, ownResponse, type Page, type PagesConfig } from './pages.ts';
 import type { Drainable, SlotPool, Target, Upstream, UpstreamOwner } from './pool.ts';
 import { emptyChoice, type RouteChoice, route } from './routing.ts';
-import { type RetryRule, retryable } from './retry.ts';
+import { type RetryRule, retryable, retryTarget } from './retry.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE } from './rules.ts';
 import type { RouteTable } from './table.ts';
 import { CLOSE_GOING_AWAY_TO_CLIENT, closeGoingAwayToServer, WsFrames } from './ws.ts';
@@ -920,8 +920,8 @@ export class ClientConn implements UpstreamOwner, Drainable, Holdable {
   private retryOnStandby(status: number, upstreamError: boolean): boolean {
     const rule = this.retry as RetryRule;
     this.retry = null;
-    const target = rule.to.pick();
-    if (target === null || !rule.budget.take(performance.now())) return false;
+    const target = retryTarget(rule, performance.now());
+    if (target === null) return false;
     const up = this.up;
     this.up = null;
     if (up !== null) up.destroy();

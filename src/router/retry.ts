@@ -4,10 +4,10 @@
 // new slot, so analysis sees it and rolls back; the user gets the old version's answer instead.
 // A token bucket per route table bounds the retries per second, so a broken version cannot double
 // the old slot's load. Decided from the route table and the request head alone (no I/O here); the
-// connection (conn.ts) does the resending.
+// connection (conn.ts, or edge/h2.ts for an HTTP/2 stream) does the resending.
 import type { SlotName } from '../config/types.ts';
 import type { RequestHead } from './http1.ts';
-import type { SlotPool } from './pool.ts';
+import type { SlotPool, Target } from './pool.ts';
 
 /** What the controller puts in the route spec while a release shifts or observes. */
 export interface RetrySpec {
@@ -91,4 +91,13 @@ export function retryable(rule: RetryRule, pool: SlotPool, req: RequestHead): bo
   if (pool !== rule.from || req.upgrade !== null) return false;
   if (SAFE.has(req.method)) return true;
   return rule.marker !== '' && `\r\n${req.forwardLines}`.toLowerCase().includes(rule.marker);
+}
+
+/**
+ * Where a failed request goes for its one retry: a healthy standby target, if the budget has a retry
+ * left at `now` (ms, performance.now()); null when either is missing, and then the failure stands.
+ */
+export function retryTarget(rule: RetryRule, now: number): Target | null {
+  const target = rule.to.pick();
+  return target !== null && rule.budget.take(now) ? target : null;
 }
