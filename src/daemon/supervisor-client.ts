@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { processStartTime } from '../providers/groups.ts';
 import { type Answer, LOG_FILE, type Request, runtimeDir, socketPath, type SupervisorStatus, type Wire } from './protocol.ts';
 import type { SupervisorNews } from './supervisor-replicas.ts';
 
@@ -148,21 +149,13 @@ export class SupervisorClient {
     // The socket closes a moment before the supervisor's process exits (and lets go of its log in the
     // stateDir): `cutover up` leaves only once nothing of its stateDir runs, bounded.
     const pid = this.attached?.pid;
-    for (let i = 0; pid !== undefined && i < EXIT_WAIT_MS / 20 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; pid !== undefined && i < EXIT_WAIT_MS / 20 && processStartTime(pid) !== null; i++)
+      await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** How long a deliberate stop waits for the supervisor's process to be gone once its socket closed. */
 const EXIT_WAIT_MS = 5000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function connect(path: string): Promise<net.Socket | null> {
   return new Promise((resolve) => {

@@ -16,6 +16,7 @@ import { CERTIFICATES_KEY } from '../edge/challenge-sink.ts';
 import type { EdgeConfig } from '../edge/host.ts';
 import { CutoverError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { processStartTime } from '../providers/groups.ts';
 import { WorkerRouterHost } from '../router/workers.ts';
 import type { RouterOptions } from '../router/router.ts';
 import type { RouteSpec } from '../router/table.ts';
@@ -164,7 +165,7 @@ export class Supervisor {
         // would first have asked for routers with its own config and replaced the running ones.
         // A controller that died a moment ago may not have had its socket's close handled yet: its pid tells.
         for (const [s, pid] of this.#controllers) {
-          if (s === socket || processAlive(pid)) continue;
+          if (s === socket || pid === 0 || processStartTime(pid) !== null) continue;
           this.#controllers.delete(s);
           s.destroy();
         }
@@ -188,15 +189,14 @@ export class Supervisor {
       case 'routers': {
         // One ask at a time per service: an ask that came while the one before still started its
         // processes must find them, not start a second set on the same listener.
-        const next = (this.#ensuring.get(m.service) ?? Promise.resolve()).then(
-          () => this.#ensure(m.service, m.opts, m.workers, m.edge),
-          () => this.#ensure(m.service, m.opts, m.workers, m.edge),
-        );
+        const before = this.#ensuring.get(m.service)?.catch(() => {}) ?? Promise.resolve();
+        const next = before.then(() => this.#ensure(m.service, m.opts, m.workers, m.edge));
         this.#ensuring.set(m.service, next);
-        void next.then(
-          () => this.#ensuring.get(m.service) === next && this.#ensuring.delete(m.service),
-          () => this.#ensuring.get(m.service) === next && this.#ensuring.delete(m.service),
-        );
+        void next
+          .catch(() => {})
+          .then(() => {
+            if (this.#ensuring.get(m.service) === next) this.#ensuring.delete(m.service);
+          });
         return next;
       }
       case 'apply': {
@@ -353,17 +353,6 @@ export class Supervisor {
       this.#log.info('supervisor stopped');
     })().finally(() => this.#markStopped());
     return this.#stopping;
-  }
-}
-
-/** Whether `pid` (0: not told) names a running process. */
-function processAlive(pid: number): boolean {
-  if (pid === 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -144,7 +144,7 @@ export class H2Exchange implements UpstreamOwner, Drainable {
     const fault = this.fault;
     this.fault = FAULT_NONE;
     if (fault === FAULT_ERROR) {
-      if (this.retry !== null && this.reqDone && this.retryOnStandby(500, false)) return;
+      if (this.retry !== null && this.retryOnStandby(500, false)) return;
       // The slot's own answer as far as analysis can tell (counted as its 500), not an upstream failure.
       this.settle(500);
       respondPage(this.stream, ownPage(undefined, 500, INJECTED_ERROR), this.req.method === 'HEAD');

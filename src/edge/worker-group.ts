@@ -321,10 +321,9 @@ export class EdgeWorkerGroup {
           break;
       }
     });
-    let started = false;
     const stuck = setTimeout(() => {
       // Only while its first services are still unanswered (one whose add failed answered with its error).
-      if (started || p.adding.size === 0 || child.exitCode !== null || child.signalCode !== null) return;
+      if (p.adding.size === 0 || child.exitCode !== null || child.signalCode !== null) return;
       this.#log.error('router worker did not start in time; starting it again', {
         worker: index,
         pid: child.pid,
@@ -360,9 +359,6 @@ export class EdgeWorkerGroup {
     // the first service's certificate).
     const added = Promise.all(this.services().map((s) => this.#sendAdd(p, s, true)));
     this.#send(p, { t: 'listen' });
-    return added.then(() => {
-      started = true;
-      clearTimeout(stuck);
-    });
+    return added.then(() => clearTimeout(stuck));
   }
 }
